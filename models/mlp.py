@@ -1,0 +1,80 @@
+r"""Fully connected programs for vector data ``x`` of shape ``(D,)``, such as the 2-D ring and grid.
+
+The generator is :math:`x = G_\theta(z, c)` with :math:`z \sim \mathcal N(0, I)`, observed either through
+a point mass (``likelihood="delta"``, an implicit generator as in Goodfellow et al., 2014) or a fixed-noise
+Gaussian :math:`x \sim \mathcal N(G_\theta(z, c), \sigma^2 I)` (``likelihood="normal"``, a VAE decoder
+as in Kingma & Welling, 2014). Both are reparameterisable, so a generated ``x`` is differentiable in
+:math:`\theta`. The guide is a Gaussian encoder and the discriminator an MLP with LeakyReLU(0.2).
+"""
+from dataclasses import dataclass
+from typing import Optional
+
+import pyro.distributions as dist
+import torch
+from torch import Tensor, nn
+
+from unigen.errors import UserError
+from unigen.programs import DataInfo, Programs
+from unigen.registry import MODELS
+
+from .nets import (Discriminator, FlatNet, GaussianGuide, Labels, LatentModel, leaky_relu, mlp,
+                   num_classes_for, require_choice)
+
+LIKELIHOODS = ("delta", "normal")
+
+
+class VectorLikelihood(nn.Module):
+    r""":math:`p_\theta(x \mid z, c)`: ``Delta(G(z, c))`` or ``Normal(G(z, c), σ)`` over ``(batch, D)``."""
+
+    def __init__(self, net: nn.Module, labels: Labels, sigma: Optional[float]):
+        super().__init__()
+        self.net, self.labels = net, labels
+        self.delta = sigma is None
+        # a buffer, so that the scale follows the device and dtype of the programs
+        self.register_buffer("sigma", torch.tensor(1.0 if sigma is None else sigma), persistent=False)
+
+    def forward(self, z: Tensor, c: Optional[Tensor] = None) -> dist.Distribution:
+        loc = self.net(self.labels.append(z, c))  # (batch, D)
+        if self.delta:  # fixed at build time
+            return dist.Delta(loc, event_dim=1)
+        return dist.Normal(loc, self.sigma.expand_as(loc)).to_event(1)
+
+
+@MODELS.register("mlp")
+@dataclass(frozen=True)
+class MLP:
+    """MLP generator, Gaussian encoder and discriminator for vector data (e.g. the 2-D ring).
+
+    :param z_dim: latent width.
+    :param hidden: width of the generator's and encoder's hidden layers.
+    :param depth: number of hidden layers of every network.
+    :param likelihood: ``"delta"`` (implicit generator) or ``"normal"`` (Gaussian with fixed ``sigma``).
+    :param sigma: observation noise of the ``"normal"`` likelihood.
+    :param conditional: feed the one-hot label to every role (needs labelled data).
+    :param disc_hidden: width of the discriminator's hidden layers.
+    """
+
+    z_dim: int = 8
+    hidden: int = 128
+    depth: int = 3
+    likelihood: str = "delta"
+    sigma: float = 0.1
+    conditional: bool = False
+    disc_hidden: int = 128
+
+    def build(self, info: DataInfo) -> Programs:
+        if len(info.shape) != 1:
+            raise UserError(f"model 'mlp' needs vector data of shape (D,), got {tuple(info.shape)}; "
+                            f"use model 'mlp_vae' or 'dcgan' for images")
+        require_choice("mlp", "likelihood", self.likelihood, LIKELIHOODS)
+        if self.depth < 1:
+            raise UserError(f"model 'mlp' needs depth >= 1, got {self.depth}; set model.depth=1 or more")
+        k = num_classes_for("mlp", self.conditional, info)
+        d, kd = info.shape[0], k or 0
+        generator = mlp([self.z_dim + kd] + [self.hidden] * self.depth + [d])
+        model = LatentModel(self.z_dim, VectorLikelihood(
+            generator, Labels(k), self.sigma if self.likelihood == "normal" else None))
+        encoder = FlatNet(mlp([d + kd] + [self.hidden] * self.depth, final_act=True), Labels(k))
+        guide = GaussianGuide(encoder, self.hidden, self.z_dim)
+        critic = mlp([d + kd] + [self.disc_hidden] * self.depth + [1], act=leaky_relu)
+        return Programs(model, guide, Discriminator(FlatNet(critic, Labels(k))))

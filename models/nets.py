@@ -1,0 +1,194 @@
+r"""Building blocks shared by the model specs: networks, label conditioning and the two Pyro programs.
+
+Every model in :mod:`unigen.models` has the same probabilistic skeleton and differs only in its networks:
+
+.. math::
+
+    \text{model:}\quad z \sim \mathcal N(0, I), \qquad x \sim p_\theta(x \mid z, c);
+    \qquad\qquad
+    \text{guide:}\quad z \sim q_\phi(z \mid x, c) = \mathcal N\big(\mu_\phi(x, c), \operatorname{diag}\sigma_\phi^2(x, c)\big).
+
+:class:`LatentModel` and :class:`GaussianGuide` are those two programs; a spec supplies the likelihood
+(a module ``(z, c) -> distribution over x``) and the encoder features. The discriminator role is a plain
+module ``(x, c) -> logits (batch,)``, wrapped by :class:`Discriminator`.
+
+Capture safety (a training step may run inside a CUDA graph): prior parameters are expanded from
+registered buffers, labels are one-hot encoded by comparison with a buffer (``F.one_hot`` syncs on CPU
+to check the range), plates are placed on the device of the program's tensors, and nothing reads a
+tensor back to the host. The only Python branches are on settings fixed at build time.
+"""
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import pyro
+import pyro.distributions as dist
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
+
+from unigen.errors import UserError
+from unigen.programs import OBS, DataInfo
+
+LATENT = "z"  # the name of the latent sample site shared by model and guide
+SCALE_FLOOR = 1e-4  # added to softplus scales so that q(z|x) never degenerates
+
+
+# --------------------------------------------------------------------------------------- networks
+def mlp(sizes: Sequence[int], act: Callable[[], nn.Module] = nn.ReLU, final_act: bool = False) -> nn.Sequential:
+    """Linear layers ``sizes[0] -> sizes[1] -> ... -> sizes[-1]`` with ``act`` between them.
+
+    ``final_act`` also applies the activation after the last layer (for feature extractors).
+    """
+    layers: List[nn.Module] = []
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(fan_in, fan_out))
+        if final_act or i < len(sizes) - 2:
+            layers.append(act())
+    return nn.Sequential(*layers)
+
+
+def leaky_relu() -> nn.Module:
+    """LeakyReLU with slope 0.2, the discriminator activation of Radford et al. (2016)."""
+    return nn.LeakyReLU(0.2)
+
+
+def flatten(x: Tensor) -> Tensor:
+    """``(batch, *event_shape) -> (batch, prod(event_shape))``."""
+    return rearrange(x, "b ... -> b (...)")
+
+
+class Labels(nn.Module):
+    r"""One-hot conditioning on class labels ``c`` of shape ``(batch,)``; a no-op when unconditional.
+
+    The one-hot code is :math:`[c = k]_{k < K}`, computed by comparison with a buffer ``arange(K)`` so
+    that it is capture-safe on every device. An unconditional ``Labels(None)`` ignores ``c``.
+    """
+
+    def __init__(self, num_classes: Optional[int]):
+        super().__init__()
+        self.num_classes = num_classes
+        self.dim = num_classes or 0  # width added to the inputs
+        if num_classes:
+            self.register_buffer("classes", torch.arange(num_classes), persistent=False)
+
+    def onehot(self, c: Optional[Tensor], like: Tensor) -> Tensor:
+        if c is None:  # a structural check on the call, not on data
+            raise UserError("this model is conditional: pass labels c of shape (batch,), "
+                            "or set model.conditional=false")
+        return (c.reshape(-1, 1) == self.classes).to(like.dtype)  # (batch, K)
+
+    def append(self, h: Tensor, c: Optional[Tensor]) -> Tensor:
+        """``(batch, F) -> (batch, F + K)``."""
+        if not self.dim:
+            return h
+        return torch.cat([h, self.onehot(c, h)], dim=-1)
+
+    def append_channels(self, x: Tensor, c: Optional[Tensor]) -> Tensor:
+        """``(batch, C, H, W) -> (batch, C + K, H, W)``: the one-hot code as constant feature maps."""
+        if not self.dim:
+            return x
+        maps = self.onehot(c, x)[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
+        return torch.cat([x, maps], dim=1)
+
+
+class FlatNet(nn.Module):
+    """``(x, c) -> net(flatten(x) ⊕ onehot(c))``: an MLP over any event shape."""
+
+    def __init__(self, net: nn.Module, labels: Labels):
+        super().__init__()
+        self.net, self.labels = net, labels
+
+    def forward(self, x: Tensor, c: Optional[Tensor] = None) -> Tensor:
+        return self.net(self.labels.append(flatten(x), c))
+
+
+# ------------------------------------------------------------------------------- distributions
+class StandardNormal(nn.Module):
+    r"""The prior :math:`p(z) = \mathcal N(0, I_d)`, expanded to ``(batch, d)`` from buffers.
+
+    The buffers follow ``.to(device, dtype)``, so no Python float or host tensor enters the program.
+    """
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.register_buffer("loc", torch.zeros(dim), persistent=False)
+        self.register_buffer("scale", torch.ones(dim), persistent=False)
+
+    def forward(self, batch_size: int) -> dist.Distribution:
+        shape = (batch_size, self.loc.shape[0])
+        return dist.Normal(self.loc.expand(shape), self.scale.expand(shape)).to_event(1)
+
+
+class GaussianHead(nn.Module):
+    r"""Features ``h`` to :math:`\mathcal N(\mu, \operatorname{diag}\sigma^2)` with
+    :math:`\sigma = \operatorname{softplus}(\cdot) + 10^{-4}` (Kingma & Welling, 2014)."""
+
+    def __init__(self, in_dim: int, z_dim: int):
+        super().__init__()
+        self.linear = nn.Linear(in_dim, 2 * z_dim)
+
+    def forward(self, h: Tensor) -> dist.Distribution:
+        loc, raw = self.linear(h).chunk(2, dim=-1)  # (batch, z_dim) each
+        return dist.Normal(loc, F.softplus(raw) + SCALE_FLOOR).to_event(1)
+
+
+# ------------------------------------------------------------------------------------ programs
+class LatentModel(nn.Module):
+    r"""The ``model`` role: :math:`z \sim \mathcal N(0, I)` at site ``"z"``, :math:`x \sim p_\theta(x \mid z, c)`
+    at site ``"x"``.
+
+    ``likelihood(z, c)`` returns a distribution with batch shape ``(batch,)`` and the data's event shape:
+    a ``Delta`` makes an implicit (GAN) generator, a density makes a VAE decoder.
+    """
+
+    def __init__(self, z_dim: int, likelihood: nn.Module):
+        super().__init__()
+        self.prior = StandardNormal(z_dim)
+        self.likelihood = likelihood
+
+    def forward(self, batch_size: int, c: Optional[Tensor] = None) -> Tensor:
+        with pyro.plate("data", batch_size, device=self.prior.loc.device):
+            z = pyro.sample(LATENT, self.prior(batch_size))  # (batch, z_dim)
+            return pyro.sample(OBS, self.likelihood(z, c))  # (batch, *event_shape)
+
+
+class GaussianGuide(nn.Module):
+    r"""The ``guide`` role: :math:`z \sim q_\phi(z \mid x, c)`, a diagonal Gaussian over site ``"z"`` whose
+    parameters are a :class:`GaussianHead` on ``features(x, c)`` of width ``feature_dim``."""
+
+    def __init__(self, features: nn.Module, feature_dim: int, z_dim: int):
+        super().__init__()
+        self.features = features
+        self.head = GaussianHead(feature_dim, z_dim)
+
+    def forward(self, x: Tensor, c: Optional[Tensor] = None) -> Tensor:
+        with pyro.plate("data", x.shape[0], device=x.device):
+            return pyro.sample(LATENT, self.head(self.features(x, c)))  # (batch, z_dim)
+
+
+class Discriminator(nn.Module):
+    """The ``discriminator`` role: ``net(x, c)`` of shape ``(batch, 1, ...)`` read as logits ``(batch,)``."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: Tensor, c: Optional[Tensor] = None) -> Tensor:
+        return self.net(x, c).reshape(x.shape[0])  # (batch,)
+
+
+# ---------------------------------------------------------------------------- build-time checks
+def num_classes_for(model: str, conditional: bool, info: DataInfo) -> Optional[int]:
+    """The label count a (possibly) conditional model uses, or a :class:`UserError` naming the fix."""
+    if not conditional:
+        return None
+    if not info.num_classes:
+        raise UserError(f"model {model!r} with conditional=true needs labelled data (num_classes); "
+                        f"use a labelled dataset or set model.conditional=false")
+    return info.num_classes
+
+
+def require_choice(model: str, field: str, value: str, choices: Tuple[str, ...]) -> None:
+    if value not in choices:
+        raise UserError(f"model {model!r}: {field}={value!r} is not one of {', '.join(choices)}; "
+                        f"set model.{field} to one of them")

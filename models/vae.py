@@ -1,0 +1,73 @@
+r"""The fully connected VAE of Kingma & Welling (2014) for images in :math:`[0, 1]` (e.g. MNIST).
+
+.. math::
+
+    z \sim \mathcal N(0, I_{20}), \qquad
+    x \sim \prod_{i} \mathrm{Bernoulli}\big(x_i;\ \sigma(f_\theta(z, c))_i\big), \qquad
+    q_\phi(z \mid x, c) = \mathcal N\big(\mu_\phi, \operatorname{diag}\sigma_\phi^2\big),
+
+with encoder 784-400-(20, 20) and decoder 20-400-784 by default. The Bernoulli likelihood is scored on
+grey levels in :math:`[0, 1]` as the usual binary cross-entropy, so its support check is turned off.
+
+.. note::
+    Bernoulli is not reparameterisable: a strategy that trains this model adversarially uses the
+    Bernoulli mean :math:`\sigma(f_\theta(z, c))` as the generated image
+    (:func:`unigen.programs.observed_value`), which is differentiable in :math:`\theta`.
+"""
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import pyro.distributions as dist
+from einops import rearrange
+from torch import Tensor, nn
+
+from unigen.errors import UserError
+from unigen.programs import DataInfo, Programs
+from unigen.registry import MODELS
+
+from .nets import Discriminator, FlatNet, GaussianGuide, Labels, LatentModel, leaky_relu, mlp, num_classes_for
+
+
+class BernoulliImage(nn.Module):
+    r""":math:`p_\theta(x \mid z, c)`: independent Bernoulli pixels with logits ``net(z ⊕ onehot(c))``."""
+
+    def __init__(self, net: nn.Module, labels: Labels, shape: Tuple[int, int, int]):
+        super().__init__()
+        self.net, self.labels = net, labels
+        self.channels, self.height, self.width = shape
+
+    def forward(self, z: Tensor, c: Optional[Tensor] = None) -> dist.Distribution:
+        logits = self.net(self.labels.append(z, c))  # (batch, C*H*W)
+        logits = rearrange(logits, "b (c h w) -> b c h w", c=self.channels, h=self.height, w=self.width)
+        return dist.Bernoulli(logits=logits, validate_args=False).to_event(3)
+
+
+@MODELS.register("mlp_vae")
+@dataclass(frozen=True)
+class MLPVAE:
+    """Kingma & Welling's MLP VAE (784-400-20, Bernoulli pixels) with an MLP discriminator.
+
+    :param z_dim: latent width.
+    :param hidden: width of the single hidden layer of the encoder and the decoder.
+    :param conditional: feed the one-hot label to every role (a CVAE; needs labelled data).
+    :param disc_hidden: width of the discriminator's hidden layer.
+    """
+
+    z_dim: int = 20
+    hidden: int = 400
+    conditional: bool = False
+    disc_hidden: int = 400
+
+    def build(self, info: DataInfo) -> Programs:
+        if len(info.shape) != 3 or info.support != "unit":
+            raise UserError(f"model 'mlp_vae' needs images (C, H, W) with values in [0, 1] (support 'unit'), "
+                            f"got shape {tuple(info.shape)} with support {info.support!r}; "
+                            f"use a [0, 1] image dataset, or model 'mlp' for vectors")
+        k = num_classes_for("mlp_vae", self.conditional, info)
+        d, kd = info.shape[0] * info.shape[1] * info.shape[2], k or 0
+        decoder = mlp([self.z_dim + kd, self.hidden, d])  # logits
+        model = LatentModel(self.z_dim, BernoulliImage(decoder, Labels(k), tuple(info.shape)))
+        guide = GaussianGuide(FlatNet(mlp([d + kd, self.hidden], final_act=True), Labels(k)),
+                              self.hidden, self.z_dim)
+        critic = mlp([d + kd, self.disc_hidden, 1], act=leaky_relu)
+        return Programs(model, guide, Discriminator(FlatNet(critic, Labels(k))))

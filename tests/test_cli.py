@@ -1,0 +1,53 @@
+"""The CLI end to end with tiny settings: train, sample, eval, list, and input errors."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from unigen.cli import main
+
+
+def test_train_sample_eval_on_the_ring(tmp_path, capsys):
+    out = tmp_path / "ring"
+    code = main(["train", "experiments/configs/ring_gan.yaml", "train.steps=20", "train.log_every=5",
+                 "train.progress=false", "eval.num_samples=200", "--out", str(out)])
+    assert code == 0
+    for f in ("config.yaml", "metrics.jsonl", "checkpoint.pt", "samples.png", "losses.png", "eval.json"):
+        assert (out / f).is_file(), f
+    rows = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    train_rows = [r for r in rows if r["kind"] == "train"]
+    assert [r["step"] for r in train_rows] == [5, 10, 15, 20]
+    assert {"generator", "discriminator"} <= set(train_rows[-1])
+    assert set(json.loads((out / "eval.json").read_text())) >= {"modes", "high_quality"}
+    assert main(["sample", str(out), "-n", "100", "-o", str(tmp_path / "s.png")]) == 0
+    assert (tmp_path / "s.png").stat().st_size > 1000
+    assert main(["eval", str(out)]) == 0
+    assert '"modes"' in capsys.readouterr().out
+
+
+def test_train_vae_on_mnist_reports_a_test_bound(tmp_path):
+    out = tmp_path / "vae"
+    assert main(["train", "experiments/configs/mnist_vae.yaml", "train.steps=5", "train.progress=false",
+                 "eval.test_batches=1", "eval.iw_samples=5", "--out", str(out)]) == 0
+    results = json.loads((out / "eval.json").read_text())
+    assert results["test_elbo"] < 0 and results["test_log_px_iw5"] >= results["test_elbo"] - 1.0
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["train", "experiments/configs/ring_gan.yaml", "strategy.name=wat"], "unknown strategy 'wat'"),
+    (["train", "experiments/configs/ring_gan.yaml", "train.batch_size=x"], "batch_size"),
+    (["train", "no/such.yaml"], "does not exist"),
+    (["train", "experiments/configs/ring_gan.yaml", "train.batch_size=100000000"], "larger than the data"),
+    (["sample", "no/such/run"], "not a run directory"),
+])
+def test_bad_input_exits_2_with_one_line(argv, fragment, capsys, tmp_path):
+    code = main(argv + (["--out", str(tmp_path / "r")] if argv[0] == "train" else []))
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and fragment in err and len(err.splitlines()) == 1
+
+
+def test_list_and_module_entry_point():
+    out = subprocess.run([sys.executable, "-m", "unigen", "list"], capture_output=True, text=True, check=True).stdout
+    for name in ("elbo", "ns_gan", "minimax_gan", "mlp", "mlp_vae", "dcgan", "ring", "grid", "mnist"):
+        assert f"  {name} " in out

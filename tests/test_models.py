@@ -1,0 +1,279 @@
+"""Contract tests for every registered model: role signatures, shapes, supports, gradients, labels, config."""
+import dataclasses
+import re
+from pathlib import Path
+
+import pyro
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+from omegaconf import OmegaConf
+from pyro import poutine
+
+import unigen.models as models
+from unigen.errors import UserError
+from unigen.programs import DataInfo, generate, latent_names, observed_value, role_parameters, Batch
+from unigen.registry import MODELS
+
+RING = DataInfo(shape=(2,))
+RING_LABELLED = DataInfo(shape=(2,), num_classes=8)
+MNIST = DataInfo(shape=(1, 28, 28), num_classes=10, support="unit")
+MNIST_SYM = DataInfo(shape=(1, 28, 28), num_classes=10, support="symmetric")
+CIFAR = DataInfo(shape=(3, 32, 32), num_classes=10, support="symmetric")
+SMALL_DCGAN = dict(ngf=8, ndf=8, z_dim=16)
+
+# (model name, settings, data): every registered model must appear at least once
+CASES = [
+    ("mlp", {}, RING),
+    ("mlp", {"likelihood": "normal"}, RING),
+    ("mlp", {"conditional": True, "z_dim": 3}, RING_LABELLED),
+    ("mlp_vae", {}, MNIST),
+    ("mlp_vae", {"conditional": True, "z_dim": 4, "hidden": 32}, MNIST),
+    ("dcgan", {}, MNIST_SYM),
+    ("dcgan", {}, MNIST),
+    ("dcgan", {**SMALL_DCGAN, "disc_norm": "none", "conditional": True}, CIFAR),
+    ("dcgan", {**SMALL_DCGAN, "disc_norm": "layer"}, DataInfo(shape=(1, 32, 32), support="unit")),
+]
+IDS = [f"{n}-{'-'.join(f'{k}={v}' for k, v in kw.items()) or 'default'}-{'x'.join(map(str, i.shape))}"
+       for n, kw, i in CASES]
+B = 4
+
+
+def build(name, kwargs, info):
+    return MODELS.get(name)(**kwargs).build(info)
+
+
+def labels(spec, info, batch=B):
+    return torch.arange(batch) % info.num_classes if spec.conditional else None
+
+
+def fake_data(info, batch=B):
+    """Data in the support of ``info`` (grey levels for 'unit', so Bernoulli must accept non-binary x)."""
+    x = torch.rand(batch, *info.shape)
+    return {"unit": x, "symmetric": 2 * x - 1, "real": torch.randn(batch, *info.shape)}[info.support]
+
+
+@pytest.fixture(autouse=True)
+def seed():
+    pyro.set_rng_seed(0)
+
+
+def test_every_registered_model_is_covered():
+    assert set(MODELS.names()) == {"mlp", "mlp_vae", "dcgan"}
+    assert {name for name, _, _ in CASES} == set(MODELS.names())
+    assert set(models.__all__) == {cls.__name__ for cls in map(MODELS.get, MODELS.names())}
+
+
+@pytest.mark.parametrize("name, kwargs, info", CASES, ids=IDS)
+def test_roles_sites_and_shapes(name, kwargs, info):
+    spec = MODELS.get(name)(**kwargs)
+    programs = spec.build(info)
+    assert all(programs.has(r) for r in ("model", "guide", "discriminator"))
+    c = labels(spec, info)
+
+    tr = poutine.trace(programs.model).get_trace(B, c)
+    assert latent_names(tr) == {"z", "x"}  # x is sampled until a strategy conditions it
+    assert tr.nodes["z"]["value"].shape == (B, spec.z_dim)
+    assert tr.nodes["x"]["value"].shape == (B, *info.shape)
+    assert tr.nodes["data"]["value"].shape == (B,)  # the plate
+    assert tr.nodes["z"]["cond_indep_stack"][0].name == "data"
+
+    # the observed site scores real data per example
+    x = fake_data(info)
+    cond = poutine.trace(poutine.condition(programs.model, data={"x": x})).get_trace(B, c)
+    site = cond.nodes["x"]
+    assert site["is_observed"] and latent_names(cond) == {"z"}
+    assert site["fn"].log_prob(site["value"]).shape == (B,)
+    assert cond.nodes["z"]["fn"].log_prob(cond.nodes["z"]["value"]).shape == (B,)
+
+    gtr = poutine.trace(programs.guide).get_trace(x, c)
+    assert latent_names(gtr) == {"z"}
+    assert gtr.nodes["z"]["value"].shape == (B, spec.z_dim)
+    assert gtr.nodes["z"]["fn"].log_prob(gtr.nodes["z"]["value"]).shape == (B,)
+    assert gtr.nodes["z"]["fn"].has_rsample
+
+    logits = programs.discriminator(x, c)
+    assert logits.shape == (B,) and logits.dtype == x.dtype and torch.isfinite(logits).all()
+
+    # parameters are found by tracing and by the modules alike, and every role has some
+    for role in ("model", "guide", "discriminator"):
+        found = {id(p) for p in role_parameters(programs, role, Batch(x, c))}
+        assert found and found == {id(p) for p in programs.roles[role].parameters()}
+
+
+@pytest.mark.parametrize("name, kwargs, info", CASES, ids=IDS)
+def test_generated_x_in_support_and_differentiable(name, kwargs, info):
+    spec = MODELS.get(name)(**kwargs)
+    programs = spec.build(info)
+    x, tr = generate(programs, B, labels(spec, info))
+    assert x.shape == (B, *info.shape) and torch.isfinite(x).all()
+    lo, hi = {"unit": (0.0, 1.0), "symmetric": (-1.0, 1.0)}.get(info.support, (-float("inf"), float("inf")))
+    assert x.min() >= lo and x.max() <= hi
+    if name == "mlp_vae":  # Bernoulli: not reparameterisable, so x is its mean
+        assert not tr.nodes["x"]["fn"].has_rsample
+        torch.testing.assert_close(x, tr.nodes["x"]["fn"].mean)
+    else:
+        assert x is tr.nodes["x"]["value"]
+
+    # (x - target)^2 has a non-zero gradient for every generator parameter
+    ((x - fake_data(info)) ** 2).sum().backward()
+    for n, p in programs.model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, n
+    for p in list(programs.guide.parameters()) + list(programs.discriminator.parameters()):
+        assert p.grad is None
+
+
+@pytest.mark.parametrize("name, kwargs, info", CASES, ids=IDS)
+def test_guide_is_reparameterised_and_discriminator_trainable(name, kwargs, info):
+    spec = MODELS.get(name)(**kwargs)
+    programs = spec.build(info)
+    x, c = fake_data(info), labels(spec, info)
+    z = programs.guide(x, c)  # rsample: d z / d phi flows through loc and scale
+    (z ** 2).sum().backward()
+    for n, p in programs.guide.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, n
+    head = programs.guide.head.linear.weight.grad  # (2 z_dim, features): loc rows, then scale rows
+    assert (head.abs().sum(1) > 0).all()
+    programs.discriminator(x, c).sum().backward()
+    for n, p in programs.discriminator.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, n
+    assert all(p.grad is None for p in programs.model.parameters())
+
+
+@pytest.mark.parametrize("name, kwargs, info", [c for c in CASES if c[1].get("conditional")],
+                         ids=[i for i, c in zip(IDS, CASES) if c[1].get("conditional")])
+def test_conditional_programs_use_the_labels(name, kwargs, info):
+    programs = build(name, kwargs, info)
+    programs.eval()  # batch statistics would otherwise mix the examples
+    c0, c1 = torch.zeros(B, dtype=torch.long), torch.ones(B, dtype=torch.long)
+
+    def run(role, *args):
+        pyro.set_rng_seed(1)
+        return role(*args)
+
+    x0, x1 = run(lambda c: generate(programs, B, c)[0], c0), run(lambda c: generate(programs, B, c)[0], c1)
+    torch.testing.assert_close(x0, run(lambda c: generate(programs, B, c)[0], c0))  # same seed, same x
+    assert not torch.allclose(x0, x1)
+    x = fake_data(info)
+    assert not torch.allclose(run(programs.guide, x, c0), run(programs.guide, x, c1))
+    assert not torch.allclose(programs.discriminator(x, c0), programs.discriminator(x, c1))
+    with pytest.raises(UserError, match="conditional"):
+        programs.model(B)
+
+
+@pytest.mark.parametrize("cls", [models.MLP, models.MLPVAE, models.DCGAN])
+def test_specs_are_structured_configs(cls):
+    assert dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen
+    conf = OmegaConf.structured(cls)
+    assert OmegaConf.to_object(conf) == cls()
+    first = dataclasses.fields(cls)[0].name
+    merged = OmegaConf.merge(conf, OmegaConf.create({first: 3}))
+    assert OmegaConf.to_object(merged) == cls(**{first: 3})
+    with pytest.raises(Exception):  # typed: a string is no latent width
+        OmegaConf.merge(conf, OmegaConf.create({"z_dim": "wide"}))
+    assert (cls.__doc__ or "").strip().splitlines()[0] == MODELS.describe()[cls.registry_name]
+
+
+@pytest.mark.parametrize("name, kwargs, info, fix", [
+    ("mlp", {}, MNIST, "mlp_vae"),
+    ("mlp", {"likelihood": "bernoulli"}, RING, "model.likelihood"),
+    ("mlp", {"conditional": True}, RING, "conditional=false"),
+    ("mlp", {"depth": 0}, RING, "model.depth"),
+    ("mlp_vae", {}, RING, "model 'mlp'"),
+    ("mlp_vae", {}, MNIST_SYM, "[0, 1]"),
+    ("dcgan", {}, RING, "model 'mlp'"),
+    ("dcgan", {}, DataInfo(shape=(1, 30, 30), support="unit"), "resize"),
+    ("dcgan", {}, DataInfo(shape=(1, 28, 32), support="unit"), "resize"),
+    ("dcgan", {}, DataInfo(shape=(1, 28, 28), support="real"), "scaling"),
+    ("dcgan", {"disc_norm": "spectral"}, MNIST, "model.disc_norm"),
+])
+def test_wrong_data_or_settings_raise_a_one_line_user_error(name, kwargs, info, fix):
+    with pytest.raises(UserError) as err:
+        build(name, kwargs, info)
+    message = str(err.value)
+    assert "\n" not in message and fix in message and name in message
+
+
+@pytest.mark.parametrize("norm, expected", [("batch", torch.nn.BatchNorm2d), ("layer", torch.nn.GroupNorm),
+                                            ("none", None)])
+def test_dcgan_critic_norm(norm, expected):
+    programs = build("dcgan", {**SMALL_DCGAN, "disc_norm": norm}, MNIST)
+    kinds = {type(m) for m in programs.discriminator.modules()}
+    norms = kinds & {torch.nn.BatchNorm2d, torch.nn.GroupNorm}
+    assert norms == ({expected} if expected else set())
+    # without batch norm each logit depends on its own example only (what a gradient penalty assumes)
+    x = fake_data(MNIST).requires_grad_()
+    (g,) = torch.autograd.grad(programs.discriminator(x)[0], x)
+    assert g[0].abs().sum() > 0
+    assert (g[1:].abs().sum() > 0) == (norm == "batch")
+
+
+@pytest.mark.parametrize("size, first", [(28, 7), (32, 4)])
+def test_dcgan_generator_starts_from_the_paper_sizes(size, first):
+    programs = build("dcgan", SMALL_DCGAN, DataInfo(shape=(1, size, size), support="symmetric"))
+    net = programs.model.likelihood.net
+    h = net[0](torch.randn(2, SMALL_DCGAN["z_dim"], 1, 1))
+    assert h.shape[-2:] == (first, first)
+    assert isinstance(programs.model.likelihood.squash, torch.nn.Tanh)
+
+
+def test_normal_likelihood_has_the_fixed_sigma():
+    programs = build("mlp", {"likelihood": "normal", "sigma": 0.25}, RING)
+    x = torch.randn(B, 2)
+    tr = poutine.trace(poutine.condition(programs.model, data={"x": x})).get_trace(B)
+    fn = tr.nodes["x"]["fn"]
+    loc = programs.model.likelihood.net(tr.nodes["z"]["value"])
+    expected = torch.distributions.Normal(loc, 0.25).log_prob(x).sum(-1)
+    torch.testing.assert_close(fn.log_prob(x), expected)
+
+
+def test_bernoulli_scores_grey_levels_as_cross_entropy():
+    programs = build("mlp_vae", {"z_dim": 2, "hidden": 16}, MNIST)
+    x = fake_data(MNIST)  # grey levels, not binary: must not trip Bernoulli's support check
+    tr = poutine.trace(poutine.condition(programs.model, data={"x": x})).get_trace(B)
+    fn = tr.nodes["x"]["fn"]
+    logits = fn.base_dist.logits
+    expected = -torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none").sum((1, 2, 3))
+    torch.testing.assert_close(fn.log_prob(x), expected)
+
+
+@pytest.mark.parametrize("name, kwargs, info", CASES[::2], ids=IDS[::2])
+def test_programs_follow_dtype_and_run_without_validation_or_grad(name, kwargs, info):
+    spec = MODELS.get(name)(**kwargs)
+    programs = spec.build(info).double()
+    c = labels(spec, info)
+    x = fake_data(info).double()
+    pyro.enable_validation(False)
+    try:
+        with torch.no_grad():
+            gen, _ = generate(programs, B, c)
+            model_tr = poutine.trace(poutine.condition(programs.model, data={"x": x})).get_trace(B, c)
+            z = poutine.trace(programs.guide).get_trace(x, c).nodes["z"]["value"]
+            lp = model_tr.log_prob_sum()
+            d = programs.discriminator(gen, c)
+    finally:
+        pyro.enable_validation(True)
+    assert gen.dtype == z.dtype == lp.dtype == d.dtype == torch.float64
+    assert torch.isfinite(lp) or name != "mlp_vae"
+
+
+def test_model_sources_have_no_host_syncs():
+    src = Path(models.__file__).parent
+    pattern = re.compile(r"\.item\(|\bfloat\(|\bint\(|\bbool\(|\.tolist\(|\.numpy\(|\.cpu\(|F\.one_hot\(|"
+                         r"from __future__ import annotations")
+    for path in sorted(src.glob("*.py")):
+        hits = [line for line in path.read_text().splitlines() if pattern.search(line)]
+        assert not hits, f"{path.name}: {hits}"
+
+
+@settings(max_examples=15, deadline=None)
+@given(batch=st.integers(1, 6), z_dim=st.integers(1, 5), d=st.integers(1, 5), depth=st.integers(1, 3),
+       likelihood=st.sampled_from(["delta", "normal"]))
+def test_mlp_shapes_for_any_vector_data(batch, z_dim, d, depth, likelihood):
+    programs = build("mlp", {"z_dim": z_dim, "depth": depth, "hidden": 8, "disc_hidden": 8,
+                             "likelihood": likelihood}, DataInfo(shape=(d,)))
+    x, tr = generate(programs, batch)
+    assert x.shape == (batch, d) and tr.nodes["z"]["value"].shape == (batch, z_dim)
+    assert observed_value(tr) is x
+    assert programs.guide(x).shape == (batch, z_dim)
+    assert programs.discriminator(x).shape == (batch,)

@@ -1,0 +1,5 @@
+import sys
+
+from unigen.cli import main
+
+sys.exit(main())

@@ -1,0 +1,87 @@
+"""The ``unigen`` command: train, sample, eval, list."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from unigen.errors import UserError
+
+
+def _train(args) -> None:
+    from unigen.run import train
+
+    run_dir = train(args.config, args.overrides, out=args.out)
+    print(f"run written to {run_dir}")
+    print((run_dir / "eval.json").read_text().strip())
+
+
+def _sample(args) -> None:
+    from unigen.run import load_run, write_samples
+
+    built = load_run(args.run_dir, args.device)
+    path = Path(args.output) if args.output else Path(args.run_dir) / "samples.png"
+    write_samples(built, path, args.num)
+    print(f"samples written to {path}")
+
+
+def _eval(args) -> None:
+    from unigen.run import evaluate
+
+    print(json.dumps(evaluate(args.run_dir, args.device), indent=2))
+
+
+def _list(args) -> None:
+    from unigen.registry import DATASETS, MODELS, STRATEGIES
+
+    for title, reg in (("strategies", STRATEGIES), ("models", MODELS), ("datasets", DATASETS)):
+        print(f"{title}:")
+        for name, line in reg.describe().items():
+            print(f"  {name:<16} {line}")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="unigen", description="Train Pyro generative programs with any "
+                                "strategy of the unified GAN/VAE view.")
+    p.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train a run from a YAML config")
+    t.add_argument("config", help="YAML file (see experiments/configs/)")
+    t.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.steps=500")
+    t.add_argument("--out", help="run directory (default: the config's `out`)")
+    t.set_defaults(fn=_train)
+    s = sub.add_parser("sample", help="draw samples from a trained run")
+    s.add_argument("run_dir")
+    s.add_argument("-n", "--num", type=int, default=None, help="number of samples")
+    s.add_argument("-o", "--output", help="PNG path (default RUN_DIR/samples.png)")
+    s.add_argument("--device", default=None)
+    s.set_defaults(fn=_sample)
+    e = sub.add_parser("eval", help="evaluate a trained run (writes RUN_DIR/eval.json)")
+    e.add_argument("run_dir")
+    e.add_argument("--device", default=None)
+    e.set_defaults(fn=_eval)
+    ls = sub.add_parser("list", help="list strategies, models and datasets")
+    ls.set_defaults(fn=_list)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser()
+    args, extra = p.parse_known_args(argv)
+    if extra:  # `key=value` overrides may follow options such as --out
+        if args.command != "train" or any("=" not in e or e.startswith("-") for e in extra):
+            p.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.overrides += extra
+    try:
+        args.fn(args)
+    except UserError as e:
+        if args.debug:
+            raise
+        print(f"unigen: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

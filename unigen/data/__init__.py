@@ -1,0 +1,29 @@
+"""Data sets: tensors in memory (:class:`TensorData`) and the registered specs that build them.
+
+Importing this package registers ``ring``, ``grid``, ``gaussian`` (:mod:`unigen.data.toy`) and ``mnist``
+(:mod:`unigen.data.mnist`) in :data:`unigen.registry.DATASETS`.
+"""
+from __future__ import annotations
+
+import torch
+
+from unigen.data import mnist, toy  # noqa: F401  (registration)
+from unigen.data.base import SUPPORTS, TensorData
+from unigen.data.mnist import MNIST, read_idx
+from unigen.data.toy import Gaussian, Grid, Ring
+
+__all__ = ["TensorData", "SUPPORTS", "read_idx", "load_data", "Ring", "Grid", "Gaussian", "MNIST"]
+
+
+def load_data(spec, split: str = "train", device: torch.device | str = "cpu") -> TensorData:
+    """Load one split of a data set onto ``device``.
+
+    :param spec: a registered dataset spec instance (e.g. ``Ring(n=1000)``) or a registered name, which
+        uses the spec's defaults.
+    """
+    if isinstance(spec, str):
+        from unigen.registry import DATASETS
+        spec = DATASETS.get(spec)()
+    if not callable(getattr(spec, "load", None)):
+        raise TypeError(f"{spec!r} is not a dataset spec (it has no load(split) method)")
+    return spec.load(split).to(device)

@@ -1,0 +1,127 @@
+r"""Data sets held as tensors, and the minibatch sampler that training steps draw from.
+
+A :class:`TensorData` is the empirical distribution :math:`p_{data} = \frac1N \sum_n \delta_{x_n}`:
+:meth:`TensorData.sample` draws a minibatch of i.i.d. indices :math:`n_b \sim \mathrm{Uniform}\{0..N-1\}`
+(sampling *with* replacement, the estimator that stochastic-gradient training assumes). The sampler is
+capture-safe — one ``torch.randint`` on the data's device and one gather, no ``.item()``, no host-to-device
+copies, no branches on data — so it can sit inside a CUDA-graph-captured training step.
+
+All checks on the data (finite values, non-empty, values inside the declared support, labels in range)
+happen once, at construction, and fail with a :class:`~unigen.errors.UserError` that names the data set.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+from unigen.errors import UserError
+from unigen.programs import Batch, DataInfo
+
+#: closed interval of each support name; ``None`` means unbounded
+SUPPORTS: dict[str, tuple[float, float] | None] = {"unit": (0.0, 1.0), "symmetric": (-1.0, 1.0), "real": None}
+
+
+class TensorData:
+    """A data set ``x`` of shape ``(N, *info.shape)`` (float32) with optional labels ``c`` ``(N,)`` (long).
+
+    :param x: the examples; converted to float32.
+    :param c: class labels or ``None``; converted to long.
+    :param info: event shape, number of classes and support of one example.
+    :param name: how error messages name the data set, e.g. ``"mnist (train)"``.
+    :raises UserError: if the data are empty, non-finite, outside ``info.support``, or inconsistent
+        with ``info`` or with ``c``.
+    """
+
+    def __init__(self, x: Tensor, c: Tensor | None, info: DataInfo, name: str = "data"):
+        self.name = name
+        self.info = info
+        self.x = torch.as_tensor(x).to(torch.float32)
+        self.c = None if c is None else torch.as_tensor(c).to(torch.long)
+        self._validate()
+
+    # ------------------------------------------------------------------------------ construction
+    @classmethod
+    def _trusted(cls, x: Tensor, c: Tensor | None, info: DataInfo, name: str) -> TensorData:
+        """Build without re-validating (for views of data that were already checked)."""
+        obj = cls.__new__(cls)
+        obj.x, obj.c, obj.info, obj.name = x, c, info, name
+        return obj
+
+    def _validate(self) -> None:
+        x, c, info, name = self.x, self.c, self.info, self.name
+        if x.dim() == 0 or x.shape[0] == 0:
+            raise UserError(f"data set {name} is empty; check its files or settings (e.g. data.fraction)")
+        if tuple(x.shape[1:]) != tuple(info.shape):
+            raise UserError(f"data set {name}: examples have shape {tuple(x.shape[1:])} but its info declares "
+                            f"{tuple(info.shape)}")
+        if not bool(torch.isfinite(x).all()):
+            bad = int((~torch.isfinite(x)).reshape(x.shape[0], -1).any(1).sum())
+            raise UserError(f"data set {name} has NaN or infinite values in {bad} examples; clean the data")
+        if info.support not in SUPPORTS:
+            raise UserError(f"data set {name}: unknown support {info.support!r}; use one of "
+                            f"{', '.join(SUPPORTS)}")
+        bounds = SUPPORTS[info.support]
+        if bounds is not None:
+            lo, hi = float(x.min()), float(x.max())
+            if lo < bounds[0] or hi > bounds[1]:
+                raise UserError(f"data set {name} has values in [{lo:.4g}, {hi:.4g}], outside its declared "
+                                f"{info.support!r} support [{bounds[0]:g}, {bounds[1]:g}]; rescale the data "
+                                f"or declare the right support")
+        if c is not None:
+            if c.shape != (x.shape[0],):
+                raise UserError(f"data set {name}: labels have shape {tuple(c.shape)}, expected ({x.shape[0]},)")
+            k = info.num_classes
+            if k is not None and (int(c.min()) < 0 or int(c.max()) >= k):
+                raise UserError(f"data set {name}: labels must lie in 0..{k - 1}, found "
+                                f"{int(c.min())}..{int(c.max())}")
+
+    # ---------------------------------------------------------------------------------- queries
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def __repr__(self) -> str:
+        labels = "" if self.c is None else f", {self.info.num_classes} classes"
+        return (f"TensorData({self.name}: {len(self)} x {tuple(self.info.shape)}, support "
+                f"{self.info.support!r}{labels}, device {self.x.device})")
+
+    @property
+    def device(self) -> torch.device:
+        return self.x.device
+
+    def check_batch_size(self, batch_size: int) -> None:
+        """Fail early, with the fix, when a minibatch cannot be drawn from this data set."""
+        if batch_size < 1:
+            raise UserError(f"batch size {batch_size} must be at least 1; raise train.batch_size")
+        if batch_size > len(self):
+            raise UserError(f"batch size {batch_size} is larger than the data set ({len(self)} examples); "
+                            f"lower train.batch_size")
+
+    # ------------------------------------------------------------------------------------ views
+    def to(self, device: torch.device | str) -> TensorData:
+        """The same data on ``device`` (a copy only if the device differs)."""
+        c = None if self.c is None else self.c.to(device)
+        return TensorData._trusted(self.x.to(device), c, self.info, self.name)
+
+    def subset(self, indices: Tensor | Sequence[int]) -> TensorData:
+        """The examples at ``indices`` (a long tensor, a boolean mask or a sequence of ints)."""
+        idx = torch.as_tensor(indices, device=self.x.device)
+        if idx.dtype != torch.bool:
+            idx = idx.to(torch.long)
+        x = self.x[idx]
+        if x.shape[0] == 0:
+            raise UserError(f"subset of data set {self.name} is empty; select at least one example")
+        c = None if self.c is None else self.c[idx]
+        return TensorData._trusted(x, c, self.info, self.name)
+
+    # ---------------------------------------------------------------------------------- sampling
+    def sample(self, batch_size: int, generator: torch.Generator | None = None) -> Batch:
+        """A minibatch of ``batch_size`` examples drawn i.i.d. (with replacement) from the data set.
+
+        Capture-safe: the indices are drawn on the data's device and gathered there.
+        """
+        idx = torch.randint(self.x.shape[0], (batch_size,), device=self.x.device, generator=generator)
+        x = self.x.index_select(0, idx)
+        c = None if self.c is None else self.c.index_select(0, idx)
+        return Batch(x, c)

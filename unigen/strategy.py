@@ -1,0 +1,59 @@
+r"""The strategy interface: programs plus a batch in, one loss per player out.
+
+A *player* is a set of parameters stepped by one optimiser (``"generator"``, ``"discriminator"``,
+``"vae"``, ``"model"``/``"guide"`` for wake-sleep). A strategy declares
+
+* ``players`` — which roles' parameters each player owns;
+* ``phases()`` — the order of updates in one training step. A :class:`Phase` names the players it
+  updates, how many times it repeats (``n_critic``), and a loss function
+  ``loss(programs, batch) -> {player: scalar loss, other: diagnostic}``. Every repeat draws a fresh
+  batch. Players of one phase are differentiated from the same forward pass and stepped together
+  (e.g. reweighted wake-sleep); GANs use two phases so the generator sees the updated critic.
+* ``after_update(programs, player)`` — an in-place, capture-safe hook (weight clipping).
+
+Strategies are frozen dataclasses whose fields are their settings; they hold no state, no
+optimisers and no data. Loss functions must be capture-safe (see :mod:`unigen.programs`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, ClassVar
+
+from torch import Tensor
+
+from unigen.errors import UserError
+from unigen.programs import Batch, Programs
+
+LossFn = Callable[[Programs, Batch], dict[str, Tensor]]
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One update of some players: ``repeats`` times, each on a fresh batch."""
+
+    players: tuple[str, ...]
+    loss: LossFn
+    repeats: int = 1
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """Base class of every inference strategy (subclasses are registered dataclasses)."""
+
+    requires: ClassVar[tuple[str, ...]] = ("model",)
+    players: ClassVar[dict[str, tuple[str, ...]]] = {}
+    registry_name: ClassVar[str] = ""
+
+    def phases(self) -> tuple[Phase, ...]:
+        raise NotImplementedError
+
+    def after_update(self, programs: Programs, player: str) -> None:
+        """Called after each optimiser step of ``player``; in-place and capture-safe."""
+
+    def check(self, programs: Programs) -> None:
+        """Refuse programs that lack a role this strategy needs, with a one-line fix."""
+        missing = [r for r in self.requires if not programs.has(r)]
+        if missing:
+            name = self.registry_name or type(self).__name__
+            raise UserError(f"strategy {name!r} needs the role(s) {', '.join(missing)} but the model "
+                            f"provides only {', '.join(programs.roles)}; pick a model that has them")

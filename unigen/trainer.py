@@ -1,0 +1,136 @@
+r"""The trainer: optimisers per player, the phase schedule, and loss read-out. It never names a strategy.
+
+One training step runs every phase of the strategy in order; a phase with ``repeats = k`` draws
+``k`` fresh batches and updates its players after each. For each player the trainer takes
+:math:`\nabla_{\psi_p} \ell_p` with ``torch.autograd.grad`` over that player's parameters only, so a
+player's loss never writes gradients into another player's parameters, and all players of a phase
+are differentiated from the same forward pass before any of them steps.
+
+:meth:`Trainer.step` is capture-safe: no ``.item()``, no host-device copies, no data-dependent
+Python branches; it returns the losses as device tensors and :meth:`Trainer.fit` reads them every
+``log_every`` steps, outside the step.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from unigen.config import OptimConfig
+from unigen.data.base import TensorData
+from unigen.errors import UserError
+from unigen.programs import Programs, role_parameters
+from unigen.strategy import Phase, Strategy
+
+
+def make_optimizer(params: Iterable[nn.Parameter], cfg: OptimConfig) -> torch.optim.Optimizer:
+    """Build one player's optimiser from its settings."""
+    params = list(params)
+    if cfg.name == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+    if cfg.name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=cfg.lr, alpha=cfg.alpha, momentum=cfg.momentum,
+                                   weight_decay=cfg.weight_decay)
+    if cfg.name == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    raise UserError(f"unknown optimiser {cfg.name!r}; choose adam, rmsprop or sgd")
+
+
+class Trainer:
+    """Steps a strategy's players on programs and data.
+
+    :param programs: the model's roles (:class:`~unigen.programs.Programs`).
+    :param strategy: any registered :class:`~unigen.strategy.Strategy`.
+    :param data: the training set, already on the training device.
+    :param batch_size: examples per batch (every phase repeat draws its own).
+    :param optim: default optimiser settings, or a callable ``player -> OptimConfig``.
+    """
+
+    def __init__(self, programs: Programs, strategy: Strategy, data: TensorData, batch_size: int,
+                 optim: OptimConfig | Callable[[str], OptimConfig] = OptimConfig()):
+        strategy.check(programs)
+        data.check_batch_size(batch_size)
+        self.programs, self.strategy, self.data, self.batch_size = programs, strategy, data, batch_size
+        probe = data.sample(min(batch_size, 2))
+        self.params: dict[str, list[nn.Parameter]] = {}
+        for player, roles in strategy.players.items():
+            found: dict[int, nn.Parameter] = {}
+            for role in roles:
+                if programs.has(role):
+                    found.update({id(p): p for p in role_parameters(programs, role, probe)})
+            if not found:
+                raise UserError(f"player {player!r} of strategy {strategy.registry_name!r} owns no parameters "
+                                f"(roles {', '.join(roles)}); give those programs trainable parameters")
+            self.params[player] = list(found.values())
+        settings = optim if callable(optim) else (lambda _player: optim)
+        self.optimizers = {p: make_optimizer(ps, settings(p)) for p, ps in self.params.items()}
+        self.step_count = 0
+
+    # ------------------------------------------------------------------------------------ one step
+    def step(self) -> dict[str, Tensor]:
+        """One strategy step (every phase, with repeats). Returns detached losses and diagnostics."""
+        self.programs.train()
+        out: dict[str, Tensor] = {}
+        for phase in self.strategy.phases():
+            out.update(self.run_phase(phase))
+        self.step_count += 1
+        return out
+
+    def run_phase(self, phase: Phase) -> dict[str, Tensor]:
+        """Run one phase ``phase.repeats`` times, each on a fresh batch; return the last values."""
+        for _ in range(phase.repeats):
+            values = phase.loss(self.programs, self.data.sample(self.batch_size))
+            grads = {}
+            for i, player in enumerate(phase.players):
+                last = i == len(phase.players) - 1
+                grads[player] = torch.autograd.grad(values[player], self.params[player],
+                                                    retain_graph=not last, allow_unused=True)
+            for player in phase.players:
+                for p, g in zip(self.params[player], grads[player]):
+                    p.grad = g
+                self.optimizers[player].step()
+                self.strategy.after_update(self.programs, player)
+        return {k: v.detach() for k, v in values.items()}
+
+    # ------------------------------------------------------------------------------------ the loop
+    def fit(self, steps: int, log_every: int = 50, on_log: Callable[[int, dict[str, float]], None] | None = None,
+            on_checkpoint: Callable[[int], None] | None = None, checkpoint_every: int = 0,
+            progress: bool = True) -> dict[str, float]:
+        """Run ``steps`` steps; every ``log_every`` read the mean losses (one host sync) and call ``on_log``."""
+        sums: dict[str, Tensor] = {}
+        count, last = 0, {}
+        bar = tqdm(total=steps, disable=not progress, dynamic_ncols=True, desc=self.strategy.registry_name)
+        for _ in range(steps):
+            out = self.step()
+            for k, v in out.items():
+                sums[k] = sums[k] + v if k in sums else v.clone()
+            count += 1
+            if self.step_count % log_every == 0:
+                last = {k: v.item() / count for k, v in sums.items()}
+                sums, count = {}, 0
+                if on_log is not None:
+                    on_log(self.step_count, last)
+                bar.set_postfix({k: f"{v:.3g}" for k, v in last.items()}, refresh=False)
+            if checkpoint_every and on_checkpoint is not None and self.step_count % checkpoint_every == 0:
+                on_checkpoint(self.step_count)
+            bar.update(1)
+        bar.close()
+        if count:
+            last = {k: v.item() / count for k, v in sums.items()}
+            if on_log is not None:
+                on_log(self.step_count, last)
+        return last
+
+    # ------------------------------------------------------------------------------------- state
+    def state_dict(self) -> dict:
+        return {"programs": self.programs.state_dict(),
+                "optimizers": {p: o.state_dict() for p, o in self.optimizers.items()},
+                "step": self.step_count}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.programs.load_state_dict(state["programs"])
+        for p, o in self.optimizers.items():
+            o.load_state_dict(state["optimizers"][p])
+        self.step_count = int(state["step"])
