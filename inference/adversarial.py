@@ -15,7 +15,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from unigen.programs import Batch, Programs, generate, log_q_fake, log_q_real
+from unigen.programs import Batch, Programs, discriminate, generate, log_q_fake, log_q_real
 from unigen.strategy import Phase, Strategy
 
 
@@ -37,14 +37,14 @@ class Adversarial(Strategy):
     def discriminator_step(self, programs: Programs, batch: Batch) -> dict[str, Tensor]:
         with torch.no_grad():
             x_fake, _ = generate(programs, batch.x.shape[0], batch.c)
-        d_real = programs.discriminator(batch.x, batch.c)  # (batch,)
-        d_fake = programs.discriminator(x_fake, batch.c)  # (batch,)
+        d_real = discriminate(programs, batch.x, batch.c)  # (batch,)
+        d_fake = discriminate(programs, x_fake, batch.c)  # (batch,)
         return {"discriminator": self.critic_loss(d_real, d_fake),
                 "d_real": d_real.mean(), "d_fake": d_fake.mean()}
 
     def generator_step(self, programs: Programs, batch: Batch) -> dict[str, Tensor]:
         x_fake, _ = generate(programs, batch.x.shape[0], batch.c)
-        return {"generator": self.generator_loss(programs.discriminator(x_fake, batch.c))}
+        return {"generator": self.generator_loss(discriminate(programs, x_fake, batch.c))}
 
     # ------------------------------------------------------------------------------- the losses
     def critic_loss(self, d_real: Tensor, d_fake: Tensor) -> Tensor:

@@ -15,7 +15,8 @@ algorithm that trains them:
   ``y`` (1 real, 0 fake): a module ``discriminator(x, c=None)`` returning logits ``d(x)`` of shape
   ``(batch,)``. At its optimum :math:`d(x) = \log p_{data}(x) / p_\theta(x)`.
 
-``c`` is an optional condition (class labels, shape ``(batch,)``); unconditional programs ignore it.
+``c`` is an optional condition (class labels, shape ``(batch,)``). It is passed only when it is not
+``None``, so unconditional programs may omit the parameter (a plain ``nn.Sequential`` discriminator).
 Further roles (a latent discriminator, a code head) go in ``extra`` by name.
 
 Everything here is capture-safe: no ``.item()``, no host-to-device copies, no data-dependent Python
@@ -99,9 +100,9 @@ def role_parameters(programs: Programs, role: str, batch: Batch) -> list[nn.Para
         params.update({id(p): p for p in program.parameters() if p.requires_grad})
     with torch.no_grad():
         if role == "model":
-            tr = poutine.trace(program, param_only=True).get_trace(batch.x.shape[0], batch.c)
+            tr = with_condition(poutine.trace(program, param_only=True).get_trace, batch.x.shape[0], c=batch.c)
         elif role == "guide":
-            tr = poutine.trace(program, param_only=True).get_trace(batch.x, batch.c)
+            tr = with_condition(poutine.trace(program, param_only=True).get_trace, batch.x, c=batch.c)
         else:
             tr = None
     if tr is not None:
@@ -113,6 +114,16 @@ def role_parameters(programs: Programs, role: str, batch: Batch) -> list[nn.Para
 
 
 # ----------------------------------------------------------------------------------------- traces
+def with_condition(fn: Callable, *args, c: Tensor | None = None):
+    """Call a role with ``c`` appended only when there is a condition."""
+    return fn(*args) if c is None else fn(*args, c)
+
+
+def discriminate(programs: Programs, x: Tensor, c: Tensor | None = None) -> Tensor:
+    """Logits ``d(x)`` of the discriminator, shape ``(batch,)``."""
+    return with_condition(programs.discriminator, x, c=c)
+
+
 def trace_model(model: Callable, batch_size: int, c: Tensor | None = None, x: Tensor | None = None,
                 replay: poutine.Trace | None = None) -> poutine.Trace:
     """Run the model under ``trace``; ``x`` conditions the observed site, ``replay`` reuses latents."""
@@ -121,11 +132,11 @@ def trace_model(model: Callable, batch_size: int, c: Tensor | None = None, x: Te
         fn = poutine.condition(fn, data={OBS: x})
     if replay is not None:
         fn = poutine.replay(fn, trace=replay)
-    return poutine.trace(fn).get_trace(batch_size, c)
+    return with_condition(poutine.trace(fn).get_trace, batch_size, c=c)
 
 
 def trace_guide(guide: Callable, x: Tensor, c: Tensor | None = None) -> poutine.Trace:
-    return poutine.trace(guide).get_trace(x, c)
+    return with_condition(poutine.trace(guide).get_trace, x, c=c)
 
 
 def site_log_prob(site: dict, batch_size: int) -> Tensor:

@@ -1,0 +1,20 @@
+"""Seeded short trainings that must reach a stated quality (the demo configs, shortened)."""
+import json
+
+from unigen.run import train
+
+
+def test_ring_ns_gan_covers_the_modes(tmp_path):
+    # the demo config: 4,000 steps of non-saturating GAN (≈25 s on 2 cores)
+    run = train("experiments/configs/ring_gan.yaml", ["train.progress=false"], out=str(tmp_path / "ring"))
+    result = json.loads((run / "eval.json").read_text())
+    assert result["modes"] >= 7
+    assert result["high_quality"] >= 0.5
+
+
+def test_mnist_vae_reaches_a_test_bound(tmp_path):
+    run = train("experiments/configs/mnist_vae.yaml", ["train.progress=false", "train.steps=800",
+                "eval.iw_samples=10"], out=str(tmp_path / "vae"))
+    result = json.loads((run / "eval.json").read_text())
+    assert result["test_elbo"] > -140.0  # a VAE that learned nothing scores about -200 (pixel marginals)
+    assert result["test_log_px_iw10"] > result["test_elbo"]
