@@ -5,7 +5,8 @@ In the unified view (Hu et al., 2018) the discriminator is an inference network
 ``d(x)`` estimates :math:`\log p_{data}(x) / p_\theta(x)`. Each step first fits :math:`q_\phi`
 (``n_critic`` times, each on a fresh batch, on detached generated samples), then updates the
 generator through :math:`q_\phi` with one generator loss. Subclasses supply ``generator_loss`` and
-may replace ``critic_loss``; nothing else.
+may replace ``critic_loss``; nothing else. A gradient penalty from
+:mod:`unigen.inference.penalties` composes with any of them through the ``penalty`` setting.
 """
 from __future__ import annotations
 
@@ -15,15 +16,30 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
+from unigen.errors import UserError
+from unigen.inference.penalties import PENALTIES
 from unigen.programs import Batch, Programs, discriminate, generate, log_q_fake, log_q_real
 from unigen.strategy import Phase, Strategy
 
 
 @dataclass(frozen=True)
 class Adversarial(Strategy):
-    """Base of the GAN family: a discriminator phase then a generator phase."""
+    """Base of the GAN family: a discriminator phase then a generator phase.
+
+    :param n_critic: discriminator updates per generator update, each on a fresh batch.
+    :param penalty: ``"none"`` or a gradient penalty on the discriminator: ``gp``, ``r1``, ``r2``, ``dragan``.
+    :param penalty_weight: its weight (λ for ``gp``/``dragan``, γ for ``r1``/``r2``).
+    """
 
     n_critic: int = 1
+    penalty: str = "none"
+    penalty_weight: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.n_critic < 1:
+            raise UserError(f"strategy.n_critic must be >= 1, got {self.n_critic}")
+        if self.penalty != "none" and self.penalty not in PENALTIES:
+            raise UserError(f"unknown penalty {self.penalty!r}; choose none, {', '.join(PENALTIES)}")
 
     requires: ClassVar[tuple[str, ...]] = ("model", "discriminator")
     players: ClassVar[dict[str, tuple[str, ...]]] = {"discriminator": ("discriminator",),
@@ -39,8 +55,12 @@ class Adversarial(Strategy):
             x_fake, _ = generate(programs, batch.x.shape[0], batch.c)
         d_real = discriminate(programs, batch.x, batch.c)  # (batch,)
         d_fake = discriminate(programs, x_fake, batch.c)  # (batch,)
-        return {"discriminator": self.critic_loss(d_real, d_fake),
-                "d_real": d_real.mean(), "d_fake": d_fake.mean()}
+        out = {"discriminator": self.critic_loss(d_real, d_fake), "d_real": d_real.mean(), "d_fake": d_fake.mean()}
+        if self.penalty != "none":
+            pen = PENALTIES[self.penalty](lambda x: discriminate(programs, x, batch.c), batch.x, x_fake)
+            out["discriminator"] = out["discriminator"] + self.penalty_weight * pen
+            out["penalty"] = pen
+        return out
 
     def generator_step(self, programs: Programs, batch: Batch) -> dict[str, Tensor]:
         x_fake, _ = generate(programs, batch.x.shape[0], batch.c)

@@ -95,12 +95,3 @@ def gaussian_data(n=4096, loc=0.0, scale=1.0, dim=1, seed=0):
 @pytest.fixture
 def linear_gaussian():
     return Programs(model=LinearGaussianModel(), guide=LinearGaussianGuide())
-
-
-@pytest.fixture
-def tiny_programs():
-    """Every role present, so that any strategy can run one step."""
-    from unigen.models.mlp import MLP
-
-    info = DataInfo(shape=(2,), support="real")
-    return MLP(hidden=16, disc_hidden=16, likelihood="normal").build(info), info

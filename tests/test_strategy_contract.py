@@ -9,12 +9,19 @@ import torch
 from unigen import Trainer
 from unigen.config import OptimConfig
 from unigen.data.base import TensorData
+from unigen.models.mlp import MLP
+from unigen.programs import DataInfo
 from unigen.registry import STRATEGIES
 
 
-def _data(info, n=256):
+def contract_setup(strategy, n=256):
+    """Tiny MLP programs with every role, on 2-D data; labelled (3 classes) when the strategy needs labels."""
+    k = 3 if strategy.needs_labels else None
+    info = DataInfo(shape=(2,), num_classes=k, support="real")
+    programs = MLP(hidden=16, disc_hidden=16, likelihood="normal", conditional=bool(k)).build(info)
     g = torch.Generator().manual_seed(0)
-    return TensorData(torch.randn(n, *info.shape, generator=g), None, info)
+    labels = torch.randint(0, 3, (n,), generator=g) if k else None
+    return programs, TensorData(torch.randn(n, 2, generator=g), labels, info)
 
 
 def _snapshot(programs):
@@ -22,10 +29,10 @@ def _snapshot(programs):
 
 
 @pytest.mark.parametrize("name", STRATEGIES.names())
-def test_every_phase_updates_exactly_its_players(name, tiny_programs):
-    programs, info = tiny_programs
+def test_every_phase_updates_exactly_its_players(name):
     strategy = STRATEGIES.get(name)()
-    trainer = Trainer(programs, strategy, _data(info), batch_size=32, optim=OptimConfig(lr=1e-2))
+    programs, data = contract_setup(strategy)
+    trainer = Trainer(programs, strategy, data, batch_size=32, optim=OptimConfig(lr=1e-2))
     owner = {id(p): player for player, ps in trainer.params.items() for p in ps}
     names = dict(programs.named_parameters())
     seen_players = set()

@@ -41,6 +41,7 @@ class Strategy:
     """Base class of every inference strategy (subclasses are registered dataclasses)."""
 
     requires: ClassVar[tuple[str, ...]] = ("model",)
+    needs_labels: ClassVar[bool] = False  # conditional/semi-supervised strategies need batch.c
     players: ClassVar[dict[str, tuple[str, ...]]] = {}
     registry_name: ClassVar[str] = ""
 

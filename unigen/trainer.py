@@ -52,6 +52,9 @@ class Trainer:
                  optim: OptimConfig | Callable[[str], OptimConfig] = OptimConfig()):
         strategy.check(programs)
         data.check_batch_size(batch_size)
+        if strategy.needs_labels and data.c is None:
+            raise UserError(f"strategy {strategy.registry_name!r} needs labelled data but the data set has no "
+                            f"labels; use a labelled data set such as mnist")
         self.programs, self.strategy, self.data, self.batch_size = programs, strategy, data, batch_size
         probe = data.sample(min(batch_size, 2))
         self.params: dict[str, list[nn.Parameter]] = {}
