@@ -37,10 +37,10 @@ class ELBO(Strategy):
     def phases(self) -> tuple[Phase, ...]:
         return (Phase(("vae",), self.loss),)
 
-    def elbo(self, programs: Programs, batch: Batch) -> Tensor:
-        """Per-example ELBO estimate, shape ``(batch,)``."""
+    def objective(self, programs: Programs, batch: Batch) -> Tensor:
+        """Per-example ELBO estimate, shape ``(batch,)`` (the VAE family's common interface)."""
         return log_weights(programs, batch, self.num_particles).mean(0)
 
     def loss(self, programs: Programs, batch: Batch) -> dict[str, Tensor]:
-        elbo = self.elbo(programs, batch).mean()
+        elbo = self.objective(programs, batch).mean()
         return {"vae": -elbo, "elbo": elbo}

@@ -31,7 +31,7 @@ def test_elbo_with_exact_posterior_is_log_px_for_every_sample(linear_gaussian):
     exact = LinearGaussianGuide(m=float(slope), k=float(-slope * model.b), s=float(std))
     linear_gaussian.roles["guide"] = exact
     with torch.no_grad():
-        elbo = ELBO().elbo(linear_gaussian, Batch(x))
+        elbo = ELBO().objective(linear_gaussian, Batch(x))
     assert_close(elbo, model.log_px(x).detach(), rtol=1e-5, atol=1e-5)
 
 
@@ -40,7 +40,7 @@ def test_elbo_estimate_matches_closed_form_and_is_below_log_px(linear_gaussian):
     x = torch.tensor([[-1.0], [0.5], [2.0]])
     torch.manual_seed(0)
     with torch.no_grad():
-        est = ELBO(num_particles=200_000).elbo(linear_gaussian, Batch(x))
+        est = ELBO(num_particles=200_000).objective(linear_gaussian, Batch(x))
         exact = closed_form_elbo(model, guide, x)
     assert_close(est, exact, rtol=0, atol=0.02)
     assert bool((exact < model.log_px(x)).all())
