@@ -36,3 +36,50 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
     except Exception as e:  # truncated zip, wrong format, disallowed global
         raise UserError(f"checkpoint {path} is corrupt or not a unigen checkpoint ({type(e).__name__}); "
                         f"retrain or restore it from a copy") from None
+
+
+# ------------------------------------------------------------------------------------------ RNG
+def rng_state() -> dict:
+    """Every random state a run draws from (torch CPU and CUDA, numpy, Python), as plain tensors and ints."""
+    import random
+
+    import numpy as np
+
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": {"keys": torch.from_numpy(np_state[1].astype("int64")), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+        "python": {"version": int(py_state[0]), "state": list(py_state[1]), "gauss": py_state[2]},
+    }
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore what :func:`rng_state` captured."""
+    import random
+
+    import numpy as np
+
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype("uint32"), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
+
+
+def check_matches(state: dict, config: dict, path: str | Path) -> None:
+    """Refuse a checkpoint written for another model, data set or strategy than ``config`` names."""
+    saved = state.get("config")
+    if not isinstance(saved, dict):
+        raise UserError(f"checkpoint {path} has no configuration; it was not written by unigen train")
+    for section in ("model", "strategy", "data"):
+        if saved.get(section) != config.get(section):
+            a, b = saved.get(section, {}).get("name"), config.get(section, {}).get("name")
+            what = f"{a!r} vs {b!r}" if a != b else "different settings"
+            raise UserError(f"checkpoint {path} is from another {section} ({what}); resume with the run's own "
+                            f"config.yaml or start a new run directory")

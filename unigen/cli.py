@@ -12,9 +12,15 @@ from unigen.errors import UserError
 def _train(args) -> None:
     from unigen.run import train
 
-    run_dir = train(args.config, args.overrides, out=args.out)
+    if args.resume is None and args.config is None:
+        raise UserError("unigen train needs a CONFIG file, or --resume RUN_DIR to continue a run")
+    if args.resume is not None and args.config is not None and "=" in args.config:
+        args.overrides.insert(0, args.config)  # `train --resume DIR key=value`: no config file given
+        args.config = None
+    run_dir = train(args.config, args.overrides, out=args.out, resume=args.resume)
     print(f"run written to {run_dir}")
-    print((run_dir / "eval.json").read_text().strip())
+    if (run_dir / "eval.json").is_file():
+        print((run_dir / "eval.json").read_text().strip())
 
 
 def _sample(args) -> None:
@@ -47,9 +53,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a run from a YAML config")
-    t.add_argument("config", help="YAML file (see experiments/configs/)")
+    t.add_argument("config", nargs="?", help="YAML file (see experiments/configs/)")
     t.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.steps=500")
     t.add_argument("--out", help="run directory (default: the config's `out`)")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
     t.set_defaults(fn=_train)
     s = sub.add_parser("sample", help="draw samples from a trained run")
     s.add_argument("run_dir")

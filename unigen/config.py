@@ -44,7 +44,8 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     players: Dict[str, Any] = field(default_factory=dict)  # per-player OptimConfig overrides
     log_every: int = 50
-    checkpoint_every: int = 0  # 0: only at the end
+    checkpoint_every: int = 500  # 0: only at the end (and on SIGINT/SIGTERM)
+    on_nan: str = "error"  # error: stop, naming the player and step | skip: drop that update
     progress: bool = True  # tqdm bar
 
 
@@ -145,6 +146,8 @@ def resolve(config: dict | DictConfig | str | Path | None = None, overrides: lis
             OmegaConf.merge(OmegaConf.structured(OptimConfig), override)  # validate early
     except OmegaConfBaseException as e:
         raise UserError(f"config: {_one_line(e)}") from None
+    if top.train.on_nan not in ("error", "skip"):
+        raise UserError(f"train.on_nan={top.train.on_nan!r}; choose error or skip")
     unknown = set(top.train.players) - set(components["strategy"].players)
     if unknown:
         raise UserError(f"train.players names {sorted(unknown)} but strategy {top.strategy.name!r} "

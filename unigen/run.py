@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import random
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +25,7 @@ from unigen.data import TensorData
 from unigen.errors import UserError
 from unigen.metrics import has_likelihood, likelihood_bounds, mode_stats
 from unigen.programs import Programs, generate
-from unigen.trainer import Trainer
+from unigen.trainer import NonFiniteError, Trainer
 
 
 def pick_device(name: str) -> torch.device:
@@ -56,7 +58,7 @@ class Built:
     def trainer(self) -> Trainer:
         cfg = self.resolved.config
         return Trainer(self.programs, self.resolved.strategy, self.train_data, cfg.train.batch_size,
-                       optim=lambda player: optim_config(cfg, player))
+                       optim=lambda player: optim_config(cfg, player), skip_nonfinite=cfg.train.on_nan == "skip")
 
 
 def build(resolved: Resolved) -> Built:
@@ -78,41 +80,101 @@ class MetricsLog:
     def __init__(self, path: Path):
         self.path = path
 
+    def truncate_after(self, step: int) -> None:
+        """Drop lines logged after ``step`` (a resumed run re-logs them)."""
+        if not self.path.is_file():
+            return
+        keep = [line for line in self.path.read_text().splitlines()
+                if line.strip() and json.loads(line)["step"] <= step and json.loads(line)["kind"] == "train"]
+        self.path.write_text("".join(line + "\n" for line in keep))
+
     def write(self, step: int, values: dict, kind: str = "train") -> None:
         with self.path.open("a") as f:
             f.write(json.dumps({"step": step, "kind": kind, "time": round(time.time(), 3), **values}) + "\n")
 
 
-def train(config, overrides: list[str] = (), out: str | None = None) -> Path:
-    """Train a run from a YAML path or mapping plus ``key=value`` overrides; return its directory."""
+def train(config=None, overrides: list[str] = (), out: str | None = None, resume: str | Path | None = None) -> Path:
+    """Train a run from a YAML path or mapping plus ``key=value`` overrides; return its directory.
+
+    ``resume`` continues the run in that directory from its last checkpoint (parameters, optimiser
+    states, step and every RNG state), so a run killed at step k and resumed takes the same steps as
+    one that was never interrupted. SIGINT/SIGTERM save a checkpoint and end the run cleanly.
+    """
+    if resume is not None:
+        run_dir = Path(resume)
+        if not (run_dir / "config.yaml").is_file():
+            raise UserError(f"{run_dir} is not a run directory (no config.yaml); pass the directory to resume")
+        config, out = run_dir / "config.yaml", str(run_dir)
     resolved = resolve(config, list(overrides) + ([f"out={out}"] if out else []))
     built = build(resolved)
     cfg = resolved.config
     run_dir = Path(cfg.out)
     run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, run_dir / "config.yaml")
     log = MetricsLog(run_dir / "metrics.jsonl")
-    log.path.write_text("")
     trainer = built.trainer()
+    container = OmegaConf.to_container(cfg)
+    if resume is not None:
+        state = checkpoint.load(run_dir / "checkpoint.pt", map_location=built.device)
+        checkpoint.check_matches(state, container, run_dir / "checkpoint.pt")
+        trainer.load_state_dict(state)
+        checkpoint.set_rng_state(state["rng"])
+        log.truncate_after(trainer.step_count)
+    else:
+        save_config(cfg, run_dir / "config.yaml")
+        log.path.write_text("")
 
     def save_checkpoint(step: int) -> None:
         state = trainer.state_dict()
-        state["config"] = OmegaConf.to_container(cfg)
-        state["torch_rng"] = torch.get_rng_state()
+        state["config"] = container
+        state["rng"] = checkpoint.rng_state()
         checkpoint.save(state, run_dir / "checkpoint.pt")
 
     start = time.perf_counter()
-    trainer.fit(cfg.train.steps, log_every=cfg.train.log_every, on_log=log.write,
-                on_checkpoint=save_checkpoint, checkpoint_every=cfg.train.checkpoint_every,
-                progress=cfg.train.progress)
+    with StopOnSignal() as stop:
+        try:
+            trainer.fit(cfg.train.steps, log_every=cfg.train.log_every, on_log=log.write,
+                        on_checkpoint=save_checkpoint, checkpoint_every=cfg.train.checkpoint_every,
+                        progress=cfg.train.progress, should_stop=stop.requested)
+        except NonFiniteError as e:
+            kept = run_dir / "checkpoint.pt"
+            last = f"the last good checkpoint {kept} is kept" if kept.is_file() else "no checkpoint was written yet"
+            raise UserError(f"{e}; {last}; lower the learning rate, or set train.on_nan=skip") from None
     log.write(trainer.step_count, {"wall_s": round(time.perf_counter() - start, 2)}, kind="timing")
     save_checkpoint(trainer.step_count)
+    if stop.signal is not None:
+        print(f"stopped by {stop.signal} at step {trainer.step_count}; resume with: "
+              f"unigen train --resume {run_dir}")
+        return run_dir
     plots.save_curves(log.path, run_dir / "losses.png")
     write_samples(built, run_dir / "samples.png")
     results = evaluate_built(built)
     log.write(trainer.step_count, results, kind="eval")
     (run_dir / "eval.json").write_text(json.dumps(results, indent=2) + "\n")
     return run_dir
+
+
+class StopOnSignal:
+    """While active, SIGINT and SIGTERM set a flag instead of killing the process (restored on exit)."""
+
+    def __init__(self):
+        self.signal: str | None = None
+
+    def requested(self) -> bool:
+        return self.signal is not None
+
+    def _handle(self, signum, frame) -> None:
+        self.signal = signal.Signals(signum).name
+
+    def __enter__(self) -> "StopOnSignal":
+        self._old = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
 
 
 def load_run(run_dir: str | Path, device: str | None = None) -> Built:
@@ -124,6 +186,7 @@ def load_run(run_dir: str | Path, device: str | None = None) -> Built:
     resolved = resolve(run_dir / "config.yaml", overrides)
     built = build(resolved)
     state = checkpoint.load(run_dir / "checkpoint.pt", map_location=built.device)
+    checkpoint.check_matches(state, OmegaConf.to_container(resolved.config), run_dir / "checkpoint.pt")
     try:
         built.programs.load_state_dict(state["programs"])
     except (KeyError, RuntimeError) as e:

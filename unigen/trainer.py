@@ -1,14 +1,14 @@
 r"""The trainer: optimisers per player, the phase schedule, and loss read-out. It never names a strategy.
 
 One training step runs every phase of the strategy in order; a phase with ``repeats = k`` draws
-``k`` fresh batches and updates its players after each. For each player the trainer takes
-:math:`\nabla_{\psi_p} \ell_p` with ``torch.autograd.grad`` over that player's parameters only, so a
-player's loss never writes gradients into another player's parameters, and all players of a phase
-are differentiated from the same forward pass before any of them steps.
+``k`` fresh batches and updates its players after each. For each player the trainer back-propagates
+that player's loss into that player's parameters only (``backward(inputs=...)``), so a generator
+loss never leaves gradients on the discriminator; all players of a phase are differentiated from
+the same forward pass before any of them steps.
 
 :meth:`Trainer.step` is capture-safe: no ``.item()``, no host-device copies, no data-dependent
-Python branches; it returns the losses as device tensors and :meth:`Trainer.fit` reads them every
-``log_every`` steps, outside the step.
+Python branches; it returns the losses as device tensors and records, on the device, whether any
+player's loss or gradient was non-finite. :meth:`Trainer.fit` reads those outside the step.
 """
 from __future__ import annotations
 
@@ -23,6 +23,14 @@ from unigen.data.base import TensorData
 from unigen.errors import UserError
 from unigen.programs import Programs, role_parameters
 from unigen.strategy import Phase, Strategy
+
+
+class NonFiniteError(RuntimeError):
+    """A player's loss or gradient became NaN or infinite."""
+
+    def __init__(self, player: str, step: int):
+        super().__init__(f"player {player!r} had a non-finite loss or gradient at step {step}")
+        self.player, self.step = player, step
 
 
 def make_optimizer(params: Iterable[nn.Parameter], cfg: OptimConfig) -> torch.optim.Optimizer:
@@ -46,10 +54,12 @@ class Trainer:
     :param data: the training set, already on the training device.
     :param batch_size: examples per batch (every phase repeat draws its own).
     :param optim: default optimiser settings, or a callable ``player -> OptimConfig``.
+    :param skip_nonfinite: skip (rather than apply) an update whose loss or gradient is not finite.
+        This reads a flag on the host inside the step, so it is an eager-mode option.
     """
 
     def __init__(self, programs: Programs, strategy: Strategy, data: TensorData, batch_size: int,
-                 optim: OptimConfig | Callable[[str], OptimConfig] = OptimConfig()):
+                 optim: OptimConfig | Callable[[str], OptimConfig] = OptimConfig(), skip_nonfinite: bool = False):
         strategy.check(programs)
         data.check_batch_size(batch_size)
         if strategy.needs_labels and data.c is None:
@@ -69,6 +79,9 @@ class Trainer:
             self.params[player] = list(found.values())
         settings = optim if callable(optim) else (lambda _player: optim)
         self.optimizers = {p: make_optimizer(ps, settings(p)) for p, ps in self.params.items()}
+        self.skip_nonfinite = skip_nonfinite
+        self.nonfinite = {p: torch.zeros((), dtype=torch.bool, device=data.x.device) for p in self.params}
+        self.skipped = 0
         self.step_count = 0
 
     # ------------------------------------------------------------------------------------ one step
@@ -85,33 +98,57 @@ class Trainer:
         """Run one phase ``phase.repeats`` times, each on a fresh batch; return the last values."""
         for _ in range(phase.repeats):
             values = phase.loss(self.programs, self.data.sample(self.batch_size))
-            grads = {}
+            bad = []
             for i, player in enumerate(phase.players):
-                last = i == len(phase.players) - 1
-                grads[player] = torch.autograd.grad(values[player], self.params[player],
-                                                    retain_graph=not last, allow_unused=True)
+                self.optimizers[player].zero_grad(set_to_none=True)
+                values[player].backward(inputs=self.params[player], retain_graph=i < len(phase.players) - 1)
+                bad.append(self._nonfinite(values[player], self.params[player]))
+            if self.skip_nonfinite:
+                if bool(torch.stack(bad).any()):  # host read: an eager-only option
+                    self.skipped += 1
+                    continue
+            else:
+                for player, flag in zip(phase.players, bad):
+                    self.nonfinite[player] |= flag
             for player in phase.players:
-                for p, g in zip(self.params[player], grads[player]):
-                    p.grad = g
                 self.optimizers[player].step()
                 self.strategy.after_update(self.programs, player)
         return {k: v.detach() for k, v in values.items()}
 
+    @staticmethod
+    def _nonfinite(loss: Tensor, params: list[nn.Parameter]) -> Tensor:
+        grads = [p.grad for p in params if p.grad is not None]
+        total = loss.detach().float()
+        if grads:
+            total = total + torch.stack(torch._foreach_norm(grads)).float().sum()
+        return ~torch.isfinite(total)
+
     # ------------------------------------------------------------------------------------ the loop
     def fit(self, steps: int, log_every: int = 50, on_log: Callable[[int, dict[str, float]], None] | None = None,
             on_checkpoint: Callable[[int], None] | None = None, checkpoint_every: int = 0,
-            progress: bool = True) -> dict[str, float]:
-        """Run ``steps`` steps; every ``log_every`` read the mean losses (one host sync) and call ``on_log``."""
+            progress: bool = True, should_stop: Callable[[], bool] | None = None,
+            check_every: int = 1) -> dict[str, float]:
+        """Run until ``steps`` steps in all have been taken (a resumed trainer continues from its count).
+
+        Every ``log_every`` steps the mean losses are read (one host sync) and passed to ``on_log``;
+        every ``check_every`` steps the non-finite flags are read and a :class:`NonFiniteError`
+        names the first bad player. ``should_stop`` (e.g. a signal flag) ends the loop early.
+        """
         sums: dict[str, Tensor] = {}
         count, last = 0, {}
-        bar = tqdm(total=steps, disable=not progress, dynamic_ncols=True, desc=self.strategy.registry_name)
-        for _ in range(steps):
+        bar = tqdm(total=steps, initial=self.step_count, disable=not progress, dynamic_ncols=True,
+                   mininterval=0.5, desc=self.strategy.registry_name)
+        while self.step_count < steps:
             out = self.step()
+            if check_every and self.step_count % check_every == 0:
+                self.raise_if_nonfinite()
             for k, v in out.items():
                 sums[k] = sums[k] + v if k in sums else v.clone()
             count += 1
             if self.step_count % log_every == 0:
                 last = {k: v.item() / count for k, v in sums.items()}
+                if self.skipped:
+                    last["skipped_steps"] = self.skipped
                 sums, count = {}, 0
                 if on_log is not None:
                     on_log(self.step_count, last)
@@ -119,21 +156,30 @@ class Trainer:
             if checkpoint_every and on_checkpoint is not None and self.step_count % checkpoint_every == 0:
                 on_checkpoint(self.step_count)
             bar.update(1)
+            if should_stop is not None and should_stop():
+                break
         bar.close()
+        self.raise_if_nonfinite()
         if count:
             last = {k: v.item() / count for k, v in sums.items()}
             if on_log is not None:
                 on_log(self.step_count, last)
         return last
 
+    def raise_if_nonfinite(self) -> None:
+        for player, flag in self.nonfinite.items():
+            if bool(flag):
+                raise NonFiniteError(player, self.step_count)
+
     # ------------------------------------------------------------------------------------- state
     def state_dict(self) -> dict:
         return {"programs": self.programs.state_dict(),
                 "optimizers": {p: o.state_dict() for p, o in self.optimizers.items()},
-                "step": self.step_count}
+                "step": self.step_count, "skipped": self.skipped}
 
     def load_state_dict(self, state: dict) -> None:
         self.programs.load_state_dict(state["programs"])
         for p, o in self.optimizers.items():
             o.load_state_dict(state["optimizers"][p])
         self.step_count = int(state["step"])
+        self.skipped = int(state.get("skipped", 0))

@@ -1,0 +1,136 @@
+"""Runs survive interruption: resume is bit-for-bit, signals checkpoint cleanly, NaN stops with a name."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from unigen import checkpoint
+from unigen.cli import main
+from unigen.errors import UserError
+from unigen.run import load_run, train
+
+TINY = ["data.n=2000", "model.hidden=32", "model.disc_hidden=32", "train.batch_size=64", "train.log_every=5",
+        "train.progress=false", "eval.num_samples=100"]
+
+
+def _train_rows(run):
+    rows = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
+    return [r for r in rows if r["kind"] == "train"]
+
+
+def _params(run):
+    return checkpoint.load(run / "checkpoint.pt")["programs"]
+
+
+def _strip_time(rows):
+    return [{k: v for k, v in r.items() if k != "time"} for r in rows]
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path):
+    full = train("experiments/configs/ring_gan.yaml", TINY + ["train.steps=40"], out=str(tmp_path / "full"))
+    part = train("experiments/configs/ring_gan.yaml", TINY + ["train.steps=15"], out=str(tmp_path / "part"))
+    assert checkpoint.load(part / "checkpoint.pt")["step"] == 15
+    train(overrides=["train.steps=40"], resume=part)
+    for name, value in _params(full).items():
+        torch.testing.assert_close(_params(part)[name], value, rtol=0, atol=0, msg=name)
+    assert _strip_time(_train_rows(part)) == _strip_time(_train_rows(full))
+
+
+def test_sigterm_saves_a_checkpoint_that_resumes_exactly(tmp_path):
+    run = tmp_path / "run"
+    args = [sys.executable, "-m", "unigen", "train", "experiments/configs/ring_gan.yaml", *TINY,
+            "train.steps=100000", "train.checkpoint_every=0", "--out", str(run)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.time() + 60
+    while time.time() < deadline and not ((run / "metrics.jsonl").is_file() and (run / "metrics.jsonl").read_text()):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "stopped by SIGTERM" in out
+    stopped = checkpoint.load(run / "checkpoint.pt")["step"]
+    assert 0 < stopped < 100000
+    # the saved state continues exactly like a run that was never stopped
+    target = stopped + 10
+    train(overrides=[f"train.steps={target}"], resume=run)
+    ref = train("experiments/configs/ring_gan.yaml", TINY + [f"train.steps={target}"], out=str(tmp_path / "ref"))
+    for name, value in _params(ref).items():
+        torch.testing.assert_close(_params(run)[name], value, rtol=0, atol=0, msg=name)
+
+
+def test_nan_stops_naming_player_and_step_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    from unigen.inference import NonSaturatingGAN
+
+    calls = {"n": 0}
+    original = NonSaturatingGAN.generator_loss
+
+    def poisoned(self, d_fake):  # finite for 20 steps, then NaN
+        calls["n"] += 1
+        loss = original(self, d_fake)
+        return loss * float("nan") if calls["n"] > 20 else loss
+
+    monkeypatch.setattr(NonSaturatingGAN, "generator_loss", poisoned)
+    run = tmp_path / "nan"
+    with pytest.raises(UserError, match=r"player 'generator' had a non-finite loss or gradient at step 21; "
+                                        r"the last good checkpoint .* is kept"):
+        train("experiments/configs/ring_gan.yaml", TINY + ["train.steps=100", "train.checkpoint_every=10"],
+              out=str(run))
+    state = checkpoint.load(run / "checkpoint.pt")
+    assert state["step"] == 20
+    assert all(torch.isfinite(v).all() for v in state["programs"].values() if v.is_floating_point())
+
+
+def test_skip_mode_drops_bad_updates_and_finishes(tmp_path):
+    run = train("experiments/configs/ring_gan.yaml",
+                TINY + ["train.steps=30", "train.optim.lr=1e30", "train.on_nan=skip"], out=str(tmp_path / "skip"))
+    state = checkpoint.load(run / "checkpoint.pt")
+    assert state["skipped"] > 0
+    assert all(torch.isfinite(v).all() for v in state["programs"].values() if v.is_floating_point())
+
+
+def test_corrupt_and_foreign_checkpoints_are_refused(tmp_path, capsys):
+    run = train("experiments/configs/ring_gan.yaml", TINY + ["train.steps=5"], out=str(tmp_path / "r"))
+    ckpt = run / "checkpoint.pt"
+    good = ckpt.read_bytes()
+    ckpt.write_bytes(good[: len(good) // 2])  # truncated
+    assert main(["eval", str(run)]) == 2
+    assert "corrupt" in capsys.readouterr().err
+    ckpt.write_bytes(good)
+    other = train("experiments/configs/ring_gan.yaml", TINY + ["train.steps=5", "model.depth=2"],
+                  out=str(tmp_path / "other"))
+    (run / "checkpoint.pt").write_bytes((other / "checkpoint.pt").read_bytes())
+    assert main(["train", "--resume", str(run), "train.steps=10"]) == 2
+    assert "another model" in capsys.readouterr().err
+
+
+def test_checkpoints_load_without_pickled_code(tmp_path):
+    evil = tmp_path / "evil.pt"
+    import pickle
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    evil.write_bytes(pickle.dumps(Payload()))
+    with pytest.raises(UserError, match="corrupt or not a unigen checkpoint"):
+        checkpoint.load(evil)
+
+
+def test_rng_state_round_trip():
+    import random
+
+    import numpy as np
+
+    state = checkpoint.rng_state()
+    a = (torch.rand(3), np.random.rand(3), random.random())
+    checkpoint.set_rng_state(state)
+    b = (torch.rand(3), np.random.rand(3), random.random())
+    torch.testing.assert_close(a[0], b[0], rtol=0, atol=0)
+    np.testing.assert_array_equal(a[1], b[1])
+    assert a[2] == b[2]
