@@ -22,6 +22,7 @@ from unigen import checkpoint, plots
 from unigen.config import Resolved, optim_config, resolve
 from unigen.config import save as save_config
 from unigen.data import TensorData
+from unigen.distributed import World, from_env, local_device
 from unigen.errors import UserError
 from unigen.metrics import has_likelihood, likelihood_bounds, mode_stats
 from unigen.programs import Programs, generate
@@ -54,41 +55,55 @@ class Built:
     programs: Programs
     train_data: TensorData
     device: torch.device
+    world: World = World()
 
     def trainer(self) -> Trainer:
         cfg = self.resolved.config
         return Trainer(self.programs, self.resolved.strategy, self.train_data, cfg.train.batch_size,
-                       optim=lambda player: optim_config(cfg, player), skip_nonfinite=cfg.train.on_nan == "skip")
+                       optim=lambda player: optim_config(cfg, player), skip_nonfinite=cfg.train.on_nan == "skip",
+                       seed=cfg.train.seed, world=self.world)
 
 
-def build(resolved: Resolved) -> Built:
-    """Seed, load the training data onto the device and build the programs."""
+def build(resolved: Resolved, distributed: bool = False) -> Built:
+    """Seed, load the training data onto the device and build the programs.
+
+    With ``distributed``, join the ``torchrun`` process group; every rank builds identical programs
+    (same seed), then seeds its own noise with ``seed + rank``.
+    """
     cfg = resolved.config
     device = pick_device(cfg.train.device)
+    world = World()
+    if distributed:
+        device = local_device(device)
+        world = from_env(device)
     seed_everything(cfg.train.seed)
     # argument validation syncs with the host; data are validated once at load instead
     pyro.enable_validation(False)
     data = resolved.data.load("train").to(device)
     programs = resolved.model.build(data.info).to(device)
     resolved.strategy.check(programs)
-    return Built(resolved, programs, data, device)
+    if world.size > 1:
+        seed_everything(cfg.train.seed + world.rank)
+    return Built(resolved, programs, data, device, world)
 
 
 class MetricsLog:
     """Appends one JSON object per line to ``metrics.jsonl``."""
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, path: Path, enabled: bool = True):
+        self.path, self.enabled = path, enabled
 
     def truncate_after(self, step: int) -> None:
         """Drop lines logged after ``step`` (a resumed run re-logs them)."""
-        if not self.path.is_file():
+        if not self.enabled or not self.path.is_file():
             return
         keep = [line for line in self.path.read_text().splitlines()
                 if line.strip() and json.loads(line)["step"] <= step and json.loads(line)["kind"] == "train"]
         self.path.write_text("".join(line + "\n" for line in keep))
 
     def write(self, step: int, values: dict, kind: str = "train") -> None:
+        if not self.enabled:
+            return
         with self.path.open("a") as f:
             f.write(json.dumps({"step": step, "kind": kind, "time": round(time.time(), 3), **values}) + "\n")
 
@@ -106,11 +121,13 @@ def train(config=None, overrides: list[str] = (), out: str | None = None, resume
             raise UserError(f"{run_dir} is not a run directory (no config.yaml); pass the directory to resume")
         config, out = run_dir / "config.yaml", str(run_dir)
     resolved = resolve(config, list(overrides) + ([f"out={out}"] if out else []))
-    built = build(resolved)
+    built = build(resolved, distributed=True)
     cfg = resolved.config
     run_dir = Path(cfg.out)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    log = MetricsLog(run_dir / "metrics.jsonl")
+    main = built.world.is_main  # only rank 0 writes run files
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    log = MetricsLog(run_dir / "metrics.jsonl", enabled=main)
     trainer = built.trainer()
     container = OmegaConf.to_container(cfg)
     if resume is not None:
@@ -119,11 +136,13 @@ def train(config=None, overrides: list[str] = (), out: str | None = None, resume
         trainer.load_state_dict(state)
         checkpoint.set_rng_state(state["rng"])
         log.truncate_after(trainer.step_count)
-    else:
+    elif main:
         save_config(cfg, run_dir / "config.yaml")
         log.path.write_text("")
 
     def save_checkpoint(step: int) -> None:
+        if not main:
+            return
         state = trainer.state_dict()
         state["config"] = container
         state["rng"] = checkpoint.rng_state()
@@ -144,6 +163,8 @@ def train(config=None, overrides: list[str] = (), out: str | None = None, resume
     if stop.signal is not None:
         print(f"stopped by {stop.signal} at step {trainer.step_count}; resume with: "
               f"unigen train --resume {run_dir}")
+        return run_dir
+    if not main:
         return run_dir
     plots.save_curves(log.path, run_dir / "losses.png")
     write_samples(built, run_dir / "samples.png")

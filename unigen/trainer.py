@@ -12,6 +12,7 @@ player's loss or gradient was non-finite. :meth:`Trainer.fit` reads those outsid
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Callable, Iterable
 
 import torch
@@ -21,7 +22,8 @@ from tqdm.auto import tqdm
 from unigen.config import OptimConfig
 from unigen.data.base import TensorData
 from unigen.errors import UserError
-from unigen.programs import Programs, role_parameters
+from unigen.distributed import RoleWrappers, World, shard_size
+from unigen.programs import Batch, Programs, role_parameters
 from unigen.strategy import Phase, Strategy
 
 
@@ -56,17 +58,22 @@ class Trainer:
     :param optim: default optimiser settings, or a callable ``player -> OptimConfig``.
     :param skip_nonfinite: skip (rather than apply) an update whose loss or gradient is not finite.
         This reads a flag on the host inside the step, so it is an eager-mode option.
+    :param seed: seed of the batch-index generator (shared by all data-parallel ranks).
+    :param world: this process's data-parallel rank (:mod:`unigen.distributed`); ``batch_size`` is global.
     """
 
     def __init__(self, programs: Programs, strategy: Strategy, data: TensorData, batch_size: int,
-                 optim: OptimConfig | Callable[[str], OptimConfig] = OptimConfig(), skip_nonfinite: bool = False):
+                 optim: OptimConfig | Callable[[str], OptimConfig] = OptimConfig(), skip_nonfinite: bool = False,
+                 seed: int = 0, world: World = World()):
         strategy.check(programs)
         data.check_batch_size(batch_size)
         if strategy.needs_labels and data.c is None:
             raise UserError(f"strategy {strategy.registry_name!r} needs labelled data but the data set has no "
                             f"labels; use a labelled data set such as mnist")
         self.programs, self.strategy, self.data, self.batch_size = programs, strategy, data, batch_size
-        probe = data.sample(min(batch_size, 2))
+        self.world, self.shard = world, shard_size(batch_size, world)
+        self.index_generator = torch.Generator(device=data.x.device).manual_seed(seed)
+        probe = data.sample(min(batch_size, 2), generator=torch.Generator(device=data.x.device).manual_seed(seed))
         self.params: dict[str, list[nn.Parameter]] = {}
         for player, roles in strategy.players.items():
             found: dict[int, nn.Parameter] = {}
@@ -83,6 +90,18 @@ class Trainer:
         self.nonfinite = {p: torch.zeros((), dtype=torch.bool, device=data.x.device) for p in self.params}
         self.skipped = 0
         self.step_count = 0
+        self.parallel = None
+        if world.size > 1:
+            owned = {role for roles in strategy.players.values() for role in roles}
+            self.parallel = RoleWrappers(programs, owned, data.x.device)
+
+    def sample_batch(self) -> Batch:
+        """This rank's slice of a global batch drawn with the shared index generator."""
+        batch = self.data.sample(self.batch_size, generator=self.index_generator)
+        if self.world.size == 1:
+            return batch
+        lo, hi = self.world.rank * self.shard, (self.world.rank + 1) * self.shard
+        return Batch(batch.x[lo:hi], None if batch.c is None else batch.c[lo:hi])
 
     # ------------------------------------------------------------------------------------ one step
     def step(self) -> dict[str, Tensor]:
@@ -96,8 +115,13 @@ class Trainer:
 
     def run_phase(self, phase: Phase) -> dict[str, Tensor]:
         """Run one phase ``phase.repeats`` times, each on a fresh batch; return the last values."""
+        roles = {r for p in phase.players for r in self.strategy.players[p]}
+        with self.parallel.active(roles) if self.parallel else nullcontext():
+            return self._repeat(phase)
+
+    def _repeat(self, phase: Phase) -> dict[str, Tensor]:
         for _ in range(phase.repeats):
-            values = phase.loss(self.programs, self.data.sample(self.batch_size))
+            values = phase.loss(self.programs, self.sample_batch())
             bad = []
             for i, player in enumerate(phase.players):
                 self.optimizers[player].zero_grad(set_to_none=True)
@@ -175,7 +199,8 @@ class Trainer:
     def state_dict(self) -> dict:
         return {"programs": self.programs.state_dict(),
                 "optimizers": {p: o.state_dict() for p, o in self.optimizers.items()},
-                "step": self.step_count, "skipped": self.skipped}
+                "step": self.step_count, "skipped": self.skipped,
+                "index_generator": self.index_generator.get_state()}
 
     def load_state_dict(self, state: dict) -> None:
         self.programs.load_state_dict(state["programs"])
@@ -183,3 +208,4 @@ class Trainer:
             o.load_state_dict(state["optimizers"][p])
         self.step_count = int(state["step"])
         self.skipped = int(state.get("skipped", 0))
+        self.index_generator.set_state(state["index_generator"].cpu())
