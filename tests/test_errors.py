@@ -1,0 +1,105 @@
+"""Every bad input named by the robustness issue: a one-line error, exit code 2, no traceback."""
+import gzip
+import struct
+
+import numpy as np
+import pytest
+
+from unigen.cli import main
+
+RING = "experiments/configs/ring_gan.yaml"
+FAST = ["train.steps=2", "train.progress=false", "eval.num_samples=50"]
+
+
+def _run(argv, capsys):
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    return code, err
+
+
+def _npz(path, **arrays):
+    np.savez(path, **arrays)
+    return str(path)
+
+
+@pytest.fixture
+def cases(tmp_path):
+    bad_idx = tmp_path / "idx"
+    bad_idx.mkdir()
+    for name in ("train-images-idx3-ubyte", "t10k-images-idx3-ubyte"):
+        (bad_idx / name).write_bytes(struct.pack(">HBB", 0, 0x08, 3) + struct.pack(">III", 10, 28, 28) + b"\0" * 100)
+    for name in ("train-labels-idx1-ubyte", "t10k-labels-idx1-ubyte"):
+        (bad_idx / name).write_bytes(struct.pack(">HBB", 0, 0x08, 1) + struct.pack(">I", 10) + b"\0" * 10)
+    base = tmp_path / "base.yaml"
+    base.write_text("train: {batch_size: 16}\n")
+    base = str(base)
+    broken_npz = tmp_path / "broken.npz"
+    broken_npz.write_bytes(b"PK\x03\x04 not really a zip")
+    return {
+        "unknown strategy": ([RING, "strategy.name=gann"], "unknown strategy 'gann'; choose one of"),
+        "unknown model": ([RING, "model.name=nope"], "unknown model 'nope'; choose one of"),
+        "unknown dataset": ([RING, "data.name=nope"], "unknown dataset 'nope'; choose one of"),
+        "wrong key": ([RING, "train.batchsize=3"], "batchsize"),
+        "wrong type": ([RING, "train.log_every=often"], "log_every"),
+        "missing data dir": ([base, "data.name=mnist", f"data.root={tmp_path / 'nowhere'}", "model.name=mlp_vae",
+                              "strategy.name=elbo"], "does not exist"),
+        "malformed IDX": ([base, "data.name=mnist", f"data.root={bad_idx}", "model.name=mlp_vae",
+                           "strategy.name=elbo"], "truncated"),
+        "malformed NPZ": ([base, "data.name=npz", f"data.path={broken_npz}"], "not a readable .npz"),
+        "NaN in data": ([base, "data.name=npz", "data.path=" + _npz(tmp_path / "nan.npz",
+                         x=np.array([[0.0, np.nan]] * 100))], "NaN"),
+        "wrong shape for the model": ([base, "data.name=npz", "data.path=" + _npz(tmp_path / "img.npz",
+                                       x=np.zeros((100, 1, 4, 4)))], "mlp"),
+        "wrong range for the likelihood": ([base, "data.name=npz", "model.name=mlp_vae", "strategy.name=elbo",
+                                            "data.support=unit", "data.path=" + _npz(tmp_path / "r.npz",
+                                            x=np.full((100, 1, 28, 28), 3.0))], "outside"),
+        "empty data set": ([base, "data.name=npz", "data.path=" + _npz(tmp_path / "e.npz", x=np.zeros((0, 2)))],
+                           "empty"),
+        "batch larger than data": ([RING, "data.n=100", "train.batch_size=1000"], "larger than the data"),
+    }
+
+
+CASES = ["unknown strategy", "unknown model", "unknown dataset", "wrong key", "wrong type", "missing data dir",
+         "malformed IDX", "malformed NPZ", "NaN in data", "wrong shape for the model",
+         "wrong range for the likelihood", "empty data set", "batch larger than data"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_is_one_line_exit_2(case, cases, capsys, tmp_path):
+    argv, fragment = cases[case]
+    code, err = _run(["train", *argv, *FAST, "--out", str(tmp_path / "run")], capsys)
+    assert code == 2, err
+    assert err.startswith("unigen: error: ") and len(err.splitlines()) == 1, err
+    assert fragment in err, err
+    assert "Traceback" not in err
+
+
+def test_a_strategy_needing_a_missing_role_is_refused():
+    import pyro
+    import pyro.distributions as dist
+    import torch
+
+    from unigen import Programs, Trainer, UserError
+    from unigen.data.base import TensorData
+    from unigen.inference import ELBO
+    from unigen.programs import DataInfo
+
+    class Gen(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.b = torch.nn.Parameter(torch.zeros(2))
+
+        def forward(self, n, c=None):
+            with pyro.plate("data", n):
+                pyro.sample("x", dist.Delta(self.b.expand(n, 2), event_dim=1))
+
+    data = TensorData(torch.zeros(10, 2), None, DataInfo(shape=(2,)))
+    with pytest.raises(UserError, match=r"strategy 'elbo' needs the role\(s\) guide"):
+        Trainer(Programs(model=Gen()), ELBO(), data, batch_size=4)
+
+
+def test_debug_shows_the_traceback(capsys):
+    from unigen.errors import UserError
+
+    with pytest.raises(UserError):
+        main(["--debug", "train", RING, "strategy.name=gann"])
