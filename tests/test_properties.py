@@ -1,0 +1,88 @@
+"""Property-based tests: the config loader and the objectives' shapes over many inputs."""
+import string
+
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from unigen.config import resolve
+from unigen.errors import UserError
+from unigen.inference.weights import log_weights, repeat_batch
+from unigen.models.mlp import MLP
+from unigen.programs import Batch, DataInfo, log_prob_per_example, trace_model
+from unigen.registry import STRATEGIES
+
+FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@FAST
+@given(steps=st.integers(1, 10**6), batch=st.integers(1, 4096), lr=st.floats(1e-8, 10.0),
+       n_critic=st.integers(1, 20), hidden=st.integers(1, 512))
+def test_valid_overrides_arrive_typed(steps, batch, lr, n_critic, hidden):
+    r = resolve({}, [f"train.steps={steps}", f"train.batch_size={batch}", f"train.optim.lr={lr!r}",
+                     f"strategy.n_critic={n_critic}", f"model.hidden={hidden}"])
+    assert (r.config.train.steps, r.config.train.batch_size, r.strategy.n_critic, r.model.hidden) == \
+        (steps, batch, n_critic, hidden)
+    assert r.config.train.optim.lr == lr
+
+
+@FAST
+@given(section=st.sampled_from(["train", "strategy", "model", "data", "eval"]),
+       key=st.text(string.ascii_lowercase + "_", min_size=3, max_size=12))
+def test_unknown_keys_are_refused_by_name(section, key):
+    known = {"train": ["steps", "batch_size", "seed", "device", "optim", "players", "log_every", "checkpoint_every",
+                       "on_nan", "progress"],
+             "strategy": ["name", "n_critic", "penalty", "penalty_weight"],
+             "model": ["name", "z_dim", "hidden", "depth", "likelihood", "sigma", "conditional", "disc_hidden",
+                       "code_dim", "code_classes", "latent_hidden"],
+             "data": ["name", "n", "modes", "radius", "std", "seed"],
+             "eval": ["num_samples", "test_batches", "iw_samples"]}[section]
+    if key in known:
+        return
+    try:
+        resolve({}, [f"{section}.{key}=1"])
+    except UserError as e:
+        assert key in str(e) and "\n" not in str(e)
+    else:
+        raise AssertionError(f"{section}.{key} was accepted")
+
+
+@FAST
+@given(batch=st.integers(1, 17), k=st.integers(1, 6), dim=st.integers(1, 4))
+def test_log_weights_have_shape_particles_by_batch(batch, k, dim):
+    programs = MLP(hidden=8, depth=1, likelihood="normal", z_dim=2).build(DataInfo(shape=(dim,)))
+    x = torch.randn(batch, dim)
+    lw = log_weights(programs, Batch(x), k)
+    assert lw.shape == (k, batch) and torch.isfinite(lw).all()
+    rep = repeat_batch(Batch(x), k)
+    assert rep.x.shape == (k * batch, dim)
+    torch.testing.assert_close(rep.x.reshape(k, batch, dim)[-1], x)
+
+
+@FAST
+@given(batch=st.integers(1, 17), dim=st.integers(1, 4))
+def test_model_log_prob_is_per_example(batch, dim):
+    programs = MLP(hidden=8, depth=1, likelihood="normal").build(DataInfo(shape=(dim,)))
+    tr = trace_model(programs.model, batch, x=torch.randn(batch, dim))
+    lp = log_prob_per_example(tr, batch)
+    assert lp.shape == (batch,)
+    torch.testing.assert_close(lp.sum(), sum(s["fn"].log_prob(s["value"]).sum() for n, s in tr.nodes.items()
+                                             if s["type"] == "sample" and n != "data"))
+
+
+@FAST
+@given(name=st.sampled_from(STRATEGIES.names()), batch=st.integers(2, 12))
+def test_every_strategy_gives_scalar_losses_for_any_batch(name, batch):
+    strategy = STRATEGIES.get(name)()
+    k = 3 if strategy.needs_labels else None
+    info = DataInfo(shape=(2,), num_classes=k)
+    try:
+        programs = MLP(hidden=8, depth=1, likelihood="normal", conditional=bool(k)).build(info)
+        strategy.check(programs)
+    except UserError:
+        return  # strategies whose roles the MLP lacks are covered by their own tests
+    c = torch.randint(0, 3, (batch,)) if k else None
+    for phase in strategy.phases():
+        values = phase.loss(programs, Batch(torch.randn(batch, 2), c))
+        for player in phase.players:
+            assert values[player].shape == () and torch.isfinite(values[player])
