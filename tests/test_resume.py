@@ -134,3 +134,13 @@ def test_rng_state_round_trip():
     torch.testing.assert_close(a[0], b[0], rtol=0, atol=0)
     np.testing.assert_array_equal(a[1], b[1])
     assert a[2] == b[2]
+
+
+def test_best_checkpoint_follows_the_monitored_series(tmp_path):
+    run = train("experiments/configs/mnist_vae.yaml", ["train.steps=30", "train.log_every=5", "train.progress=false",
+                "train.monitor=vae", "eval.test_batches=1", "eval.iw_samples=2", "data.fraction=0.2",
+                "model.hidden=32"], out=str(tmp_path / "vae"))
+    rows = [r for r in _train_rows(run)]
+    best_row = min(rows, key=lambda r: r["vae"])
+    assert checkpoint.load(run / "best.pt")["step"] == best_row["step"]
+    assert checkpoint.load(run / "checkpoint.pt")["step"] == 30

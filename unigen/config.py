@@ -46,6 +46,8 @@ class TrainConfig:
     log_every: int = 50
     checkpoint_every: int = 500  # 0: only at the end (and on SIGINT/SIGTERM)
     on_nan: str = "error"  # error: stop, naming the player and step | skip: drop that update
+    monitor: str = ""  # a logged series (e.g. "vae") whose best value keeps best.pt; "" keeps only the last
+    monitor_mode: str = "min"  # min | max
     progress: bool = True  # tqdm bar
 
 
@@ -146,6 +148,8 @@ def resolve(config: dict | DictConfig | str | Path | None = None, overrides: lis
             OmegaConf.merge(OmegaConf.structured(OptimConfig), override)  # validate early
     except OmegaConfBaseException as e:
         raise UserError(f"config: {_one_line(e)}") from None
+    if top.train.monitor_mode not in ("min", "max"):
+        raise UserError(f"train.monitor_mode={top.train.monitor_mode!r}; choose min or max")
     if top.train.on_nan not in ("error", "skip"):
         raise UserError(f"train.on_nan={top.train.on_nan!r}; choose error or skip")
     unknown = set(top.train.players) - set(components["strategy"].players)

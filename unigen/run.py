@@ -1,7 +1,8 @@
 """Runs on disk: build a configuration's components, train, and sample or evaluate a run directory.
 
 A run directory holds ``config.yaml`` (resolved), ``metrics.jsonl`` (one JSON object per log line),
-``checkpoint.pt`` (last), ``samples.png``, ``losses.png`` and ``eval.json``.
+``checkpoint.pt`` (last), ``best.pt`` (best value of ``train.monitor``, if set), ``samples.png``,
+``losses.png`` and ``eval.json``.
 """
 from __future__ import annotations
 
@@ -140,18 +141,28 @@ def train(config=None, overrides: list[str] = (), out: str | None = None, resume
         save_config(cfg, run_dir / "config.yaml")
         log.path.write_text("")
 
-    def save_checkpoint(step: int) -> None:
+    def save_checkpoint(step: int, name: str = "checkpoint.pt") -> None:
         if not main:
             return
         state = trainer.state_dict()
         state["config"] = container
         state["rng"] = checkpoint.rng_state()
-        checkpoint.save(state, run_dir / "checkpoint.pt")
+        checkpoint.save(state, run_dir / name)
+
+    best = {"value": None}
+    sign = 1.0 if cfg.train.monitor_mode == "min" else -1.0
+
+    def on_log(step: int, values: dict) -> None:
+        log.write(step, values)
+        value = values.get(cfg.train.monitor) if cfg.train.monitor else None
+        if value is not None and (best["value"] is None or sign * value < sign * best["value"]):
+            best["value"] = value
+            save_checkpoint(step, "best.pt")
 
     start = time.perf_counter()
     with StopOnSignal() as stop:
         try:
-            trainer.fit(cfg.train.steps, log_every=cfg.train.log_every, on_log=log.write,
+            trainer.fit(cfg.train.steps, log_every=cfg.train.log_every, on_log=on_log,
                         on_checkpoint=save_checkpoint, checkpoint_every=cfg.train.checkpoint_every,
                         progress=cfg.train.progress, should_stop=stop.requested)
         except NonFiniteError as e:
