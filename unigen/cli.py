@@ -38,6 +38,17 @@ def _eval(args) -> None:
     print(json.dumps(evaluate(args.run_dir, args.device), indent=2))
 
 
+def _reproduce(args) -> None:
+    from unigen.experiments.common import RESULTS, run
+
+    results = Path(args.results) if args.results else RESULTS
+    if args.seeds < 1:
+        raise UserError(f"--seeds {args.seeds}: use at least 1 seed")
+    md = run(args.name, quick=args.quick, seeds=args.seeds, device=args.device, results=results)
+    print(md.read_text().split("## Protocol")[0].strip())
+    print(f"\nresults written to {md} and {md.with_suffix('.json')}")
+
+
 def _list(args) -> None:
     from unigen.registry import DATASETS, MODELS, STRATEGIES
 
@@ -45,6 +56,15 @@ def _list(args) -> None:
         print(f"{title}:")
         for name, line in reg.describe().items():
             print(f"  {name:<16} {line}")
+    from unigen.experiments import REPRODUCTIONS
+    from unigen.inference.penalties import PENALTIES
+
+    print("penalties (strategy.penalty=NAME on any adversarial strategy):")
+    for name, fn in PENALTIES.items():
+        print(f"  {name:<16} {(fn.__doc__ or '').strip().splitlines()[0] if fn.__doc__ else ''}")
+    print("reproductions (unigen reproduce NAME):")
+    for name in REPRODUCTIONS:
+        print(f"  {name}")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -68,6 +88,14 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("run_dir")
     e.add_argument("--device", default=None)
     e.set_defaults(fn=_eval)
+    r = sub.add_parser("reproduce", help="reproduce a published comparison (writes experiments/results/NAME.md)")
+    r.add_argument("name", help="hu2018-iwgan, hu2018-aavae, monoflow-toy, monoflow-gan, mode-collapse, "
+                   "wgan-disjoint, gp-stabilises")
+    r.add_argument("--quick", action="store_true", help="reduced settings that finish in minutes on CPU")
+    r.add_argument("--seeds", type=int, default=3)
+    r.add_argument("--device", default="cpu")
+    r.add_argument("--results", help="output folder (default experiments/results)")
+    r.set_defaults(fn=_reproduce)
     ls = sub.add_parser("list", help="list strategies, models and datasets")
     ls.set_defaults(fn=_list)
     return p

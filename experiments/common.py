@@ -1,0 +1,121 @@
+"""The runner behind ``unigen reproduce``: seeds, tables of mean ± std beside published numbers, files.
+
+A reproduction is a module in this package with ``NAME``, ``TITLE``, ``PROTOCOL`` (markdown),
+``PUBLISHED`` (rows of published numbers) and ``run(ctx) -> list[Row]``, where ``ctx`` is a
+:class:`Context` (quick or full settings, seeds, device, output folder for plots). The runner writes
+``experiments/results/NAME.md`` (table, protocol, hardware, wall time) and ``NAME.json`` (rows of
+``{method, metric, mean, std, seeds}``).
+"""
+from __future__ import annotations
+
+import json
+import math
+import platform
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+@dataclass
+class Row:
+    """One measured number for one method and seed (aggregated over seeds by the runner)."""
+
+    method: str
+    metric: str
+    value: float
+    seed: int
+
+
+@dataclass
+class Context:
+    quick: bool
+    seeds: list[int]
+    device: str
+    out: Path
+    notes: list[str] = field(default_factory=list)  # lines added to the results page
+
+    def pick(self, quick, full):
+        """``quick`` settings for tests and CPU smoke runs, ``full`` for the real experiment."""
+        return quick if self.quick else full
+
+
+def aggregate(rows: list[Row]) -> list[dict]:
+    groups: dict[tuple[str, str], list[Row]] = {}
+    for r in rows:
+        groups.setdefault((r.method, r.metric), []).append(r)
+    out = []
+    for (method, metric), rs in groups.items():
+        vals = [r.value for r in rs]
+        out.append({"method": method, "metric": metric, "mean": statistics.fmean(vals),
+                    "std": statistics.stdev(vals) if len(vals) > 1 else 0.0, "seeds": [r.seed for r in rs]})
+    return out
+
+
+def _fmt(x: float) -> str:
+    if isinstance(x, float) and (math.isinf(x) or math.isnan(x)):
+        return str(x)
+    return f"{x:.4g}"
+
+
+def hardware(device: str) -> str:
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name()} (torch {torch.__version__})"
+    return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads (torch {torch.__version__})"
+
+
+def write(module, ctx: Context, rows: list[Row], wall_s: float, results: Path = RESULTS) -> Path:
+    """Write ``NAME.md`` and ``NAME.json`` into ``results``; return the markdown path."""
+    results.mkdir(parents=True, exist_ok=True)
+    agg = aggregate(rows)
+    published = {(p["method"], p["metric"]): p["value"] for p in getattr(module, "PUBLISHED", [])}
+    metrics = list(dict.fromkeys(a["metric"] for a in agg))
+    methods = list(dict.fromkeys(a["method"] for a in agg))
+    lookup = {(a["method"], a["metric"]): a for a in agg}
+    lines = [f"# {module.TITLE}", "",
+             f"Command: `unigen reproduce {module.NAME}{' --quick' if ctx.quick else ''} --seeds {len(ctx.seeds)}"
+             f" --device {ctx.device}`  ", f"Mode: **{'quick (reduced settings, smoke test)' if ctx.quick else 'full'}**; "
+             f"seeds {ctx.seeds}; hardware: {hardware(ctx.device)}; wall time {wall_s:.0f} s.", "",
+             "| method | " + " | ".join(metrics) + " |", "|---|" + "---|" * len(metrics)]
+    for m in methods:
+        cells = []
+        for metric in metrics:
+            a = lookup.get((m, metric))
+            ours = "—" if a is None else (f"{_fmt(a['mean'])} ± {_fmt(a['std'])}" if len(a["seeds"]) > 1 else _fmt(a["mean"]))
+            pub = published.get((m, metric))
+            cells.append(ours + (f" (published: {pub})" if pub is not None else ""))
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    extra_pub = [p for p in getattr(module, "PUBLISHED", []) if (p["method"], p["metric"]) not in lookup]
+    if extra_pub:
+        lines += ["", "Published rows without a counterpart here:", ""]
+        lines += [f"- {p['method']} — {p['metric']}: {p['value']} ({p.get('source', '')})" for p in extra_pub]
+    lines += ["", "## Protocol", "", module.PROTOCOL.strip(), ""]
+    if ctx.notes:
+        lines += ["## Notes", ""] + [f"- {n}" for n in ctx.notes] + [""]
+    plots = sorted(p.name for p in ctx.out.glob(f"{module.NAME}*.png"))
+    if plots:
+        lines += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
+    md = results / f"{module.NAME}.md"
+    md.write_text("\n".join(lines))
+    (results / f"{module.NAME}.json").write_text(json.dumps(agg, indent=2) + "\n")
+    return md
+
+
+def run(name: str, quick: bool = False, seeds: int = 3, device: str = "cpu", results: Path = RESULTS) -> Path:
+    """Run one reproduction and write its results; returns the markdown path."""
+    from unigen.experiments import REPRODUCTIONS
+
+    module = REPRODUCTIONS[name]
+    results.mkdir(parents=True, exist_ok=True)
+    ctx = Context(quick=quick, seeds=list(range(seeds)), device=device, out=results)
+    start = time.perf_counter()
+    rows = module.run(ctx)
+    return write(module, ctx, rows, time.perf_counter() - start, results)
+
+
+def asdicts(rows: list[Row]) -> list[dict]:
+    return [asdict(r) for r in rows]
