@@ -32,6 +32,7 @@ class ELBO(Strategy):
     num_particles: int = 1
 
     requires: ClassVar[tuple[str, ...]] = ("model", "guide")
+    scores_x: ClassVar[bool] = True
     players: ClassVar[dict[str, tuple[str, ...]]] = {"vae": ("model", "guide")}
 
     def phases(self) -> tuple[Phase, ...]:

@@ -13,7 +13,9 @@ from unigen.registry import STRATEGIES
 @STRATEGIES.register("minimax_gan")
 @dataclass(frozen=True)
 class MinimaxGAN(Adversarial):
-    r"""Minimax GAN: the generator minimises :math:`\mathbb{E}_{p_\theta} \log(1 - D(x))` (Goodfellow et al., 2014).
+    r"""Minimax GAN: the generator minimises E log(1 - D(G(z))), the original game (Goodfellow et al., 2014).
+
+    The generator minimises :math:`\mathbb{E}_{p_\theta} \log(1 - D(x))`:
 
     .. math::
         \min_\theta \max_\phi \; \mathbb{E}_{p_{data}} \log D_\phi(x)

@@ -13,7 +13,9 @@ from unigen.registry import STRATEGIES
 @STRATEGIES.register("ns_gan")
 @dataclass(frozen=True)
 class NonSaturatingGAN(Adversarial):
-    r"""Non-saturating GAN: the generator minimises :math:`-\mathbb{E}_{p_\theta} \log D(x)`.
+    r"""Non-saturating GAN: the generator minimises -E log D(G(z)) (Goodfellow et al., 2014).
+
+    The generator minimises :math:`-\mathbb{E}_{p_\theta} \log D(x)`.
 
     In Hu et al. (2018) this is the generator maximising the *reversed* posterior
     :math:`q^r_\phi(y{=}0 \mid x) = q_\phi(y{=}1 \mid x)` on its own samples. With the discriminator

@@ -40,20 +40,24 @@ def _per_example(u: Tensor, x: Tensor) -> Tensor:
 
 
 def gradient_penalty(critic: Critic, x_real: Tensor, x_fake: Tensor) -> Tensor:
+    """WGAN-GP: E (||grad d(x_hat)|| - 1)^2 on real/fake interpolates (Gulrajani et al., 2017)."""
     alpha = _per_example(torch.rand(x_real.shape[0], device=x_real.device, dtype=x_real.dtype), x_real)
     x_hat = alpha * x_real + (1 - alpha) * x_fake.detach()
     return ((grad_norm(critic, x_hat) - 1) ** 2).mean()
 
 
 def r1_penalty(critic: Critic, x_real: Tensor, x_fake: Tensor) -> Tensor:
+    """R1: 1/2 E ||grad d(x)||^2 on real data (Mescheder et al., 2018)."""
     return 0.5 * (grad_norm(critic, x_real) ** 2).mean()
 
 
 def r2_penalty(critic: Critic, x_real: Tensor, x_fake: Tensor) -> Tensor:
+    """R2: 1/2 E ||grad d(x)||^2 on generated samples (Mescheder et al., 2018)."""
     return 0.5 * (grad_norm(critic, x_fake) ** 2).mean()
 
 
 def dragan_penalty(critic: Critic, x_real: Tensor, x_fake: Tensor) -> Tensor:
+    """DRAGAN: E (||grad d(x_hat)|| - 1)^2 around perturbed real data (Kodali et al., 2017)."""
     u = torch.rand_like(x_real)
     alpha = _per_example(torch.rand(x_real.shape[0], device=x_real.device, dtype=x_real.dtype), x_real)
     x_hat = x_real + alpha * 0.5 * x_real.std() * u

@@ -5,6 +5,7 @@ and no optimisers; any strategy in :mod:`unigen.inference` can train them.
 """
 from .dcgan import DCGAN
 from .mlp import MLP
+from .ssvae import SSVAE
 from .vae import MLPVAE
 
-__all__ = ["DCGAN", "MLP", "MLPVAE"]
+__all__ = ["DCGAN", "MLP", "MLPVAE", "SSVAE"]

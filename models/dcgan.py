@@ -12,7 +12,10 @@ layer, and a final ``b × b`` convolution to one logit. ``disc_norm`` picks its 
 as in the paper, ``"layer"`` (``GroupNorm(1, C)``) or ``"none"``; a gradient penalty (Gulrajani et al.,
 2017) needs a critic whose output for one example does not depend on the others, i.e. not ``"batch"``.
 The guide is the same convolutional trunk (with BatchNorm) and a Gaussian head over :math:`z`, for
-VAE-GAN (Larsen et al., 2016) and AAE (Makhzani et al., 2016).
+VAE-GAN (Larsen et al., 2016) and AAE (Makhzani et al., 2016). The AAE's ``latent_discriminator`` is an MLP
+over :math:`z` with two hidden layers of ``8 * ndf`` units (LeakyReLU 0.2). With InfoGAN codes
+(``code_classes``, ``code_dim``) the generator reads :math:`(z, \text{code}, c)` and the ``code_posterior`` is
+the discriminator's convolutional trunk (separate weights) with a categorical and/or Gaussian head.
 
 Weights start from :math:`\mathcal N(0, 0.02^2)` and BatchNorm scales from :math:`\mathcal N(1, 0.02^2)`,
 as in the paper.
@@ -27,7 +30,8 @@ from unigen.errors import UserError
 from unigen.programs import DataInfo, Programs
 from unigen.registry import MODELS
 
-from .nets import Discriminator, GaussianGuide, Labels, LatentModel, leaky_relu, num_classes_for, require_choice
+from .nets import (CodePosterior, Discriminator, GaussianGuide, Labels, LatentModel, build_codes,
+                   latent_discriminator, leaky_relu, num_classes_for, require_choice)
 
 NORMS = ("batch", "layer", "none")
 SQUASH = {"symmetric": nn.Tanh, "unit": nn.Sigmoid}
@@ -119,6 +123,9 @@ class DCGAN:
     :param ndf: discriminator and encoder width (channels after the first layer).
     :param disc_norm: discriminator normalisation, ``"batch"``, ``"layer"`` or ``"none"``.
     :param conditional: append the one-hot label to z and as input channels (needs labelled data).
+    :param code_classes: categories of InfoGAN's categorical code ``"code_cat"`` (0: none).
+    :param code_dim: width of InfoGAN's continuous code ``"code"`` (0: none).
+    :param code_prior: prior of the continuous code, ``"uniform"`` (:math:`U(-1, 1)`) or ``"normal"``.
     """
 
     z_dim: int = 100
@@ -126,6 +133,9 @@ class DCGAN:
     ndf: int = 64
     disc_norm: str = "batch"
     conditional: bool = False
+    code_classes: int = 0
+    code_dim: int = 0
+    code_prior: str = "uniform"
 
     def build(self, info: DataInfo) -> Programs:
         shape = tuple(info.shape)
@@ -138,15 +148,21 @@ class DCGAN:
                             f"set the dataset's scaling to 'unit' or 'symmetric'")
         require_choice("dcgan", "disc_norm", self.disc_norm, NORMS)
         k = num_classes_for("dcgan", self.conditional, info)
+        codes = build_codes("dcgan", self.code_classes, self.code_dim, self.code_prior)
         channels, (base, ups), kd = shape[0], plan, k or 0
 
-        gen = generator_net(self.z_dim + kd, self.ngf, channels, base, ups)
-        model = LatentModel(self.z_dim, DeltaImage(gen, Labels(k), SQUASH[info.support]()))
+        gen = generator_net(self.z_dim + (codes.width if codes else 0) + kd, self.ngf, channels, base, ups)
+        model = LatentModel(self.z_dim, DeltaImage(gen, Labels(k), SQUASH[info.support]()), codes)
         trunk, width = conv_trunk(channels + kd, self.ndf, ups, "batch")
         guide = GaussianGuide(ChannelNet(nn.Sequential(trunk, nn.Flatten()), Labels(k)),
                               width * base * base, self.z_dim)
         trunk, width = conv_trunk(channels + kd, self.ndf, ups, self.disc_norm)
         critic = nn.Sequential(trunk, nn.Conv2d(width, 1, base, 1, 0))  # (batch, 1, 1, 1)
-        programs = Programs(model, guide, Discriminator(ChannelNet(critic, Labels(k))))
+        extra = {"latent_discriminator": latent_discriminator(self.z_dim, 8 * self.ndf, 2, Labels(k))}
+        if codes:
+            trunk, width = conv_trunk(channels + kd, self.ndf, ups, self.disc_norm)
+            body = ChannelNet(nn.Sequential(trunk, nn.Flatten()), Labels(k))  # (batch, width * base²)
+            extra["code_posterior"] = CodePosterior(body, width * base * base, self.code_classes, self.code_dim)
+        programs = Programs(model, guide, Discriminator(ChannelNet(critic, Labels(k))), **extra)
         dcgan_init(programs)
         return programs

@@ -4,7 +4,11 @@ The generator is :math:`x = G_\theta(z, c)` with :math:`z \sim \mathcal N(0, I)`
 a point mass (``likelihood="delta"``, an implicit generator as in Goodfellow et al., 2014) or a fixed-noise
 Gaussian :math:`x \sim \mathcal N(G_\theta(z, c), \sigma^2 I)` (``likelihood="normal"``, a VAE decoder
 as in Kingma & Welling, 2014). Both are reparameterisable, so a generated ``x`` is differentiable in
-:math:`\theta`. The guide is a Gaussian encoder and the discriminator an MLP with LeakyReLU(0.2).
+:math:`\theta`. The guide is a Gaussian encoder and the discriminator an MLP with LeakyReLU(0.2); the
+``latent_discriminator`` is an MLP of the discriminator's size over :math:`z`. With InfoGAN codes
+(``code_classes``, ``code_dim``) the generator reads :math:`(z, \text{code}, c)` and the ``code_posterior``
+is a network of the discriminator's architecture (separate weights) with a categorical and/or Gaussian head.
+The guide infers :math:`z` only.
 """
 from dataclasses import dataclass
 from typing import Optional
@@ -17,8 +21,8 @@ from unigen.errors import UserError
 from unigen.programs import DataInfo, Programs
 from unigen.registry import MODELS
 
-from .nets import (Discriminator, FlatNet, GaussianGuide, Labels, LatentModel, leaky_relu, mlp,
-                   num_classes_for, require_choice)
+from .nets import (CodePosterior, Discriminator, FlatNet, GaussianGuide, Labels, LatentModel, build_codes,
+                   latent_discriminator, leaky_relu, mlp, num_classes_for, require_choice)
 
 LIKELIHOODS = ("delta", "normal")
 
@@ -51,7 +55,10 @@ class MLP:
     :param likelihood: ``"delta"`` (implicit generator) or ``"normal"`` (Gaussian with fixed ``sigma``).
     :param sigma: observation noise of the ``"normal"`` likelihood.
     :param conditional: feed the one-hot label to every role (needs labelled data).
-    :param disc_hidden: width of the discriminator's hidden layers.
+    :param disc_hidden: width of the discriminator's (and latent discriminator's, code posterior's) hidden layers.
+    :param code_classes: categories of InfoGAN's categorical code ``"code_cat"`` (0: none).
+    :param code_dim: width of InfoGAN's continuous code ``"code"`` (0: none).
+    :param code_prior: prior of the continuous code, ``"uniform"`` (:math:`U(-1, 1)`) or ``"normal"``.
     """
 
     z_dim: int = 8
@@ -61,6 +68,9 @@ class MLP:
     sigma: float = 0.1
     conditional: bool = False
     disc_hidden: int = 128
+    code_classes: int = 0
+    code_dim: int = 0
+    code_prior: str = "uniform"
 
     def build(self, info: DataInfo) -> Programs:
         if len(info.shape) != 1:
@@ -70,11 +80,16 @@ class MLP:
         if self.depth < 1:
             raise UserError(f"model 'mlp' needs depth >= 1, got {self.depth}; set model.depth=1 or more")
         k = num_classes_for("mlp", self.conditional, info)
-        d, kd = info.shape[0], k or 0
-        generator = mlp([self.z_dim + kd] + [self.hidden] * self.depth + [d])
+        codes = build_codes("mlp", self.code_classes, self.code_dim, self.code_prior)
+        d, kd, width = info.shape[0], k or 0, codes.width if codes else 0
+        generator = mlp([self.z_dim + width + kd] + [self.hidden] * self.depth + [d])
         model = LatentModel(self.z_dim, VectorLikelihood(
-            generator, Labels(k), self.sigma if self.likelihood == "normal" else None))
+            generator, Labels(k), self.sigma if self.likelihood == "normal" else None), codes)
         encoder = FlatNet(mlp([d + kd] + [self.hidden] * self.depth, final_act=True), Labels(k))
         guide = GaussianGuide(encoder, self.hidden, self.z_dim)
         critic = mlp([d + kd] + [self.disc_hidden] * self.depth + [1], act=leaky_relu)
-        return Programs(model, guide, Discriminator(FlatNet(critic, Labels(k))))
+        extra = {"latent_discriminator": latent_discriminator(self.z_dim, self.disc_hidden, self.depth, Labels(k))}
+        if codes:
+            body = FlatNet(mlp([d + kd] + [self.disc_hidden] * self.depth, act=leaky_relu, final_act=True), Labels(k))
+            extra["code_posterior"] = CodePosterior(body, self.disc_hidden, self.code_classes, self.code_dim)
+        return Programs(model, guide, Discriminator(FlatNet(critic, Labels(k))), **extra)

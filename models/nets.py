@@ -12,6 +12,13 @@ Every model in :mod:`unigen.models` has the same probabilistic skeleton and diff
 (a module ``(z, c) -> distribution over x``) and the encoder features. The discriminator role is a plain
 module ``(x, c) -> logits (batch,)``, wrapped by :class:`Discriminator`.
 
+Two optional roles serve the hybrid strategies. ``latent_discriminator`` (:func:`latent_discriminator`) is
+an MLP over :math:`z` returning logits, the adversarial autoencoder's critic of :math:`q(z)` against
+:math:`p(z)` (Makhzani et al., 2016). With InfoGAN latent codes (Chen et al., 2016), :class:`Codes` samples
+``"code_cat"`` (uniform one-hot categorical) and/or ``"code"`` (:math:`U(-1, 1)^k` or :math:`\mathcal N(0, I_k)`)
+under the data plate and feeds them to the generator beside :math:`z`, and :class:`CodePosterior` is the
+``code_posterior`` role :math:`q_\phi(\text{code} \mid x, c)`.
+
 Capture safety (a training step may run inside a CUDA graph): prior parameters are expanded from
 registered buffers, labels are one-hot encoded by comparison with a buffer (``F.one_hot`` syncs on CPU
 to check the range), plates are placed on the device of the program's tensors, and nothing reads a
@@ -30,6 +37,9 @@ from unigen.errors import UserError
 from unigen.programs import OBS, DataInfo
 
 LATENT = "z"  # the name of the latent sample site shared by model and guide
+CODE_CAT = "code_cat"  # InfoGAN's categorical code: one-hot, uniform prior
+CODE = "code"  # InfoGAN's continuous code
+CODE_PRIORS = ("uniform", "normal")
 SCALE_FLOOR = 1e-4  # added to softplus scales so that q(z|x) never degenerates
 
 
@@ -132,23 +142,79 @@ class GaussianHead(nn.Module):
         return dist.Normal(loc, F.softplus(raw) + SCALE_FLOOR).to_event(1)
 
 
+class OneHotCode(dist.OneHotCategorical):
+    r"""A one-hot categorical sampled by the Gumbel-max trick,
+    :math:`\arg\max_k (\ell_k - \log(-\log u_k))`, :math:`u_k \sim U(0, 1)`: the same distribution as
+    ``OneHotCategorical``, whose ``torch.multinomial`` sampler checks its input on the host."""
+
+    def sample(self, sample_shape: torch.Size = torch.Size()) -> Tensor:
+        shape = self._extended_shape(sample_shape)  # (..., K)
+        logits = self.logits.expand(shape)
+        u = torch.rand(shape, dtype=logits.dtype, device=logits.device).clamp_min(torch.finfo(logits.dtype).tiny)
+        keys = logits - torch.log(-torch.log(u))
+        return torch.zeros_like(keys).scatter_(-1, keys.argmax(-1, keepdim=True), 1.0)
+
+
+class Codes(nn.Module):
+    r"""InfoGAN's latent codes (Chen et al., 2016), sampled inside the caller's data plate.
+
+    ``"code_cat"``: one-hot :math:`\mathrm{Cat}(1/K, \dots, 1/K)` over ``classes`` categories, and ``"code"``:
+    :math:`U(-1, 1)^{\text{dim}}` (``prior="uniform"``) or :math:`\mathcal N(0, I)` (``"normal"``). Either may
+    be absent (0). ``forward`` returns the generator's extra input, ``(batch, classes + dim)``.
+    """
+
+    def __init__(self, classes: int, dim: int, prior: str):
+        super().__init__()
+        self.classes, self.dim, self.uniform = classes, dim, prior == "uniform"
+        self.width = classes + dim
+        if classes:
+            self.register_buffer("logits", torch.zeros(classes), persistent=False)
+        if dim:  # (low, high) for the uniform prior, (loc, scale) for the normal one
+            self.register_buffer("first", -torch.ones(dim) if self.uniform else torch.zeros(dim), persistent=False)
+            self.register_buffer("second", torch.ones(dim), persistent=False)
+
+    def forward(self, batch_size: int) -> Tensor:
+        parts = []
+        if self.classes:  # fixed at build time
+            parts.append(pyro.sample(CODE_CAT, OneHotCode(logits=self.logits.expand(batch_size, self.classes))))
+        if self.dim:
+            shape = (batch_size, self.dim)
+            family = dist.Uniform if self.uniform else dist.Normal
+            parts.append(pyro.sample(CODE, family(self.first.expand(shape), self.second.expand(shape)).to_event(1)))
+        return torch.cat(parts, dim=-1)  # (batch, classes + dim)
+
+
+def build_codes(model: str, classes: int, dim: int, prior: str) -> Optional[Codes]:
+    """The model's :class:`Codes`, ``None`` without codes, or a :class:`UserError` naming the fix."""
+    if classes < 0 or classes == 1:
+        raise UserError(f"model {model!r}: code_classes={classes} must be 0 (no categorical code) or >= 2; "
+                        f"set model.code_classes")
+    if dim < 0:
+        raise UserError(f"model {model!r}: code_dim={dim} must be >= 0; set model.code_dim")
+    require_choice(model, "code_prior", prior, CODE_PRIORS)
+    return Codes(classes, dim, prior) if classes or dim else None
+
+
 # ------------------------------------------------------------------------------------ programs
 class LatentModel(nn.Module):
     r"""The ``model`` role: :math:`z \sim \mathcal N(0, I)` at site ``"z"``, :math:`x \sim p_\theta(x \mid z, c)`
-    at site ``"x"``.
+    at site ``"x"``; with :class:`Codes`, the code sites are sampled after ``"z"`` and appended to it.
 
     ``likelihood(z, c)`` returns a distribution with batch shape ``(batch,)`` and the data's event shape:
     a ``Delta`` makes an implicit (GAN) generator, a density makes a VAE decoder.
     """
 
-    def __init__(self, z_dim: int, likelihood: nn.Module):
+    def __init__(self, z_dim: int, likelihood: nn.Module, codes: Optional[Codes] = None):
         super().__init__()
         self.prior = StandardNormal(z_dim)
         self.likelihood = likelihood
+        self.codes = codes
 
     def forward(self, batch_size: int, c: Optional[Tensor] = None) -> Tensor:
         with pyro.plate("data", batch_size, device=self.prior.loc.device):
             z = pyro.sample(LATENT, self.prior(batch_size))  # (batch, z_dim)
+            if self.codes is not None:  # fixed at build time
+                z = torch.cat([z, self.codes(batch_size)], dim=-1)  # (batch, z_dim + code width)
             return pyro.sample(OBS, self.likelihood(z, c))  # (batch, *event_shape)
 
 
@@ -175,6 +241,38 @@ class Discriminator(nn.Module):
 
     def forward(self, x: Tensor, c: Optional[Tensor] = None) -> Tensor:
         return self.net(x, c).reshape(x.shape[0])  # (batch,)
+
+
+class CodePosterior(nn.Module):
+    r"""The ``code_posterior`` role :math:`q_\phi(\text{code} \mid x, c)` of InfoGAN (Chen et al., 2016).
+
+    On ``features(x, c)`` of width ``feature_dim``: a logits head over ``"code_cat"`` (``classes`` > 0) and a
+    factored Gaussian :class:`GaussianHead` over ``"code"`` (``dim`` > 0), under the data plate. Chen et al.
+    share the discriminator's body with this network; here it has its own ``features`` (the model specs
+    give it the discriminator's architecture, not its weights), so that every role owns its parameters.
+    """
+
+    def __init__(self, features: nn.Module, feature_dim: int, classes: int, dim: int):
+        super().__init__()
+        self.features = features
+        self.categorical = nn.Linear(feature_dim, classes) if classes else None
+        self.continuous = GaussianHead(feature_dim, dim) if dim else None
+
+    def forward(self, x: Tensor, c: Optional[Tensor] = None) -> Tensor:
+        h = self.features(x, c)
+        parts = []
+        with pyro.plate("data", x.shape[0], device=x.device):
+            if self.categorical is not None:  # fixed at build time
+                parts.append(pyro.sample(CODE_CAT, OneHotCode(logits=self.categorical(h))))  # (batch, K)
+            if self.continuous is not None:
+                parts.append(pyro.sample(CODE, self.continuous(h)))  # (batch, dim)
+        return torch.cat(parts, dim=-1)
+
+
+def latent_discriminator(z_dim: int, hidden: int, depth: int, labels: Labels) -> Discriminator:
+    r"""The ``latent_discriminator`` role: an MLP (LeakyReLU 0.2) from ``z`` ``(batch, z_dim)`` (with the one-hot
+    label when conditional) to logits ``(batch,)``; real are prior samples, fake are :math:`q(z \mid x)` samples."""
+    return Discriminator(FlatNet(mlp([z_dim + labels.dim] + [hidden] * depth + [1], act=leaky_relu), labels))
 
 
 # ---------------------------------------------------------------------------- build-time checks

@@ -8,6 +8,9 @@ r"""The fully connected VAE of Kingma & Welling (2014) for images in :math:`[0, 
 
 with encoder 784-400-(20, 20) and decoder 20-400-784 by default. The Bernoulli likelihood is scored on
 grey levels in :math:`[0, 1]` as the usual binary cross-entropy, so its support check is turned off.
+The ``latent_discriminator`` is an MLP over :math:`z` with two hidden layers of ``disc_hidden``; with
+InfoGAN codes the decoder reads :math:`(z, \text{code}, c)` and the ``code_posterior`` has the
+discriminator's architecture (separate weights).
 
 .. note::
     Bernoulli is not reparameterisable: a strategy that trains this model adversarially uses the
@@ -25,7 +28,8 @@ from unigen.errors import UserError
 from unigen.programs import DataInfo, Programs
 from unigen.registry import MODELS
 
-from .nets import Discriminator, FlatNet, GaussianGuide, Labels, LatentModel, leaky_relu, mlp, num_classes_for
+from .nets import (CodePosterior, Discriminator, FlatNet, GaussianGuide, Labels, LatentModel, build_codes,
+                   latent_discriminator, leaky_relu, mlp, num_classes_for)
 
 
 class BernoulliImage(nn.Module):
@@ -50,13 +54,19 @@ class MLPVAE:
     :param z_dim: latent width.
     :param hidden: width of the single hidden layer of the encoder and the decoder.
     :param conditional: feed the one-hot label to every role (a CVAE; needs labelled data).
-    :param disc_hidden: width of the discriminator's hidden layer.
+    :param disc_hidden: width of the discriminator's hidden layer (and of the latent discriminator's two).
+    :param code_classes: categories of InfoGAN's categorical code ``"code_cat"`` (0: none).
+    :param code_dim: width of InfoGAN's continuous code ``"code"`` (0: none).
+    :param code_prior: prior of the continuous code, ``"uniform"`` (:math:`U(-1, 1)`) or ``"normal"``.
     """
 
     z_dim: int = 20
     hidden: int = 400
     conditional: bool = False
     disc_hidden: int = 400
+    code_classes: int = 0
+    code_dim: int = 0
+    code_prior: str = "uniform"
 
     def build(self, info: DataInfo) -> Programs:
         if len(info.shape) != 3 or info.support != "unit":
@@ -64,10 +74,15 @@ class MLPVAE:
                             f"got shape {tuple(info.shape)} with support {info.support!r}; "
                             f"use a [0, 1] image dataset, or model 'mlp' for vectors")
         k = num_classes_for("mlp_vae", self.conditional, info)
-        d, kd = info.shape[0] * info.shape[1] * info.shape[2], k or 0
-        decoder = mlp([self.z_dim + kd, self.hidden, d])  # logits
-        model = LatentModel(self.z_dim, BernoulliImage(decoder, Labels(k), tuple(info.shape)))
+        codes = build_codes("mlp_vae", self.code_classes, self.code_dim, self.code_prior)
+        d, kd, width = info.shape[0] * info.shape[1] * info.shape[2], k or 0, codes.width if codes else 0
+        decoder = mlp([self.z_dim + width + kd, self.hidden, d])  # logits
+        model = LatentModel(self.z_dim, BernoulliImage(decoder, Labels(k), tuple(info.shape)), codes)
         guide = GaussianGuide(FlatNet(mlp([d + kd, self.hidden], final_act=True), Labels(k)),
                               self.hidden, self.z_dim)
         critic = mlp([d + kd, self.disc_hidden, 1], act=leaky_relu)
-        return Programs(model, guide, Discriminator(FlatNet(critic, Labels(k))))
+        extra = {"latent_discriminator": latent_discriminator(self.z_dim, self.disc_hidden, 2, Labels(k))}
+        if codes:
+            body = FlatNet(mlp([d + kd, self.disc_hidden], act=leaky_relu, final_act=True), Labels(k))
+            extra["code_posterior"] = CodePosterior(body, self.disc_hidden, self.code_classes, self.code_dim)
+        return Programs(model, guide, Discriminator(FlatNet(critic, Labels(k))), **extra)

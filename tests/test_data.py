@@ -226,6 +226,29 @@ def test_mnist_fraction_is_stratified_and_seeded(fraction):
     assert len(MNIST(fraction=fraction).load("test")) == 500  # test split never subset
 
 
+@pytest.mark.parametrize("label_fraction", [0.01, 0.1, 0.5])
+def test_mnist_label_fraction_keeps_a_stratified_seeded_set_of_labels(label_fraction):
+    full = MNIST().load()
+    data = MNIST(label_fraction=label_fraction).load()
+    torch.testing.assert_close(data.x, full.x)  # every image is kept
+    labelled = data.c >= 0
+    assert set(data.c[~labelled].tolist()) == {-1}
+    assert torch.equal(data.c[labelled], full.c[labelled])  # kept labels are the true ones
+    assert torch.bincount(data.c[labelled], minlength=10).tolist() == [max(1, round(label_fraction * 450))] * 10
+    assert data.num_labelled == int(labelled.sum()) and "labelled" in repr(data)
+    # seeded, and the labelled examples are exactly those that data.fraction keeps
+    assert torch.equal(data.c, MNIST(label_fraction=label_fraction).load().c)
+    assert not torch.equal(data.c, MNIST(label_fraction=label_fraction, seed=1).load().c)
+    torch.testing.assert_close(data.x[labelled], MNIST(fraction=label_fraction).load().x)
+    assert MNIST(label_fraction=label_fraction).load("test").num_labelled == 500  # test labels all kept
+
+
+def test_mnist_label_fraction_applies_within_fraction():
+    data = MNIST(fraction=0.5, label_fraction=0.1).load()
+    assert len(data) == 2250
+    assert torch.bincount(data.c[data.c >= 0], minlength=10).tolist() == [round(0.1 * 225)] * 10
+
+
 @settings(max_examples=20, deadline=None)
 @given(fraction=st.floats(1e-4, 1.0), seed=st.integers(0, 1000))
 def test_stratified_subset_property(fraction, seed):
@@ -246,7 +269,9 @@ def test_mnist_binarize_is_static():
 
 
 @pytest.mark.parametrize("bad,match", [(dict(size=30), "size"), (dict(support="real"), "support"),
-                                       (dict(fraction=0.0), "fraction"), (dict(fraction=1.5), "fraction")])
+                                       (dict(fraction=0.0), "fraction"), (dict(fraction=1.5), "fraction"),
+                                       (dict(label_fraction=0.0), "data.label_fraction"),
+                                       (dict(label_fraction=2.0), "data.label_fraction")])
 def test_mnist_rejects_bad_settings(bad, match):
     with pytest.raises(UserError, match=match):
         MNIST(**bad)
@@ -302,6 +327,19 @@ def test_tensordata_support_and_labels():
         TensorData(torch.zeros(3, 2), torch.tensor([0, 1, 2]), DataInfo((2,), num_classes=2, support="unit"))
     with pytest.raises(UserError, match="labels"):
         TensorData(torch.zeros(3, 2), torch.tensor([0, 1]), INFO)
+
+
+def test_tensordata_accepts_minus_one_as_unlabelled():
+    info = DataInfo((2,), num_classes=3, support="unit")
+    data = TensorData(torch.zeros(4, 2), torch.tensor([0, -1, 2, -1]), info)
+    assert data.num_labelled == 2 and "2 labelled" in repr(data)
+    assert TensorData(torch.zeros(2, 2), torch.tensor([-1, -1]), info).num_labelled == 0
+    assert TensorData(torch.zeros(2, 2), torch.tensor([0, 2]), info).num_labelled == 2
+    for bad in ([0, -2], [3, -1]):
+        with pytest.raises(UserError, match=r"labels must lie in 0..2, or be -1 for an unlabelled example"):
+            TensorData(torch.zeros(2, 2), torch.tensor(bad), info)
+    with pytest.raises(UserError, match="-1 for an unlabelled"):  # without num_classes, only -1 below 0
+        TensorData(torch.zeros(2, 2), torch.tensor([5, -3]), INFO)
 
 
 def test_tensordata_sample_shapes_device_and_seed():

@@ -103,3 +103,15 @@ def test_debug_shows_the_traceback(capsys):
 
     with pytest.raises(UserError):
         main(["--debug", "train", RING, "strategy.name=gann"])
+
+
+def test_likelihood_strategies_refuse_an_implicit_generator(capsys, tmp_path):
+    code, err = _run(["train", RING, "strategy.name=elbo", "model.likelihood=delta", *FAST, "--out",
+                      str(tmp_path / "r")], capsys)
+    assert code == 2 and "x is a Delta" in err and len(err.splitlines()) == 1
+
+
+def test_unlabelled_examples_need_a_semi_supervised_strategy(capsys, tmp_path):
+    code, err = _run(["train", "experiments/configs/cvae_mnist.yaml", "data.label_fraction=0.5", *FAST, "--out",
+                      str(tmp_path / "r")], capsys)
+    assert code == 2 and "unlabelled examples" in err and len(err.splitlines()) == 1

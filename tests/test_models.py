@@ -1,5 +1,6 @@
 """Contract tests for every registered model: role signatures, shapes, supports, gradients, labels, config."""
 import dataclasses
+import math
 import re
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from pyro import poutine
 
 import unigen.models as models
 from unigen.errors import UserError
-from unigen.programs import DataInfo, generate, latent_names, observed_value, role_parameters, Batch
+from unigen.models.nets import OneHotCode
+from unigen.programs import DataInfo, generate, latent_names, log_prob_per_example, observed_value, role_parameters, Batch
 from unigen.registry import MODELS
 
 RING = DataInfo(shape=(2,))
@@ -59,8 +61,9 @@ def seed():
 
 
 def test_every_registered_model_is_covered():
-    assert set(MODELS.names()) == {"mlp", "mlp_vae", "dcgan"}
-    assert {name for name, _, _ in CASES} == set(MODELS.names())
+    assert set(MODELS.names()) == {"mlp", "mlp_vae", "dcgan", "ssvae"}
+    # ssvae (M2) has roles and sites of its own (y, classifier); tests/test_conditional.py covers it
+    assert {name for name, _, _ in CASES} | {"ssvae"} == set(MODELS.names())
     assert set(models.__all__) == {cls.__name__ for cls in map(MODELS.get, MODELS.names())}
 
 
@@ -95,8 +98,13 @@ def test_roles_sites_and_shapes(name, kwargs, info):
     logits = programs.discriminator(x, c)
     assert logits.shape == (B,) and logits.dtype == x.dtype and torch.isfinite(logits).all()
 
+    # the adversarial autoencoder's critic reads z (batch, z_dim); plain models have no code posterior
+    latent_logits = programs.latent_discriminator(tr.nodes["z"]["value"], c)
+    assert latent_logits.shape == (B,) and torch.isfinite(latent_logits).all()
+    assert not programs.has("code_posterior")
+
     # parameters are found by tracing and by the modules alike, and every role has some
-    for role in ("model", "guide", "discriminator"):
+    for role in ("model", "guide", "discriminator", "latent_discriminator"):
         found = {id(p) for p in role_parameters(programs, role, Batch(x, c))}
         assert found and found == {id(p) for p in programs.roles[role].parameters()}
 
@@ -186,6 +194,9 @@ def test_specs_are_structured_configs(cls):
     ("dcgan", {}, DataInfo(shape=(1, 28, 32), support="unit"), "resize"),
     ("dcgan", {}, DataInfo(shape=(1, 28, 28), support="real"), "scaling"),
     ("dcgan", {"disc_norm": "spectral"}, MNIST, "model.disc_norm"),
+    ("mlp", {"code_classes": 1}, RING, "model.code_classes"),
+    ("mlp_vae", {"code_dim": -2}, MNIST, "model.code_dim"),
+    ("dcgan", {"code_dim": 2, "code_prior": "beta"}, MNIST, "model.code_prior"),
 ])
 def test_wrong_data_or_settings_raise_a_one_line_user_error(name, kwargs, info, fix):
     with pytest.raises(UserError) as err:
@@ -277,3 +288,81 @@ def test_mlp_shapes_for_any_vector_data(batch, z_dim, d, depth, likelihood):
     assert observed_value(tr) is x
     assert programs.guide(x).shape == (batch, z_dim)
     assert programs.discriminator(x).shape == (batch,)
+
+
+# ------------------------------------------------------------------------ InfoGAN latent codes
+CODE_CASES = [
+    ("mlp", {"code_classes": 3, "code_dim": 2}, RING),
+    ("mlp", {"code_dim": 1, "code_prior": "normal", "conditional": True, "z_dim": 3}, RING_LABELLED),
+    ("mlp_vae", {"code_classes": 10, "z_dim": 4, "hidden": 32, "disc_hidden": 32}, MNIST),
+    ("dcgan", {**SMALL_DCGAN, "code_classes": 10, "code_dim": 2, "disc_norm": "layer"}, MNIST_SYM),
+]
+CODE_IDS = [f"{n}-{'-'.join(f'{k}={v}' for k, v in kw.items())}" for n, kw, _ in CODE_CASES]
+
+
+@pytest.mark.parametrize("name, kwargs, info", CODE_CASES, ids=CODE_IDS)
+def test_code_sites_and_code_posterior(name, kwargs, info):
+    spec = MODELS.get(name)(**kwargs)
+    programs = spec.build(info)
+    c = labels(spec, info)
+    sites = {"code_cat"} if spec.code_classes else set()
+    sites |= {"code"} if spec.code_dim else set()
+
+    tr = poutine.trace(programs.model).get_trace(B, c)
+    assert latent_names(tr) == {"z", "x"} | sites
+    for site in sites:
+        assert tr.nodes[site]["cond_indep_stack"][0].name == "data"
+        assert tr.nodes[site]["fn"].log_prob(tr.nodes[site]["value"]).shape == (B,)
+    if spec.code_classes:  # one-hot, uniform prior
+        code = tr.nodes["code_cat"]["value"]
+        assert code.shape == (B, spec.code_classes)
+        assert ((code == 0) | (code == 1)).all() and (code.sum(-1) == 1).all()
+        torch.testing.assert_close(tr.nodes["code_cat"]["fn"].probs, torch.full_like(code, 1 / spec.code_classes))
+    if spec.code_dim:
+        code, fn = tr.nodes["code"]["value"], tr.nodes["code"]["fn"]
+        assert code.shape == (B, spec.code_dim) and fn.has_rsample
+        if spec.code_prior == "uniform":
+            assert isinstance(fn.base_dist, torch.distributions.Uniform) and code.abs().max() <= 1
+            torch.testing.assert_close(fn.log_prob(code), torch.full((B,), -spec.code_dim * math.log(2)))
+        else:
+            assert isinstance(fn.base_dist, torch.distributions.Normal)
+
+    # q(code | x): the same sites under the data plate, each scored per example; nothing shared with the critic
+    x = fake_data(info)
+    qtr = poutine.trace(programs.code_posterior).get_trace(x, c)
+    assert latent_names(qtr) == sites
+    for site in sites:
+        assert qtr.nodes[site]["value"].shape == tr.nodes[site]["value"].shape
+        assert qtr.nodes[site]["fn"].log_prob(tr.nodes[site]["value"]).shape == (B,)
+    assert log_prob_per_example(qtr, B).shape == (B,)
+    critic = {id(p) for p in programs.discriminator.parameters()}
+    assert not critic & {id(p) for p in programs.code_posterior.parameters()}
+    found = {id(p) for p in role_parameters(programs, "code_posterior", Batch(x, c))}
+    assert found and found == {id(p) for p in programs.code_posterior.parameters()}
+
+    # the generator reads the codes: the same z with other codes gives another x
+    programs.eval()
+    z = {"z": tr.nodes["z"]["value"]}
+    codes = {s: tr.nodes[s]["value"] for s in sites}
+    other = {s: v.roll(1, dims=-1) if s == "code_cat" else -v for s, v in codes.items()}
+
+    def generated(values):
+        pyro.set_rng_seed(1)
+        return observed_value(poutine.trace(poutine.condition(programs.model, data=values)).get_trace(B, c))
+
+    torch.testing.assert_close(generated({**z, **codes}), generated({**z, **codes}))
+    assert not torch.allclose(generated({**z, **codes}), generated({**z, **other}))
+    # and the guide still infers z only
+    assert latent_names(poutine.trace(programs.guide).get_trace(x, c)) == {"z"}
+
+
+@pytest.mark.parametrize("logits", [[0.0, 0.0, 0.0, 0.0], [2.0, 0.0, -1.0, 0.5]])
+def test_one_hot_code_samples_its_categorical(logits):
+    # Gumbel-max sampling must draw the same distribution as OneHotCategorical
+    logits = torch.tensor(logits)
+    pyro.set_rng_seed(0)
+    draws = OneHotCode(logits=logits.expand(200_000, 4)).sample()
+    torch.testing.assert_close(draws.mean(0), torch.softmax(logits, 0), rtol=0, atol=5e-3)
+    assert (draws.sum(-1) == 1).all()
+    log_p = OneHotCode(logits=logits).log_prob(draws[:3])
+    torch.testing.assert_close(log_p, torch.log_softmax(logits, 0) @ draws[:3].T)

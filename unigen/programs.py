@@ -187,6 +187,17 @@ def observed_value(trace: poutine.Trace) -> Tensor:
     return site["value"] if site["fn"].has_rsample else site["fn"].mean
 
 
+def has_density(programs: Programs, c: Tensor | None = None) -> bool:
+    """Whether the model scores data, i.e. its ``x`` site has a density (is not a ``Delta``)."""
+    import pyro.distributions as dist
+
+    with torch.no_grad():
+        fn = trace_model(programs.model, 1, None if c is None else c[:1]).nodes[OBS]["fn"]
+    while isinstance(fn, dist.Independent):
+        fn = fn.base_dist
+    return not isinstance(fn, dist.Delta)
+
+
 def generate(programs: Programs, batch_size: int, c: Tensor | None = None) -> tuple[Tensor, poutine.Trace]:
     """Draw ``x ~ p_θ(x)`` (through :func:`observed_value`) and return it with its trace."""
     tr = trace_model(programs.model, batch_size, c)

@@ -255,10 +255,16 @@ def evaluate_built(built: Built) -> dict[str, float]:
     if hasattr(spec, "centres"):
         x = draw(built, cfg.eval.num_samples)
         out.update(mode_stats(x.cpu(), spec.centres(), spec.std))
+    test = None
     if has_likelihood(built.programs, built.train_data):
         test = spec.load("test").to(built.device)
         out.update(likelihood_bounds(built.programs, test, k=cfg.eval.iw_samples,
                                      max_batches=cfg.eval.test_batches))
+    if built.programs.has("classifier"):  # semi-supervised programs: accuracy of q(y|x) on the test split
+        from unigen.metrics.classification import classifier_accuracy
+
+        test = test if test is not None else spec.load("test").to(built.device)
+        out["test_accuracy"] = classifier_accuracy(built.programs, test)
     return out
 
 

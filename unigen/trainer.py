@@ -23,7 +23,7 @@ from unigen.config import OptimConfig
 from unigen.data.base import TensorData
 from unigen.errors import UserError
 from unigen.distributed import RoleWrappers, World, shard_size
-from unigen.programs import Batch, Programs, role_parameters
+from unigen.programs import Batch, Programs, has_density, role_parameters
 from unigen.strategy import Phase, Strategy
 
 
@@ -71,9 +71,16 @@ class Trainer:
             raise UserError(f"strategy {strategy.registry_name!r} needs labelled data but the data set has no "
                             f"labels; use a labelled data set such as mnist")
         self.programs, self.strategy, self.data, self.batch_size = programs, strategy, data, batch_size
+        name = strategy.registry_name or type(strategy).__name__
+        if data.c is not None and not strategy.accepts_unlabelled and bool((data.c < 0).any()):
+            raise UserError(f"the data set has unlabelled examples (label -1) but strategy {name!r} would read "
+                            f"them as labels; use svae (or aavae with base=svae), or label_fraction=1")
         self.world, self.shard = world, shard_size(batch_size, world)
         self.index_generator = torch.Generator(device=data.x.device).manual_seed(seed)
         probe = data.sample(min(batch_size, 2), generator=torch.Generator(device=data.x.device).manual_seed(seed))
+        if strategy.scores_x and not has_density(programs, None if probe.c is None else probe.c.clamp(min=0)):
+            raise UserError(f"strategy {name!r} scores log p(x|z) but the model's x is a Delta (an implicit "
+                            f"generator); give the model a likelihood (e.g. model.likelihood=normal)")
         self.params: dict[str, list[nn.Parameter]] = {}
         for player, roles in strategy.players.items():
             found: dict[int, nn.Parameter] = {}

@@ -8,6 +8,11 @@ copies, no branches on data — so it can sit inside a CUDA-graph-captured train
 
 All checks on the data (finite values, non-empty, values inside the declared support, labels in range)
 happen once, at construction, and fail with a :class:`~unigen.errors.UserError` that names the data set.
+
+**Unlabelled examples.** Labels lie in :math:`\{-1\} \cup \{0, \dots, K-1\}`: ``-1``
+(:data:`UNLABELLED`) marks an example whose label is hidden, as in semi-supervised data (e.g.
+``mnist`` with ``label_fraction < 1``). Only a strategy written for it (``svae``) reads ``-1``; every
+other consumer treats ``c`` as given.
 """
 from __future__ import annotations
 
@@ -19,6 +24,9 @@ from torch import Tensor
 from unigen.errors import UserError
 from unigen.programs import Batch, DataInfo
 
+#: the label of an unlabelled example (semi-supervised data); every other label lies in ``0..K-1``
+UNLABELLED = -1
+
 #: closed interval of each support name; ``None`` means unbounded
 SUPPORTS: dict[str, tuple[float, float] | None] = {"unit": (0.0, 1.0), "symmetric": (-1.0, 1.0), "real": None}
 
@@ -27,7 +35,7 @@ class TensorData:
     """A data set ``x`` of shape ``(N, *info.shape)`` (float32) with optional labels ``c`` ``(N,)`` (long).
 
     :param x: the examples; converted to float32.
-    :param c: class labels or ``None``; converted to long.
+    :param c: class labels in ``0..K-1``, ``-1`` for unlabelled examples, or ``None``; converted to long.
     :param info: event shape, number of classes and support of one example.
     :param name: how error messages name the data set, e.g. ``"mnist (train)"``.
     :raises UserError: if the data are empty, non-finite, outside ``info.support``, or inconsistent
@@ -73,16 +81,25 @@ class TensorData:
             if c.shape != (x.shape[0],):
                 raise UserError(f"data set {name}: labels have shape {tuple(c.shape)}, expected ({x.shape[0]},)")
             k = info.num_classes
-            if k is not None and (int(c.min()) < 0 or int(c.max()) >= k):
-                raise UserError(f"data set {name}: labels must lie in 0..{k - 1}, found "
-                                f"{int(c.min())}..{int(c.max())}")
+            lo, hi = int(c.min()), int(c.max())
+            if lo < UNLABELLED or (k is not None and hi >= k):
+                upper = f"{k - 1}" if k is not None else "K-1"
+                raise UserError(f"data set {name}: labels must lie in 0..{upper}, or be {UNLABELLED} for an "
+                                f"unlabelled example; found {lo}..{hi}")
 
     # ---------------------------------------------------------------------------------- queries
     def __len__(self) -> int:
         return self.x.shape[0]
 
+    @property
+    def num_labelled(self) -> int:
+        """How many examples carry a label (not :data:`UNLABELLED`); 0 without labels. Reads the host."""
+        return 0 if self.c is None else int((self.c != UNLABELLED).sum())
+
     def __repr__(self) -> str:
         labels = "" if self.c is None else f", {self.info.num_classes} classes"
+        if self.c is not None and self.num_labelled < len(self):
+            labels += f", {self.num_labelled} labelled"
         return (f"TensorData({self.name}: {len(self)} x {tuple(self.info.shape)}, support "
                 f"{self.info.support!r}{labels}, device {self.x.device})")
 

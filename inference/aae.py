@@ -1,0 +1,94 @@
+r"""The adversarial autoencoder (Makhzani et al., 2016): reconstruction plus a GAN in latent space."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from pyro import poutine
+from torch import Tensor
+
+from unigen.errors import UserError
+from unigen.programs import (OBS, Batch, Programs, latent_names, log_prob_per_example, log_q_fake, log_q_real,
+                             trace_guide, trace_model, with_condition)
+from unigen.registry import STRATEGIES
+from unigen.strategy import Phase, Strategy
+
+
+@STRATEGIES.register("aae")
+@dataclass(frozen=True)
+class AAE(Strategy):
+    r"""Adversarial autoencoder: reconstruction plus a latent critic that matches q(z) to p(z) (Makhzani et al., 2016).
+
+    A latent discriminator :math:`D_\psi(z)` (logit :math:`d_\psi`) tells prior samples
+    :math:`z \sim p(z)` (real) from codes :math:`z \sim q_\phi(z \mid x)`, :math:`x \sim p_{data}` (fake),
+    so that the aggregate posterior :math:`q_\phi(z) = \mathbb{E}_{p_{data}} q_\phi(z \mid x)` matches the
+    prior. The two players minimise
+
+    .. math::
+        \ell_{\text{autoencoder}}(\theta, \phi) &= \mathbb{E}_{p_{data}}\,\mathbb{E}_{q_\phi(z \mid x)}
+            \left[-\log p_\theta(x \mid z) - \lambda \log D_\psi(z)\right], \\
+        \ell_{\text{latent\_discriminator}}(\psi) &= -\mathbb{E}_{p(z)} \log D_\psi(z)
+            - \mathbb{E}_{p_{data}}\mathbb{E}_{q_\phi(z \mid x)} \log\big(1 - D_\psi(z)\big),
+
+    with :math:`z` reparameterised, the encoder's adversarial term non-saturating, and λ = ``adv_weight``.
+    Prior samples are the latent sites' values of a trace of the ``model``, so any prior works; the
+    discriminator reads the guide's latent sites (for the unigen specs, ``"z"``) flattened and
+    concatenated, with the label when the model is conditional.
+
+    Players: ``autoencoder`` (model, guide) and ``latent_discriminator`` (latent_discriminator). Phases:
+    the latent discriminator first, then the autoencoder, so that the encoder is pushed by the critic
+    it has just updated (the order of the GAN skeleton, :mod:`unigen.inference.adversarial`).
+
+    .. note::
+        Makhzani et al. take three steps per batch (reconstruction; discriminator; encoder as
+        generator); here the reconstruction and the encoder's adversarial term form one loss of one
+        player, stepped once. The model needs a likelihood (not a ``Delta``): e.g. ``model.likelihood=normal``.
+        In Hu et al.'s (2018) view the latent discriminator is an inference network :math:`q_\psi(y \mid z)`
+        over the indicator of "drawn from the prior".
+    """
+
+    adv_weight: float = 1.0
+
+    requires: ClassVar[tuple[str, ...]] = ("model", "guide", "latent_discriminator")
+    scores_x: ClassVar[bool] = True
+    players: ClassVar[dict[str, tuple[str, ...]]] = {"autoencoder": ("model", "guide"),
+                                                     "latent_discriminator": ("latent_discriminator",)}
+
+    def __post_init__(self) -> None:
+        if not self.adv_weight >= 0:
+            raise UserError(f"strategy.adv_weight must be >= 0, got {self.adv_weight}; set strategy.adv_weight=1.0")
+
+    def phases(self) -> tuple[Phase, ...]:
+        return (Phase(("latent_discriminator",), self.latent_discriminator_step),
+                Phase(("autoencoder",), self.autoencoder_step))
+
+    def latent_discriminator_step(self, programs: Programs, batch: Batch) -> dict[str, Tensor]:
+        n = batch.x.shape[0]
+        with torch.no_grad():
+            guide_tr = trace_guide(programs.guide, batch.x, batch.c)
+            prior_tr = trace_model(programs.model, n, batch.c)
+        d_prior = self.critic(programs, latent_code(prior_tr, guide_tr, n), batch.c)  # (batch,)
+        d_code = self.critic(programs, latent_code(guide_tr, guide_tr, n), batch.c)  # (batch,)
+        loss = -(log_q_real(d_prior).mean() + log_q_fake(d_code).mean())
+        return {"latent_discriminator": loss, "dz_prior": d_prior.mean(), "dz_code": d_code.mean()}
+
+    def autoencoder_step(self, programs: Programs, batch: Batch) -> dict[str, Tensor]:
+        n = batch.x.shape[0]
+        guide_tr = trace_guide(programs.guide, batch.x, batch.c)
+        model_tr = trace_model(programs.model, n, batch.c, x=batch.x, replay=guide_tr)
+        reconstruction = -log_prob_per_example(model_tr, n, sites={OBS}).mean()
+        adversarial = -log_q_real(self.critic(programs, latent_code(guide_tr, guide_tr, n), batch.c)).mean()
+        return {"autoencoder": reconstruction + self.adv_weight * adversarial,
+                "reconstruction": reconstruction, "adversarial": adversarial}
+
+    @staticmethod
+    def critic(programs: Programs, z: Tensor, c: Tensor | None = None) -> Tensor:
+        r"""Logits :math:`d_\psi(z)` of the latent discriminator, ``(batch,)``."""
+        return with_condition(programs.latent_discriminator, z, c=c)
+
+
+def latent_code(trace: poutine.Trace, guide_tr: poutine.Trace, n: int) -> Tensor:
+    """The values in ``trace`` of the guide's latent sites, flattened and concatenated: ``(n, width)``."""
+    names = latent_names(guide_tr)
+    return torch.cat([trace.nodes[k]["value"].reshape(n, -1) for k in guide_tr.nodes if k in names], dim=-1)

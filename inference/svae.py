@@ -1,0 +1,133 @@
+r"""The semi-supervised VAE, model M2 of Kingma, Rezende, Mohamed & Welling (2014)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import Tensor
+
+from unigen.errors import UserError
+from unigen.inference.weights import log_weights, repeat_batch
+import unigen.models.ssvae  # noqa: F401  (registers the ssvae model this strategy is written for)
+from unigen.programs import Batch, Programs
+from unigen.registry import STRATEGIES
+from unigen.strategy import Phase, Strategy
+
+
+@STRATEGIES.register("svae")
+@dataclass(frozen=True)
+class SVAE(Strategy):
+    r"""Semi-supervised VAE (Kingma et al., 2014, M2): label-given and label-summed bounds plus a classifier.
+
+    The model is :math:`p(y)\, p(z)\, p_\theta(x \mid y, z)` and the guide :math:`q_\phi(y \mid x)\,
+    q_\phi(z \mid x, y)` (roles ``classifier`` and ``guide``, e.g. ``model.name=ssvae``). A labelled
+    example :math:`(x, y)` has the bound
+
+    .. math::
+        \mathcal L(x, y) = \mathbb{E}_{q_\phi(z \mid x, y)}\big[\log p_\theta(x, y, z) - \log q_\phi(z \mid x, y)\big]
+        \le \log p_\theta(x, y),
+
+    an unlabelled one (label ``-1``) the bound with :math:`y` summed out exactly,
+
+    .. math::
+        \mathcal U(x) = \sum_{y=0}^{K-1} q_\phi(y \mid x)\, \mathcal L(x, y) + \mathcal H\big(q_\phi(y \mid x)\big)
+        \le \log p_\theta(x),
+
+    whose gap is :math:`\mathrm{KL}(q_\phi(y \mid x) \,\|\, p_\theta(y \mid x)) + \sum_y q_\phi(y \mid x)\,
+    \mathrm{KL}(q_\phi(z \mid x, y) \,\|\, p_\theta(z \mid x, y))` in expectation. The sum over :math:`y` is
+    exact: all :math:`K` labels are enumerated in one vectorised pass (the batch repeated :math:`K` times, copy
+    :math:`k` labelled :math:`k`). With :math:`m_b = [c_b \ge 0]`, the player minimises over a batch of
+    :math:`B`
+
+    .. math::
+        -\frac1B \sum_b \big[m_b\, \mathcal L(x_b, c_b) + (1 - m_b)\, \mathcal U(x_b)\big]
+        - \alpha\, \frac{\sum_b m_b \log q_\phi(c_b \mid x_b)}{\max(1, \sum_b m_b)},
+
+    Kingma et al.'s :math:`\mathcal J^\alpha` divided by the data-set size :math:`N`: their weight
+    :math:`\alpha = 0.1 \cdot N` on :math:`\mathbb{E}_{\tilde p_l(x, y)}[-\log q_\phi(y \mid x)]` is
+    ``alpha = 0.1`` here (their code weighs each labelled :math:`\log q_\phi(y \mid x)` by
+    :math:`0.1 \cdot N / N_l`, the same thing). Rows are mixed with masks, never by selecting a subset:
+    every row is scored once under its label (a placeholder for unlabelled rows) and once under each of the
+    :math:`K` labels, :math:`(K + 1) B` rows per batch, and ``torch.where`` on :math:`c \ge 0` picks the bound.
+
+    Departures, stated: batch means instead of data-set sums (a scale); the classification term averages
+    over the labelled rows of each batch (zero when a batch has none), a ratio estimator of the
+    expectation over labelled data.
+
+    :param alpha: weight of the classification log-likelihood, per unit of per-example bound.
+    :param num_particles: guide samples of :math:`z` per example and label.
+
+    One player, ``vae``, owns the model, the guide and the classifier. :meth:`objective` returns the
+    per-example bound (:math:`\mathcal L(x, c)` or :math:`\mathcal U(x)`), for AA-SVAE
+    (``strategy.name=aavae strategy.base=svae``, Hu et al., 2018).
+    """
+
+    alpha: float = 0.1
+    num_particles: int = 1
+
+    requires: ClassVar[tuple[str, ...]] = ("model", "guide", "classifier")
+    scores_x: ClassVar[bool] = True
+    accepts_unlabelled: ClassVar[bool] = True
+    needs_labels: ClassVar[bool] = True
+    players: ClassVar[dict[str, tuple[str, ...]]] = {"vae": ("model", "guide", "classifier")}
+
+    def __post_init__(self) -> None:
+        if not self.alpha >= 0:
+            raise UserError(f"strategy.alpha must be >= 0 (0 drops the classification term), got {self.alpha}")
+        if self.num_particles < 1:
+            raise UserError(f"strategy.num_particles must be >= 1, got {self.num_particles}")
+
+    def phases(self) -> tuple[Phase, ...]:
+        return (Phase(("vae",), self.loss),)
+
+    # ---------------------------------------------------------------------------------- the bounds
+    def labelled_bound(self, programs: Programs, x: Tensor, y: Tensor) -> Tensor:
+        r""":math:`\mathcal L(x, y)` for labels ``y`` in ``0..K-1``, shape ``(batch,)``."""
+        return log_weights(programs, Batch(x, y), self.num_particles).mean(0)
+
+    def unlabelled_bound(self, programs: Programs, x: Tensor, log_q: Tensor) -> Tensor:
+        r""":math:`\mathcal U(x)` ``(batch,)`` from the classifier's :math:`\log q_\phi(y \mid x)` ``(batch, K)``."""
+        n, k = log_q.shape
+        labels = torch.arange(k, device=x.device).repeat_interleave(n)  # (K * batch,), copy k has label k
+        every = self.labelled_bound(programs, repeat_batch(Batch(x), k).x, labels)  # (K * batch,)
+        every = every.reshape(k, n).transpose(0, 1)  # (batch, K): L(x_b, y)
+        return (log_q.exp() * (every - log_q)).sum(-1)  # Σ_y q (L - log q) = Σ_y q L + H(q)
+
+    def terms(self, programs: Programs, batch: Batch) -> tuple[Tensor, Tensor]:
+        """The per-example bound ``(batch,)`` and the classifier's log-probabilities ``(batch, K)``."""
+        log_q = torch.log_softmax(programs.classifier(batch.x), dim=-1)  # (batch, K)
+        if batch.c is None:  # structural: no labels at all
+            return self.unlabelled_bound(programs, batch.x, log_q), log_q
+        labelled = self.labelled_bound(programs, batch.x, batch.c.clamp(min=0))  # unlabelled rows masked below
+        unlabelled = self.unlabelled_bound(programs, batch.x, log_q)
+        return torch.where(batch.c >= 0, labelled, unlabelled), log_q
+
+    def objective(self, programs: Programs, batch: Batch) -> Tensor:
+        r"""Per-example bound ``(batch,)``: :math:`\mathcal L(x, c)` where ``c >= 0``, else :math:`\mathcal U(x)`."""
+        return self.terms(programs, batch)[0]
+
+    # ------------------------------------------------------------------------------------ the loss
+    def classification(self, log_q: Tensor, c: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+        """Mean ``log q(c|x)`` and accuracy over the labelled rows, and the labelled fraction."""
+        if c is None:  # structural: no labels at all
+            c = torch.full(log_q.shape[:1], -1, dtype=torch.long, device=log_q.device)
+        mask = (c >= 0).to(log_q.dtype)  # (batch,)
+        safe = c.clamp(min=0)
+        log_q_c = log_q.gather(-1, safe.unsqueeze(-1)).squeeze(-1)  # (batch,)
+        n_labelled = mask.sum().clamp(min=1.0)
+        log_lik = (mask * log_q_c).sum() / n_labelled
+        accuracy = (mask * (log_q.argmax(-1) == safe).to(log_q.dtype)).sum() / n_labelled
+        return log_lik, accuracy, mask.mean()
+
+    def auxiliary_loss(self, programs: Programs, batch: Batch) -> Tensor:
+        r"""The part of the loss outside the per-example bound: :math:`-\alpha\,\overline{\log q_\phi(c \mid x)}`
+        over labelled rows (used by ``aavae`` with ``base=svae``, Hu et al.'s AA-SVAE)."""
+        log_q = torch.log_softmax(programs.classifier(batch.x), dim=-1)
+        return -self.alpha * self.classification(log_q, batch.c)[0]
+
+    def loss(self, programs: Programs, batch: Batch) -> dict[str, Tensor]:
+        bound, log_q = self.terms(programs, batch)
+        log_lik, accuracy, labelled = self.classification(log_q, batch.c)
+        return {"vae": -bound.mean() - self.alpha * log_lik, "bound": bound.mean(),
+                "class_nll": -log_lik, "class_acc": accuracy, "labelled": labelled}
