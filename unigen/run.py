@@ -25,7 +25,9 @@ from unigen.config import save as save_config
 from unigen.data import TensorData
 from unigen.distributed import World, from_env, local_device
 from unigen.errors import UserError
-from unigen.metrics import has_likelihood, likelihood_bounds, mode_stats
+from unigen.data.mnist import MNIST
+from unigen.metrics import (conditional_accuracy, extract_features, fid, has_likelihood, inception_score,
+                            likelihood_bounds, mnist_classifier, mode_stats, precision_recall)
 from unigen.programs import Programs, generate
 from unigen.trainer import NonFiniteError, Trainer
 
@@ -229,13 +231,19 @@ def load_run(run_dir: str | Path, device: str | None = None) -> Built:
 
 
 @torch.no_grad()
-def draw(built: Built, n: int) -> torch.Tensor:
-    """``n`` samples from the trained generator (labels drawn from the training set if conditional)."""
+def draw_labelled(built: Built, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``n`` samples from the trained generator and the labels they were drawn with (uniform over the
+    classes for labelled data, ``None`` otherwise)."""
     built.programs.eval()
-    data = built.train_data
-    c = None if data.c is None else data.c[torch.randint(len(data), (n,), device=data.x.device)]
+    data, k = built.train_data, built.train_data.info.num_classes
+    c = None if data.c is None or not k else torch.randint(k, (n,), device=data.x.device)
     x, _ = generate(built.programs, n, c)
-    return x
+    return x, c
+
+
+def draw(built: Built, n: int) -> torch.Tensor:
+    """``n`` samples from the trained generator (labels drawn uniformly if conditional)."""
+    return draw_labelled(built, n)[0]
 
 
 def write_samples(built: Built, path: Path, n: int | None = None) -> None:
@@ -260,12 +268,36 @@ def evaluate_built(built: Built) -> dict[str, float]:
         test = spec.load("test").to(built.device)
         out.update(likelihood_bounds(built.programs, test, k=cfg.eval.iw_samples,
                                      max_batches=cfg.eval.test_batches))
+    if cfg.eval.image_metrics and isinstance(spec, MNIST):
+        out.update(image_metrics(built, spec, test if test is not None else spec.load("test").to(built.device)))
     if built.programs.has("classifier"):  # semi-supervised programs: accuracy of q(y|x) on the test split
         from unigen.metrics.classification import classifier_accuracy
 
         test = test if test is not None else spec.load("test").to(built.device)
         out["test_accuracy"] = classifier_accuracy(built.programs, test)
     return out
+
+
+def image_metrics(built: Built, spec: MNIST, test: TensorData) -> dict[str, float]:
+    """IS, FID and precision/recall with the project's own MNIST classifier (no Inception weights
+    can be downloaded, and the names say so); conditional accuracy for conditional models."""
+    classifier, _ = mnist_classifier(root=spec.root, device=built.device)
+    n = built.resolved.config.eval.num_images
+    fake, labels = draw_labelled(built, n)
+    real = test.x[:n]
+    out = {}
+    out.update(inception_score(fake, classifier, support=spec.support))
+    out.update(fid(real, fake, classifier, support=spec.support))
+    out.update(precision_recall(extract_features(real, classifier, support=spec.support),
+                                extract_features(fake, classifier, support=spec.support)))
+    if labels is not None and labels.shape[0] == fake.shape[0] and _uses_labels(built):
+        out["conditional_accuracy"] = conditional_accuracy(fake, labels, classifier, support=spec.support)
+    return out
+
+
+def _uses_labels(built: Built) -> bool:
+    """Whether generation depends on the label (a conditional model)."""
+    return bool(built.resolved.strategy.needs_labels) or bool(getattr(built.resolved.model, "conditional", False))
 
 
 def evaluate(run_dir: str | Path, device: str | None = None) -> dict[str, float]:
