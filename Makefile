@@ -23,7 +23,7 @@ demo: setup
 	@echo "demo runs: runs/demo/ring_gan and runs/demo/mnist_vae (samples.png, losses.png, eval.json)"
 
 test: setup
-	$(BIN)/python -m pytest -q
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
