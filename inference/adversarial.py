@@ -50,14 +50,24 @@ class Adversarial(Strategy):
                 Phase(("generator",), self.generator_step))
 
     # ------------------------------------------------------------------------------ the two steps
+    def fakes(self, programs: Programs, batch: Batch) -> tuple[Tensor, Tensor | None]:
+        """Generated samples the critic sees and their labels (called without gradient).
+
+        The default draws one sample per real example; hybrids add others (reconstructions). The
+        gradient penalty pairs the ``i``-th real example with the ``i``-th fake.
+        """
+        x_fake, _ = generate(programs, batch.x.shape[0], batch.c)
+        return x_fake, batch.c
+
     def discriminator_step(self, programs: Programs, batch: Batch) -> dict[str, Tensor]:
         with torch.no_grad():
-            x_fake, _ = generate(programs, batch.x.shape[0], batch.c)
+            x_fake, c_fake = self.fakes(programs, batch)
         d_real = discriminate(programs, batch.x, batch.c)  # (batch,)
-        d_fake = discriminate(programs, x_fake, batch.c)  # (batch,)
+        d_fake = discriminate(programs, x_fake, c_fake)  # (fakes,)
         out = {"discriminator": self.critic_loss(d_real, d_fake), "d_real": d_real.mean(), "d_fake": d_fake.mean()}
         if self.penalty != "none":
-            pen = PENALTIES[self.penalty](lambda x: discriminate(programs, x, batch.c), batch.x, x_fake)
+            paired = x_fake[: batch.x.shape[0]]
+            pen = PENALTIES[self.penalty](lambda x: discriminate(programs, x, batch.c), batch.x, paired)
             out["discriminator"] = out["discriminator"] + self.penalty_weight * pen
             out["penalty"] = pen
         return out

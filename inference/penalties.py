@@ -3,7 +3,7 @@ r"""Gradient penalties on the discriminator, composable with every adversarial s
 Each takes the discriminator as a function ``d(x) -> (batch,)`` and the real and generated batches,
 and returns the (unweighted) penalty. :class:`~unigen.inference.adversarial.Adversarial` adds
 ``penalty_weight * penalty`` to the critic loss when its ``penalty`` setting names one of them; e.g.
-WGAN-GP is ``strategy.name=wgan strategy.penalty=gp``.
+WGAN-GP is ``strategy.name=wgan strategy.clip=0 strategy.penalty=gp``.
 
 * ``gp`` — WGAN-GP (Gulrajani et al., 2017): :math:`\mathbb{E}_{\hat x}[(\|\nabla_x d(\hat x)\|_2 - 1)^2]`,
   :math:`\hat x = \alpha x_r + (1 - \alpha) x_f`, :math:`\alpha \sim U[0, 1]` per example (λ = 10).

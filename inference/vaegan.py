@@ -10,7 +10,6 @@ from torch import Tensor
 
 from unigen.errors import UserError
 from unigen.inference.adversarial import Adversarial
-from unigen.inference.penalties import PENALTIES
 from unigen.programs import (Batch, Programs, discriminate, generate, log_prob_per_example, log_q_real,
                              observed_value, trace_guide, trace_model)
 from unigen.registry import STRATEGIES
@@ -66,18 +65,12 @@ class VAEGAN(Adversarial):
     def phases(self) -> tuple[Phase, ...]:
         return (Phase(("discriminator",), self.discriminator_step, self.n_critic), Phase(("vae",), self.vae_step))
 
-    def discriminator_step(self, programs: Programs, batch: Batch) -> dict[str, Tensor]:
-        with torch.no_grad():
-            x_gen, _ = generate(programs, batch.x.shape[0], batch.c)
-            x_rec = reconstruct(programs, batch, trace_guide(programs.guide, batch.x, batch.c))
-        d_real = discriminate(programs, batch.x, batch.c)  # (batch,)
-        d_fake = torch.cat([discriminate(programs, x_gen, batch.c), discriminate(programs, x_rec, batch.c)])
-        out = {"discriminator": self.critic_loss(d_real, d_fake), "d_real": d_real.mean(), "d_fake": d_fake.mean()}
-        if self.penalty != "none":
-            pen = PENALTIES[self.penalty](lambda x: discriminate(programs, x, batch.c), batch.x, x_gen)
-            out["discriminator"] = out["discriminator"] + self.penalty_weight * pen
-            out["penalty"] = pen
-        return out
+    def fakes(self, programs: Programs, batch: Batch) -> tuple[Tensor, Tensor | None]:
+        """Generated samples and reconstructions, pooled (the penalty uses the generated half)."""
+        x_gen, _ = generate(programs, batch.x.shape[0], batch.c)
+        x_rec = reconstruct(programs, batch, trace_guide(programs.guide, batch.x, batch.c))
+        c = None if batch.c is None else torch.cat([batch.c, batch.c])
+        return torch.cat([x_gen, x_rec]), c
 
     def vae_step(self, programs: Programs, batch: Batch) -> dict[str, Tensor]:
         n = batch.x.shape[0]
