@@ -15,9 +15,7 @@ from unigen.registry import STRATEGIES
 @STRATEGIES.register("wgan")
 @dataclass(frozen=True)
 class WGAN(Adversarial):
-    r"""Wasserstein GAN: a clipped (or gradient-penalised) critic estimates W1 (Arjovsky et al., 2017).
-
-    The critic estimates :math:`W_1`.
+    r"""Wasserstein GAN: a Lipschitz critic estimates the Wasserstein-1 distance (Arjovsky et al., 2017).
 
     By Kantorovich–Rubinstein duality
     :math:`W_1(p_{data}, p_\theta) = \sup_{\|d\|_L \le 1} \mathbb{E}_{p_{data}} d(x) - \mathbb{E}_{p_\theta} d(x)`.
