@@ -95,3 +95,17 @@ def gaussian_data(n=4096, loc=0.0, scale=1.0, dim=1, seed=0):
 @pytest.fixture
 def linear_gaussian():
     return Programs(model=LinearGaussianModel(), guide=LinearGaussianGuide())
+
+
+def train_1d(strategy, steps=600):
+    """Seeded 1-D GAN: x = z + θ from θ = 0 against N(4, 1) with a quadratic critic; returns θ."""
+    from unigen import Trainer
+    from unigen.config import OptimConfig
+
+    torch.manual_seed(0)
+    pyro.set_rng_seed(0)
+    programs = Programs(model=ShiftGenerator(theta=0.0), discriminator=QuadraticDiscriminator())
+    trainer = Trainer(programs, strategy, gaussian_data(n=20_000, loc=4.0), batch_size=256,
+                      optim=OptimConfig(lr=0.02, betas=[0.5, 0.999]))
+    trainer.fit(steps, progress=False)
+    return programs.model.theta.detach()

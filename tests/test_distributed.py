@@ -18,7 +18,7 @@ def _torchrun(args, tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
-           f"--master_addr=127.0.0.1", f"--master_port={port}", *args]
+           "--master_addr=127.0.0.1", f"--master_port={port}", *args]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(HERE)}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=HERE.parent)
 

@@ -1,5 +1,4 @@
 """Every bad input named by the robustness issue: a one-line error, exit code 2, no traceback."""
-import gzip
 import struct
 
 import numpy as np

@@ -10,8 +10,8 @@ from omegaconf import OmegaConf
 from torch import nn
 from torch.testing import assert_close
 
-from unigen import Programs, Trainer
-from unigen.config import OptimConfig, resolve
+from unigen import Programs
+from unigen.config import resolve
 from unigen.errors import UserError
 from unigen.inference import FGAN, MinimaxGAN, MonoFlow, NonSaturatingGAN
 from unigen.inference.adversarial import Adversarial
@@ -20,7 +20,7 @@ from unigen.inference.monoflow import H_NAMES
 from unigen.programs import Batch
 from unigen.run import train
 
-from conftest import QuadraticDiscriminator, ShiftGenerator, gaussian_data
+from conftest import QuadraticDiscriminator, ShiftGenerator, train_1d
 
 Normal = torch.distributions.Normal
 
@@ -298,21 +298,11 @@ def test_lemma_1_non_saturating_gradient_is_kl_minus_two_jsd():
 
 
 # -------------------------------------------------------------------------- seeded trainings
-def _train_1d(strategy, steps=600):
-    torch.manual_seed(0)
-    pyro.set_rng_seed(0)
-    programs = Programs(model=ShiftGenerator(theta=0.0), discriminator=QuadraticDiscriminator())
-    trainer = Trainer(programs, strategy, gaussian_data(n=20_000, loc=4.0), batch_size=256,
-                      optim=OptimConfig(lr=0.02, betas=[0.5, 0.999]))
-    trainer.fit(steps, progress=False)
-    return programs.model.theta.detach()
-
-
 @pytest.mark.parametrize("strategy", [FGAN(divergence="js"), FGAN(divergence="hellinger", generator="alternative"),
                                       MonoFlow(h="logit"), MonoFlow(h="reverse_kl")],
                          ids=lambda s: f"{s.registry_name}-{getattr(s, 'divergence', getattr(s, 'h', ''))}")
 def test_one_dimensional_training_recovers_the_location(strategy):
-    assert_close(_train_1d(strategy), torch.tensor([4.0]), rtol=0, atol=0.25)
+    assert_close(train_1d(strategy), torch.tensor([4.0]), rtol=0, atol=0.25)
 
 
 @pytest.mark.slow

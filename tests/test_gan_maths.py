@@ -1,16 +1,13 @@
 """Adversarial facts: the optimal discriminator's logit and a 1-D GAN recovering its target."""
-import math
 
 import pyro
 import torch
 from torch.testing import assert_close
 
-from unigen import Programs, Trainer
-from unigen.config import OptimConfig
+from unigen import Programs
 from unigen.inference import MinimaxGAN, NonSaturatingGAN
-from unigen.programs import Batch
 
-from conftest import QuadraticDiscriminator, ShiftGenerator, gaussian_data
+from conftest import QuadraticDiscriminator, ShiftGenerator, gaussian_data, train_1d
 
 
 def test_optimal_discriminator_logit_is_log_density_ratio():
@@ -45,22 +42,12 @@ def _scaled_gen(gen, n, scale):
         pyro.sample("x", dist.Delta(scale * z + gen.theta, event_dim=1))
 
 
-def _train_1d(strategy, steps=600):
-    torch.manual_seed(0)
-    pyro.set_rng_seed(0)
-    programs = Programs(model=ShiftGenerator(theta=0.0), discriminator=QuadraticDiscriminator())
-    trainer = Trainer(programs, strategy, gaussian_data(n=20_000, loc=4.0), batch_size=256,
-                      optim=OptimConfig(lr=0.02, betas=[0.5, 0.999]))
-    trainer.fit(steps, progress=False)
-    return programs.model.theta.detach()
-
-
 def test_non_saturating_gan_recovers_the_location():
-    assert_close(_train_1d(NonSaturatingGAN()), torch.tensor([4.0]), rtol=0, atol=0.25)
+    assert_close(train_1d(NonSaturatingGAN()), torch.tensor([4.0]), rtol=0, atol=0.25)
 
 
 def test_minimax_gan_recovers_the_location():
-    assert_close(_train_1d(MinimaxGAN(), steps=1000), torch.tensor([4.0]), rtol=0, atol=0.25)
+    assert_close(train_1d(MinimaxGAN(), steps=1000), torch.tensor([4.0]), rtol=0, atol=0.25)
 
 
 def test_generator_losses_are_the_stated_functions_of_the_logit():

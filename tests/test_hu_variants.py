@@ -13,8 +13,7 @@ from unigen.inference import AAVAE, ELBO, IWCGAN, IWGAN, NonSaturatingGAN
 from unigen.programs import Batch, generate
 from unigen.registry import STRATEGIES
 
-from conftest import LinearGaussianGuide, QuadraticDiscriminator, ShiftGenerator
-from test_gan_maths import _train_1d
+from conftest import LinearGaussianGuide, QuadraticDiscriminator, ShiftGenerator, train_1d
 
 
 # ----------------------------------------------------------------------------------------- helpers
@@ -127,7 +126,7 @@ def test_iwgan_gradient_is_the_weighted_sum_of_log_d_gradients():
 
 
 def test_iwgan_recovers_the_location():
-    assert_close(_train_1d(IWGAN()), torch.tensor([4.0]), rtol=0, atol=0.25)
+    assert_close(train_1d(IWGAN()), torch.tensor([4.0]), rtol=0, atol=0.25)
 
 
 def test_iwcgan_is_iwgan_with_labels():

@@ -6,7 +6,6 @@ import pyro.distributions as dist
 import pytest
 import torch
 import torch.nn.functional as F
-from pyro import poutine
 from torch import nn
 from torch.testing import assert_close
 

@@ -12,7 +12,7 @@ import torch
 from unigen import checkpoint
 from unigen.cli import main
 from unigen.errors import UserError
-from unigen.run import load_run, train
+from unigen.run import train
 
 TINY = ["data.n=2000", "model.hidden=32", "model.disc_hidden=32", "train.batch_size=64", "train.log_every=5",
         "train.progress=false", "eval.num_samples=100"]

@@ -1,6 +1,5 @@
 """WGAN, LSGAN, hinge GAN and the gradient penalties, against closed forms and seeded trainings."""
 import json
-import math
 from pathlib import Path
 
 import pyro
