@@ -12,7 +12,7 @@ import torch
 from unigen import checkpoint
 from unigen.cli import main
 from unigen.errors import UserError
-from unigen.run import train
+from unigen.run import StopOnSignal, train
 
 TINY = ["data.n=2000", "model.hidden=32", "model.disc_hidden=32", "train.batch_size=64", "train.log_every=5",
         "train.progress=false", "eval.num_samples=100"]
@@ -31,11 +31,22 @@ def _strip_time(rows):
     return [{k: v for k, v in r.items() if k != "time"} for r in rows]
 
 
-def test_resumed_run_equals_uninterrupted_run(tmp_path):
-    full = train("experiments/configs/ring_gan.yaml", TINY + ["train.steps=40"], out=str(tmp_path / "full"))
-    part = train("experiments/configs/ring_gan.yaml", TINY + ["train.steps=15"], out=str(tmp_path / "part"))
-    assert checkpoint.load(part / "checkpoint.pt")["step"] == 15
-    train(overrides=["train.steps=40"], resume=part)
+def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch):
+    # a cosine schedule with warm-up: the schedulers' state must survive the interruption too
+    args = TINY + ["train.optim.schedule=cosine", "train.optim.warmup=5", "train.steps=40"]
+    full = train("experiments/configs/ring_gan.yaml", args, out=str(tmp_path / "full"))
+    calls = {"n": 0}
+
+    def stop_at_15(self):  # as if SIGTERM arrived during step 15
+        calls["n"] += 1
+        return calls["n"] >= 15
+
+    with monkeypatch.context() as m:
+        m.setattr(StopOnSignal, "requested", stop_at_15)
+        part = train("experiments/configs/ring_gan.yaml", args, out=str(tmp_path / "part"))
+    state = checkpoint.load(part / "checkpoint.pt")
+    assert state["step"] == 15 and state["schedulers"]["generator"]["last_epoch"] == 15
+    train(resume=part)
     for name, value in _params(full).items():
         torch.testing.assert_close(_params(part)[name], value, rtol=0, atol=0, msg=name)
     assert _strip_time(_train_rows(part)) == _strip_time(_train_rows(full))
@@ -144,3 +155,28 @@ def test_best_checkpoint_follows_the_monitored_series(tmp_path):
     best_row = min(rows, key=lambda r: r["vae"])
     assert checkpoint.load(run / "best.pt")["step"] == best_row["step"]
     assert checkpoint.load(run / "checkpoint.pt")["step"] == 30
+
+
+def test_schedules_follow_their_formulas():
+    import math
+
+    from unigen.config import OptimConfig
+    from unigen.trainer import make_schedule
+
+    def lrs(cfg, updates=10):
+        p = torch.nn.Parameter(torch.zeros(1))
+        opt = torch.optim.SGD([p], lr=1.0)
+        sched = make_schedule(opt, cfg, updates)
+        out = []
+        for _ in range(updates):
+            out.append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+        return out
+
+    assert lrs(OptimConfig(schedule="constant")) == [1.0] * 10
+    assert lrs(OptimConfig(schedule="linear")) == pytest.approx([1 - t / 10 for t in range(10)])
+    assert lrs(OptimConfig(schedule="cosine", warmup=2)) == pytest.approx(
+        [0.5, 1.0] + [0.5 * (1 + math.cos(math.pi * t / 8)) for t in range(8)])
+    with pytest.raises(UserError, match="unknown schedule"):
+        lrs(OptimConfig(schedule="step"))

@@ -31,6 +31,8 @@ class OptimConfig:
     alpha: float = 0.99  # rmsprop smoothing
     momentum: float = 0.0  # sgd / rmsprop
     weight_decay: float = 0.0
+    schedule: str = "constant"  # constant | linear (decay to 0) | cosine, over train.steps updates
+    warmup: int = 0  # updates of linear warm-up before the schedule
 
 
 @dataclass

@@ -64,7 +64,7 @@ class Built:
         cfg = self.resolved.config
         return Trainer(self.programs, self.resolved.strategy, self.train_data, cfg.train.batch_size,
                        optim=lambda player: optim_config(cfg, player), skip_nonfinite=cfg.train.on_nan == "skip",
-                       seed=cfg.train.seed, world=self.world)
+                       seed=cfg.train.seed, world=self.world, total_steps=cfg.train.steps)
 
 
 def build(resolved: Resolved, distributed: bool = False) -> Built:

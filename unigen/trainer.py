@@ -12,6 +12,7 @@ player's loss or gradient was non-finite. :meth:`Trainer.fit` reads those outsid
 """
 from __future__ import annotations
 
+import math
 from contextlib import nullcontext
 from typing import Callable, Iterable
 
@@ -33,6 +34,20 @@ class NonFiniteError(RuntimeError):
     def __init__(self, player: str, step: int):
         super().__init__(f"player {player!r} had a non-finite loss or gradient at step {step}")
         self.player, self.step = player, step
+
+
+def make_schedule(optimizer: torch.optim.Optimizer, cfg: OptimConfig, updates: int) -> torch.optim.lr_scheduler.LambdaLR:
+    r"""Learning-rate multiplier per optimiser update: linear warm-up over ``cfg.warmup`` updates, then
+    ``constant`` (1), ``linear`` (:math:`1 - t/T`) or ``cosine`` (:math:`\tfrac12(1 + \cos \pi t/T)`)
+    over the remaining ``T`` updates."""
+    warm, total = cfg.warmup, max(1, updates - cfg.warmup)
+    shapes = {"constant": lambda t: 1.0, "linear": lambda t: max(0.0, 1.0 - t / total),
+              "cosine": lambda t: 0.5 * (1.0 + math.cos(math.pi * min(t, total) / total))}
+    if cfg.schedule not in shapes:
+        raise UserError(f"unknown schedule {cfg.schedule!r}; choose constant, linear or cosine")
+    shape = shapes[cfg.schedule]
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda t: (t + 1) / warm if t < warm else shape(t - warm))
 
 
 def make_optimizer(params: Iterable[nn.Parameter], cfg: OptimConfig) -> torch.optim.Optimizer:
@@ -60,11 +75,12 @@ class Trainer:
         This reads a flag on the host inside the step, so it is an eager-mode option.
     :param seed: seed of the batch-index generator (shared by all data-parallel ranks).
     :param world: this process's data-parallel rank (:mod:`unigen.distributed`); ``batch_size`` is global.
+    :param total_steps: the planned number of steps, over which learning-rate schedules run.
     """
 
     def __init__(self, programs: Programs, strategy: Strategy, data: TensorData, batch_size: int,
                  optim: OptimConfig | Callable[[str], OptimConfig] = OptimConfig(), skip_nonfinite: bool = False,
-                 seed: int = 0, world: World = World()):
+                 seed: int = 0, world: World = World(), total_steps: int = 0):
         strategy.check(programs)
         data.check_batch_size(batch_size)
         if strategy.needs_labels and data.c is None:
@@ -93,6 +109,10 @@ class Trainer:
             self.params[player] = list(found.values())
         settings = optim if callable(optim) else (lambda _player: optim)
         self.optimizers = {p: make_optimizer(ps, settings(p)) for p, ps in self.params.items()}
+        # one scheduler step per optimiser update: a player updated k times per step gets k × steps updates
+        updates = {p: sum(ph.repeats for ph in strategy.phases() if p in ph.players) for p in self.params}
+        self.schedulers = {p: make_schedule(o, settings(p), updates[p] * max(1, total_steps))
+                           for p, o in self.optimizers.items()}
         self.skip_nonfinite = skip_nonfinite
         self.nonfinite = {p: torch.zeros((), dtype=torch.bool, device=data.x.device) for p in self.params}
         self.skipped = 0
@@ -143,6 +163,7 @@ class Trainer:
                     self.nonfinite[player] |= flag
             for player in phase.players:
                 self.optimizers[player].step()
+                self.schedulers[player].step()
                 self.strategy.after_update(self.programs, player)
         return {k: v.detach() for k, v in values.items()}
 
@@ -206,6 +227,7 @@ class Trainer:
     def state_dict(self) -> dict:
         return {"programs": self.programs.state_dict(),
                 "optimizers": {p: o.state_dict() for p, o in self.optimizers.items()},
+                "schedulers": {p: sch.state_dict() for p, sch in self.schedulers.items()},
                 "step": self.step_count, "skipped": self.skipped,
                 "index_generator": self.index_generator.get_state()}
 
@@ -213,6 +235,7 @@ class Trainer:
         self.programs.load_state_dict(state["programs"])
         for p, o in self.optimizers.items():
             o.load_state_dict(state["optimizers"][p])
+            self.schedulers[p].load_state_dict(state["schedulers"][p])
         self.step_count = int(state["step"])
         self.skipped = int(state.get("skipped", 0))
         self.index_generator.set_state(state["index_generator"].cpu())
