@@ -111,8 +111,10 @@ class Trainer:
         self.optimizers = {p: make_optimizer(ps, settings(p)) for p, ps in self.params.items()}
         # one scheduler step per optimiser update: a player updated k times per step gets k × steps updates
         updates = {p: sum(ph.repeats for ph in strategy.phases() if p in ph.players) for p in self.params}
+        # a constant rate needs no scheduler (and leaves the optimiser's rate to whoever else sets it)
         self.schedulers = {p: make_schedule(o, settings(p), updates[p] * max(1, total_steps))
-                           for p, o in self.optimizers.items()}
+                           for p, o in self.optimizers.items()
+                           if settings(p).schedule != "constant" or settings(p).warmup > 0}
         self.skip_nonfinite = skip_nonfinite
         self.nonfinite = {p: torch.zeros((), dtype=torch.bool, device=data.x.device) for p in self.params}
         self.skipped = 0
@@ -163,7 +165,8 @@ class Trainer:
                     self.nonfinite[player] |= flag
             for player in phase.players:
                 self.optimizers[player].step()
-                self.schedulers[player].step()
+                if player in self.schedulers:
+                    self.schedulers[player].step()
                 self.strategy.after_update(self.programs, player)
         return {k: v.detach() for k, v in values.items()}
 
@@ -235,7 +238,8 @@ class Trainer:
         self.programs.load_state_dict(state["programs"])
         for p, o in self.optimizers.items():
             o.load_state_dict(state["optimizers"][p])
-            self.schedulers[p].load_state_dict(state["schedulers"][p])
+        for p, sch in self.schedulers.items():
+            sch.load_state_dict(state["schedulers"][p])
         self.step_count = int(state["step"])
         self.skipped = int(state.get("skipped", 0))
         self.index_generator.set_state(state["index_generator"].cpu())
