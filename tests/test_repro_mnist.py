@@ -2,7 +2,6 @@
 import json
 import math
 
-import pytest
 import torch
 
 from unigen.experiments import common
@@ -11,13 +10,16 @@ from unigen.experiments import hu2018_iwgan as iw
 from unigen.experiments import monoflow_gan as mf
 
 
-def _run(name, tmp_path):
+def _run(name, tmp_path, module):
     md = common.run(name, quick=True, seeds=1, results=tmp_path)
     assert md.exists() and md.name == f"{name}.md"
     rows = json.loads((tmp_path / f"{name}.json").read_text())
     assert all("|" not in r["metric"] and "|" not in r["method"] for r in rows)
     assert all(r["seeds"] == [0] for r in rows)
     value = {(r["method"], r["metric"]): r["mean"] for r in rows}
+    assert all(math.isfinite(v) for v in value.values())
+    # every published number has a row of ours to sit beside
+    assert {(p["method"], p["metric"]) for p in module.PUBLISHED} <= set(value)
     assert (tmp_path / f"{name}.png").exists()
     text = md.read_text()
     assert "Quick mode" in text and "## Protocol" in text
@@ -38,7 +40,7 @@ def test_published_names_match_rows():
 
 
 def test_hu2018_iwgan_quick(tmp_path):
-    value, text = _run("hu2018-iwgan", tmp_path)
+    value, text = _run("hu2018-iwgan", tmp_path, iw)
     for method in ("GAN", "IWGAN"):
         assert 1.0 <= value[(method, iw.IS)] <= 10.0
         assert math.isfinite(value[(method, iw.FID)]) and value[(method, iw.FID)] > 0
@@ -49,7 +51,7 @@ def test_hu2018_iwgan_quick(tmp_path):
 
 
 def test_hu2018_aavae_quick(tmp_path):
-    value, text = _run("hu2018-aavae", tmp_path)
+    value, text = _run("hu2018-aavae", tmp_path, aa)
     for method in ("VAE", "AA-VAE", "CVAE", "AA-CVAE"):
         for p in ("1%", "10%", "100%"):
             assert -800 < value[(method, aa.bound(p))] < 0
@@ -64,7 +66,7 @@ def test_hu2018_aavae_quick(tmp_path):
 
 
 def test_monoflow_gan_quick(tmp_path):
-    value, text = _run("monoflow-gan", tmp_path)
+    value, text = _run("monoflow-gan", tmp_path, mf)
     for name in mf.LOSSES:
         assert 1.0 <= value[(name, mf.IS)] <= 10.0
         assert math.isfinite(value[(name, mf.FID)]) and value[(name, mf.FID)] > 0
