@@ -64,7 +64,8 @@ class Built:
         cfg = self.resolved.config
         return Trainer(self.programs, self.resolved.strategy, self.train_data, cfg.train.batch_size,
                        optim=lambda player: optim_config(cfg, player), skip_nonfinite=cfg.train.on_nan == "skip",
-                       seed=cfg.train.seed, world=self.world, total_steps=cfg.train.steps)
+                       seed=cfg.train.seed, world=self.world, total_steps=cfg.train.steps,
+                       compile=cfg.train.compile)
 
 
 def build(resolved: Resolved, distributed: bool = False) -> Built:
@@ -166,7 +167,9 @@ def train(config=None, overrides: list[str] = (), out: str | None = None, resume
         try:
             trainer.fit(cfg.train.steps, log_every=cfg.train.log_every, on_log=on_log,
                         on_checkpoint=save_checkpoint, checkpoint_every=cfg.train.checkpoint_every,
-                        progress=cfg.train.progress, should_stop=stop.requested)
+                        progress=cfg.train.progress, should_stop=stop.requested,
+                        # a per-step read of the non-finite flags would stall a replayed graph
+                        check_every=1 if cfg.train.compile == "none" else cfg.train.log_every)
         except NonFiniteError as e:
             kept = run_dir / "checkpoint.pt"
             last = f"the last good checkpoint {kept} is kept" if kept.is_file() else "no checkpoint was written yet"

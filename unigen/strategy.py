@@ -43,6 +43,7 @@ class Strategy:
     requires: ClassVar[tuple[str, ...]] = ("model",)
     needs_labels: ClassVar[bool] = False  # conditional/semi-supervised strategies need batch.c
     accepts_unlabelled: ClassVar[bool] = False  # labels of -1 (hidden) are meaningful (semi-supervised)
+    capturable: ClassVar[bool | str] = True  # the step can be captured in a CUDA graph; else a reason (str)
     scores_x: ClassVar[bool] = False  # the loss scores log p(x|z): the model needs a density at x
     players: ClassVar[dict[str, tuple[str, ...]]] = {}
     registry_name: ClassVar[str] = ""

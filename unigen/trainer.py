@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from unigen.compiled import GraphedStep, check_compile
 from unigen.config import OptimConfig
 from unigen.data.base import TensorData
 from unigen.errors import UserError
@@ -31,8 +32,9 @@ from unigen.strategy import Phase, Strategy
 class NonFiniteError(RuntimeError):
     """A player's loss or gradient became NaN or infinite."""
 
-    def __init__(self, player: str, step: int):
-        super().__init__(f"player {player!r} had a non-finite loss or gradient at step {step}")
+    def __init__(self, player: str, step: int, exact: bool = True):
+        when = f"at step {step}" if exact else f"by step {step}"
+        super().__init__(f"player {player!r} had a non-finite loss or gradient {when}")
         self.player, self.step = player, step
 
 
@@ -50,16 +52,27 @@ def make_schedule(optimizer: torch.optim.Optimizer, cfg: OptimConfig, updates: i
         optimizer, lambda t: (t + 1) / warm if t < warm else shape(t - warm))
 
 
-def make_optimizer(params: Iterable[nn.Parameter], cfg: OptimConfig) -> torch.optim.Optimizer:
-    """Build one player's optimiser from its settings."""
+def make_optimizer(params: Iterable[nn.Parameter], cfg: OptimConfig, capturable: bool = False) -> torch.optim.Optimizer:
+    """Build one player's optimiser from its settings.
+
+    ``capturable`` (for CUDA-graph capture, :mod:`unigen.compiled`) keeps Adam's and RMSprop's step
+    counts and learning rates in device tensors; SGD then needs a constant rate.
+    """
     params = list(params)
+    if capturable and cfg.name in ("adam", "rmsprop"):
+        lr, extra = torch.tensor(cfg.lr, device=params[0].device), {"capturable": True, "foreach": True}
+    elif capturable and (cfg.schedule != "constant" or cfg.warmup > 0):
+        raise UserError(f"optimiser {cfg.name} keeps its learning rate on the host, so train.compile=cudagraph "
+                        f"needs schedule=constant and warmup=0 for it; use adam or rmsprop, or train.compile=none")
+    else:
+        lr, extra = cfg.lr, {}
     if cfg.name == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(params, lr=lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, **extra)
     if cfg.name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=cfg.lr, alpha=cfg.alpha, momentum=cfg.momentum,
-                                   weight_decay=cfg.weight_decay)
+        return torch.optim.RMSprop(params, lr=lr, alpha=cfg.alpha, momentum=cfg.momentum,
+                                   weight_decay=cfg.weight_decay, **extra)
     if cfg.name == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     raise UserError(f"unknown optimiser {cfg.name!r}; choose adam, rmsprop or sgd")
 
 
@@ -76,18 +89,22 @@ class Trainer:
     :param seed: seed of the batch-index generator (shared by all data-parallel ranks).
     :param world: this process's data-parallel rank (:mod:`unigen.distributed`); ``batch_size`` is global.
     :param total_steps: the planned number of steps, over which learning-rate schedules run.
+    :param compile: ``"none"`` (eager) or ``"cudagraph"``: capture the whole step in one CUDA graph
+        (:mod:`unigen.compiled`).
     """
 
     def __init__(self, programs: Programs, strategy: Strategy, data: TensorData, batch_size: int,
                  optim: OptimConfig | Callable[[str], OptimConfig] = OptimConfig(), skip_nonfinite: bool = False,
-                 seed: int = 0, world: World = World(), total_steps: int = 0):
+                 seed: int = 0, world: World = World(), total_steps: int = 0, compile: str = "none"):
         strategy.check(programs)
         data.check_batch_size(batch_size)
         if strategy.needs_labels and data.c is None:
             raise UserError(f"strategy {strategy.registry_name!r} needs labelled data but the data set has no "
                             f"labels; use a labelled data set such as mnist")
         self.programs, self.strategy, self.data, self.batch_size = programs, strategy, data, batch_size
-        name = strategy.registry_name or type(strategy).__name__
+        self.strategy_name = name = strategy.registry_name or type(strategy).__name__
+        self.device = data.x.device
+        check_compile(compile, self.device, name, strategy.capturable, skip_nonfinite, world.size)
         if data.c is not None and not strategy.accepts_unlabelled and bool((data.c < 0).any()):
             raise UserError(f"the data set has unlabelled examples (label -1) but strategy {name!r} would read "
                             f"them as labels; use svae (or aavae with base=svae), or label_fraction=1")
@@ -108,9 +125,11 @@ class Trainer:
                                 f"(roles {', '.join(roles)}); give those programs trainable parameters")
             self.params[player] = list(found.values())
         settings = optim if callable(optim) else (lambda _player: optim)
-        self.optimizers = {p: make_optimizer(ps, settings(p)) for p, ps in self.params.items()}
+        graphed = compile == "cudagraph"
+        self.optimizers = {p: make_optimizer(ps, settings(p), capturable=graphed) for p, ps in self.params.items()}
         # one scheduler step per optimiser update: a player updated k times per step gets k × steps updates
-        updates = {p: sum(ph.repeats for ph in strategy.phases() if p in ph.players) for p in self.params}
+        self.updates = updates = {p: sum(ph.repeats for ph in strategy.phases() if p in ph.players)
+                                  for p in self.params}
         # a constant rate needs no scheduler (and leaves the optimiser's rate to whoever else sets it)
         self.schedulers = {p: make_schedule(o, settings(p), updates[p] * max(1, total_steps))
                            for p, o in self.optimizers.items()
@@ -123,6 +142,8 @@ class Trainer:
         if world.size > 1:
             owned = {role for roles in strategy.players.values() for role in roles}
             self.parallel = RoleWrappers(programs, owned, data.x.device)
+        self.defer_schedules = False  # set while a CUDA graph captures the step (schedules move between replays)
+        self.graphed = GraphedStep(self) if graphed else None
 
     def sample_batch(self) -> Batch:
         """This rank's slice of a global batch drawn with the shared index generator."""
@@ -134,13 +155,25 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------ one step
     def step(self) -> dict[str, Tensor]:
-        """One strategy step (every phase, with repeats). Returns detached losses and diagnostics."""
+        """One strategy step (every phase, with repeats). Returns detached losses and diagnostics
+        (with ``compile=cudagraph``, tensors that the next step overwrites)."""
+        out = self.graphed() if self.graphed is not None else self.eager_step()
+        self.step_count += 1
+        return out
+
+    def eager_step(self) -> dict[str, Tensor]:
+        """The step's operations, run (or captured) once; does not count the step."""
         self.programs.train()
         out: dict[str, Tensor] = {}
         for phase in self.strategy.phases():
             out.update(self.run_phase(phase))
-        self.step_count += 1
         return out
+
+    def advance_schedules(self) -> None:
+        """Move each player's learning-rate schedule by its updates per step (between graph replays)."""
+        for player, scheduler in self.schedulers.items():
+            for _ in range(self.updates[player]):
+                scheduler.step()
 
     def run_phase(self, phase: Phase) -> dict[str, Tensor]:
         """Run one phase ``phase.repeats`` times, each on a fresh batch; return the last values."""
@@ -165,7 +198,7 @@ class Trainer:
                     self.nonfinite[player] |= flag
             for player in phase.players:
                 self.optimizers[player].step()
-                if player in self.schedulers:
+                if player in self.schedulers and not self.defer_schedules:
                     self.schedulers[player].step()
                 self.strategy.after_update(self.programs, player)
         return {k: v.detach() for k, v in values.items()}
@@ -196,7 +229,7 @@ class Trainer:
         while self.step_count < steps:
             out = self.step()
             if check_every and self.step_count % check_every == 0:
-                self.raise_if_nonfinite()
+                self.raise_if_nonfinite(exact=check_every == 1)
             for k, v in out.items():
                 sums[k] = sums[k] + v if k in sums else v.clone()
             count += 1
@@ -214,17 +247,17 @@ class Trainer:
             if should_stop is not None and should_stop():
                 break
         bar.close()
-        self.raise_if_nonfinite()
+        self.raise_if_nonfinite(exact=check_every == 1)
         if count:
             last = {k: v.item() / count for k, v in sums.items()}
             if on_log is not None:
                 on_log(self.step_count, last)
         return last
 
-    def raise_if_nonfinite(self) -> None:
+    def raise_if_nonfinite(self, exact: bool = True) -> None:
         for player, flag in self.nonfinite.items():
             if bool(flag):
-                raise NonFiniteError(player, self.step_count)
+                raise NonFiniteError(player, self.step_count, exact)
 
     # ------------------------------------------------------------------------------------- state
     def state_dict(self) -> dict:
@@ -238,8 +271,14 @@ class Trainer:
         self.programs.load_state_dict(state["programs"])
         for p, o in self.optimizers.items():
             o.load_state_dict(state["optimizers"][p])
+            if self.graphed is not None:  # the rate must stay a device tensor that schedules fill in place
+                for group in o.param_groups:
+                    if group.get("capturable"):
+                        group["lr"] = torch.tensor(float(group["lr"]), device=self.device)
         for p, sch in self.schedulers.items():
             sch.load_state_dict(state["schedulers"][p])
         self.step_count = int(state["step"])
         self.skipped = int(state.get("skipped", 0))
         self.index_generator.set_state(state["index_generator"].cpu())
+        if self.graphed is not None:  # optimiser states are new tensors: capture again
+            self.graphed.invalidate()

@@ -1,0 +1,117 @@
+r"""``train.compile=cudagraph``: the whole training step captured once in one CUDA graph, then replayed.
+
+A strategy step is every phase's forward pass through the Pyro programs (tracing, ``log_prob`` sums),
+every player's backward pass and every optimiser update. In eager mode the Python of Pyro's tracing
+runs on each step and the GPU waits on it. Captured, the step is one graph launch: the Python runs
+once, at capture, and each later step replays the recorded kernels on the same memory.
+
+What makes that valid (and what :class:`GraphedStep` arranges):
+
+- **Static memory.** Parameters, optimiser states, gradients, batches and losses live at fixed
+  addresses. Batches are drawn *inside* the graph from data already on the device (one ``randint``
+  and one gather into graph-owned buffers); the returned losses are graph-owned tensors overwritten
+  by each replay.
+- **Random numbers inside the graph.** The default CUDA generator and the trainer's batch-index
+  generator are registered with the graph; each replay advances their Philox offsets exactly as an
+  eager step would, so a captured run draws the same noise and batches as an eager run.
+- **Capturable optimisers.** Adam and RMSprop keep their step counts on the device
+  (``capturable=True``) and their learning rates in device tensors, which an LR schedule fills between
+  replays. SGD keeps a Python learning rate, so it must be constant.
+- **No host synchronisation in the step.** No ``.item()``, no data-dependent Python branches, no
+  host-to-device copies, no ``torch.distributions`` argument validation (off in unigen runs). unigen's
+  strategies and programs are written this way; a user's program that is not fails at capture with
+  a one-line :class:`~unigen.errors.UserError` naming the strategy and ``train.compile=none``.
+
+Differences from eager, by design: the first ``warmup`` steps run eagerly on a side stream (they
+initialise optimiser states and lazy CUDA handles; they are real training steps, counted); a
+learning-rate schedule advances between steps, so the ``k`` repeats of a phase inside one step share
+one rate (eager mode moves the rate after each repeat); ``train.on_nan=skip`` and multi-process
+runs are refused (a skipped update is a host decision; DDP hooks are not captured here).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+from unigen.errors import UserError
+
+if TYPE_CHECKING:
+    from unigen.trainer import Trainer
+
+#: values of ``train.compile``
+COMPILE_MODES = ("none", "cudagraph")
+
+
+def check_compile(mode: str, device: torch.device, strategy_name: str, capturable: bool | str,
+                  skip_nonfinite: bool, world_size: int) -> None:
+    """Refuse a compile mode this run cannot use, with a one-line fix."""
+    if mode not in COMPILE_MODES:
+        raise UserError(f"unknown train.compile={mode!r}; choose {' or '.join(COMPILE_MODES)}")
+    if mode == "none":
+        return
+    if device.type != "cuda":
+        raise UserError(f"train.compile={mode} needs a CUDA device but the run is on {device.type}; "
+                        f"set train.device=cuda, or train.compile=none")
+    if capturable is not True:
+        why = f" ({capturable})" if isinstance(capturable, str) else ""
+        raise UserError(f"strategy {strategy_name!r} cannot be captured in a CUDA graph{why}; "
+                        f"use train.compile=none")
+    if skip_nonfinite:
+        raise UserError("train.on_nan=skip decides on the host whether to apply each update, which a CUDA graph "
+                        "cannot do; use train.on_nan=error with train.compile=cudagraph, or train.compile=none")
+    if world_size > 1:
+        raise UserError("train.compile=cudagraph runs in a single process; use train.compile=none under torchrun")
+
+
+class GraphedStep:
+    """Runs a :class:`~unigen.trainer.Trainer`'s step eagerly ``warmup`` times, then captures it and replays.
+
+    :param trainer: the trainer whose ``eager_step`` is captured (its optimisers must be capturable).
+    :param warmup: eager steps, on a side stream, before capture.
+    """
+
+    def __init__(self, trainer: Trainer, warmup: int = 2):
+        self.trainer, self.warmup = trainer, warmup
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.outputs: dict[str, Tensor] = {}
+        self.eager_steps = 0
+
+    def invalidate(self) -> None:
+        """Drop the graph (e.g. after optimiser states were replaced by a checkpoint); the next step recaptures."""
+        self.graph, self.outputs, self.eager_steps = None, {}, 0
+
+    def __call__(self) -> dict[str, Tensor]:
+        """One training step. The returned tensors are overwritten by the next replay."""
+        t = self.trainer
+        if self.graph is None and self.eager_steps < self.warmup:
+            side = torch.cuda.Stream(t.device)
+            side.wait_stream(torch.cuda.current_stream(t.device))
+            with torch.cuda.stream(side):
+                out = t.eager_step()
+            torch.cuda.current_stream(t.device).wait_stream(side)
+            self.eager_steps += 1
+            return out
+        if self.graph is None:
+            self.capture()
+        self.graph.replay()
+        t.advance_schedules()
+        return self.outputs
+
+    def capture(self) -> None:
+        t = self.trainer
+        graph = torch.cuda.CUDAGraph()
+        graph.register_generator_state(t.index_generator)
+        torch.cuda.synchronize(t.device)
+        t.defer_schedules = True
+        try:
+            with torch.cuda.graph(graph):
+                outputs = t.eager_step()
+        except RuntimeError as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise UserError(f"strategy {t.strategy_name!r} could not be captured in a CUDA graph ({first}); "
+                            f"its step syncs with the host; use train.compile=none") from e
+        finally:
+            t.defer_schedules = False
+        self.graph, self.outputs = graph, outputs
