@@ -163,7 +163,8 @@ class Trainer:
 
     def eager_step(self) -> dict[str, Tensor]:
         """The step's operations, run (or captured) once; does not count the step."""
-        self.programs.train()
+        if not self.programs.training:  # Module.train() walks every submodule: only when needed
+            self.programs.train()
         out: dict[str, Tensor] = {}
         for phase in self.strategy.phases():
             out.update(self.run_phase(phase))

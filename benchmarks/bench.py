@@ -1,0 +1,249 @@
+r"""Steps per second of hand-written PyTorch vs unigen (eager and captured), in one process.
+
+    python benchmarks/bench.py [--device cuda] [--cases mlp_vae iwae_k5 ...] [--min-time 3]
+
+For each case the same networks train on the same synthetic data (shapes and value ranges of the real
+data; timing does not depend on the values) with:
+
+- **hand eager**: :mod:`benchmarks.reference`, a hand-written PyTorch step;
+- **hand graph** (CUDA): that step captured in one CUDA graph;
+- **unigen eager**: the Pyro programs and strategy through :class:`unigen.Trainer`;
+- **unigen graph** (CUDA): the same with ``compile="cudagraph"``;
+- **kernel floor** (CUDA): :math:`10^6 / t` for the summed GPU kernel time :math:`t` (µs) of one unigen step,
+  from ``torch.profiler``: the rate at which the GPU could run the step's kernels back to back.
+
+It prints a Markdown table and writes ``benchmarks/results/<device>.json``; ``--report`` rebuilds
+``benchmarks/RESULTS.md`` from every JSON there.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pyro
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks import reference as ref  # noqa: E402
+from unigen import Trainer  # noqa: E402
+from unigen.config import OptimConfig  # noqa: E402
+from unigen.data.base import TensorData  # noqa: E402
+from unigen.programs import DataInfo  # noqa: E402
+from unigen.registry import MODELS, STRATEGIES  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark: unigen's model/strategy/optimiser and the matching hand-written reference."""
+
+    title: str
+    info: DataInfo
+    model: tuple[str, dict]
+    strategy: tuple[str, dict]
+    optim: OptimConfig
+    batch_size: int
+    reference: Callable[..., ref.Reference]  # (x, batch_size, capturable) -> Reference
+
+    def data(self, device, n=10_000) -> TensorData:
+        g = torch.Generator().manual_seed(0)
+        x = torch.rand((n,) + tuple(self.info.shape), generator=g)
+        x = {"unit": x.round(), "symmetric": 2 * x - 1, "real": torch.randn(x.shape, generator=g)}[self.info.support]
+        return TensorData(x, None, self.info, name="synthetic").to(device)
+
+    def trainer(self, data: TensorData, compile: str) -> Trainer:
+        programs = MODELS.get(self.model[0])(**self.model[1]).build(self.info).to(data.x.device)
+        strategy = STRATEGIES.get(self.strategy[0])(**self.strategy[1])
+        return Trainer(programs, strategy, data, self.batch_size, optim=self.optim, compile=compile)
+
+
+IMAGE28 = DataInfo(shape=(1, 28, 28), support="unit")
+IMAGE32 = DataInfo(shape=(1, 32, 32), support="symmetric")
+VAE_OPT = OptimConfig(name="adam", lr=1e-3, betas=[0.9, 0.999])
+DCGAN_OPT = OptimConfig(name="adam", lr=2e-4, betas=[0.5, 0.999])
+
+CASES = {
+    "mlp_vae": Case("MLP VAE 784-400-20, ELBO, batch 128", IMAGE28, ("mlp_vae", {}), ("elbo", {}), VAE_OPT, 128,
+                    lambda x, b, cap: ref.VAEReference(x, b, capturable=cap)),
+    "iwae_k5": Case("MLP VAE 784-400-20, IWAE K=5, batch 128", IMAGE28, ("mlp_vae", {}),
+                    ("iwae", {"num_particles": 5}), VAE_OPT, 128,
+                    lambda x, b, cap: ref.VAEReference(x, b, k=5, capturable=cap)),
+    "dcgan_ns": Case("DCGAN 32×32 non-saturating GAN, batch 64", IMAGE32, ("dcgan", {}), ("ns_gan", {}),
+                     DCGAN_OPT, 64,
+                     lambda x, b, cap: ref.GANReference(x, b, *ref.dcgan_pair(), 100, 2e-4, (0.5, 0.999),
+                                                        capturable=cap)),
+    "wgan_gp_dcgan": Case("DCGAN 32×32 WGAN-GP (layer-norm critic), 5 critic steps, batch 64", IMAGE32,
+                          ("dcgan", {"disc_norm": "layer"}),
+                          ("wgan", {"clip": 0.0, "penalty": "gp", "penalty_weight": 10.0, "n_critic": 5}),
+                          OptimConfig(name="adam", lr=1e-4, betas=[0.5, 0.9]), 64,
+                          lambda x, b, cap: ref.GANReference(x, b, *ref.dcgan_pair(norm="layer"), 100, 1e-4,
+                                                             (0.5, 0.9), n_critic=5, gp=10.0, capturable=cap)),
+    "ring_gan": Case("2-D ring MLP GAN (3×128), non-saturating, batch 512", DataInfo(shape=(2,), support="real"),
+                     ("mlp", {"z_dim": 2, "hidden": 128, "depth": 3, "disc_hidden": 128}), ("ns_gan", {}),
+                     OptimConfig(name="adam", lr=2e-3, betas=[0.5, 0.999]), 512,
+                     lambda x, b, cap: ref.GANReference(x, b, *ref.mlp_pair(), 2, 2e-3, (0.5, 0.999),
+                                                        capturable=cap)),
+}
+
+
+# --------------------------------------------------------------------------------------- timing
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(step: Callable[[], object], device: torch.device, seconds: float) -> tuple[int, float]:
+    """Run ``step`` for at least ``seconds``; return (steps, elapsed seconds)."""
+    sync(device)
+    chunk, done, start = 1, 0, time.perf_counter()
+    while True:
+        for _ in range(chunk):
+            step()
+        done += chunk
+        sync(device)
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return done, elapsed
+        chunk = min(2 * chunk, 200)
+
+
+def rates(steps: dict[str, Callable[[], object]], device: torch.device, min_time: float, rounds: int = 5,
+          warmup: int = 5) -> dict[str, float]:
+    """Steps per second of each variant, timed in ``rounds`` interleaved slices of ``min_time / rounds``
+    seconds each, so that drift in the machine's load falls on every variant alike."""
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
+    totals = {k: [0, 0.0] for k in steps}
+    for _ in range(rounds):
+        for k, step in steps.items():
+            n, t = timed(step, device, min_time / rounds)
+            totals[k][0] += n
+            totals[k][1] += t
+    return {k: n / t for k, (n, t) in totals.items()}
+
+
+def graphed(step: Callable[[], object], device: torch.device, warmup: int = 3) -> Callable[[], None]:
+    """Capture a hand-written step (after eager warm-up on a side stream) and return its replay."""
+    side = torch.cuda.Stream(device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(side):
+        for _ in range(warmup):
+            step()
+    torch.cuda.current_stream(device).wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        step()
+    return graph.replay
+
+
+def kernel_us(step: Callable[[], object], device: torch.device, steps: int = 20) -> float:
+    """Summed GPU kernel (and memcpy/memset) time of one step, µs, from ``torch.profiler``."""
+    from torch.profiler import ProfilerActivity, profile
+
+    for _ in range(3):
+        step()
+    sync(device)
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for _ in range(steps):
+            step()
+        sync(device)
+    total = sum(e.time_range.elapsed_us() for e in prof.events()
+                if e.device_type == torch.autograd.DeviceType.CUDA)
+    return total / steps
+
+
+def run_case(name: str, case: Case, device: torch.device, min_time: float) -> dict:
+    torch.manual_seed(0)
+    data = case.data(device)
+    out = {"case": name, "title": case.title}
+    hand = case.reference(data.x, case.batch_size, False)
+    trainer = case.trainer(data, "none")
+    counts = {p: sum(q.numel() for q in ps) for p, ps in trainer.params.items()}
+    if counts != hand.parameter_counts():
+        raise RuntimeError(f"{name}: unigen's players {counts} differ from the reference's {hand.parameter_counts()}")
+    out["parameters"] = counts
+    steps = {"hand_eager": hand.step, "unigen_eager": trainer.step}
+    if device.type == "cuda":
+        steps["hand_graph"] = graphed(case.reference(data.x, case.batch_size, True).step, device)
+        steps["unigen_graph"] = case.trainer(data, "cudagraph").step
+    out.update(rates(steps, device, min_time))
+    if device.type == "cuda":
+        out["kernel_us_unigen"] = kernel_us(trainer.step, device)
+        out["kernel_us_hand"] = kernel_us(hand.step, device)
+        out["kernel_floor"] = 1e6 / out["kernel_us_unigen"]
+    return out
+
+
+# --------------------------------------------------------------------------------------- report
+COLUMNS = [("hand_eager", "hand-written eager"), ("unigen_eager", "unigen eager"), ("hand_graph", "hand-written graph"),
+           ("unigen_graph", "unigen graph"), ("kernel_floor", "kernel floor")]
+
+
+def table(result: dict) -> str:
+    rows = result["rows"]
+    cols = [(k, t) for k, t in COLUMNS if any(k in r for r in rows)]
+    head = "| case | " + " | ".join(t for _, t in cols) + " | unigen eager / hand eager |" + (
+        " unigen graph / hand eager | unigen graph / floor |" if any("unigen_graph" in r for r in rows) else "")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in rows:
+        cells = [f"{r[k]:.0f}" if k in r else "—" for k, _ in cols]
+        ratios = [f"{r['unigen_eager'] / r['hand_eager']:.2f}×"]
+        if "unigen_graph" in r:
+            ratios += [f"{r['unigen_graph'] / r['hand_eager']:.2f}×", f"{r['unigen_graph'] / r['kernel_floor']:.2f}×"]
+        lines.append(f"| {r['title']} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
+    return "\n".join(lines)
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU {platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES))
+    p.add_argument("--min-time", type=float, default=3.0, help="seconds timed per measurement")
+    p.add_argument("--out", default=str(HERE / "results"), help="folder of the JSON results")
+    p.add_argument("--report", action="store_true", help="only rebuild RESULTS.md from the JSON results")
+    args = p.parse_args(argv)
+    out_dir = Path(args.out)
+    if not args.report:
+        device = torch.device(args.device)
+        pyro.enable_validation(False)
+        rows = []
+        for name in args.cases:
+            rows.append(run_case(name, CASES[name], device, args.min_time))
+            print(json.dumps(rows[-1]), flush=True)
+        result = {"device": device_name(device), "torch": torch.__version__, "pyro": pyro.__version__,
+                  "min_time_s": args.min_time, "date": time.strftime("%Y-%m-%d"), "rows": rows}
+        print(table(result))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        slug = "cuda" if device.type == "cuda" else "cpu"
+        (out_dir / f"{slug}.json").write_text(json.dumps(result, indent=1))
+    write_report(out_dir, HERE / "RESULTS.md")
+
+
+def write_report(results: Path, path: Path) -> None:
+    parts = [(HERE / "RESULTS.head.md").read_text().rstrip() + "\n"]
+    for f in sorted(results.glob("*.json")):
+        r = json.loads(f.read_text())
+        parts.append(f"\n## {r['device']}\n\ntorch {r['torch']}, pyro {r['pyro']}, {r['date']}; steps/s, each "
+                     f"measured over ≥ {r['min_time_s']:g} s in one process.\n\n{table(r)}\n")
+    notes = HERE / "RESULTS.notes.md"
+    if notes.is_file():
+        parts.append("\n" + notes.read_text())
+    path.write_text("".join(parts))
+
+
+if __name__ == "__main__":
+    main()
