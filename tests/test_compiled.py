@@ -1,5 +1,6 @@
 """train.compile=cudagraph: refusals with a fix everywhere; on a GPU, captured steps equal eager steps."""
 import dataclasses
+import gc
 from typing import ClassVar
 
 import pyro
@@ -134,3 +135,18 @@ def test_the_cli_trains_a_graphed_run_end_to_end(tmp_path):
     assert main(["train", "experiments/configs/ring_gan.yaml", "train.steps=120", "train.device=cuda",
                  "train.compile=cudagraph", "train.log_every=40", "--out", str(run)]) == 0
     assert (run / "checkpoint.pt").is_file() and (run / "eval.json").is_file()
+
+
+@needs_cuda
+def test_a_second_capture_survives_garbage_collection_of_the_first_graph():
+    first, _ = _train("ns_gan", "cudagraph", 4)
+    cycle = {"trainer": first}
+    cycle["self"] = cycle  # the first trainer (and its graph) become cyclic garbage
+    del first, cycle
+    threshold = gc.get_threshold()
+    gc.set_threshold(1)  # collect on (almost) every allocation, as a long run eventually does
+    try:
+        second, losses = _train("ns_gan", "cudagraph", 4)
+    finally:
+        gc.set_threshold(*threshold)
+    assert second.graphed.graph is not None and all(torch.isfinite(v).all() for v in losses[-1].values())

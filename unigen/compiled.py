@@ -30,6 +30,8 @@ runs are refused (a skipped update is a host decision; DDP hooks are not capture
 """
 from __future__ import annotations
 
+import gc
+import weakref
 from typing import TYPE_CHECKING
 
 import torch
@@ -73,7 +75,8 @@ class GraphedStep:
     """
 
     def __init__(self, trainer: Trainer, warmup: int = 2):
-        self.trainer, self.warmup = trainer, warmup
+        self.trainer = weakref.proxy(trainer)  # the trainer owns this step: no reference cycle
+        self.warmup = warmup
         self.graph: torch.cuda.CUDAGraph | None = None
         self.outputs: dict[str, Tensor] = {}
         self.eager_steps = 0
@@ -105,6 +108,11 @@ class GraphedStep:
         graph.register_generator_state(t.index_generator)
         torch.cuda.synchronize(t.device)
         t.defer_schedules = True
+        # a garbage collection during capture could free an older graph (say, of a trainer dropped in a
+        # reference cycle), and destroying a graph is not permitted while a stream captures
+        gc.collect()
+        collecting = gc.isenabled()
+        gc.disable()
         try:
             with torch.cuda.graph(graph):
                 outputs = t.eager_step()
@@ -114,4 +122,6 @@ class GraphedStep:
                             f"its step syncs with the host; use train.compile=none") from e
         finally:
             t.defer_schedules = False
+            if collecting:
+                gc.enable()
         self.graph, self.outputs = graph, outputs
