@@ -62,6 +62,11 @@ def _fmt(x: float) -> str:
     return f"{x:.4g}"
 
 
+def on_gpu(device: str) -> bool:
+    """Whether a reproduction's ``--device`` trains on a GPU (there, steps are captured in CUDA graphs)."""
+    return device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+
+
 def hardware(device: str) -> str:
     if device.startswith("cuda") and torch.cuda.is_available():
         return f"{torch.cuda.get_device_name()} (torch {torch.__version__})"

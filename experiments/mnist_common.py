@@ -48,7 +48,9 @@ def fit(config: dict, overrides: list[str] = (), strategy=None) -> Built:
         resolved = dataclasses.replace(resolved, strategy=strategy)
     built = build(resolved)
     trainer = built.trainer()
-    trainer.fit(resolved.config.train.steps, log_every=resolved.config.train.log_every, progress=False)
+    train = resolved.config.train
+    trainer.fit(train.steps, log_every=train.log_every, progress=False,
+                check_every=1 if train.compile == "none" else train.log_every)  # no per-step sync when captured
     built.programs.eval()
     built.skipped = trainer.skipped  # updates dropped by train.on_nan=skip
     return built

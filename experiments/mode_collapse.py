@@ -51,7 +51,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from unigen.config import resolve  # noqa: E402
-from unigen.experiments.common import Context, Row  # noqa: E402
+from unigen.experiments.common import Context, Row, on_gpu  # noqa: E402
 from unigen.metrics import mode_stats  # noqa: E402
 from unigen.run import build, draw  # noqa: E402
 from unigen.trainer import NonFiniteError  # noqa: E402
@@ -123,10 +123,6 @@ captured when it is the nearest centre of at least one high-quality sample; KL(p
 nearest modes of the high-quality samples. Rows: mean ± std over seeds, one training per seed and method.
 Rows marked "(published)" are the papers' numbers with their own networks and schedules, not re-runs.
 """
-
-
-def on_gpu(device: str) -> bool:
-    return device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
 
 
 def schedule(dataset: str, ctx: Context, full: bool = False) -> dict:
