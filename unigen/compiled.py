@@ -105,7 +105,8 @@ class GraphedStep:
     def capture(self) -> None:
         t = self.trainer
         graph = torch.cuda.CUDAGraph()
-        graph.register_generator_state(t.index_generator)
+        if t.index_generator.device.type == "cuda":  # host-streamed data draw their indices outside the graph
+            graph.register_generator_state(t.index_generator)
         torch.cuda.synchronize(t.device)
         t.defer_schedules = True
         # a garbage collection during capture could free an older graph (say, of a trainer dropped in a

@@ -51,6 +51,7 @@ class TrainConfig:
     monitor: str = ""  # a logged series (e.g. "vae") whose best value keeps best.pt; "" keeps only the last
     monitor_mode: str = "min"  # min | max
     progress: bool = True  # tqdm bar
+    data_placement: str = "auto"  # device | host (streamed to the device each step) | auto: device if it fits
     compile: str = "none"  # none: eager | cudagraph: capture the whole step in one CUDA graph (unigen.compiled)
 
 

@@ -23,6 +23,7 @@ from unigen import checkpoint, plots
 from unigen.config import Resolved, optim_config, resolve
 from unigen.config import save as save_config
 from unigen.data import TensorData
+from unigen.data.stream import fits_on_device
 from unigen.distributed import World, from_env, local_device
 from unigen.errors import UserError
 from unigen.data.mnist import MNIST
@@ -65,7 +66,17 @@ class Built:
         return Trainer(self.programs, self.resolved.strategy, self.train_data, cfg.train.batch_size,
                        optim=lambda player: optim_config(cfg, player), skip_nonfinite=cfg.train.on_nan == "skip",
                        seed=cfg.train.seed, world=self.world, total_steps=cfg.train.steps,
-                       compile=cfg.train.compile)
+                       compile=cfg.train.compile, device=self.device,
+                       stream=cfg.train.data_placement == "host" or None)
+
+
+def place(data: TensorData, device: torch.device, placement: str) -> TensorData:
+    """Move the training data to ``device``, or keep them on the host to be streamed (``train.data_placement``)."""
+    if placement not in ("auto", "device", "host"):
+        raise UserError(f"unknown train.data_placement={placement!r}; choose auto, device or host")
+    if placement == "host" or (placement == "auto" and not fits_on_device(data, device)):
+        return data
+    return data.to(device)
 
 
 def build(resolved: Resolved, distributed: bool = False) -> Built:
@@ -83,7 +94,7 @@ def build(resolved: Resolved, distributed: bool = False) -> Built:
     seed_everything(cfg.train.seed)
     # argument validation syncs with the host; data are validated once at load instead
     pyro.enable_validation(False)
-    data = resolved.data.load("train").to(device)
+    data = place(resolved.data.load("train"), device, cfg.train.data_placement)
     programs = resolved.model.build(data.info).to(device)
     resolved.strategy.check(programs)
     if world.size > 1:
@@ -239,7 +250,7 @@ def draw_labelled(built: Built, n: int) -> tuple[torch.Tensor, torch.Tensor | No
     classes for labelled data, ``None`` otherwise)."""
     built.programs.eval()
     data, k = built.train_data, built.train_data.info.num_classes
-    c = None if data.c is None or not k else torch.randint(k, (n,), device=data.x.device)
+    c = None if data.c is None or not k else torch.randint(k, (n,), device=built.device)
     x, _ = generate(built.programs, n, c)
     return x, c
 

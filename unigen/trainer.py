@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from unigen.compiled import GraphedStep, check_compile
 from unigen.config import OptimConfig
 from unigen.data.base import TensorData
+from unigen.data.stream import HostBatches
 from unigen.errors import UserError
 from unigen.distributed import RoleWrappers, World, shard_size
 from unigen.programs import Batch, Programs, has_density, role_parameters
@@ -91,11 +92,15 @@ class Trainer:
     :param total_steps: the planned number of steps, over which learning-rate schedules run.
     :param compile: ``"none"`` (eager) or ``"cudagraph"``: capture the whole step in one CUDA graph
         (:mod:`unigen.compiled`).
+    :param device: the training device; by default the data's. Data on another device (the host) are
+        streamed: each step's batches are gathered there and copied over (:mod:`unigen.data.stream`).
+    :param stream: force (or forbid) streaming; by default, stream when the data are not on ``device``.
     """
 
     def __init__(self, programs: Programs, strategy: Strategy, data: TensorData, batch_size: int,
                  optim: OptimConfig | Callable[[str], OptimConfig] = OptimConfig(), skip_nonfinite: bool = False,
-                 seed: int = 0, world: World = World(), total_steps: int = 0, compile: str = "none"):
+                 seed: int = 0, world: World = World(), total_steps: int = 0, compile: str = "none",
+                 device: torch.device | None = None, stream: bool | None = None):
         strategy.check(programs)
         data.check_batch_size(batch_size)
         if strategy.needs_labels and data.c is None:
@@ -103,7 +108,7 @@ class Trainer:
                             f"labels; use a labelled data set such as mnist")
         self.programs, self.strategy, self.data, self.batch_size = programs, strategy, data, batch_size
         self.strategy_name = name = strategy.registry_name or type(strategy).__name__
-        self.device = data.x.device
+        self.device = data.x.device if device is None else torch.device(device)
         check_compile(compile, self.device, name, strategy.capturable, skip_nonfinite, world.size)
         if data.c is not None and not strategy.accepts_unlabelled and bool((data.c < 0).any()):
             raise UserError(f"the data set has unlabelled examples (label -1) but strategy {name!r} would read "
@@ -111,6 +116,7 @@ class Trainer:
         self.world, self.shard = world, shard_size(batch_size, world)
         self.index_generator = torch.Generator(device=data.x.device).manual_seed(seed)
         probe = data.sample(min(batch_size, 2), generator=torch.Generator(device=data.x.device).manual_seed(seed))
+        probe = Batch(probe.x.to(self.device), None if probe.c is None else probe.c.to(self.device))
         if strategy.scores_x and not has_density(programs, None if probe.c is None else probe.c.clamp(min=0)):
             raise UserError(f"strategy {name!r} scores log p(x|z) but the model's x is a Delta (an implicit "
                             f"generator); give the model a likelihood (e.g. model.likelihood=normal)")
@@ -135,19 +141,26 @@ class Trainer:
                            for p, o in self.optimizers.items()
                            if settings(p).schedule != "constant" or settings(p).warmup > 0}
         self.skip_nonfinite = skip_nonfinite
-        self.nonfinite = {p: torch.zeros((), dtype=torch.bool, device=data.x.device) for p in self.params}
+        self.nonfinite = {p: torch.zeros((), dtype=torch.bool, device=self.device) for p in self.params}
+        self.host = None  # host-resident data: batches staged before each step
+        if (data.x.device != self.device) if stream is None else stream:
+            slots = sum(ph.repeats for ph in strategy.phases())
+            self.host = HostBatches(data, self.device, batch_size, slots, self.index_generator)
         self.skipped = 0
         self.step_count = 0
         self.parallel = None
         if world.size > 1:
             owned = {role for roles in strategy.players.values() for role in roles}
-            self.parallel = RoleWrappers(programs, owned, data.x.device)
+            self.parallel = RoleWrappers(programs, owned, self.device)
         self.defer_schedules = False  # set while a CUDA graph captures the step (schedules move between replays)
         self.graphed = GraphedStep(self) if graphed else None
 
     def sample_batch(self) -> Batch:
         """This rank's slice of a global batch drawn with the shared index generator."""
-        batch = self.data.sample(self.batch_size, generator=self.index_generator)
+        if self.host is not None:
+            batch = self.host.next()
+        else:
+            batch = self.data.sample(self.batch_size, generator=self.index_generator)
         if self.world.size == 1:
             return batch
         lo, hi = self.world.rank * self.shard, (self.world.rank + 1) * self.shard
@@ -157,6 +170,8 @@ class Trainer:
     def step(self) -> dict[str, Tensor]:
         """One strategy step (every phase, with repeats). Returns detached losses and diagnostics
         (with ``compile=cudagraph``, tensors that the next step overwrites)."""
+        if self.host is not None:
+            self.host.stage()
         out = self.graphed() if self.graphed is not None else self.eager_step()
         self.step_count += 1
         return out

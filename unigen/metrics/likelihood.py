@@ -19,7 +19,9 @@ from unigen.programs import Batch, Programs, has_density
 
 def has_likelihood(programs: Programs, data: TensorData) -> bool:
     """Whether a likelihood bound applies: the programs have a guide and the model a density at ``x``."""
-    c = None if data.c is None else data.c.clamp(min=0)
+    c = None if data.c is None else data.c[:2].clamp(min=0)
+    if c is not None:  # host-streamed training data: the labels travel to the programs' device
+        c = c.to(next(iter(programs.parameters()), c).device)
     return programs.has("guide") and has_density(programs, c)
 
 
