@@ -30,6 +30,11 @@ from unigen.programs import Batch, Programs, has_density, role_parameters
 from unigen.strategy import Phase, Strategy
 
 
+def same_device(a: torch.device, b: torch.device) -> bool:
+    """``cuda`` and ``cuda:0`` (the current device) are the same device here."""
+    return a.type == b.type and (a.index is None or b.index is None or a.index == b.index)
+
+
 class NonFiniteError(RuntimeError):
     """A player's loss or gradient became NaN or infinite."""
 
@@ -143,7 +148,7 @@ class Trainer:
         self.skip_nonfinite = skip_nonfinite
         self.nonfinite = {p: torch.zeros((), dtype=torch.bool, device=self.device) for p in self.params}
         self.host = None  # host-resident data: batches staged before each step
-        if (data.x.device != self.device) if stream is None else stream:
+        if not same_device(data.x.device, self.device) if stream is None else stream:
             slots = sum(ph.repeats for ph in strategy.phases())
             self.host = HostBatches(data, self.device, batch_size, slots, self.index_generator)
         self.skipped = 0
