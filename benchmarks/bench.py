@@ -12,8 +12,9 @@ data; timing does not depend on the values) with:
 - **kernel floor** (CUDA): :math:`10^6 / t` for the summed GPU kernel time :math:`t` (µs) of one unigen step,
   from ``torch.profiler``: the rate at which the GPU could run the step's kernels back to back.
 
-It prints a Markdown table and writes ``benchmarks/results/<device>.json``; ``--report`` rebuilds
-``benchmarks/RESULTS.md`` from every JSON there.
+It prints a Markdown table and writes ``benchmarks/results/<device>.json``, then rebuilds
+``benchmarks/RESULTS.md`` from every JSON there (``--report`` does only that; ``--out DIR`` writes
+``DIR/<device>.json`` and ``DIR/../RESULTS.md`` instead).
 """
 from __future__ import annotations
 
@@ -201,7 +202,7 @@ def table(result: dict) -> str:
         " unigen graph / hand eager | unigen graph / floor |" if any("unigen_graph" in r for r in rows) else "")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
-        cells = [f"{r[k]:.0f}" if k in r else "—" for k, _ in cols]
+        cells = [(f"{r[k]:.0f}" if r[k] >= 10 else f"{r[k]:.3g}") if k in r else "—" for k, _ in cols]
         ratios = [f"{r['unigen_eager'] / r['hand_eager']:.2f}×"]
         if "unigen_graph" in r:
             ratios += [f"{r['unigen_graph'] / r['hand_eager']:.2f}×", f"{r['unigen_graph'] / r['kernel_floor']:.2f}×"]
@@ -212,7 +213,8 @@ def table(result: dict) -> str:
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"CPU {platform.machine()}, {torch.get_num_threads()} threads"
+    n = torch.get_num_threads()
+    return f"CPU {platform.machine()}, {n} thread{'s' if n != 1 else ''}"
 
 
 def main(argv=None) -> None:
@@ -237,7 +239,7 @@ def main(argv=None) -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
         slug = "cuda" if device.type == "cuda" else "cpu"
         (out_dir / f"{slug}.json").write_text(json.dumps(result, indent=1))
-    write_report(out_dir, HERE / "RESULTS.md")
+    write_report(out_dir, out_dir.parent / "RESULTS.md")
 
 
 def write_report(results: Path, path: Path) -> None:
