@@ -228,3 +228,32 @@ def test_settings_are_omegaconf_schemas():
     cfg = OmegaConf.merge(OmegaConf.structured(ReweightedWakeSleep), {"num_particles": 3, "sleep_phi": 0.5})
     assert OmegaConf.to_object(cfg) == ReweightedWakeSleep(num_particles=3, sleep_phi=0.5)
     assert ReweightedWakeSleep(num_particles=1, sleep_phi=1.0).num_particles == 1  # pure sleep needs no SNIS
+
+
+def test_iwae_weights_from_one_guide_pass_equal_the_stacked_copies(monkeypatch):
+    """A single-latent guide runs once for all K particles: the same draws, weights and gradients as
+    tracing it on K stacked copies of the batch."""
+    import unigen.inference.weights as w
+    from unigen.models.vae import MLPVAE
+    from unigen.programs import Batch, DataInfo
+
+    info = DataInfo(shape=(1, 4, 4), support="unit")
+    torch.manual_seed(0)
+    programs = MLPVAE(z_dim=3, hidden=8).build(info)
+    batch = Batch(torch.rand(6, 1, 4, 4).round())
+
+    def weights():
+        torch.manual_seed(7)
+        log_w = w.log_weights(programs, batch, 5)
+        return log_w, torch.autograd.grad(log_w.logsumexp(0).sum(), list(programs.parameters()),
+                                          allow_unused=True)
+
+    shared, shared_grads = weights()
+    assert w._shareable_site(programs, batch) == "z"
+    monkeypatch.setattr(w, "_shareable_site", lambda programs, batch: None)
+    stacked, stacked_grads = weights()
+    assert_close(shared, stacked)
+    for a, b in zip(shared_grads, stacked_grads):
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert_close(a, b)
