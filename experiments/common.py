@@ -70,7 +70,8 @@ def on_gpu(device: str) -> bool:
 def hardware(device: str) -> str:
     if device.startswith("cuda") and torch.cuda.is_available():
         return f"{torch.cuda.get_device_name()} (torch {torch.__version__})"
-    return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads (torch {torch.__version__})"
+    n = torch.get_num_threads()
+    return f"CPU {platform.processor() or platform.machine()}, {n} thread{'s' if n != 1 else ''} (torch {torch.__version__})"
 
 
 def write(module, ctx: Context, rows: list[Row], wall_s: float, results: Path = RESULTS) -> Path:

@@ -105,7 +105,6 @@ TUNED = {"ring": {"steps": 6000, "batch_size": 512, "lr": 2e-3, "decay_from": 0.
 TUNED_METHODS = ("NS-GAN", "NS-GAN + R1")
 QUICK = {"ring": {"steps": 1500, "batch_size": 256, "lr": 2e-3, "decay_from": 1.0}}
 DECAY = 0.1
-BEST = "NS-GAN"  # the best strategy: the one the tuned schedule was tuned for
 WORKERS_ENV = "UNIGEN_WORKERS"  # trainings run in this many processes (default 1)
 
 PROTOCOL = """
