@@ -107,7 +107,6 @@ class GraphedStep:
         graph = torch.cuda.CUDAGraph()
         if t.index_generator.device.type == "cuda":  # host-streamed data draw their indices outside the graph
             graph.register_generator_state(t.index_generator)
-        torch.cuda.synchronize(t.device)
         t.defer_schedules = True
         # a garbage collection during capture could free an older graph (say, of a trainer dropped in a
         # reference cycle), and destroying a graph is not permitted while a stream captures

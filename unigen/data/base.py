@@ -133,12 +133,16 @@ class TensorData:
         return TensorData._trusted(x, c, self.info, self.name)
 
     # ---------------------------------------------------------------------------------- sampling
+    def indices(self, batch_size: int, generator: torch.Generator | None = None) -> Tensor:
+        """``batch_size`` i.i.d. uniform example indices (with replacement), drawn on the data's device."""
+        return torch.randint(self.x.shape[0], (batch_size,), device=self.x.device, generator=generator)
+
     def sample(self, batch_size: int, generator: torch.Generator | None = None) -> Batch:
         """A minibatch of ``batch_size`` examples drawn i.i.d. (with replacement) from the data set.
 
         Capture-safe: the indices are drawn on the data's device and gathered there.
         """
-        idx = torch.randint(self.x.shape[0], (batch_size,), device=self.x.device, generator=generator)
+        idx = self.indices(batch_size, generator)
         x = self.x.index_select(0, idx)
         c = None if self.c is None else self.c.index_select(0, idx)
         return Batch(x, c)

@@ -7,8 +7,8 @@ pinned staging buffers and copies them to fixed device buffers without blocking.
 those buffers in order. The copies are queued on the training stream ahead of the step's kernels, so
 they overlap the host's work on the next step.
 
-The indices come from the same i.i.d. sampler as :meth:`TensorData.sample` with the trainer's
-batch-index generator (here on the host). On a CPU device a host-streamed run therefore equals a
+The indices come from :meth:`TensorData.indices`, the sampler of :meth:`TensorData.sample`, with the
+trainer's batch-index generator (here on the host). On a CPU device a host-streamed run therefore equals a
 device-resident run bit for bit (tested). A staging buffer is rewritten only after its previous copy
 has finished (an event per step).
 """
@@ -32,7 +32,7 @@ class HostBatches:
 
     def __init__(self, data: TensorData, device: torch.device, batch_size: int, slots: int,
                  generator: torch.Generator):
-        self.data, self.device, self.slots, self.generator = data, device, slots, generator
+        self.data, self.slots, self.generator = data, slots, generator
         pin = device.type == "cuda"
         shape = (slots, batch_size) + tuple(data.x.shape[1:])
         self.host_x = torch.empty(shape, dtype=data.x.dtype, pin_memory=pin)
@@ -48,9 +48,8 @@ class HostBatches:
         """Draw and copy the next step's batches (outside any captured graph)."""
         if self.copied is not None:
             self.copied.synchronize()  # the previous step's copies have left the staging buffers
-        n = self.data.x.shape[0]
         for i in range(self.slots):
-            idx = torch.randint(n, (self.host_x.shape[1],), generator=self.generator)
+            idx = self.data.indices(self.host_x.shape[1], self.generator)  # the sampler of TensorData.sample
             torch.index_select(self.data.x, 0, idx, out=self.host_x[i])
             if self.data.c is not None:
                 torch.index_select(self.data.c, 0, idx, out=self.host_c[i])
