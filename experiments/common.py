@@ -5,11 +5,17 @@ A reproduction is a module in this package with ``NAME``, ``TITLE``, ``PROTOCOL`
 :class:`Context` (quick or full settings, seeds, device, output folder for plots). The runner writes
 ``experiments/results/NAME.md`` (table, protocol, hardware, wall time) and ``NAME.json`` (rows of
 ``{method, metric, mean, std, seeds}``).
+
+A long reproduction can be resumed: with ``cache`` set (``unigen reproduce NAME --cache DIR``) each
+training's result is stored under a hash of everything that determines it (:meth:`Context.cached`), and a
+second invocation with the same settings reuses it instead of training again.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
 import platform
 import statistics
 import time
@@ -38,10 +44,45 @@ class Context:
     device: str
     out: Path
     notes: list[str] = field(default_factory=list)  # lines added to the results page
+    cache: Path | None = None  # finished trainings' results, reused by a rerun (None: no cache)
+    reused: int = 0  # results this invocation took from the cache
 
     def pick(self, quick, full):
         """``quick`` settings for tests and CPU smoke runs, ``full`` for the real experiment."""
         return quick if self.quick else full
+
+    def cached(self, key, fn):
+        """``fn()``, or its result stored in the cache by an earlier call with an equal ``key``.
+
+        ``key`` must hold everything the result depends on (a run configuration, seed, metric settings);
+        it is hashed as canonical JSON, together with the quick flag and the device. Results are saved with
+        :func:`torch.save` and loaded with ``weights_only=True``, so they must be tensors, numbers, strings,
+        ``None`` and lists, tuples or dicts of them. Without a cache this is ``fn()``.
+        """
+        path = cache_path(self.cache, [key, self.quick, self.device])
+        if path is not None and path.exists():
+            self.reused += 1
+            return torch.load(path, weights_only=True)
+        value = fn()
+        if path is not None:
+            save_atomic(value, path)
+        return value
+
+
+def cache_path(cache: Path | None, key) -> Path | None:
+    """The file of ``key`` in ``cache`` (``None`` without a cache)."""
+    if cache is None:
+        return None
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    return Path(cache) / f"{digest}.pt"
+
+
+def save_atomic(value, path: Path) -> None:
+    """``torch.save`` through a temporary file, so that an interrupted save leaves no partial result."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    torch.save(value, tmp)
+    tmp.replace(path)
 
 
 def aggregate(rows: list[Row]) -> list[dict]:
@@ -111,15 +152,25 @@ def write(module, ctx: Context, rows: list[Row], wall_s: float, results: Path = 
     return md
 
 
-def run(name: str, quick: bool = False, seeds: int = 3, device: str = "cpu", results: Path = RESULTS) -> Path:
-    """Run one reproduction and write its results; returns the markdown path."""
+def run(name: str, quick: bool = False, seeds: int = 3, device: str = "cpu", results: Path = RESULTS,
+        cache: Path | None = None) -> Path:
+    """Run one reproduction and write its results; returns the markdown path.
+
+    :param cache: a folder for finished trainings' results (its ``NAME`` subfolder); a rerun with the same
+        settings reuses them, so an interrupted reproduction resumes where it stopped.
+    """
     from unigen.experiments import REPRODUCTIONS
 
     module = REPRODUCTIONS[name]
     results.mkdir(parents=True, exist_ok=True)
-    ctx = Context(quick=quick, seeds=list(range(seeds)), device=device, out=results)
+    ctx = Context(quick=quick, seeds=list(range(seeds)), device=device, out=results,
+                  cache=None if cache is None else Path(cache) / name)
     start = time.perf_counter()
     rows = module.run(ctx)
+    if ctx.reused:
+        ctx.notes.append(f"Resumed: {ctx.reused} result(s) came from the cache of an earlier, interrupted "
+                         f"invocation with the same settings (`--cache`); the wall time above covers this "
+                         f"invocation only.")
     return write(module, ctx, rows, time.perf_counter() - start, results)
 
 

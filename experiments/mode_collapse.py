@@ -51,7 +51,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from unigen.config import resolve  # noqa: E402
-from unigen.experiments.common import Context, Row, on_gpu  # noqa: E402
+from unigen.experiments.common import Context, Row, cache_path, on_gpu, save_atomic  # noqa: E402
 from unigen.metrics import mode_stats  # noqa: E402
 from unigen.run import build, draw  # noqa: E402
 from unigen.trainer import NonFiniteError  # noqa: E402
@@ -185,8 +185,18 @@ def set_lr(group: dict, value: float) -> None:
 
 
 def _job(args):
-    """One training in a worker process: returns ``(samples or None, mode statistics)``."""
-    dataset, strategy, seed, sched, device = args
+    """One training in a worker process: returns ``(samples or None, mode statistics)``, stored at ``path``
+    (when given) so that a rerun with the same settings reuses it."""
+    *job, path = args
+    if path is not None and path.exists():
+        return torch.load(path, weights_only=True)
+    result = _train_job(*job)
+    if path is not None:
+        save_atomic(result, path)
+    return result
+
+
+def _train_job(dataset: str, strategy: dict, seed: int, sched: dict, device: str):
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1") or 1))
     resolved, x = train_and_sample(config(dataset, strategy, seed, sched, device), sched["decay_from"],
                                    decay=sched.get("decay", DECAY))
@@ -254,7 +264,9 @@ def run(ctx: Context) -> list[Row]:
                 for seed in ctx.seeds:
                     jobs.append((dataset, dict(METHODS)[label], seed, TUNED[dataset], ctx.device))
                     keys.append((dataset, f"{label} (tuned schedule: {TUNED[dataset]['steps']} updates)", seed))
-    results = run_jobs(_job, jobs)
+    paths = [cache_path(ctx.cache, [list(job), ctx.quick]) for job in jobs]
+    ctx.reused += sum(p is not None and p.exists() for p in paths)
+    results = run_jobs(_job, [(*job, p) for job, p in zip(jobs, paths)])
     rows: list[Row] = []
     failed: list[str] = []
     shown: dict[str, dict] = {d: {} for d in datasets}

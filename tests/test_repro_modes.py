@@ -19,9 +19,14 @@ def _rows(path):
 def test_mode_collapse_quick_covers_the_ring(tmp_path):
     from unigen.experiments import mode_collapse as mc
 
-    md = run("mode-collapse", quick=True, seeds=1, results=tmp_path)
+    md = run("mode-collapse", quick=True, seeds=1, results=tmp_path, cache=tmp_path / "cache")
     assert md == tmp_path / "mode-collapse.md" and md.is_file()
     rows = _rows(tmp_path / "mode-collapse.json")
+    # a second invocation with the cache reuses every training (no retraining) and writes the same rows
+    again = run("mode-collapse", quick=True, seeds=1, results=tmp_path / "again", cache=tmp_path / "cache")
+    assert _rows(tmp_path / "again" / "mode-collapse.json") == rows
+    assert f"Resumed: {len(mc.QUICK_METHODS)} result(s) came from the cache" in again.read_text()
+    assert "Resumed" not in md.read_text()
     for label in mc.QUICK_METHODS:
         for metric in ("ring: modes (of 8)", "ring: high-quality %", "ring: KL(modes‖uniform)"):
             assert rows[label, metric]["seeds"] == [0]

@@ -44,7 +44,8 @@ def _reproduce(args) -> None:
     results = Path(args.results) if args.results else RESULTS
     if args.seeds < 1:
         raise UserError(f"--seeds {args.seeds}: use at least 1 seed")
-    md = run(args.name, quick=args.quick, seeds=args.seeds, device=args.device, results=results)
+    md = run(args.name, quick=args.quick, seeds=args.seeds, device=args.device, results=results,
+             cache=Path(args.cache) if args.cache else None)
     print(md.read_text().split("## Protocol")[0].strip())
     print(f"\nresults written to {md} and {md.with_suffix('.json')}")
 
@@ -95,6 +96,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--seeds", type=int, default=3)
     r.add_argument("--device", default="cpu")
     r.add_argument("--results", help="output folder (default experiments/results)")
+    r.add_argument("--cache", metavar="DIR", help="keep each finished training's result in DIR/NAME; rerunning "
+                   "with the same settings reuses them (resumes an interrupted reproduction)")
     r.set_defaults(fn=_reproduce)
     ls = sub.add_parser("list", help="list strategies, models and datasets")
     ls.set_defaults(fn=_list)
