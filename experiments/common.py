@@ -93,8 +93,15 @@ def aggregate(rows: list[Row]) -> list[dict]:
     for (method, metric), rs in groups.items():
         vals = [r.value for r in rs]
         out.append({"method": method, "metric": metric, "mean": statistics.fmean(vals),
-                    "std": statistics.stdev(vals) if len(vals) > 1 else 0.0, "seeds": [r.seed for r in rs]})
+                    "std": _std(vals), "seeds": [r.seed for r in rs]})
     return out
+
+
+def _std(vals: list[float]) -> float:
+    """Sample standard deviation; NaN when a value is infinite (a run that failed), 0 for one value."""
+    if len(vals) < 2:
+        return 0.0
+    return statistics.stdev(vals) if all(math.isfinite(v) for v in vals) else math.nan
 
 
 def _fmt(x: float) -> str:
