@@ -6,6 +6,7 @@ import json
 import math
 
 import pytest
+import torch
 
 from unigen.experiments.common import run
 
@@ -54,3 +55,48 @@ def test_gp_stabilises_quick_shows_the_failure_and_what_the_penalty_does(tmp_pat
     # what the results page reports: at λ = 10 the penalty does not rescue it (it collapses instead)
     assert math.isfinite(gp_w1) and gp_w1 > 0.5
     assert rows["GAN-GP (λ=10)", "lr 1e-2: modes (of 25)"]["mean"] < 25
+
+
+def test_mode_collapse_selects_the_grid_setting_on_development_seeds_only(tmp_path, monkeypatch):
+    """On a GPU the best grid setting is chosen on seeds + 100 and only the winner runs on the reported seeds.
+
+    The trainings are replaced by a fake whose statistics depend on the settings, so that the choice is known.
+    """
+    from unigen.experiments import mode_collapse as mc
+
+    trained = []
+
+    def fake(dataset, strategy, seed, sched, device):
+        trained.append((dataset, strategy["name"], seed, sched["steps"], sched["batch_size"]))
+        n = 8 if dataset == "ring" else 25
+        best = sched["batch_size"] == 1024  # the candidate that should win: every mode, 97% quality
+        modes = n if best or seed % 2 == 0 else n - 1  # the others miss a mode on odd seeds
+        x = torch.randn(50, 2, generator=torch.Generator().manual_seed(seed))
+        return x, {"modes": modes, "high_quality": 0.97 if best else 0.99, "kl_modes": 0.1, "num_modes": n}
+
+    monkeypatch.setattr(mc, "_train_job", fake)
+    monkeypatch.setattr(mc, "on_gpu", lambda device: True)
+    monkeypatch.delenv(mc.WORKERS_ENV, raising=False)
+    md = run("mode-collapse", seeds=2, device="cuda", results=tmp_path)
+    rows = _rows(tmp_path / "mode-collapse.json")
+    label = "NS-GAN + R1, batch 1024 (selected on seeds 100–101)"
+    assert rows[label, "grid: modes (of 25)"]["seeds"] == [0, 1]
+    assert rows[label, "grid: high-quality %"]["mean"] == pytest.approx(97.0)
+    # every candidate ran on the development seeds, and only the chosen one on the reported seeds
+    dev = [t for t in trained if t[2] >= mc.DEV_SEED_OFFSET]
+    assert len(dev) == 2 * len(mc.CANDIDATES)
+    chosen_runs = [t for t in trained if t[2] < mc.DEV_SEED_OFFSET and t[4] == 1024]
+    assert sorted(t[2] for t in chosen_runs) == [0, 1]
+    assert "Chosen: NS-GAN + R1, batch 1024." in md.read_text()
+
+
+def test_choose_prefers_full_coverage_then_quality():
+    from unigen.experiments.mode_collapse import choose
+
+    st = lambda m, q: {"modes": m, "high_quality": q, "num_modes": 25}  # noqa: E731
+    keys = [("a", 0), ("a", 1), ("b", 0), ("b", 1), ("c", 0), ("c", 1)]
+    chosen, summary = choose(keys, [st(25, .99), st(24, .99), st(25, .90), st(25, .92), st(25, .95), st(25, .93)])
+    assert chosen == "c" and summary["b"] == pytest.approx((25.0, 91.0))
+    # when no candidate covers every mode on every seed: the most modes wins
+    chosen, _ = choose(keys[:4], [st(23, .99), st(24, .99), st(24, .50), st(24, .50)])
+    assert chosen == "b"
