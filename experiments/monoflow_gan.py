@@ -19,8 +19,8 @@ usual losses are particular cases), while an h that is not increasing breaks the
   ``neyman χ² (h = 2 − 2/r)``, :math:`h = 2 - 2e^{-d}`. Both are increasing but they differ in speed: the
   flow's speed is :math:`h'(d)`, which for KL is :math:`e^d \to 0` on the samples a confident discriminator
   rejects (:math:`d \ll 0`: it saturates like the minimax GAN, whose fix is the shift ``C`` of ``vanilla``),
-  while for Neyman χ² it is :math:`2e^{-d}`, largest on the worst samples. In development runs (the settings
-  below, one seed, 2,000 samples) KL's generator did not move within 1,500 steps (FID 732; untrained about
+  while for Neyman χ² it is :math:`2e^{-d}`, largest on the worst samples. In development runs (the CPU
+  settings below, one seed, 2,000 samples) KL's generator did not move within 1,500 steps (FID 732; untrained about
   730) while Neyman χ² reached FID 314 (logit: 266), so the pair separates the direction of the flow from
   its speed;
 * ``d² (non-monotone control)``: :math:`h = d^2`, a control that is **not in the paper**. It is
