@@ -46,6 +46,7 @@ class Context:
     notes: list[str] = field(default_factory=list)  # lines added to the results page
     cache: Path | None = None  # finished trainings' results, reused by a rerun (None: no cache)
     reused: int = 0  # results this invocation took from the cache
+    reused_seconds: float = 0.0  # the time those results took to compute, where it was recorded
 
     def pick(self, quick, full):
         """``quick`` settings for tests and CPU smoke runs, ``full`` for the real experiment."""
@@ -61,12 +62,20 @@ class Context:
         """
         path = cache_path(self.cache, [key, self.quick, self.device])
         if path is not None and path.exists():
-            self.reused += 1
+            self.count_reused(path)
             return torch.load(path, weights_only=True)
+        start = time.perf_counter()
         value = fn()
         if path is not None:
-            save_atomic(value, path)
+            save_atomic(value, path, time.perf_counter() - start)
         return value
+
+    def count_reused(self, path: Path) -> None:
+        """Count a result taken from the cache, and the seconds its computation took (when recorded)."""
+        self.reused += 1
+        seconds = path.with_suffix(".json")
+        if seconds.exists():
+            self.reused_seconds += json.loads(seconds.read_text())["seconds"]
 
 
 def cache_path(cache: Path | None, key) -> Path | None:
@@ -77,9 +86,12 @@ def cache_path(cache: Path | None, key) -> Path | None:
     return Path(cache) / f"{digest}.pt"
 
 
-def save_atomic(value, path: Path) -> None:
-    """``torch.save`` through a temporary file, so that an interrupted save leaves no partial result."""
+def save_atomic(value, path: Path, seconds: float | None = None) -> None:
+    """``torch.save`` through a temporary file, so that an interrupted save leaves no partial result;
+    ``seconds``, the time the value took to compute, goes beside it in ``path.json``."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if seconds is not None:
+        path.with_suffix(".json").write_text(json.dumps({"seconds": seconds}))
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     torch.save(value, tmp)
     tmp.replace(path)
@@ -175,9 +187,11 @@ def run(name: str, quick: bool = False, seeds: int = 3, device: str = "cpu", res
     start = time.perf_counter()
     rows = module.run(ctx)
     if ctx.reused:
+        took = (f" Computing them took {ctx.reused_seconds:.0f} s in the earlier invocation(s), summed over "
+                f"trainings (which may have run in parallel)." if ctx.reused_seconds else "")
         ctx.notes.append(f"Resumed: {ctx.reused} result(s) came from the cache of an earlier, interrupted "
                          f"invocation with the same settings (`--cache`); the wall time above covers this "
-                         f"invocation only.")
+                         f"invocation only.{took}")
     return write(module, ctx, rows, time.perf_counter() - start, results)
 
 

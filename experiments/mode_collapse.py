@@ -49,6 +49,7 @@ import math
 import multiprocessing as mp
 import os
 import textwrap
+import time
 from concurrent.futures import ProcessPoolExecutor
 
 import matplotlib
@@ -206,9 +207,10 @@ def _job(args):
     *job, path = args
     if path is not None and path.exists():
         return torch.load(path, weights_only=True)
+    start = time.perf_counter()
     result = _train_job(*job)
     if path is not None:
-        save_atomic(result, path)
+        save_atomic(result, path, time.perf_counter() - start)
     return result
 
 
@@ -234,7 +236,9 @@ def run_jobs(fn, jobs: list) -> list:
 def _cached_jobs(ctx: Context, jobs: list) -> list:
     """Run ``jobs`` (:func:`_job`), each stored in and reused from ``ctx.cache`` when it is set."""
     paths = [cache_path(ctx.cache, [list(job), ctx.quick]) for job in jobs]
-    ctx.reused += sum(p is not None and p.exists() for p in paths)
+    for p in paths:
+        if p is not None and p.exists():
+            ctx.count_reused(p)
     return run_jobs(_job, [(*job, p) for job, p in zip(jobs, paths)])
 
 

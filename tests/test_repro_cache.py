@@ -20,7 +20,8 @@ def test_cached_runs_once_per_key_and_reloads_the_value(tmp_path):
     first = _ctx(tmp_path).cached(["run", {"seed": 0}], fn)
     again = _ctx(tmp_path)  # a later invocation: a new context on the same folder
     second = again.cached(["run", {"seed": 0}], fn)
-    assert len(calls) == 1 and again.reused == 1
+    assert len(calls) == 1 and again.reused == 1 and again.reused_seconds > 0.0
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 1  # the seconds it took, beside the result
     torch.testing.assert_close(second["x"], first["x"])
     assert second["score"] == 1.5 and second["note"] is None
     # any change of the key, of quick mode or of the device is another result

@@ -27,6 +27,7 @@ def test_mode_collapse_quick_covers_the_ring(tmp_path):
     again = run("mode-collapse", quick=True, seeds=1, results=tmp_path / "again", cache=tmp_path / "cache")
     assert _rows(tmp_path / "again" / "mode-collapse.json") == rows
     assert f"Resumed: {len(mc.QUICK_METHODS)} result(s) came from the cache" in again.read_text()
+    assert "Computing them took" in again.read_text()  # the earlier trainings' time is reported
     assert "Resumed" not in md.read_text()
     for label in mc.QUICK_METHODS:
         for metric in ("ring: modes (of 8)", "ring: high-quality %", "ring: KL(modes‖uniform)"):
