@@ -134,19 +134,18 @@ def hardware(device: str) -> str:
     return f"CPU {platform.processor() or platform.machine()}, {n} thread{'s' if n != 1 else ''} (torch {torch.__version__})"
 
 
-def write(module, ctx: Context, rows: list[Row], wall_s: float, results: Path = RESULTS) -> Path:
-    """Write ``NAME.md`` and ``NAME.json`` into ``results``; return the markdown path."""
-    results.mkdir(parents=True, exist_ok=True)
-    agg = aggregate(rows)
-    published = {(p["method"], p["metric"]): p["value"] for p in getattr(module, "PUBLISHED", [])}
+def table(module, agg: list[dict]) -> list[str]:
+    """The results table: our mean ± std per method and metric, with a published number beside ours where
+    the paper has one for the same method and metric. Published methods that we did not run (other papers'
+    models) get rows of their own, marked by their names; published numbers for metrics outside the table
+    are listed below it."""
+    pubs = getattr(module, "PUBLISHED", [])
+    published = {(p["method"], p["metric"]): p["value"] for p in pubs}
     metrics = list(dict.fromkeys(a["metric"] for a in agg))
     methods = list(dict.fromkeys(a["method"] for a in agg))
     lookup = {(a["method"], a["metric"]): a for a in agg}
-    lines = [f"# {module.TITLE}", "",
-             f"Command: `unigen reproduce {module.NAME}{' --quick' if ctx.quick else ''} --seeds {len(ctx.seeds)}"
-             f" --device {ctx.device}`  ", f"Mode: **{'quick (reduced settings, smoke test)' if ctx.quick else 'full'}**; "
-             f"seeds {ctx.seeds}; hardware: {hardware(ctx.device)}; wall time {wall_s:.0f} s.", "",
-             "| method | " + " | ".join(metrics) + " |", "|---|" + "---|" * len(metrics)]
+    others = list(dict.fromkeys(p["method"] for p in pubs if p["method"] not in methods and p["metric"] in metrics))
+    lines = ["| method | " + " | ".join(metrics) + " |", "|---|" + "---|" * len(metrics)]
     for m in methods:
         cells = []
         for metric in metrics:
@@ -155,10 +154,25 @@ def write(module, ctx: Context, rows: list[Row], wall_s: float, results: Path = 
             pub = published.get((m, metric))
             cells.append(ours + (f" (published: {pub})" if pub is not None else ""))
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
-    extra_pub = [p for p in getattr(module, "PUBLISHED", []) if (p["method"], p["metric"]) not in lookup]
-    if extra_pub:
+    for m in others:
+        lines.append(f"| {m} | " + " | ".join(str(published.get((m, metric), "—")) for metric in metrics) + " |")
+    extra = [p for p in pubs if (p["method"], p["metric"]) not in lookup
+             and not (p["method"] in others and p["metric"] in metrics)]
+    if extra:
         lines += ["", "Published rows without a counterpart here:", ""]
-        lines += [f"- {p['method']} — {p['metric']}: {p['value']} ({p.get('source', '')})" for p in extra_pub]
+        lines += [f"- {p['method']} — {p['metric']}: {p['value']} ({p.get('source', '')})" for p in extra]
+    return lines
+
+
+def write(module, ctx: Context, rows: list[Row], wall_s: float, results: Path = RESULTS) -> Path:
+    """Write ``NAME.md`` and ``NAME.json`` into ``results``; return the markdown path."""
+    results.mkdir(parents=True, exist_ok=True)
+    agg = aggregate(rows)
+    lines = [f"# {module.TITLE}", "",
+             f"Command: `unigen reproduce {module.NAME}{' --quick' if ctx.quick else ''} --seeds {len(ctx.seeds)}"
+             f" --device {ctx.device}`  ", f"Mode: **{'quick (reduced settings, smoke test)' if ctx.quick else 'full'}**; "
+             f"seeds {ctx.seeds}; hardware: {hardware(ctx.device)}; wall time {wall_s:.0f} s.", ""]
+    lines += table(module, agg)
     lines += ["", "## Protocol", "", module.PROTOCOL.strip(), ""]
     if ctx.notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in ctx.notes] + [""]

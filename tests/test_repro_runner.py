@@ -1,4 +1,5 @@
-"""The result cache of ``unigen reproduce --cache``: an interrupted reproduction resumes without retraining."""
+"""The runner of `unigen reproduce`: its result cache (`--cache`: an interrupted reproduction resumes without
+retraining) and its results table."""
 import torch
 
 from unigen.experiments import monoflow_gan as mf
@@ -75,3 +76,22 @@ def test_cli_passes_the_cache_folder(tmp_path, monkeypatch, capsys):
     assert cli.main(["reproduce", "mode-collapse", "--results", str(tmp_path)]) == 0
     assert seen["cache"] is None
     assert "results written to" in capsys.readouterr().out
+
+
+def test_table_puts_published_numbers_beside_ours_and_other_papers_methods_in_rows():
+    from types import SimpleNamespace
+
+    from unigen.experiments.common import Row, aggregate, table
+
+    module = SimpleNamespace(PUBLISHED=[
+        {"method": "ours", "metric": "modes", "value": 8.0},  # same method: beside our number
+        {"method": "VEEGAN (published)", "metric": "modes", "value": 7.5},  # another paper's model: a row
+        {"method": "VEEGAN (published)", "metric": "time", "value": "1 h"},  # a metric we do not measure: listed
+    ])
+    agg = aggregate([Row("ours", "modes", 7.0, 0), Row("ours", "modes", 8.0, 1), Row("ours", "quality", 0.9, 0),
+                     Row("ours", "quality", 0.9, 1)])
+    lines = table(module, agg)
+    assert lines[0] == "| method | modes | quality |"
+    assert lines[2] == "| ours | 7.5 ± 0.7071 (published: 8.0) | 0.9 ± 0 |"
+    assert lines[3] == "| VEEGAN (published) | 7.5 | — |"
+    assert lines[-1] == "- VEEGAN (published) — time: 1 h ()"
