@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import platform
 import statistics
 import time
@@ -23,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+
+from unigen import checkpoint
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -63,12 +64,7 @@ class Context:
         path = cache_path(self.cache, [key, self.quick, self.device])
         if path is not None and path.exists():
             self.count_reused(path)
-            return torch.load(path, weights_only=True)
-        start = time.perf_counter()
-        value = fn()
-        if path is not None:
-            save_atomic(value, path, time.perf_counter() - start)
-        return value
+        return load_or_compute(path, fn)
 
     def count_reused(self, path: Path) -> None:
         """Count a result taken from the cache, and the seconds its computation took (when recorded)."""
@@ -86,15 +82,17 @@ def cache_path(cache: Path | None, key) -> Path | None:
     return Path(cache) / f"{digest}.pt"
 
 
-def save_atomic(value, path: Path, seconds: float | None = None) -> None:
-    """``torch.save`` through a temporary file, so that an interrupted save leaves no partial result;
-    ``seconds``, the time the value took to compute, goes beside it in ``path.json``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if seconds is not None:
-        path.with_suffix(".json").write_text(json.dumps({"seconds": seconds}))
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save(value, tmp)
-    tmp.replace(path)
+def load_or_compute(path: Path | None, fn):
+    """The value stored at ``path``, or ``fn()``, then stored there (atomically, by
+    :func:`unigen.checkpoint.save`) with the seconds it took in ``path.json``; without a path, ``fn()``."""
+    if path is not None and path.exists():
+        return torch.load(path, weights_only=True)
+    start = time.perf_counter()
+    value = fn()
+    if path is not None:
+        checkpoint.save(value, path)
+        path.with_suffix(".json").write_text(json.dumps({"seconds": time.perf_counter() - start}))
+    return value
 
 
 def aggregate(rows: list[Row]) -> list[dict]:

@@ -49,7 +49,6 @@ import math
 import multiprocessing as mp
 import os
 import textwrap
-import time
 from concurrent.futures import ProcessPoolExecutor
 
 import matplotlib
@@ -59,7 +58,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from unigen.config import resolve  # noqa: E402
-from unigen.experiments.common import Context, Row, cache_path, on_gpu, save_atomic  # noqa: E402
+from unigen.experiments.common import Context, Row, cache_path, load_or_compute, on_gpu  # noqa: E402
 from unigen.metrics import mode_stats  # noqa: E402
 from unigen.run import build, draw  # noqa: E402
 from unigen.trainer import NonFiniteError  # noqa: E402
@@ -205,13 +204,7 @@ def _job(args):
     """One training in a worker process: returns ``(samples or None, mode statistics)``, stored at ``path``
     (when given) so that a rerun with the same settings reuses it."""
     *job, path = args
-    if path is not None and path.exists():
-        return torch.load(path, weights_only=True)
-    start = time.perf_counter()
-    result = _train_job(*job)
-    if path is not None:
-        save_atomic(result, path, time.perf_counter() - start)
-    return result
+    return load_or_compute(path, lambda: _train_job(*job))
 
 
 def _train_job(dataset: str, strategy: dict, seed: int, sched: dict, device: str):

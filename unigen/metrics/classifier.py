@@ -43,6 +43,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from unigen import checkpoint
+
 #: bump when the network or the training recipe changes, so that stale caches are not read
 RECIPE = "v1"
 NUM_FEATURES = 128
@@ -191,11 +193,8 @@ def mnist_classifier(root: str | os.PathLike | None = None, device: torch.device
     train, test = spec.load("train"), spec.load("test")
     model = train_classifier(train.x, train.c, device=device)
     accuracy = conditional_accuracy(test.x, test.c, model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "test_accuracy": accuracy,
-                "source": source_key(root), "recipe": RECIPE}, tmp)
-    os.replace(tmp, path)
+    checkpoint.save({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "test_accuracy": accuracy,
+                     "source": source_key(root), "recipe": RECIPE}, path)
     return model, accuracy
 
 
