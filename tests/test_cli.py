@@ -38,7 +38,7 @@ def test_train_vae_on_mnist_reports_a_test_bound(tmp_path):
     (["train", "experiments/configs/ring_gan.yaml", "strategy.name=wat"], "unknown strategy 'wat'"),
     (["train", "experiments/configs/ring_gan.yaml", "train.batch_size=x"], "batch_size"),
     (["train", "no/such.yaml"], "does not exist"),
-    (["train", "experiments/configs/ring_gan.yaml", "train.batch_size=100000000"], "larger than the data"),
+    (["train", "experiments/configs/ring_gan.yaml", "train.batch_size=1000000"], "larger than the data"),
     (["sample", "no/such/run"], "not a run directory"),
 ])
 def test_bad_input_exits_2_with_one_line(argv, fragment, capsys, tmp_path):

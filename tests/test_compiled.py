@@ -15,7 +15,7 @@ from unigen.config import OptimConfig
 from unigen.errors import UserError
 from unigen.inference.gan_nonsaturating import NonSaturatingGAN as NSGAN
 from unigen.registry import STRATEGIES
-from unigen.trainer import make_optimizer
+from unigen.optim import make_optimizer
 
 from test_strategy_contract import contract_setup
 

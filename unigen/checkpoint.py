@@ -1,4 +1,4 @@
-"""Checkpoints: written atomically, read without executing pickled code."""
+"""Checkpoints: written atomically with the user's umask, read without executing pickled code."""
 from __future__ import annotations
 
 import os
@@ -16,6 +16,7 @@ def save(state: dict, path: str | Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; run files follow the umask like the others
         with os.fdopen(fd, "wb") as f:
             torch.save(state, f)
             f.flush()
@@ -24,6 +25,12 @@ def save(state: dict, path: str | Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
@@ -72,14 +79,26 @@ def set_rng_state(state: dict) -> None:
     random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
 
 
-def check_matches(state: dict, config: dict, path: str | Path) -> None:
-    """Refuse a checkpoint written for another model, data set or strategy than ``config`` names."""
+def check_matches(state: dict, config: dict, path: str | Path, normalise=lambda c: c) -> None:
+    """Refuse a checkpoint written for another model, data set or strategy than ``config`` names.
+
+    ``normalise`` maps the checkpoint's saved config through the current schema (filling the defaults
+    of fields added since it was written), so that only settings that change the model's parameters,
+    the strategy or the data are compared, and an older run still loads.
+    """
     saved = state.get("config")
     if not isinstance(saved, dict):
         raise UserError(f"checkpoint {path} has no configuration; it was not written by unigen train")
+    try:
+        saved = normalise(saved)
+    except UserError as e:
+        raise UserError(f"checkpoint {path} holds a configuration this unigen cannot read ({e}); "
+                        f"resume it with the unigen that wrote it") from None
     for section in ("model", "strategy", "data"):
         if saved.get(section) != config.get(section):
             a, b = saved.get(section, {}).get("name"), config.get(section, {}).get("name")
-            what = f"{a!r} vs {b!r}" if a != b else "different settings"
+            keys = sorted(k for k in set(saved.get(section, {})) | set(config.get(section, {}))
+                          if saved.get(section, {}).get(k) != config.get(section, {}).get(k))
+            what = f"{a!r} vs {b!r}" if a != b else f"different {', '.join(f'{section}.{k}' for k in keys)}"
             raise UserError(f"checkpoint {path} is from another {section} ({what}); resume with the run's own "
                             f"config.yaml or start a new run directory")

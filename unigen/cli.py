@@ -17,18 +17,34 @@ def _train(args) -> None:
     if args.resume is not None and args.config is not None and "=" in args.config:
         args.overrides.insert(0, args.config)  # `train --resume DIR key=value`: no config file given
         args.config = None
-    run_dir = train(args.config, args.overrides, out=args.out, resume=args.resume)
+    run_dir = train(args.config, args.overrides, out=args.out, resume=args.resume, overwrite=args.overwrite)
     print(f"run written to {run_dir}")
     if (run_dir / "eval.json").is_file():
         print((run_dir / "eval.json").read_text().strip())
 
 
-def _sample(args) -> None:
-    from unigen.run import load_run, write_samples
+#: the most samples one `unigen sample` draws (a larger -n is a typo, and would exhaust memory)
+MAX_SAMPLES = 10 ** 6
+SAMPLE_FORMATS = (".png",)
 
-    built = load_run(args.run_dir, args.device)
+
+def _sample(args) -> None:
+    from unigen.rundir import disk_errors
+    from unigen.run import load_run, require_run_dir, write_samples
+
+    require_run_dir(args.run_dir)
+    if args.num is not None and not 1 <= args.num <= MAX_SAMPLES:
+        raise UserError(f"-n {args.num}: draw between 1 and {MAX_SAMPLES:,} samples")
     path = Path(args.output) if args.output else Path(args.run_dir) / "samples.png"
-    write_samples(built, path, args.num)
+    if path.is_dir():
+        raise UserError(f"-o {path} is a directory; name a file in it, e.g. -o {path / 'samples.png'}")
+    if path.suffix.lower() not in SAMPLE_FORMATS:
+        raise UserError(f"-o {path}: unknown format {path.suffix or '(none)'!r}; use {', '.join(SAMPLE_FORMATS)}")
+    if not path.parent.is_dir():
+        raise UserError(f"-o {path}: the folder {path.parent} does not exist; create it first")
+    built = load_run(args.run_dir, args.device)
+    with disk_errors(path.parent):
+        write_samples(built, path, args.num)
     print(f"samples written to {path}")
 
 
@@ -77,7 +93,10 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("config", nargs="?", help="YAML file (see experiments/configs/)")
     t.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.steps=500")
     t.add_argument("--out", help="run directory (default: the config's `out`)")
-    t.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint; key=value "
+                   "overrides after it change the run (rate, schedule, steps, ...) and are recorded")
+    t.add_argument("--overwrite", action="store_true", help="replace the run files in an existing --out "
+                   "(without it, an existing run is refused)")
     t.set_defaults(fn=_train)
     s = sub.add_parser("sample", help="draw samples from a trained run")
     s.add_argument("run_dir")
@@ -111,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command != "train" or any("=" not in e or e.startswith("-") for e in extra):
             p.error(f"unrecognized arguments: {' '.join(extra)}")
         args.overrides += extra
+    from unigen.run import Interrupted
+
     try:
         args.fn(args)
     except UserError as e:
@@ -118,6 +139,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"unigen: error: {e}", file=sys.stderr)
         return 2
+    except Interrupted as e:  # the checkpoint is saved: say how to go on, exit as the signal's convention
+        print(f"unigen: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("unigen: interrupted (SIGINT) before any run file was written", file=sys.stderr)
+        return 130
     return 0
 
 

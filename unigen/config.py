@@ -17,6 +17,13 @@ from omegaconf.errors import OmegaConfBaseException
 
 from unigen.errors import UserError
 from unigen.registry import DATASETS, MODELS, STRATEGIES, Registry
+from unigen.settings import bounded, check_settings, count
+from unigen.settings import seed as seed_setting
+
+#: version of the run files' layout (config.yaml, checkpoint.pt); a new field with a default keeps it
+SCHEMA = 1
+#: config files larger than this are refused before parsing (a config is a few hundred bytes)
+MAX_CONFIG_BYTES = 1 << 20
 
 SECTIONS: dict[str, Registry] = {"data": DATASETS, "model": MODELS, "strategy": STRATEGIES}
 
@@ -26,28 +33,32 @@ class OptimConfig:
     """One player's optimiser (``train.optim``; ``train.players.NAME`` overrides fields per player)."""
 
     name: str = "adam"  # adam | rmsprop | sgd
-    lr: float = 2e-4
-    betas: List[float] = field(default_factory=lambda: [0.5, 0.999])  # adam
-    alpha: float = 0.99  # rmsprop smoothing
-    momentum: float = 0.0  # sgd / rmsprop
-    weight_decay: float = 0.0
-    schedule: str = "constant"  # constant | linear (decay to 0) | cosine, over train.steps updates
-    warmup: int = 0  # updates of linear warm-up before the schedule
+    lr: float = bounded(2e-4, 0)  # 0 is allowed: the weights then stay where they are
+    betas: List[float] = bounded(lo=0, hi=1, hi_open=True, default_factory=lambda: [0.5, 0.999])  # adam
+    alpha: float = bounded(0.99, 0, 1, hi_open=True)  # rmsprop smoothing
+    momentum: float = bounded(0.0, 0)  # sgd / rmsprop
+    weight_decay: float = bounded(0.0, 0)
+    schedule: str = "constant"  # constant | linear (decay to 0) | cosine | geometric, over train.steps updates
+    warmup: int = count(0, lo=0)  # updates of linear warm-up before the schedule
+    final: float = bounded(0.01, 0, 1, lo_open=True)  # geometric: the rate's multiplier at the last update
 
 
 @dataclass
 class TrainConfig:
     """The schedule, shared by every strategy."""
 
-    steps: int = 1000  # strategy steps (each runs every phase once, with its repeats)
-    batch_size: int = 64
-    seed: int = 0
+    steps: int = count(1000)  # strategy steps (each runs every phase once, with its repeats)
+    batch_size: int = count(64, hi=10 ** 7)
+    seed: int = seed_setting(0)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     optim: OptimConfig = field(default_factory=OptimConfig)
     players: Dict[str, Any] = field(default_factory=dict)  # per-player OptimConfig overrides
-    log_every: int = 50
-    checkpoint_every: int = 500  # 0: only at the end (and on SIGINT/SIGTERM)
+    log_every: int = count(50)
+    checkpoint_every: int = count(500, lo=0)  # 0: only at the end (and on SIGINT/SIGTERM)
     on_nan: str = "error"  # error: stop, naming the player and step | skip: drop that update
+    # on_nan=skip stops the run when more than this share of the last `skip_window` updates was skipped
+    max_skipped: float = bounded(0.5, 0, 1)
+    skip_window: int = count(100)
     monitor: str = ""  # a logged series (e.g. "vae") whose best value keeps best.pt; "" keeps only the last
     monitor_mode: str = "min"  # min | max
     progress: bool = True  # tqdm bar
@@ -59,11 +70,11 @@ class TrainConfig:
 class EvalConfig:
     """What ``unigen eval`` and the end-of-training evaluation measure."""
 
-    num_samples: int = 2500  # generated samples for sample-based metrics
-    test_batches: int = 0  # 0: the whole test split for likelihood bounds
-    iw_samples: int = 100  # K of the IWAE log-likelihood estimate
+    num_samples: int = count(2500, hi=10 ** 7)  # generated samples for sample-based metrics
+    test_batches: int = count(0, lo=0)  # 0: the whole test split for likelihood bounds
+    iw_samples: int = count(100, hi=10 ** 5)  # K of the IWAE log-likelihood estimate
     image_metrics: bool = True  # MNIST runs: IS / FID / precision-recall with the project's MNIST classifier
-    num_images: int = 2000  # generated images for those (the papers use 10,000 for FID, 50,000 for IS)
+    num_images: int = count(2000, hi=10 ** 6)  # generated images for those (the papers use 10,000 for FID)
 
 
 @dataclass
@@ -76,6 +87,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     out: str = "runs/latest"
+    schema: int = SCHEMA  # layout version of the run files
 
 
 @dataclass(frozen=True)
@@ -98,38 +110,126 @@ def _one_line(e: Exception) -> str:
     return f"{key}: {msg}" if key and str(key) not in msg else msg
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """The safe loader, refusing duplicate keys, deep nesting and alias expansion beyond a small size."""
+
+    MAX_DEPTH, MAX_NODES = 32, 10_000
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise UserError(f"duplicate key {key!r} (line {key_node.start_mark.line + 1}); "
+                                f"keep one of them")
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+    def get_single_node(self):
+        node = super().get_single_node()
+        if node is not None:
+            self._measure(node)
+        return node
+
+    def _measure(self, root) -> None:
+        """Count the nodes of the tree with aliases expanded (an alias bomb is tiny as text, huge as data)."""
+        total, stack = 0, [(root, 1)]
+        while stack:
+            node, depth = stack.pop()
+            total += 1
+            if depth > self.MAX_DEPTH:
+                raise UserError(f"nesting deeper than {self.MAX_DEPTH} levels; a config is a few flat sections")
+            if total > self.MAX_NODES:
+                raise UserError(f"more than {self.MAX_NODES} values once its aliases are expanded; "
+                                f"a config is a few flat sections")
+            if isinstance(node.value, list):
+                for child in node.value:
+                    for n in (child if isinstance(child, tuple) else (child,)):
+                        stack.append((n, depth + 1))
+
+
+def _refuse_interpolation(value, where: str) -> None:
+    """OmegaConf would resolve ``${...}`` (other keys, environment variables): refuse it, naming the key."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _refuse_interpolation(v, f"{where}.{k}" if where else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _refuse_interpolation(v, f"{where}[{i}]")
+    elif isinstance(value, str) and "${" in value:
+        raise UserError(f"{where}={value!r}: interpolations (${{...}}) are not supported; write the value itself")
+
+
 def load_yaml(path: str | Path) -> dict:
-    """Read a YAML file with the safe loader; errors name the file."""
+    """Read a YAML file with the safe loader; errors name the file.
+
+    Refused in one line: a missing file, a directory, more than 1 MiB, bytes that are not UTF-8 text
+    (or hold NUL), invalid YAML, duplicate keys, nesting deeper than 32 levels, more than 10,000 values
+    with aliases expanded, and ``${...}`` interpolations.
+    """
     p = Path(path)
     if not p.is_file():
-        raise UserError(f"config file {p} does not exist; pass the path of a YAML file (see experiments/configs/)")
+        what = "is a directory" if p.is_dir() else "does not exist"
+        raise UserError(f"config file {p} {what}; pass the path of a YAML file (see experiments/configs/)")
+    if p.stat().st_size > MAX_CONFIG_BYTES:
+        raise UserError(f"config file {p} is {p.stat().st_size:,} bytes, over the {MAX_CONFIG_BYTES:,}-byte limit; "
+                        f"a config is a few flat sections")
+    raw = p.read_bytes()
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is None or "\0" in text:
+        raise UserError(f"config file {p} is not UTF-8 text (binary data); pass a YAML file")
+    try:
+        data = yaml.load(text, Loader=_StrictLoader) or {}
+    except UserError as e:
+        raise UserError(f"config file {p}: {e}") from None
     except yaml.YAMLError as e:
         raise UserError(f"config file {p} is not valid YAML: {_one_line(e)}") from None
+    except RecursionError:
+        raise UserError(f"config file {p} nests too deeply; a config is a few flat sections") from None
     if not isinstance(data, dict):
         raise UserError(f"config file {p} must hold a mapping of sections (data, model, strategy, train)")
+    _refuse_interpolation(data, "")
     return data
 
 
 def parse_overrides(overrides: list[str]) -> DictConfig:
-    bad = [o for o in overrides if "=" not in o]
-    if bad:
-        raise UserError(f"override {bad[0]!r} is not key=value; write e.g. train.steps=500")
+    """``key=value`` strings as one config; each key once, no interpolations."""
+    keys = []
+    for o in overrides:
+        key, sep, _ = o.partition("=")
+        if not sep or not key.strip() or any(ch in key for ch in "[]{}$ "):
+            raise UserError(f"override {o!r} is not key=value with a dotted key; write e.g. train.steps=500 "
+                            f"or train.optim.betas=[0.5,0.9]")
+        if key in keys:
+            raise UserError(f"override {key!r} is given twice; keep one of them")
+        keys.append(key)
     try:
-        return OmegaConf.from_dotlist(list(overrides))
-    except OmegaConfBaseException as e:
+        parsed = OmegaConf.from_dotlist(list(overrides))
+    except (OmegaConfBaseException, yaml.YAMLError, ValueError, TypeError) as e:
         raise UserError(f"bad override: {_one_line(e)}") from None
+    _refuse_interpolation(OmegaConf.to_container(parsed), "")
+    return parsed
 
 
 def resolve(config: dict | DictConfig | str | Path | None = None, overrides: list[str] = ()) -> Resolved:
-    """Merge a YAML file or mapping with ``key=value`` overrides and validate every section."""
+    """Merge a YAML file or mapping with ``key=value`` overrides and validate every section.
+
+    Every numeric setting must be finite and inside the range its dataclass declares
+    (:mod:`unigen.settings`); each failure is one :class:`~unigen.errors.UserError` naming the key.
+    """
     if isinstance(config, (str, Path)):
         config = load_yaml(config)
     try:
         raw = OmegaConf.merge(OmegaConf.create(config or {}), parse_overrides(list(overrides)))
-    except OmegaConfBaseException as e:
+    except (OmegaConfBaseException, ValueError, TypeError) as e:
         raise UserError(f"bad config: {_one_line(e)}") from None
+    schema = raw.get("schema", SCHEMA)
+    if not isinstance(schema, int) or schema > SCHEMA:
+        raise UserError(f"schema={schema}: these run files were written by a newer unigen (this one reads up to "
+                        f"{SCHEMA}); upgrade unigen")
     defaults = OmegaConf.structured(RunConfig)
     components, sections = {}, {}
     for sec, registry in SECTIONS.items():
@@ -141,19 +241,26 @@ def resolve(config: dict | DictConfig | str | Path | None = None, overrides: lis
         cls = registry.get(str(name))
         try:
             node = OmegaConf.merge(OmegaConf.structured(cls), settings)
-        except OmegaConfBaseException as e:
+            components[sec] = OmegaConf.to_object(node)
+        except (OmegaConfBaseException, ValueError, TypeError) as e:
             raise UserError(f"config {sec} ({name}): {_one_line(e)}") from None
-        components[sec] = OmegaConf.to_object(node)
+        check_settings(components[sec], sec)
         sections[sec] = OmegaConf.merge(OmegaConf.create({"name": name}), node)
     rest = {k: v for k, v in raw.items() if k not in SECTIONS}
     try:
         top = OmegaConf.merge(defaults, rest)
+        top.schema = SCHEMA
         for sec in SECTIONS:
             top[sec] = sections[sec]
+        check_settings(OmegaConf.to_object(top.train), "train")
+        check_settings(OmegaConf.to_object(top.eval), "eval")
         for player, override in top.train.players.items():
-            OmegaConf.merge(OmegaConf.structured(OptimConfig), override)  # validate early
-    except OmegaConfBaseException as e:
+            node = OmegaConf.merge(OmegaConf.structured(OptimConfig), top.train.optim, override)
+            check_settings(OmegaConf.to_object(node), f"train.players.{player}")
+    except (OmegaConfBaseException, ValueError, TypeError) as e:
         raise UserError(f"config: {_one_line(e)}") from None
+    if not str(top.out).strip():
+        raise UserError("out='' names no directory; give a run directory, e.g. --out runs/mine")
     if top.train.monitor_mode not in ("min", "max"):
         raise UserError(f"train.monitor_mode={top.train.monitor_mode!r}; choose min or max")
     if top.train.on_nan not in ("error", "skip"):

@@ -59,12 +59,13 @@ def save_curves(metrics_path: str | Path, path: str | Path) -> None:
     """Plot every logged series of a ``metrics.jsonl`` against the step, one panel per series."""
     rows = [json.loads(line) for line in Path(metrics_path).read_text().splitlines() if line.strip()]
     rows = [r for r in rows if r.get("kind", "train") == "train"]
-    keys = sorted({k for r in rows for k in r if k not in ("step", "kind", "time")})
+    keys = sorted({k for r in rows for k, v in r.items()
+                   if k not in ("step", "kind", "time") and isinstance(v, (int, float))})
     if not keys:
         return
     fig, axes = plt.subplots(len(keys), 1, figsize=(6, 1.8 * len(keys)), sharex=True, squeeze=False)
     for ax, k in zip(axes[:, 0], keys):
-        pts = [(r["step"], r[k]) for r in rows if k in r]
+        pts = [(r["step"], math.nan if r[k] is None else r[k]) for r in rows if k in r]
         ax.plot([p[0] for p in pts], [p[1] for p in pts], lw=1)
         ax.set_ylabel(k, rotation=0, ha="right")
         ax.grid(alpha=0.3)

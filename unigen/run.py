@@ -7,10 +7,13 @@ A run directory holds ``config.yaml`` (resolved), ``metrics.jsonl`` (one JSON ob
 from __future__ import annotations
 
 import json
+import math
+import os
 import random
 import signal
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +23,7 @@ import torch
 from omegaconf import OmegaConf
 
 from unigen import checkpoint, plots
-from unigen.config import Resolved, optim_config, resolve
+from unigen.config import SCHEMA, Resolved, optim_config, resolve
 from unigen.config import save as save_config
 from unigen.data import TensorData
 from unigen.data.stream import fits_on_device
@@ -30,18 +33,27 @@ from unigen.data.mnist import MNIST
 from unigen.metrics import (conditional_accuracy, extract_features, fid, has_likelihood, inception_score,
                             likelihood_bounds, mnist_classifier, mode_stats, precision_recall)
 from unigen.programs import Programs, generate
+from unigen.rundir import RunLock, claim_new, disk_errors, remove_stale_temps, usable_dir
 from unigen.trainer import NonFiniteError, Trainer
 
 
-def pick_device(name: str) -> torch.device:
+def pick_device(name: str, key: str = "train.device") -> torch.device:
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (an existing GPU); anything else is refused in one line."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"train.device={name} but no CUDA device is available; use train.device=cpu")
     try:
-        return torch.device(name)
-    except RuntimeError:
-        raise UserError(f"train.device={name!r} is not a device; use auto, cpu or cuda") from None
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise UserError(f"{key}={name!r} is not a device; use auto, cpu or cuda") from None
+    if device.type not in ("cpu", "cuda"):
+        raise UserError(f"{key}={name!r}: unigen trains on cpu or cuda devices only; use auto, cpu or cuda")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        fix = "--device cpu" if key == "--device" else "train.device=cpu"
+        raise UserError(f"{key}={name} but no CUDA device is available; use {fix}")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise UserError(f"{key}={name} but this machine has {torch.cuda.device_count()} CUDA device(s) "
+                        f"(cuda:0..cuda:{torch.cuda.device_count() - 1})")
+    return device
 
 
 def seed_everything(seed: int) -> None:
@@ -67,7 +79,8 @@ class Built:
                        optim=lambda player: optim_config(cfg, player), skip_nonfinite=cfg.train.on_nan == "skip",
                        seed=cfg.train.seed, world=self.world, total_steps=cfg.train.steps,
                        compile=cfg.train.compile, device=self.device,
-                       stream=cfg.train.data_placement == "host" or None)
+                       stream=cfg.train.data_placement == "host" or None, max_skipped=cfg.train.max_skipped,
+                       skip_window=cfg.train.skip_window)
 
 
 def place(data: TensorData, device: torch.device, placement: str) -> TensorData:
@@ -102,72 +115,185 @@ def build(resolved: Resolved, distributed: bool = False) -> Built:
     return Built(resolved, programs, data, device, world)
 
 
+def strict_json(values: dict) -> dict:
+    """``values`` with every NaN or infinity replaced by ``null`` and named under ``"nonfinite"``
+    (so that the file is strict JSON that any reader parses)."""
+    bad = sorted(k for k, v in values.items() if isinstance(v, float) and not math.isfinite(v))
+    if not bad:
+        return values
+    return {**{k: (None if k in bad else v) for k, v in values.items()},
+            "nonfinite": {k: str(values[k]) for k in bad}}
+
+
+def write_json(path: Path, values: dict) -> None:
+    path.write_text(json.dumps(strict_json(values), indent=2, allow_nan=False) + "\n")
+
+
 class MetricsLog:
-    """Appends one JSON object per line to ``metrics.jsonl``."""
+    """Appends one strict-JSON object per line to ``metrics.jsonl``."""
 
     def __init__(self, path: Path, enabled: bool = True):
         self.path, self.enabled = path, enabled
 
+    def rows(self) -> list[dict]:
+        """The logged rows; a torn last line (a full disk, a kill mid-write) is skipped."""
+        out = []
+        for line in self.path.read_text(errors="replace").splitlines() if self.path.is_file() else []:
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(row, dict) and isinstance(row.get("step"), int):
+                out.append(row)
+        return out
+
     def truncate_after(self, step: int) -> None:
-        """Drop lines logged after ``step`` (a resumed run re-logs them)."""
-        if not self.enabled or not self.path.is_file():
+        """Keep the training rows (and resume notes) up to ``step``: a resumed run re-logs the rest."""
+        if not self.enabled:
             return
-        keep = [line for line in self.path.read_text().splitlines()
-                if line.strip() and json.loads(line)["step"] <= step and json.loads(line)["kind"] == "train"]
-        self.path.write_text("".join(line + "\n" for line in keep))
+        keep = [r for r in self.rows() if r["step"] <= step and r.get("kind") in ("train", "resume")]
+        self.path.write_text("".join(json.dumps(r, allow_nan=False) + "\n" for r in keep))
 
     def write(self, step: int, values: dict, kind: str = "train") -> None:
         if not self.enabled:
             return
+        row = strict_json({"step": step, "kind": kind, "time": round(time.time(), 3), **values})
         with self.path.open("a") as f:
-            f.write(json.dumps({"step": step, "kind": kind, "time": round(time.time(), 3), **values}) + "\n")
+            f.write(json.dumps(row, allow_nan=False) + "\n")
 
 
-def train(config=None, overrides: list[str] = (), out: str | None = None, resume: str | Path | None = None) -> Path:
+class Interrupted(Exception):
+    """SIGINT or SIGTERM stopped the run after its checkpoint was saved; the CLI exits with ``128 + signum``."""
+
+    def __init__(self, signame: str, run_dir: Path, step: int | None, during: str = "training"):
+        self.signame, self.run_dir, self.step = signame, run_dir, step
+        self.exit_code = 128 + int(getattr(signal, signame))
+        at = f" at step {step}" if step is not None else ""
+        if during == "training":
+            hint = f"resume with: unigen train --resume {run_dir}"
+        else:
+            hint = f"the trained run is saved; evaluate it with: unigen eval {run_dir}"
+        super().__init__(f"stopped by {signame} during {during}{at}; {hint}")
+
+
+#: settings that a resumed run cannot change: its parameters, data and random streams come from the checkpoint
+FIXED_ON_RESUME = ("model", "strategy", "data", "train.seed", "out")
+
+
+def _flat(cfg: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in cfg.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(_flat(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def resume_changes(old: dict, new: dict) -> dict:
+    """``{key: [old, new]}`` for every setting an override changes; refuses what cannot change on resume."""
+    a, b = _flat(old), _flat(new)
+    changed = {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+    for key in changed:
+        if key.startswith(FIXED_ON_RESUME) or key.endswith(".name") and key.startswith("train."):
+            why = ("the optimiser's state in the checkpoint belongs to " + repr(changed[key][0])
+                   if key.endswith(".name") else "the run's parameters, data and random streams come from its checkpoint")
+            raise UserError(f"{key} cannot change on resume ({changed[key][0]!r} -> {changed[key][1]!r}): {why}; "
+                            f"start a new run with --out for that")
+    return changed
+
+
+def train(config=None, overrides: list[str] = (), out: str | None = None, resume: str | Path | None = None,
+          overwrite: bool = False) -> Path:
     """Train a run from a YAML path or mapping plus ``key=value`` overrides; return its directory.
 
-    ``resume`` continues the run in that directory from its last checkpoint (parameters, optimiser
-    states, step and every RNG state), so a run killed at step k and resumed takes the same steps as
-    one that was never interrupted. SIGINT/SIGTERM save a checkpoint and end the run cleanly.
+    A new run refuses a directory that already holds one, unless ``overwrite`` (then only unigen's own
+    run files there are removed). ``resume`` continues the run in that directory from its last
+    checkpoint (parameters, optimiser states, step, the open logging window and every RNG state), so a
+    run killed at step k and resumed takes the same steps as one that was never interrupted.
+    Overrides given with ``resume`` are honoured and recorded in ``config.yaml`` (a new rate, schedule,
+    batch size, step count…); those that cannot change (:data:`FIXED_ON_RESUME`, optimiser names) are
+    refused. A process holds ``RUN_DIR/.lock`` while it trains (:class:`unigen.rundir.RunLock`).
+    SIGINT/SIGTERM save a checkpoint and raise :class:`Interrupted`.
     """
+    changes: dict = {}
     if resume is not None:
         run_dir = Path(resume)
+        if config is not None:
+            raise UserError(f"give either a CONFIG or --resume {run_dir}, not both: a resumed run keeps its own "
+                            f"config.yaml; put changes after it as key=value")
+        if out is not None and Path(out) != run_dir:
+            raise UserError(f"--out {out} with --resume {run_dir}: a run resumes in its own directory; copy it "
+                            f"first (cp -r {run_dir} {out}) and resume the copy")
         if not (run_dir / "config.yaml").is_file():
             raise UserError(f"{run_dir} is not a run directory (no config.yaml); pass the directory to resume")
-        config, out = run_dir / "config.yaml", str(run_dir)
-    resolved = resolve(config, list(overrides) + ([f"out={out}"] if out else []))
+        saved = resolve(run_dir / "config.yaml")
+        resolved = resolve(run_dir / "config.yaml", list(overrides))
+        changes = resume_changes(OmegaConf.to_container(saved.config), OmegaConf.to_container(resolved.config))
+    else:
+        resolved = resolve(config, list(overrides) + ([f"out={out}"] if out is not None else []))
+        run_dir = Path(resolved.config.out)
+    main = int(os.environ.get("RANK", "0")) == 0  # only rank 0 writes run files
+    if main:
+        usable_dir(run_dir)
+    with RunLock(run_dir) if main else nullcontext(), disk_errors(run_dir, "free space, then resume with "
+                                                                  f"`unigen train --resume {run_dir}`"):
+        if main and resume is None:
+            claim_new(run_dir, overwrite)
+        if main:
+            remove_stale_temps(run_dir)
+        return _train(resolved, run_dir, resume is not None, changes, main)
+
+
+def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, main: bool) -> Path:
     built = build(resolved, distributed=True)
     cfg = resolved.config
-    run_dir = Path(cfg.out)
-    main = built.world.is_main  # only rank 0 writes run files
-    if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
     log = MetricsLog(run_dir / "metrics.jsonl", enabled=main)
     trainer = built.trainer()
     container = OmegaConf.to_container(cfg)
-    if resume is not None:
+    if resuming:
         state = checkpoint.load(run_dir / "checkpoint.pt", map_location=built.device)
-        checkpoint.check_matches(state, container, run_dir / "checkpoint.pt")
-        trainer.load_state_dict(state)
-        checkpoint.set_rng_state(state["rng"])
+        checkpoint.check_matches(state, container, run_dir / "checkpoint.pt", normalise=_normalise)
+        try:
+            trainer.load_state_dict(state)
+            checkpoint.set_rng_state(state["rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            raise UserError(f"checkpoint {run_dir / 'checkpoint.pt'} is damaged ({type(e).__name__}: "
+                            f"{str(e).splitlines()[0][:120] if str(e) else ''}); restore it from a copy") from None
+        except UserError as e:
+            raise UserError(f"checkpoint {run_dir / 'checkpoint.pt'}: {e}") from None
         log.truncate_after(trainer.step_count)
+        if main:
+            save_config(cfg, run_dir / "config.yaml")  # config.yaml stays true: it holds what this run uses
+            if changes:
+                log.write(trainer.step_count, {"changed": changes}, kind="resume")
     elif main:
         save_config(cfg, run_dir / "config.yaml")
         log.path.write_text("")
+    last_good = {"step": trainer.step_count if resuming else None}
 
     def save_checkpoint(step: int, name: str = "checkpoint.pt") -> None:
         if not main:
             return
+        trainer.check_weights()  # never write non-finite weights over a good checkpoint
         state = trainer.state_dict()
         state["config"] = container
+        state["schema"] = SCHEMA
         state["rng"] = checkpoint.rng_state()
         checkpoint.save(state, run_dir / name)
+        remove_stale_temps(run_dir)
+        if name == "checkpoint.pt":
+            last_good["step"] = step
 
     best = {"value": None}
     sign = 1.0 if cfg.train.monitor_mode == "min" else -1.0
 
     def on_log(step: int, values: dict) -> None:
         log.write(step, values)
+        if cfg.train.monitor and cfg.train.monitor not in values:
+            raise UserError(f"train.monitor={cfg.train.monitor!r} names no logged series; choose one of "
+                            f"{', '.join(sorted(values))}")
         value = values.get(cfg.train.monitor) if cfg.train.monitor else None
         if value is not None and (best["value"] is None or sign * value < sign * best["value"]):
             best["value"] = value
@@ -183,22 +309,31 @@ def train(config=None, overrides: list[str] = (), out: str | None = None, resume
                         check_every=1 if cfg.train.compile == "none" else cfg.train.log_every)
         except NonFiniteError as e:
             kept = run_dir / "checkpoint.pt"
-            last = f"the last good checkpoint {kept} is kept" if kept.is_file() else "no checkpoint was written yet"
-            raise UserError(f"{e}; {last}; lower the learning rate, or set train.on_nan=skip") from None
-    log.write(trainer.step_count, {"wall_s": round(time.perf_counter() - start, 2)}, kind="timing")
-    save_checkpoint(trainer.step_count)
+            last = (f"the last good checkpoint {kept} (step {last_good['step']}) is kept"
+                    if kept.is_file() and last_good["step"] is not None else "no checkpoint was written yet")
+            fix = ("lower the learning rate, or set train.on_nan=skip" if cfg.train.on_nan == "error"
+                   else "lower the learning rate")
+            raise UserError(f"{e}; {last}; {fix}") from None
+        log.write(trainer.step_count, {"wall_s": round(time.perf_counter() - start, 2)}, kind="timing")
+        save_checkpoint(trainer.step_count)
     if stop.signal is not None:
-        print(f"stopped by {stop.signal} at step {trainer.step_count}; resume with: "
-              f"unigen train --resume {run_dir}")
-        return run_dir
+        raise Interrupted(stop.signal, run_dir, trainer.step_count)
     if not main:
         return run_dir
-    plots.save_curves(log.path, run_dir / "losses.png")
-    write_samples(built, run_dir / "samples.png")
-    results = evaluate_built(built)
+    try:
+        plots.save_curves(log.path, run_dir / "losses.png")
+        write_samples(built, run_dir / "samples.png")
+        results = evaluate_built(built)
+    except KeyboardInterrupt:
+        raise Interrupted("SIGINT", run_dir, None, during="the final evaluation") from None
     log.write(trainer.step_count, results, kind="eval")
-    (run_dir / "eval.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_json(run_dir / "eval.json", results)
     return run_dir
+
+
+def _normalise(saved: dict) -> dict:
+    """A checkpoint's saved config through the current schema (defaults of newer fields filled in)."""
+    return OmegaConf.to_container(resolve(saved).config)
 
 
 class StopOnSignal:
@@ -225,21 +360,37 @@ class StopOnSignal:
             signal.signal(sig, handler)
 
 
-def load_run(run_dir: str | Path, device: str | None = None) -> Built:
-    """Rebuild a run's programs from its ``config.yaml`` and ``checkpoint.pt``."""
+def require_run_dir(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
         raise UserError(f"{run_dir} is not a run directory (no config.yaml); pass the directory `unigen train` wrote")
-    overrides = [f"train.device={device}"] if device else []
-    resolved = resolve(run_dir / "config.yaml", overrides)
+    return run_dir
+
+
+def load_run(run_dir: str | Path, device: str | None = None) -> Built:
+    """Rebuild a run's programs from its ``config.yaml`` and ``checkpoint.pt``."""
+    run_dir = require_run_dir(run_dir)
+    if device:
+        pick_device(device, "--device")
+    resolved = resolve(run_dir / "config.yaml", [f"train.device={device}"] if device else [])
+    if not device and resolved.config.train.device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"run {run_dir} was trained on {resolved.config.train.device} but no CUDA device is "
+                        f"available; pass --device cpu")
     built = build(resolved)
     state = checkpoint.load(run_dir / "checkpoint.pt", map_location=built.device)
-    checkpoint.check_matches(state, OmegaConf.to_container(resolved.config), run_dir / "checkpoint.pt")
+    checkpoint.check_matches(state, OmegaConf.to_container(resolved.config), run_dir / "checkpoint.pt",
+                             normalise=_normalise)
     try:
         built.programs.load_state_dict(state["programs"])
-    except (KeyError, RuntimeError) as e:
+    except (KeyError, RuntimeError, TypeError, AttributeError) as e:
         raise UserError(f"checkpoint in {run_dir} does not fit model {resolved.config.model.name!r} "
-                        f"({str(e).splitlines()[0][:120]}); use the run's own config") from None
+                        f"({str(e).splitlines()[0][:120] if str(e) else type(e).__name__}); use the run's own "
+                        f"config") from None
+    bad = [k for k, v in built.programs.state_dict().items() if v.is_floating_point() and not bool(v.isfinite().all())]
+    if bad:
+        raise UserError(f"the weights in {run_dir / 'checkpoint.pt'} are not finite ({bad[0]}"
+                        f"{f' and {len(bad) - 1} more' if len(bad) > 1 else ''}); the run diverged: retrain it "
+                        f"with a lower learning rate")
     built.programs.eval()
     return built
 
@@ -317,5 +468,6 @@ def _uses_labels(built: Built) -> bool:
 def evaluate(run_dir: str | Path, device: str | None = None) -> dict[str, float]:
     built = load_run(run_dir, device)
     results = evaluate_built(built)
-    (Path(run_dir) / "eval.json").write_text(json.dumps(results, indent=2) + "\n")
-    return results
+    with disk_errors(Path(run_dir)):
+        write_json(Path(run_dir) / "eval.json", results)
+    return strict_json(results)

@@ -12,7 +12,7 @@ player's loss or gradient was non-finite. :meth:`Trainer.fit` reads those outsid
 """
 from __future__ import annotations
 
-import math
+from collections import deque
 from contextlib import nullcontext
 from typing import Callable, Iterable
 
@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from unigen.compiled import GraphedStep, check_compile
 from unigen.config import OptimConfig
+from unigen.optim import apply_settings, make_optimizer, make_schedule, needs_schedule
 from unigen.data.base import TensorData
 from unigen.data.stream import HostBatches
 from unigen.errors import UserError
@@ -36,50 +37,23 @@ def same_device(a: torch.device, b: torch.device) -> bool:
 
 
 class NonFiniteError(RuntimeError):
-    """A player's loss or gradient became NaN or infinite."""
+    """A player's loss or gradient, or its weights after an update, became NaN or infinite; or, with
+    ``skip_nonfinite``, too many recent updates were skipped."""
 
-    def __init__(self, player: str, step: int, exact: bool = True):
+    def __init__(self, player: str, step: int, exact: bool = True, what: str = "a non-finite loss or gradient"):
         when = f"at step {step}" if exact else f"by step {step}"
-        super().__init__(f"player {player!r} had a non-finite loss or gradient {when}")
-        self.player, self.step = player, step
+        super().__init__(f"player {player!r} had {what} {when}")
+        self.player, self.step, self.what = player, step, what
 
 
-def make_schedule(optimizer: torch.optim.Optimizer, cfg: OptimConfig, updates: int) -> torch.optim.lr_scheduler.LambdaLR:
-    r"""Learning-rate multiplier per optimiser update: linear warm-up over ``cfg.warmup`` updates, then
-    ``constant`` (1), ``linear`` (:math:`1 - t/T`) or ``cosine`` (:math:`\tfrac12(1 + \cos \pi t/T)`)
-    over the remaining ``T`` updates."""
-    warm, total = cfg.warmup, max(1, updates - cfg.warmup)
-    shapes = {"constant": lambda t: 1.0, "linear": lambda t: max(0.0, 1.0 - t / total),
-              "cosine": lambda t: 0.5 * (1.0 + math.cos(math.pi * min(t, total) / total))}
-    if cfg.schedule not in shapes:
-        raise UserError(f"unknown schedule {cfg.schedule!r}; choose constant, linear or cosine")
-    shape = shapes[cfg.schedule]
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda t: (t + 1) / warm if t < warm else shape(t - warm))
+class SkippedTooOften(NonFiniteError):
+    """With ``skip_nonfinite``, more than the allowed share of recent updates was skipped."""
 
-
-def make_optimizer(params: Iterable[nn.Parameter], cfg: OptimConfig, capturable: bool = False) -> torch.optim.Optimizer:
-    """Build one player's optimiser from its settings.
-
-    ``capturable`` (for CUDA-graph capture, :mod:`unigen.compiled`) keeps Adam's and RMSprop's step
-    counts and learning rates in device tensors; SGD then needs a constant rate.
-    """
-    params = list(params)
-    if capturable and cfg.name in ("adam", "rmsprop"):
-        lr, extra = torch.tensor(cfg.lr, device=params[0].device), {"capturable": True, "foreach": True}
-    elif capturable and (cfg.schedule != "constant" or cfg.warmup > 0):
-        raise UserError(f"optimiser {cfg.name} keeps its learning rate on the host, so train.compile=cudagraph "
-                        f"needs schedule=constant and warmup=0 for it; use adam or rmsprop, or train.compile=none")
-    else:
-        lr, extra = cfg.lr, {}
-    if cfg.name == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, **extra)
-    if cfg.name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, alpha=cfg.alpha, momentum=cfg.momentum,
-                                   weight_decay=cfg.weight_decay, **extra)
-    if cfg.name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    raise UserError(f"unknown optimiser {cfg.name!r}; choose adam, rmsprop or sgd")
+    def __init__(self, skipped: int, seen: int, limit: float, step: int):
+        RuntimeError.__init__(self, f"{skipped} of the last {seen} updates were skipped for non-finite losses or "
+                              f"gradients (over the train.max_skipped={limit:g} share) by step {step}, so the run "
+                              f"is not training")
+        self.player, self.step, self.what = "", step, "skipped updates"
 
 
 class Trainer:
@@ -100,12 +74,16 @@ class Trainer:
     :param device: the training device; by default the data's. Data on another device (the host) are
         streamed: each step's batches are gathered there and copied over (:mod:`unigen.data.stream`).
     :param stream: force (or forbid) streaming; by default, stream when the data are not on ``device``.
+    :param max_skipped: with ``skip_nonfinite``, stop (:class:`NonFiniteError`) once more than this share
+        of the last ``skip_window`` updates was skipped (checked from 20 updates on): a run whose updates
+        are nearly all dropped is dead, not training.
     """
 
     def __init__(self, programs: Programs, strategy: Strategy, data: TensorData, batch_size: int,
                  optim: OptimConfig | Callable[[str], OptimConfig] = OptimConfig(), skip_nonfinite: bool = False,
                  seed: int = 0, world: World = World(), total_steps: int = 0, compile: str = "none",
-                 device: torch.device | None = None, stream: bool | None = None):
+                 device: torch.device | None = None, stream: bool | None = None, max_skipped: float = 0.5,
+                 skip_window: int = 100):
         strategy.check(programs)
         data.check_batch_size(batch_size)
         if strategy.needs_labels and data.c is None:
@@ -135,7 +113,7 @@ class Trainer:
                 raise UserError(f"player {player!r} of strategy {strategy.registry_name!r} owns no parameters "
                                 f"(roles {', '.join(roles)}); give those programs trainable parameters")
             self.params[player] = list(found.values())
-        settings = optim if callable(optim) else (lambda _player: optim)
+        self.settings = settings = optim if callable(optim) else (lambda _player: optim)
         graphed = compile == "cudagraph"
         self.optimizers = {p: make_optimizer(ps, settings(p), capturable=graphed) for p, ps in self.params.items()}
         # one scheduler step per optimiser update: a player updated k times per step gets k × steps updates
@@ -143,10 +121,16 @@ class Trainer:
                                   for p in self.params}
         # a constant rate needs no scheduler (and leaves the optimiser's rate to whoever else sets it)
         self.schedulers = {p: make_schedule(o, settings(p), updates[p] * max(1, total_steps))
-                           for p, o in self.optimizers.items()
-                           if settings(p).schedule != "constant" or settings(p).warmup > 0}
-        self.skip_nonfinite = skip_nonfinite
+                           for p, o in self.optimizers.items() if needs_schedule(settings(p))}
+        self.skip_nonfinite, self.max_skipped = skip_nonfinite, max_skipped
+        self.recent_skips: deque[bool] = deque(maxlen=skip_window)
+        # device flags, read every check_every steps: a non-finite loss/gradient, non-finite weights
         self.nonfinite = {p: torch.zeros((), dtype=torch.bool, device=self.device) for p in self.params}
+        self.bad_weights = {p: torch.zeros((), dtype=torch.bool, device=self.device) for p in self.params}
+        # the running sums of the current logging window (kept in checkpoints: a resumed log equals an
+        # uninterrupted one)
+        self.window: dict[str, Tensor] = {}
+        self.window_count = 0
         self.host = None  # host-resident data: batches staged before each step
         if not same_device(data.x.device, self.device) if stream is None else stream:
             slots = sum(ph.repeats for ph in strategy.phases())
@@ -210,11 +194,9 @@ class Trainer:
                 self.optimizers[player].zero_grad(set_to_none=True)
                 values[player].backward(inputs=self.params[player], retain_graph=i < len(phase.players) - 1)
                 bad.append(self._nonfinite(values[player], self.params[player]))
-            if self.skip_nonfinite:
-                if bool(torch.stack(bad).any()):  # host read: an eager-only option
-                    self.skipped += 1
-                    continue
-            else:
+            if self.skip_nonfinite and self._skip(bool(torch.stack(bad).any())):  # host read: eager only
+                continue
+            if not self.skip_nonfinite:
                 for player, flag in zip(phase.players, bad):
                     self.nonfinite[player] |= flag
             for player in phase.players:
@@ -222,15 +204,40 @@ class Trainer:
                 if player in self.schedulers and not self.defer_schedules:
                     self.schedulers[player].step()
                 self.strategy.after_update(self.programs, player)
+                # weights that an update made non-finite (an infinite rate) are caught here, on the device
+                self.bad_weights[player] |= self._nonfinite(None, self.params[player], attr=None)
+            if self.skip_nonfinite:
+                self.raise_if_nonfinite(offset=1)
         return {k: v.detach() for k, v in values.items()}
 
+    def _skip(self, bad: bool) -> bool:
+        """Record whether this update is skipped; stop once too many recent ones were."""
+        self.recent_skips.append(bad)
+        self.skipped += bad
+        n, k = len(self.recent_skips), sum(self.recent_skips)
+        if n >= min(20, self.recent_skips.maxlen) and k > self.max_skipped * n:
+            raise SkippedTooOften(k, n, self.max_skipped, self.step_count + 1)
+        return bad
+
     @staticmethod
-    def _nonfinite(loss: Tensor, params: list[nn.Parameter]) -> Tensor:
-        grads = [p.grad for p in params if p.grad is not None]
-        total = loss.detach().float()
-        if grads:
-            total = total + torch.stack(torch._foreach_norm(grads)).float().sum()
-        return ~torch.isfinite(total)
+    def _nonfinite(loss: Tensor | None, params: list[nn.Parameter], attr: str | None = "grad") -> Tensor:
+        """``True`` (on the device) if ``loss`` or any of ``params``' gradients (``attr=None``: values) is not
+        finite. Uses the max-norm, which (unlike the 2-norm) cannot overflow on large finite values."""
+        tensors = [p if attr is None else getattr(p, attr) for p in params]
+        tensors = [t for t in tensors if t is not None]
+        parts = [] if loss is None else [loss.detach().float().abs().reshape(())]
+        if tensors:
+            parts += [n.float() for n in torch._foreach_norm(tensors, float("inf"))]
+        if not parts:
+            return torch.zeros((), dtype=torch.bool, device=params[0].device)
+        return ~torch.isfinite(torch.stack(parts).max())
+
+    def check_weights(self) -> None:
+        """Raise :class:`NonFiniteError` naming the first player whose parameters are not finite now."""
+        bad = torch.stack([self._nonfinite(None, ps, attr=None) for ps in self.params.values()]).tolist()
+        for player, flag in zip(self.params, bad):
+            if flag:
+                raise NonFiniteError(player, self.step_count, exact=False, what="non-finite weights")
 
     # ------------------------------------------------------------------------------------ the loop
     def fit(self, steps: int, log_every: int = 50, on_log: Callable[[int, dict[str, float]], None] | None = None,
@@ -243,8 +250,7 @@ class Trainer:
         every ``check_every`` steps the non-finite flags are read and a :class:`NonFiniteError`
         names the first bad player. ``should_stop`` (e.g. a signal flag) ends the loop early.
         """
-        sums: dict[str, Tensor] = {}
-        count, last = 0, {}
+        sums, last = self.window, {}
         bar = tqdm(total=steps, initial=self.step_count, disable=not progress, dynamic_ncols=True,
                    mininterval=0.5, desc=self.strategy.registry_name)
         while self.step_count < steps:
@@ -253,32 +259,44 @@ class Trainer:
                 self.raise_if_nonfinite(exact=check_every == 1)
             for k, v in out.items():
                 sums[k] = sums[k] + v if k in sums else v.clone()
-            count += 1
+            self.window_count += 1
             if self.step_count % log_every == 0:
-                last = {k: v.item() / count for k, v in sums.items()}
+                last = {k: v.item() / self.window_count for k, v in sums.items()}
                 if self.skipped:
                     last["skipped_steps"] = self.skipped
-                sums, count = {}, 0
+                sums.clear()
+                self.window_count = 0
                 if on_log is not None:
                     on_log(self.step_count, last)
                 bar.set_postfix({k: f"{v:.3g}" for k, v in last.items()}, refresh=False)
             if checkpoint_every and on_checkpoint is not None and self.step_count % checkpoint_every == 0:
+                self.raise_if_nonfinite(exact=check_every == 1)  # never checkpoint non-finite weights
                 on_checkpoint(self.step_count)
             bar.update(1)
             if should_stop is not None and should_stop():
-                break
+                bar.close()
+                self.raise_if_nonfinite(exact=check_every == 1)
+                return last  # the open window stays in self.window (and in the checkpoint)
         bar.close()
         self.raise_if_nonfinite(exact=check_every == 1)
-        if count:
-            last = {k: v.item() / count for k, v in sums.items()}
+        if self.window_count:
+            last = {k: v.item() / self.window_count for k, v in sums.items()}
+            sums.clear()
+            self.window_count = 0
             if on_log is not None:
                 on_log(self.step_count, last)
         return last
 
-    def raise_if_nonfinite(self, exact: bool = True) -> None:
-        for player, flag in self.nonfinite.items():
-            if bool(flag):
-                raise NonFiniteError(player, self.step_count, exact)
+    def raise_if_nonfinite(self, exact: bool = True, offset: int = 0) -> None:
+        """Read the device flags (one host sync) and raise :class:`NonFiniteError` naming the first bad player."""
+        players = list(self.params)
+        flags = torch.stack([self.nonfinite[p] for p in players] + [self.bad_weights[p] for p in players]).tolist()
+        for i, player in enumerate(players):
+            if flags[i]:
+                raise NonFiniteError(player, self.step_count + offset, exact)
+            if flags[len(players) + i]:
+                raise NonFiniteError(player, self.step_count + offset, exact, what="non-finite weights after "
+                                     "an update (a learning rate too high?)")
 
     # ------------------------------------------------------------------------------------- state
     def state_dict(self) -> dict:
@@ -286,9 +304,24 @@ class Trainer:
                 "optimizers": {p: o.state_dict() for p, o in self.optimizers.items()},
                 "schedulers": {p: sch.state_dict() for p, sch in self.schedulers.items()},
                 "step": self.step_count, "skipped": self.skipped,
-                "index_generator": self.index_generator.get_state()}
+                "index_generator": self.index_generator.get_state(),
+                "window": {"sums": {k: v.detach().cpu() for k, v in self.window.items()},
+                           "count": self.window_count}}
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore a :meth:`state_dict`, then apply this trainer's optimiser settings (which may differ
+        from the checkpoint's: a resumed run uses the rate it is given, :func:`unigen.optim.apply_settings`).
+
+        :raises UserError: if the state does not fit these programs and players (one line).
+        """
+        try:
+            self._load(state)
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as e:
+            detail = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+            raise UserError(f"the checkpoint does not fit these programs and players ({type(e).__name__}: "
+                            f"{detail}); resume with the run's own config, or start a new run") from None
+
+    def _load(self, state: dict) -> None:
         self.programs.load_state_dict(state["programs"])
         for p, o in self.optimizers.items():
             o.load_state_dict(state["optimizers"][p])
@@ -296,10 +329,18 @@ class Trainer:
                 for group in o.param_groups:
                     if group.get("capturable"):
                         group["lr"] = torch.tensor(float(group["lr"]), device=self.device)
-        for p, sch in self.schedulers.items():
-            sch.load_state_dict(state["schedulers"][p])
         self.step_count = int(state["step"])
         self.skipped = int(state.get("skipped", 0))
+        for p, o in self.optimizers.items():
+            sch = self.schedulers.get(p)
+            done = self.step_count * self.updates[p]
+            if sch is not None and p in state["schedulers"]:
+                sch.load_state_dict(state["schedulers"][p])
+                done = sch.last_epoch
+            apply_settings(o, sch, self.settings(p), done)
         self.index_generator.set_state(state["index_generator"].cpu())
+        window = state.get("window", {"sums": {}, "count": 0})
+        self.window = {k: v.to(self.device) for k, v in window["sums"].items()}
+        self.window_count = int(window["count"])
         if self.graphed is not None:  # optimiser states are new tensors: capture again
             self.graphed.invalidate()

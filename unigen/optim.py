@@ -1,0 +1,111 @@
+r"""Optimisers and learning-rate schedules, one per player, built from :class:`~unigen.config.OptimConfig`.
+
+A schedule is a multiplier :math:`m(t)` of the configured rate at optimiser update :math:`t`: linear
+warm-up :math:`(t+1)/W` over the first :math:`W` updates, then over the remaining :math:`T` updates
+
+* ``constant``: :math:`1`;
+* ``linear``: :math:`1 - t/T` (to 0);
+* ``cosine``: :math:`\tfrac12 (1 + \cos \pi t/T)`;
+* ``geometric``: :math:`f^{t/T}`, from 1 down to ``final`` :math:`= f` at the last update (the
+  mode-collapse reproduction's decay).
+
+:func:`apply_settings` puts a (possibly changed) configuration onto a restored optimiser, so that a
+resumed run uses the rate, betas, weight decay and schedule it is told, not the ones in its checkpoint.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Iterable
+
+import torch
+from torch import nn
+
+from unigen.config import OptimConfig
+from unigen.errors import UserError
+
+SCHEDULES = ("constant", "linear", "cosine", "geometric")
+OPTIMISERS = ("adam", "rmsprop", "sgd")
+
+
+def multiplier(cfg: OptimConfig, updates: int) -> Callable[[int], float]:
+    """:math:`m(t)` of the module docstring, for a schedule of ``updates`` optimiser updates in all."""
+    if cfg.schedule not in SCHEDULES:
+        raise UserError(f"unknown schedule {cfg.schedule!r}; choose {', '.join(SCHEDULES)}")
+    warm, total = cfg.warmup, max(1, updates - cfg.warmup)
+    shape = {"constant": lambda t: 1.0,
+             "linear": lambda t: max(0.0, 1.0 - t / total),
+             "cosine": lambda t: 0.5 * (1.0 + math.cos(math.pi * min(t, total) / total)),
+             "geometric": lambda t: cfg.final ** (min(t, total) / total)}[cfg.schedule]
+    return lambda t: (t + 1) / warm if t < warm else shape(t - warm)
+
+
+def needs_schedule(cfg: OptimConfig) -> bool:
+    """A constant rate without warm-up needs no scheduler."""
+    return cfg.schedule != "constant" or cfg.warmup > 0
+
+
+def make_schedule(optimizer: torch.optim.Optimizer, cfg: OptimConfig, updates: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """A :class:`~torch.optim.lr_scheduler.LambdaLR` with the multiplier :func:`multiplier`."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, multiplier(cfg, updates))
+
+
+def make_optimizer(params: Iterable[nn.Parameter], cfg: OptimConfig, capturable: bool = False) -> torch.optim.Optimizer:
+    """Build one player's optimiser from its settings.
+
+    ``capturable`` (for CUDA-graph capture, :mod:`unigen.compiled`) keeps Adam's and RMSprop's step
+    counts and learning rates in device tensors; SGD then needs a constant rate.
+    """
+    params = list(params)
+    if cfg.name not in OPTIMISERS:
+        raise UserError(f"unknown optimiser {cfg.name!r}; choose {', '.join(OPTIMISERS)}")
+    if capturable and cfg.name in ("adam", "rmsprop"):
+        lr, extra = torch.tensor(cfg.lr, device=params[0].device), {"capturable": True, "foreach": True}
+    elif capturable and needs_schedule(cfg):
+        raise UserError(f"optimiser {cfg.name} keeps its learning rate on the host, so train.compile=cudagraph "
+                        f"needs schedule=constant and warmup=0 for it; use adam or rmsprop, or train.compile=none")
+    else:
+        lr, extra = cfg.lr, {}
+    if cfg.name == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, **extra)
+    if cfg.name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, alpha=cfg.alpha, momentum=cfg.momentum,
+                                   weight_decay=cfg.weight_decay, **extra)
+    return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def set_rate(group: dict, lr: float) -> None:
+    """Set a param group's rate: in place where it is a device tensor (a captured graph reads it there)."""
+    if isinstance(group["lr"], torch.Tensor):
+        group["lr"].fill_(lr)
+    else:
+        group["lr"] = lr
+
+
+def apply_settings(optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LambdaLR | None,
+                   cfg: OptimConfig, done: int) -> None:
+    """Put ``cfg``'s hyper-parameters on a restored ``optimizer`` that has made ``done`` updates.
+
+    The checkpoint's param groups carry the old rate, betas and weight decay; these are replaced by
+    ``cfg``'s, and the rate is set to ``cfg.lr × m(done)`` (the scheduler, if any, continues from
+    update ``done`` with the new base rate). With unchanged settings this is exactly the rate the
+    uninterrupted run would use, so resume stays bit-for-bit.
+    """
+    for group in optimizer.param_groups:
+        group["initial_lr"] = cfg.lr
+        group["weight_decay"] = cfg.weight_decay
+        if "betas" in group:
+            group["betas"] = tuple(cfg.betas)
+        if "alpha" in group:
+            group["alpha"] = cfg.alpha
+        if "momentum" in group:
+            group["momentum"] = cfg.momentum
+    if scheduler is None:
+        for group in optimizer.param_groups:
+            set_rate(group, cfg.lr)
+        return
+    scheduler.base_lrs = [cfg.lr for _ in optimizer.param_groups]
+    scheduler.last_epoch = done
+    rate = cfg.lr * scheduler.lr_lambdas[0](done)
+    for group in optimizer.param_groups:
+        set_rate(group, rate)
+    scheduler._last_lr = [rate for _ in optimizer.param_groups]
