@@ -13,6 +13,7 @@ from unigen.programs import (OBS, Batch, Programs, latent_names, log_prob_per_ex
                              trace_guide, trace_model, with_condition)
 from unigen.registry import STRATEGIES
 from unigen.strategy import Phase, Strategy
+from unigen.settings import bounded
 
 
 @STRATEGIES.register("aae")
@@ -48,7 +49,7 @@ class AAE(Strategy):
         over the indicator of "drawn from the prior".
     """
 
-    adv_weight: float = 1.0
+    adv_weight: float = bounded(1.0, 0)
 
     requires: ClassVar[tuple[str, ...]] = ("model", "guide", "latent_discriminator")
     scores_x: ClassVar[bool] = True

@@ -12,6 +12,7 @@ from unigen.inference.adversarial import Adversarial
 from unigen.programs import Batch, Programs, discriminate, generate
 from unigen.registry import STRATEGIES
 from unigen.strategy import Phase, Strategy
+from unigen.settings import bounded, count
 
 
 @STRATEGIES.register("aavae")
@@ -59,8 +60,8 @@ class AAVAE(Strategy):
     """
 
     base: str = "elbo"
-    num_particles: int = 1
-    fake_weight: float = 1.0
+    num_particles: int = count(1, hi=10_000)
+    fake_weight: float = bounded(1.0, 0)
 
     requires: ClassVar[tuple[str, ...]] = ("model", "guide", "discriminator")
 

@@ -20,6 +20,7 @@ from unigen.errors import UserError
 from unigen.inference.penalties import PENALTIES
 from unigen.programs import Batch, Programs, discriminate, generate, log_q_fake, log_q_real
 from unigen.strategy import Phase, Strategy
+from unigen.settings import bounded, count
 
 
 @dataclass(frozen=True)
@@ -31,9 +32,9 @@ class Adversarial(Strategy):
     :param penalty_weight: its weight (λ for ``gp``/``dragan``, γ for ``r1``/``r2``).
     """
 
-    n_critic: int = 1
+    n_critic: int = count(1, hi=1000)
     penalty: str = "none"
-    penalty_weight: float = 10.0
+    penalty_weight: float = bounded(10.0, 0)
 
     def __post_init__(self) -> None:
         if self.n_critic < 1:

@@ -10,6 +10,7 @@ from unigen.programs import Batch, Programs
 from unigen.registry import STRATEGIES
 from unigen.strategy import Phase, Strategy
 from unigen.inference.weights import log_weights
+from unigen.settings import count
 
 
 @STRATEGIES.register("elbo")
@@ -29,7 +30,7 @@ class ELBO(Strategy):
     One player, ``vae``, owns the model and the guide.
     """
 
-    num_particles: int = 1
+    num_particles: int = count(1, hi=10_000)
 
     requires: ClassVar[tuple[str, ...]] = ("model", "guide")
     scores_x: ClassVar[bool] = True

@@ -12,6 +12,7 @@ from unigen.errors import UserError
 from unigen.inference.gan_nonsaturating import NonSaturatingGAN
 from unigen.programs import Batch, Programs, discriminate, generate, log_prob_per_example, trace_guide
 from unigen.registry import STRATEGIES
+from unigen.settings import bounded
 
 
 @STRATEGIES.register("infogan")
@@ -47,7 +48,7 @@ class InfoGAN(NonSaturatingGAN):
         samples are scored by the code posterior only (not on real data), as in the paper.
     """
 
-    info_weight: float = 1.0
+    info_weight: float = bounded(1.0, 0)
 
     requires: ClassVar[tuple[str, ...]] = ("model", "discriminator", "guide")
     players: ClassVar[dict[str, tuple[str, ...]]] = {"discriminator": ("discriminator",),

@@ -13,6 +13,7 @@ from unigen.inference.weights import log_weights
 from unigen.programs import Batch, Programs
 from unigen.registry import STRATEGIES
 from unigen.strategy import Phase, Strategy
+from unigen.settings import count
 
 
 @STRATEGIES.register("iwae")
@@ -37,7 +38,7 @@ class IWAE(Strategy):
     :param num_particles: :math:`K`, the importance samples per example (``>= 1``).
     """
 
-    num_particles: int = 5
+    num_particles: int = count(5, hi=10_000)
 
     requires: ClassVar[tuple[str, ...]] = ("model", "guide")
     scores_x: ClassVar[bool] = True

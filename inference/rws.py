@@ -14,6 +14,7 @@ from unigen.inference.weights import repeat_batch
 from unigen.programs import Batch, Programs, log_prob_per_example, trace_guide, trace_model
 from unigen.registry import STRATEGIES
 from unigen.strategy import Phase, Strategy
+from unigen.settings import bounded, count
 
 
 def detached_log_densities(programs: Programs, batch: Batch, k: int) -> tuple[Tensor, Tensor]:
@@ -61,8 +62,8 @@ class ReweightedWakeSleep(Strategy):
     :param sleep_phi: :math:`\lambda \in [0, 1]`, the weight of the sleep-:math:`\phi` term.
     """
 
-    num_particles: int = 5
-    sleep_phi: float = 0.0
+    num_particles: int = count(5, hi=10_000)
+    sleep_phi: float = bounded(0.0, 0, 1)
 
     requires: ClassVar[tuple[str, ...]] = ("model", "guide")
     scores_x: ClassVar[bool] = True

@@ -13,6 +13,7 @@ import unigen.models.ssvae  # noqa: F401  (registers the ssvae model this strate
 from unigen.programs import Batch, Programs
 from unigen.registry import STRATEGIES
 from unigen.strategy import Phase, Strategy
+from unigen.settings import count
 
 
 @STRATEGIES.register("svae")
@@ -64,7 +65,7 @@ class SVAE(Strategy):
     """
 
     alpha: float = 0.1
-    num_particles: int = 1
+    num_particles: int = count(1, hi=10_000)
 
     requires: ClassVar[tuple[str, ...]] = ("model", "guide", "classifier")
     scores_x: ClassVar[bool] = True

@@ -14,6 +14,7 @@ from unigen.programs import (Batch, Programs, discriminate, generate, log_prob_p
                              observed_value, trace_guide, trace_model)
 from unigen.registry import STRATEGIES
 from unigen.strategy import Phase
+from unigen.settings import bounded
 
 
 @STRATEGIES.register("vaegan")
@@ -51,7 +52,7 @@ class VAEGAN(Adversarial):
         :math:`\log p_{data} / \tfrac12(p_\theta + p_{rec})`. The model needs a likelihood (not a ``Delta``).
     """
 
-    adv_weight: float = 1.0
+    adv_weight: float = bounded(1.0, 0)
 
     players: ClassVar[dict[str, tuple[str, ...]]] = {"discriminator": ("discriminator",), "vae": ("model", "guide")}
     requires: ClassVar[tuple[str, ...]] = ("model", "guide", "discriminator")

@@ -10,6 +10,7 @@ from unigen.errors import UserError
 from unigen.inference.adversarial import Adversarial
 from unigen.programs import Programs
 from unigen.registry import STRATEGIES
+from unigen.settings import bounded, count
 
 
 @STRATEGIES.register("wgan")
@@ -47,8 +48,8 @@ class WGAN(Adversarial):
         Set them with ``train.optim`` / ``train.players.NAME``; unigen does not change them for you.
     """
 
-    n_critic: int = 5
-    clip: float = 0.01
+    n_critic: int = count(5, hi=1000)
+    clip: float = bounded(0.01, 0)
 
     def __post_init__(self) -> None:
         super().__post_init__()

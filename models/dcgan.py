@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from unigen.errors import UserError
 from unigen.programs import DataInfo, Programs
 from unigen.registry import MODELS
+from unigen.settings import count
 
 from .nets import (CodePosterior, Discriminator, GaussianGuide, Labels, LatentModel, build_codes,
                    latent_discriminator, leaky_relu, num_classes_for, require_choice)
@@ -128,13 +129,13 @@ class DCGAN:
     :param code_prior: prior of the continuous code, ``"uniform"`` (:math:`U(-1, 1)`) or ``"normal"``.
     """
 
-    z_dim: int = 100
-    ngf: int = 64
-    ndf: int = 64
+    z_dim: int = count(100, hi=100_000)
+    ngf: int = count(64, hi=100_000)
+    ndf: int = count(64, hi=100_000)
     disc_norm: str = "batch"
     conditional: bool = False
-    code_classes: int = 0
-    code_dim: int = 0
+    code_classes: int = count(0, lo=0, hi=100_000)
+    code_dim: int = count(0, lo=0, hi=100_000)
     code_prior: str = "uniform"
 
     def build(self, info: DataInfo) -> Programs:

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from unigen.errors import UserError
 from unigen.programs import DataInfo, Programs
 from unigen.registry import MODELS
+from unigen.settings import bounded, count
 
 from .nets import (CodePosterior, Discriminator, FlatNet, GaussianGuide, Labels, LatentModel, build_codes,
                    latent_discriminator, leaky_relu, mlp, num_classes_for, require_choice)
@@ -61,15 +62,15 @@ class MLP:
     :param code_prior: prior of the continuous code, ``"uniform"`` (:math:`U(-1, 1)`) or ``"normal"``.
     """
 
-    z_dim: int = 8
-    hidden: int = 128
-    depth: int = 3
+    z_dim: int = count(8, hi=100_000)
+    hidden: int = count(128, hi=100_000)
+    depth: int = count(3, hi=1000)
     likelihood: str = "delta"
-    sigma: float = 0.1
+    sigma: float = bounded(0.1, 0, lo_open=True)
     conditional: bool = False
-    disc_hidden: int = 128
-    code_classes: int = 0
-    code_dim: int = 0
+    disc_hidden: int = count(128, hi=100_000)
+    code_classes: int = count(0, lo=0, hi=100_000)
+    code_dim: int = count(0, lo=0, hi=100_000)
     code_prior: str = "uniform"
 
     def build(self, info: DataInfo) -> Programs:

@@ -42,6 +42,7 @@ from torch import Tensor, nn
 from unigen.errors import UserError
 from unigen.programs import OBS, DataInfo, Programs
 from unigen.registry import MODELS
+from unigen.settings import count
 
 from .nets import (LATENT, Discriminator, FlatNet, GaussianHead, Labels, StandardNormal, leaky_relu, mlp,
                    num_classes_for)
@@ -114,10 +115,10 @@ class SSVAE:
     :param disc_hidden: width of the discriminator's hidden layer (used only by adversarial strategies).
     """
 
-    z_dim: int = 50
-    hidden: int = 500
-    depth: int = 1
-    disc_hidden: int = 400
+    z_dim: int = count(50, hi=100_000)
+    hidden: int = count(500, hi=100_000)
+    depth: int = count(1, hi=1000)
+    disc_hidden: int = count(400, hi=100_000)
 
     def build(self, info: DataInfo) -> Programs:
         if len(info.shape) != 3 or info.support != "unit":

