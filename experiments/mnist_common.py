@@ -35,11 +35,13 @@ __all__ = ["IS_NAME", "FID_NAME", "fit", "classifier", "real_images", "image_met
            "save_grids", "steps_note"]
 
 
-def fit(config: dict, overrides: list[str] = (), strategy=None) -> Built:
+def fit(config: dict, overrides: list[str] = (), strategy=None, steps: int | None = None) -> Built:
     """Train ``config`` (a run mapping as in ``experiments/configs``) with ``overrides``; programs in eval mode.
 
     :param strategy: a strategy instance that replaces the configured one (the config's ``strategy``
         section is still resolved, so it must name a valid strategy).
+
+    :param steps: train this many steps instead of ``train.steps`` (0: the untrained programs).
 
     The returned object also carries ``skipped``, the number of updates dropped under ``train.on_nan=skip``.
     """
@@ -49,7 +51,7 @@ def fit(config: dict, overrides: list[str] = (), strategy=None) -> Built:
     built = build(resolved)
     trainer = built.trainer()
     train = resolved.config.train
-    trainer.fit(train.steps, log_every=train.log_every, progress=False,
+    trainer.fit(train.steps if steps is None else steps, log_every=train.log_every, progress=False,
                 check_every=1 if train.compile == "none" else train.log_every)  # no per-step sync when captured
     built.programs.eval()
     built.skipped = trainer.skipped  # updates dropped by train.on_nan=skip

@@ -165,9 +165,10 @@ def run(ctx: Context) -> list[Row]:
     for seed in ctx.seeds:
         rows.append(Row("real digits", IS, inception_score(real, clf, support="symmetric")[IS], seed))
         cfg = config(width, steps, batch, seed, "cudagraph" if gpu else "none")
-        untrained_cfg = {**cfg, "train": {**cfg["train"], "steps": 0, "compile": "none"}}
+        untrained_cfg = {**cfg, "train": {**cfg["train"], "steps": 0, "compile": "none"}}  # the cache key
+        eager_cfg = {**cfg, "train": {**cfg["train"], "compile": "none"}}
         untrained = ctx.cached([NAME, untrained_cfg, overrides, n, n_real], lambda: mc.image_metrics(
-            mc.fit(untrained_cfg, overrides), n, ctx.device, n_real=n_real)[0])
+            mc.fit(eager_cfg, overrides, steps=0), n, ctx.device, n_real=n_real)[0])
         rows += [Row(UNTRAINED, metric, value, seed) for metric, value in untrained.items()]
         for name, strategy in LOSSES.items():
             out = ctx.cached([NAME, cfg, overrides, name, n, n_real],

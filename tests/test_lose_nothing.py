@@ -299,12 +299,23 @@ def test_a_full_disk_is_one_line_and_keeps_the_checkpoint(run, capsys, monkeypat
     assert (run / "checkpoint.pt").read_bytes() == good
 
 
-def _can_mount_tmpfs(path):
+def _can_mount_tmpfs(path, options="size=4m"):
     if os.geteuid() != 0 or shutil.which("mount") is None:
         return False
     path.mkdir(exist_ok=True)
-    ok = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(path)], capture_output=True).returncode == 0
-    return ok
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
+                          capture_output=True).returncode == 0
+
+
+def test_a_read_only_file_system_is_one_line(tmp_path, capsys):
+    ro = tmp_path / "ro"
+    if not _can_mount_tmpfs(ro, "ro,size=1m"):
+        pytest.skip("cannot mount a tmpfs here (needs root and mount permission)")
+    try:
+        code, err, _ = _cli(["train", RING, *TINY, "train.steps=2", "--out", str(ro / "r")], capsys)
+        _one_line(code, err, "the file system is read-only")
+    finally:
+        subprocess.run(["umount", str(ro)], capture_output=True)
 
 
 def test_a_really_full_disk(tmp_path, capsys):
@@ -353,6 +364,16 @@ def test_an_older_run_without_newer_fields_still_loads(run, capsys):
     assert main(["sample", str(run), "-n", "50", "-o", str(run / "s.png")]) == 0
     assert main(["eval", str(run)]) == 0
     assert main(["train", "--resume", str(run), "train.steps=12"]) == 0
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_gpu_run_on_a_cpu_machine_names_the_device_flag(run, capsys):
+    text = (run / "config.yaml").read_text().replace("device: auto", "device: cuda")
+    (run / "config.yaml").write_text(text)
+    for argv in (["eval", str(run)], ["sample", str(run), "-o", str(run / "s.png")]):
+        code, err, _ = _cli(argv, capsys)
+        _one_line(code, err, "pass --device cpu")
+    assert main(["eval", str(run), "--device", "cpu"]) == 0
 
 
 def test_a_newer_schema_is_refused(run, capsys):

@@ -28,6 +28,7 @@ from unigen.data.stream import HostBatches
 from unigen.errors import UserError
 from unigen.distributed import RoleWrappers, World, shard_size
 from unigen.programs import Batch, Programs, has_density, role_parameters
+from unigen.settings import check_settings
 from unigen.strategy import Phase, Strategy
 
 
@@ -84,6 +85,7 @@ class Trainer:
                  seed: int = 0, world: World = World(), total_steps: int = 0, compile: str = "none",
                  device: torch.device | None = None, stream: bool | None = None, max_skipped: float = 0.5,
                  skip_window: int = 100):
+        check_settings(strategy, type(strategy).__name__)  # from Python, errors name the class's field
         strategy.check(programs)
         data.check_batch_size(batch_size)
         if strategy.needs_labels and data.c is None:
@@ -114,6 +116,8 @@ class Trainer:
                                 f"(roles {', '.join(roles)}); give those programs trainable parameters")
             self.params[player] = list(found.values())
         self.settings = settings = optim if callable(optim) else (lambda _player: optim)
+        for player in strategy.players:
+            check_settings(settings(player), f"OptimConfig (player {player!r})")
         graphed = compile == "cudagraph"
         self.optimizers = {p: make_optimizer(ps, settings(p), capturable=graphed) for p, ps in self.params.items()}
         # one scheduler step per optimiser update: a player updated k times per step gets k × steps updates
