@@ -19,7 +19,7 @@ from torchmetrics.image.inception import InceptionScore
 from unigen.data import MNIST, FashionMNIST, Ring
 from unigen.metrics import (FEATURE_NETWORKS, FID_NAME, IS_NAME, MNISTClassifier, classifier_logits, classify,
                             conditional_accuracy, extract_features, feature_classifier, fid, frechet_distance,
-                            has_feature_classifier, inception_score, inception_score_from_logits,
+                            has_feature_classifier, inception_score, inception_score_from_logits, kid,
                             mnist_classifier, precision_recall, stacked_labels, stacked_mnist, stacked_modes)
 from unigen.metrics import classifier as classifier_module
 from unigen.metrics.classifier import cache_path, train_classifier
@@ -263,6 +263,18 @@ def test_fid_of_mnist_halves_is_small_and_grows_with_noise_and_shifts(clf, mnist
     # the same images at 32 px in [-1, 1]
     pad = lambda t: F.pad(2 * t - 1, (2, 2, 2, 2), value=-1.0)  # noqa: E731
     assert_close(fid(pad(a), pad(b), clf, support="symmetric")[FID_NAME], halves[FID_NAME], rtol=1e-4, atol=1e-4)
+
+
+def test_kid_of_mnist_halves_is_zero_within_its_std_and_grows_with_noise(clf, mnist):
+    x = mnist[0].x
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    a, b = x[order[:1500]], x[order[1500:3000]]
+    name = "KID (MNIST-classifier features)"
+    halves = kid(a, b, clf, subsets=50)
+    assert halves["kid_subset_size"] == 1000 and halves["kid_subsets"] == 50
+    assert abs(halves[name]) <= halves[f"{name} std"]
+    values = [kid(a, noisy(b, s), clf, subsets=50) for s in (0.1, 0.4)]
+    assert values[0][name] > 5 * values[0][f"{name} std"] and values[1][name] > 5 * values[0][name]
 
 
 def test_frechet_distance_refuses_too_few_samples_and_the_raw_classifier(clf):
