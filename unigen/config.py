@@ -62,8 +62,8 @@ class EvalConfig:
     num_samples: int = 2500  # generated samples for sample-based metrics
     test_batches: int = 0  # 0: the whole test split for likelihood bounds
     iw_samples: int = 100  # K of the IWAE log-likelihood estimate
-    image_metrics: bool = True  # MNIST runs: IS / FID / precision-recall with the project's MNIST classifier
-    num_images: int = 2000  # generated images for those (the papers use 10,000 for FID, 50,000 for IS)
+    image_metrics: bool = True  # mnist / fashion_mnist runs: IS / FID / KID / precision-recall, own classifier
+    num_images: int = 2000  # generated images for those, and test images they are compared with (FID: 10,000)
 
 
 @dataclass
