@@ -13,7 +13,9 @@ distributions agree, so unlike FID it has no small-sample bias; it can be negati
 ``subsets`` random subsets of :math:`m` = ``subset_size`` real and :math:`m` generated feature vectors,
 reported with the standard deviation over the subsets (``ddof=0``). The subsets are drawn by
 ``torchmetrics.image.kid.KernelInceptionDistance``, here seeded, so a value is reproducible;
-``subset_size`` is at most 1,000 (Bińkowski et al.'s choice) and at most the smaller set.
+``subset_size`` is at most 1,000 (Bińkowski et al.'s choice) and at most the smaller set. When it equals
+both sets' sizes every subset is the whole set reordered, so the std is 0: it measures the spread over
+subsets, not the error of the mean.
 
 :func:`kid` uses the data set's own classifier features (:mod:`unigen.metrics.classifier`), not
 Inception v3's, and names the value after it, e.g. ``"KID (Fashion-MNIST-classifier features)"``.
