@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test clean
+.PHONY: setup demo test data clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,20 @@ demo: setup
 
 test: setup
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+# Fashion-MNIST, the full-size image set (Debian's dataset-fashion-mnist, ~30 MB, IDX files in FASHION_DIR).
+# Installed where we may (root or password-less sudo; apt-get update only if the first install fails),
+# otherwise the command is printed.
+FASHION_DIR ?= /usr/share/datasets/fashion-mnist
+FASHION_PKG := dataset-fashion-mnist
+
+data:
+	@if [ -f $(FASHION_DIR)/t10k-labels-idx1-ubyte.gz ]; then echo "Fashion-MNIST is in $(FASHION_DIR)"; exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then as=""; elif sudo -n true 2>/dev/null; then as="sudo -n"; else as=none; fi; \
+	if [ "$$as" = none ] || ! command -v apt-get >/dev/null; then \
+	    echo "Fashion-MNIST is not installed; run: sudo apt-get install $(FASHION_PKG)  (or set data.root=DIR to its IDX files)"; exit 0; fi; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	$$as apt-get install -y -q $(FASHION_PKG) || { $$as apt-get update -q && $$as apt-get install -y -q $(FASHION_PKG); }
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

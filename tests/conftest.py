@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import pyro
 import pyro.distributions as dist
@@ -12,6 +13,21 @@ from torch import nn
 from unigen import Programs
 from unigen.data.base import TensorData
 from unigen.programs import DataInfo
+
+
+@pytest.fixture(scope="session")
+def fashion_root() -> str:
+    """Debian's Fashion-MNIST directory. Absent, the test is skipped, except under ``CI=true`` (where
+    ``make data`` has installed it), where it fails."""
+    from unigen.data.fashion_mnist import DEBIAN_ROOT
+    from unigen.data.mnist import has_idx_files
+
+    if not has_idx_files(DEBIAN_ROOT):
+        reason = f"Fashion-MNIST IDX files are not in {DEBIAN_ROOT} (`make data` installs them)"
+        if os.environ.get("CI", "").lower() in ("true", "1"):
+            pytest.fail(f"{reason}, and CI must run the tests that need them", pytrace=False)
+        pytest.skip(reason)
+    return DEBIAN_ROOT
 
 
 @pytest.fixture(autouse=True)

@@ -34,6 +34,30 @@ def test_train_vae_on_mnist_reports_a_test_bound(tmp_path):
     assert results["test_elbo"] < 0 and results["test_log_px_iw5"] >= results["test_elbo"] - 1.0
 
 
+def test_a_fashion_mnist_run_reports_image_metrics_named_after_its_classifier(tmp_path, monkeypatch, fashion_root):
+    import torch
+
+    from unigen.metrics import MNISTClassifier
+    from unigen.metrics import classifier as classifier_module
+
+    def untrained(x, c, **kwargs):  # stands in for the 60,000-image training, which the tests never run
+        torch.manual_seed(0)
+        return MNISTClassifier().eval()
+
+    monkeypatch.setenv("UNIGEN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(classifier_module, "train_classifier", untrained)
+    out = tmp_path / "vae"
+    assert main(["train", "experiments/configs/mnist_vae.yaml", "data.name=fashion_mnist", "data.fraction=0.05",
+                 "train.steps=3", "train.progress=false", "eval.test_batches=1", "eval.iw_samples=2",
+                 "eval.num_images=300", "--out", str(out)]) == 0
+    results = json.loads((out / "eval.json").read_text())
+    for name in ("IS (Fashion-MNIST-classifier)", "FID (Fashion-MNIST-classifier features)",
+                 "KID (Fashion-MNIST-classifier features)"):
+        assert name in results
+    assert results["fid_samples"] == results["fid_reference_size"] == 300 and results["kid_subset_size"] == 300
+    assert not any("MNIST-classifier" in k and "Fashion" not in k for k in results)
+
+
 @pytest.mark.parametrize("argv, fragment", [
     (["train", "experiments/configs/ring_gan.yaml", "strategy.name=wat"], "unknown strategy 'wat'"),
     (["train", "experiments/configs/ring_gan.yaml", "train.batch_size=x"], "batch_size"),

@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
-from unigen.data import MNIST, Gaussian, Grid, Ring, TensorData, load_data, read_idx
+from unigen.data import MNIST, FashionMNIST, Gaussian, Grid, Ring, TensorData, load_data, read_idx
+from unigen.data.fashion_mnist import DEBIAN_ROOT
 from unigen.data.mnist import stratified_subset
 from unigen.errors import UserError
 from unigen.programs import Batch, DataInfo
@@ -49,12 +50,13 @@ def fake_mnist_dir(root, n_train: int = 30, n_test: int = 10, gz: bool = True):
 
 # --------------------------------------------------------------------------------------- registry
 def test_registry_lists_the_data_sets():
-    assert {"ring", "grid", "gaussian", "mnist"} <= set(DATASETS.names())
+    assert {"ring", "grid", "gaussian", "mnist", "fashion_mnist"} <= set(DATASETS.names())
     assert DATASETS.get("ring") is Ring and DATASETS.get("mnist") is MNIST
-    assert all(DATASETS.describe()[n] for n in ("ring", "grid", "gaussian", "mnist"))
+    assert DATASETS.get("fashion_mnist") is FashionMNIST
+    assert all(DATASETS.describe()[n] for n in ("ring", "grid", "gaussian", "mnist", "fashion_mnist"))
 
 
-@pytest.mark.parametrize("cls", [Ring, Grid, Gaussian, MNIST])
+@pytest.mark.parametrize("cls", [Ring, Grid, Gaussian, MNIST, FashionMNIST])
 def test_specs_are_structured_configs(cls):
     cfg = OmegaConf.structured(cls)
     assert OmegaConf.to_object(cfg) == cls()
@@ -300,6 +302,71 @@ def test_mnist_idx_errors(tmp_path):
     write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.zeros(3, dtype=np.uint8))
     with pytest.raises(UserError, match="disagree"):
         MNIST(root=str(tmp_path)).load("test")
+
+
+# ---------------------------------------------------------------------------------------- Fashion-MNIST
+@pytest.fixture(scope="module")
+def fashion_train(fashion_root):
+    return FashionMNIST(root=fashion_root).load("train")
+
+
+@pytest.fixture(scope="module")
+def fashion_test(fashion_root):
+    return FashionMNIST(root=fashion_root).load("test")
+
+
+def test_fashion_mnist_reads_the_debian_idx_files(fashion_root, fashion_train, fashion_test):
+    assert FashionMNIST().root == fashion_root == DEBIAN_ROOT
+    assert fashion_train.x.shape == (60_000, 1, 28, 28) and fashion_test.x.shape == (10_000, 1, 28, 28)
+    assert fashion_train.info == DataInfo(shape=(1, 28, 28), num_classes=10, support="unit")
+    assert torch.bincount(fashion_train.c, minlength=10).tolist() == [6000] * 10
+    assert torch.bincount(fashion_test.c, minlength=10).tolist() == [1000] * 10
+    assert "fashion_mnist (train)" in repr(fashion_train)
+    # the first and last images and labels of each split are the files' own bytes
+    for data, stem in ((fashion_train, "train"), (fashion_test, "t10k")):
+        images = read_idx(f"{fashion_root}/{stem}-images-idx3-ubyte.gz")
+        labels = read_idx(f"{fashion_root}/{stem}-labels-idx1-ubyte.gz")
+        for rows in (slice(0, 50), slice(-50, None)):
+            torch.testing.assert_close(data.x[rows, 0], torch.from_numpy(images[rows]).float() / 255)
+            assert data.c[rows].tolist() == labels[rows].tolist()
+
+
+def test_fashion_mnist_size_support_and_binarize_as_for_mnist(fashion_root, fashion_test):
+    big = FashionMNIST(root=fashion_root, size=32, support="symmetric").load("test")
+    assert big.x.shape == (10_000, 1, 32, 32) and big.info.support == "symmetric"
+    torch.testing.assert_close(big.x[:, :, 2:-2, 2:-2], 2 * fashion_test.x - 1)
+    border = torch.ones(32, 32, dtype=torch.bool)
+    border[2:-2, 2:-2] = False
+    assert big.x[:, 0, border].eq(-1.0).all()
+    assert big.x.min().item() == -1.0 and big.x.max().item() == 1.0
+    binary = FashionMNIST(root=fashion_root, binarize=True).load("test")
+    assert set(binary.x.unique().tolist()) == {0.0, 1.0}
+    torch.testing.assert_close(binary.x.mean(), fashion_test.x.mean(), atol=0.005, rtol=0)  # E[Bernoulli(p)] = p
+
+
+def test_fashion_mnist_fraction_and_label_fraction_as_for_mnist(fashion_root, fashion_train):
+    part = FashionMNIST(root=fashion_root, fraction=0.01).load()
+    assert torch.bincount(part.c, minlength=10).tolist() == [60] * 10  # stratified: 1% of 6,000 per class
+    keep = stratified_subset(fashion_train.c.numpy(), 0.01, 0)
+    torch.testing.assert_close(part.x, fashion_train.x[keep])  # the same seeded draw as mnist's
+    labelled = FashionMNIST(root=fashion_root, label_fraction=0.01).load()
+    torch.testing.assert_close(labelled.x, fashion_train.x)  # every image kept
+    assert labelled.num_labelled == 600 and set(labelled.c[labelled.c < 0].tolist()) == {-1}
+    torch.testing.assert_close(labelled.x[labelled.c >= 0], part.x)  # labels of exactly the fraction's images
+    assert len(FashionMNIST(root=fashion_root, fraction=0.01).load("test")) == 10_000  # test never subset
+
+
+def test_fashion_mnist_without_its_files_is_one_line_naming_the_package(tmp_path):
+    for root in (tmp_path / "nowhere", tmp_path):
+        with pytest.raises(UserError) as err:
+            FashionMNIST(root=str(root)).load()
+        message = str(err.value)
+        assert "\n" not in message and str(root) in message
+        assert "apt-get install dataset-fashion-mnist" in message and "data.root" in message
+    fake_mnist_dir(tmp_path)  # the four files, in another directory named by data.root
+    assert FashionMNIST(root=str(tmp_path)).load("test").x.shape == (10, 1, 28, 28)
+    with pytest.raises(UserError, match="fashion_mnist size"):
+        FashionMNIST(size=30)
 
 
 # ---------------------------------------------------------------------------------------- TensorData

