@@ -9,8 +9,8 @@ from pyro import poutine
 from torch import Tensor
 
 from unigen.errors import UserError
-from unigen.programs import (OBS, Batch, Programs, latent_names, log_prob_per_example, log_q_fake, log_q_real,
-                             trace_guide, trace_model, with_condition)
+from unigen.programs import (Batch, Programs, latent_names, log_prob_per_example, log_q_fake, log_q_real,
+                             sample_model, score_model, trace_guide, with_condition)
 from unigen.registry import STRATEGIES
 from unigen.strategy import Phase, Strategy
 from unigen.settings import bounded
@@ -68,7 +68,7 @@ class AAE(Strategy):
         n = batch.x.shape[0]
         with torch.no_grad():
             guide_tr = trace_guide(programs.guide, batch.x, batch.c)
-            prior_tr = trace_model(programs.model, n, batch.c)
+            prior_tr = sample_model(programs, n, batch.c, like=batch.x)
         d_prior = self.critic(programs, latent_code(prior_tr, guide_tr, n), batch.c)  # (batch,)
         d_code = self.critic(programs, latent_code(guide_tr, guide_tr, n), batch.c)  # (batch,)
         loss = -(log_q_real(d_prior).mean() + log_q_fake(d_code).mean())
@@ -77,8 +77,8 @@ class AAE(Strategy):
     def autoencoder_step(self, programs: Programs, batch: Batch) -> dict[str, Tensor]:
         n = batch.x.shape[0]
         guide_tr = trace_guide(programs.guide, batch.x, batch.c)
-        model_tr = trace_model(programs.model, n, batch.c, x=batch.x, replay=guide_tr)
-        reconstruction = -log_prob_per_example(model_tr, n, sites={OBS}).mean()
+        model_tr = score_model(programs.model, batch.x, batch.c, replay=guide_tr)
+        reconstruction = -log_prob_per_example(model_tr, n, sites={programs.obs_name}).mean()
         adversarial = -log_q_real(self.critic(programs, latent_code(guide_tr, guide_tr, n), batch.c)).mean()
         return {"autoencoder": reconstruction + self.adv_weight * adversarial,
                 "reconstruction": reconstruction, "adversarial": adversarial}

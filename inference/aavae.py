@@ -117,7 +117,7 @@ class AAVAE(Strategy):
     def loss(self, programs: Programs, batch: Batch) -> dict[str, Tensor]:
         bound_real = self._base.objective(programs, batch)  # (batch,)
         with torch.no_grad():
-            x_fake, _ = generate(programs, batch.x.shape[0], batch.c)
+            x_fake, _ = generate(programs, batch.x.shape[0], batch.c, like=batch.x)
             w_real = torch.sigmoid(discriminate(programs, batch.x, batch.c))  # D(x) = q^r(y=0|x)
             w_fake = torch.sigmoid(discriminate(programs, x_fake, batch.c))
         bound_fake = self._base.objective(programs, Batch(x_fake, batch.c))  # (batch,)

@@ -57,7 +57,7 @@ class Adversarial(Strategy):
         The default draws one sample per real example; hybrids add others (reconstructions). The
         gradient penalty pairs the ``i``-th real example with the ``i``-th fake.
         """
-        x_fake, _ = generate(programs, batch.x.shape[0], batch.c)
+        x_fake, _ = generate(programs, batch.x.shape[0], batch.c, like=batch.x)
         return x_fake, batch.c
 
     def discriminator_step(self, programs: Programs, batch: Batch) -> dict[str, Tensor]:
@@ -74,7 +74,7 @@ class Adversarial(Strategy):
         return out
 
     def generator_step(self, programs: Programs, batch: Batch) -> dict[str, Tensor]:
-        x_fake, _ = generate(programs, batch.x.shape[0], batch.c)
+        x_fake, _ = generate(programs, batch.x.shape[0], batch.c, like=batch.x)
         return {"generator": self.generator_loss(discriminate(programs, x_fake, batch.c))}
 
     # ------------------------------------------------------------------------------- the losses

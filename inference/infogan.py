@@ -68,7 +68,7 @@ class InfoGAN(NonSaturatingGAN):
 
     def generator_step(self, programs: Programs, batch: Batch) -> dict[str, Tensor]:
         n = batch.x.shape[0]
-        x_fake, model_tr = generate(programs, n, batch.c)
+        x_fake, model_tr = generate(programs, n, batch.c, like=batch.x)
         adversarial = self.generator_loss(discriminate(programs, x_fake, batch.c))
         log_q, log_p = code_log_probs(programs, x_fake, model_tr, batch.c)  # (batch,) each
         info = -log_q.mean()

@@ -44,7 +44,7 @@ class IWGAN(Adversarial):
         return -(self.importance_weights(d_fake) * log_q_real(d_fake)).sum()
 
     def generator_step(self, programs: Programs, batch: Batch) -> dict[str, Tensor]:
-        x_fake, _ = generate(programs, batch.x.shape[0], batch.c)
+        x_fake, _ = generate(programs, batch.x.shape[0], batch.c, like=batch.x)
         d_fake = discriminate(programs, x_fake, batch.c)  # (batch,)
         w = self.importance_weights(d_fake)
         return {"generator": self.generator_loss(d_fake), "ess": 1.0 / (w ** 2).sum()}

@@ -11,7 +11,7 @@ from torch import Tensor
 from unigen.errors import UserError
 from unigen.inference.wake_sleep import sleep_log_q
 from unigen.inference.weights import repeat_batch
-from unigen.programs import Batch, Programs, log_prob_per_example, trace_guide, trace_model
+from unigen.programs import Batch, Programs, log_prob_per_example, score_model, trace_guide
 from unigen.registry import STRATEGIES
 from unigen.strategy import Phase, Strategy
 from unigen.settings import bounded, count
@@ -24,7 +24,7 @@ def detached_log_densities(programs: Programs, batch: Batch, k: int) -> tuple[Te
     big = repeat_batch(batch, k)  # (K * batch, ...), copy-major
     guide_tr = trace_guide(programs.guide, big.x, big.c)
     guide_tr.detach_()  # the densities still depend on φ, the sampled values no longer do
-    model_tr = trace_model(programs.model, big.x.shape[0], big.c, x=big.x, replay=guide_tr)
+    model_tr = score_model(programs.model, big.x, big.c, replay=guide_tr)
     m = big.x.shape[0]
     return (log_prob_per_example(model_tr, m).reshape(k, n),
             log_prob_per_example(guide_tr, m).reshape(k, n))

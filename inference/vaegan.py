@@ -11,7 +11,7 @@ from torch import Tensor
 from unigen.errors import UserError
 from unigen.inference.adversarial import Adversarial
 from unigen.programs import (Batch, Programs, discriminate, generate, log_prob_per_example, log_q_real,
-                             observed_value, trace_guide, trace_model)
+                             observed_value, sample_model, score_model, trace_guide)
 from unigen.registry import STRATEGIES
 from unigen.strategy import Phase
 from unigen.settings import bounded
@@ -68,7 +68,7 @@ class VAEGAN(Adversarial):
 
     def fakes(self, programs: Programs, batch: Batch) -> tuple[Tensor, Tensor | None]:
         """Generated samples and reconstructions, pooled (the penalty uses the generated half)."""
-        x_gen, _ = generate(programs, batch.x.shape[0], batch.c)
+        x_gen, _ = generate(programs, batch.x.shape[0], batch.c, like=batch.x)
         x_rec = reconstruct(programs, batch, trace_guide(programs.guide, batch.x, batch.c))
         c = None if batch.c is None else torch.cat([batch.c, batch.c])
         return torch.cat([x_gen, x_rec]), c
@@ -76,9 +76,9 @@ class VAEGAN(Adversarial):
     def vae_step(self, programs: Programs, batch: Batch) -> dict[str, Tensor]:
         n = batch.x.shape[0]
         guide_tr = trace_guide(programs.guide, batch.x, batch.c)
-        model_tr = trace_model(programs.model, n, batch.c, x=batch.x, replay=guide_tr)
+        model_tr = score_model(programs.model, batch.x, batch.c, replay=guide_tr)
         elbo = (log_prob_per_example(model_tr, n) - log_prob_per_example(guide_tr, n)).mean()
-        x_gen, _ = generate(programs, n, batch.c)
+        x_gen, _ = generate(programs, n, batch.c, like=batch.x)
         x_rec = reconstruct(programs, batch, detached(guide_tr))
         d_fake = torch.cat([discriminate(programs, x_gen, batch.c), discriminate(programs, x_rec, batch.c)])
         adversarial = self.generator_loss(d_fake)
@@ -91,7 +91,7 @@ class VAEGAN(Adversarial):
 
 def reconstruct(programs: Programs, batch: Batch, guide_tr: poutine.Trace) -> Tensor:
     r""":math:`\tilde x` decoded from the guide trace's latents (see :func:`~unigen.programs.observed_value`)."""
-    return observed_value(trace_model(programs.model, batch.x.shape[0], batch.c, replay=guide_tr))
+    return observed_value(programs, sample_model(programs, batch.x.shape[0], batch.c, replay=guide_tr, like=batch.x))
 
 
 def detached(trace: poutine.Trace) -> poutine.Trace:

@@ -9,8 +9,8 @@ from pyro import poutine
 from torch import Tensor
 
 from unigen.inference.weights import log_weights
-from unigen.programs import (OBS, Batch, Programs, latent_names, log_prob_per_example, trace_guide,
-                             trace_model)
+from unigen.programs import (Batch, Programs, latent_names, log_prob_per_example, trace_guide,
+                             sample_model, score_model)
 from unigen.registry import STRATEGIES
 from unigen.strategy import Phase, Strategy
 
@@ -24,8 +24,8 @@ def sleep_log_q(programs: Programs, batch: Batch) -> Tensor:
     """
     n = batch.x.shape[0]
     with torch.no_grad():
-        model_tr = trace_model(programs.model, n, batch.c)
-    x_dream = model_tr.nodes[OBS]["value"]
+        model_tr = sample_model(programs, n, batch.c, like=batch.x)
+    x_dream = model_tr.nodes[programs.obs_name]["value"]
     guide_tr = poutine.trace(poutine.replay(programs.guide, trace=model_tr)).get_trace(
         *((x_dream,) if batch.c is None else (x_dream, batch.c)))
     return log_prob_per_example(guide_tr, n, sites=latent_names(model_tr))
@@ -72,7 +72,7 @@ class WakeSleep(Strategy):
         with torch.no_grad():
             guide_tr = trace_guide(programs.guide, batch.x, batch.c)
             log_q = log_prob_per_example(guide_tr, n)
-        model_tr = trace_model(programs.model, n, batch.c, x=batch.x, replay=guide_tr)
+        model_tr = score_model(programs.model, batch.x, batch.c, replay=guide_tr)
         log_p = log_prob_per_example(model_tr, n)  # log p_θ(x, z), (batch,)
         return {"model": -log_p.mean(), "elbo": (log_p.detach() - log_q).mean()}
 

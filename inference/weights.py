@@ -11,7 +11,7 @@ from pyro import poutine
 from torch import Tensor
 
 from unigen.programs import (Batch, Programs, latent_names, log_prob_per_example, site_is_subsample, trace_guide,
-                             trace_model)
+                             score_model)
 
 
 def repeat_batch(batch: Batch, k: int) -> Batch:
@@ -42,7 +42,7 @@ def log_weights(programs: Programs, batch: Batch, num_particles: int = 1) -> Ten
         if shared is not None:
             return shared
     guide_tr = trace_guide(programs.guide, big.x, big.c)
-    model_tr = trace_model(programs.model, big.x.shape[0], big.c, x=big.x, replay=guide_tr)
+    model_tr = score_model(programs.model, big.x, big.c, replay=guide_tr)
     m = big.x.shape[0]
     unguided = latent_names(model_tr) - latent_names(guide_tr)
     log_w = log_prob_per_example(model_tr, m, exclude=unguided) - log_prob_per_example(guide_tr, m)
@@ -92,7 +92,7 @@ def _shared_guide(programs: Programs, batch: Batch, big: Batch, k: int) -> Tenso
     z = site["value"]  # (K, batch, *event)
     log_q = site["fn"].log_prob(z)  # (K, batch)
     model = poutine.condition(programs.model, data={name: z.reshape((k * n,) + tuple(z.shape[2:]))})
-    model_tr = trace_model(model, k * n, big.c, x=big.x)
+    model_tr = score_model(model, big.x, big.c)
     unguided = latent_names(model_tr)  # model latents the guide does not infer (z itself is conditioned)
     log_p = log_prob_per_example(model_tr, k * n, exclude=unguided)
     return log_p.reshape(k, n) - log_q

@@ -164,6 +164,6 @@ class DCGAN:
             trunk, width = conv_trunk(channels + kd, self.ndf, ups, self.disc_norm)
             body = ChannelNet(nn.Sequential(trunk, nn.Flatten()), Labels(k))  # (batch, width * base²)
             extra["code_posterior"] = CodePosterior(body, width * base * base, self.code_classes, self.code_dim)
-        programs = Programs(model, guide, Discriminator(ChannelNet(critic, Labels(k))), **extra)
+        programs = Programs(model, guide, Discriminator(ChannelNet(critic, Labels(k))), **extra).bind(info.shape)
         dcgan_init(programs)
         return programs

@@ -34,7 +34,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from unigen.errors import UserError
-from unigen.programs import OBS, DataInfo
+from unigen.programs import DataInfo
 
 LATENT = "z"  # the name of the latent sample site shared by model and guide
 CODE_CAT = "code_cat"  # InfoGAN's categorical code: one-hot, uniform prior
@@ -195,10 +195,15 @@ def build_codes(model: str, classes: int, dim: int, prior: str) -> Optional[Code
     return Codes(classes, dim, prior) if classes or dim else None
 
 
+#: the observed site of unigen's models (any name works: the site is found from the trace)
+OBS = "x"
+
+
 # ------------------------------------------------------------------------------------ programs
 class LatentModel(nn.Module):
-    r"""The ``model`` role: :math:`z \sim \mathcal N(0, I)` at site ``"z"``, :math:`x \sim p_\theta(x \mid z, c)`
-    at site ``"x"``; with :class:`Codes`, the code sites are sampled after ``"z"`` and appended to it.
+    r"""The ``model`` role, ``model(x, c=None)`` as in Pyro: :math:`z \sim \mathcal N(0, I)` at site ``"z"``,
+    :math:`x \sim p_\theta(x \mid z, c)` observed at site ``"x"``; with :class:`Codes`, the code sites are
+    sampled after ``"z"`` and appended to it.
 
     ``likelihood(z, c)`` returns a distribution with batch shape ``(batch,)`` and the data's event shape:
     a ``Delta`` makes an implicit (GAN) generator, a density makes a VAE decoder.
@@ -210,12 +215,13 @@ class LatentModel(nn.Module):
         self.likelihood = likelihood
         self.codes = codes
 
-    def forward(self, batch_size: int, c: Optional[Tensor] = None) -> Tensor:
-        with pyro.plate("data", batch_size, device=self.prior.loc.device):
-            z = pyro.sample(LATENT, self.prior(batch_size))  # (batch, z_dim)
+    def forward(self, x: Tensor, c: Optional[Tensor] = None) -> Tensor:
+        n = x.shape[0]
+        with pyro.plate("data", n, device=x.device):
+            z = pyro.sample(LATENT, self.prior(n))  # (batch, z_dim)
             if self.codes is not None:  # fixed at build time
-                z = torch.cat([z, self.codes(batch_size)], dim=-1)  # (batch, z_dim + code width)
-            return pyro.sample(OBS, self.likelihood(z, c))  # (batch, *event_shape)
+                z = torch.cat([z, self.codes(n)], dim=-1)  # (batch, z_dim + code width)
+            return pyro.sample(OBS, self.likelihood(z, c), obs=x)  # (batch, *event_shape)
 
 
 class GaussianGuide(nn.Module):

@@ -40,11 +40,11 @@ import torch
 from torch import Tensor, nn
 
 from unigen.errors import UserError
-from unigen.programs import OBS, DataInfo, Programs
+from unigen.programs import DataInfo, Programs
 from unigen.registry import MODELS
 from unigen.settings import count
 
-from .nets import (LATENT, Discriminator, FlatNet, GaussianHead, Labels, StandardNormal, leaky_relu, mlp,
+from .nets import (LATENT, OBS, Discriminator, FlatNet, GaussianHead, Labels, StandardNormal, leaky_relu, mlp,
                    num_classes_for)
 from .vae import BernoulliImage
 
@@ -76,15 +76,16 @@ class LabelledModel(nn.Module):
         self.prior_z = StandardNormal(z_dim)
         self.likelihood = likelihood
 
-    def forward(self, batch_size: int, c: Optional[Tensor] = None) -> Tensor:
-        with pyro.plate("data", batch_size, device=self.prior_z.loc.device):
-            p_y = self.prior_y(batch_size)
+    def forward(self, x: Tensor, c: Optional[Tensor] = None) -> Tensor:
+        n = x.shape[0]
+        with pyro.plate("data", n, device=x.device):
+            p_y = self.prior_y(n)
             if c is None:  # structural: generate the labels too
                 y = pyro.sample(LABEL, p_y)  # (batch,)
             else:
                 y = pyro.sample(LABEL, p_y, obs=self.prior_y.impute(c))  # (batch,)
-            z = pyro.sample(LATENT, self.prior_z(batch_size))  # (batch, z_dim)
-            return pyro.sample(OBS, self.likelihood(z, y))  # (batch, C, H, W)
+            z = pyro.sample(LATENT, self.prior_z(n))  # (batch, z_dim)
+            return pyro.sample(OBS, self.likelihood(z, y), obs=x)  # (batch, C, H, W)
 
 
 class LabelledGuide(nn.Module):
@@ -136,4 +137,4 @@ class SSVAE:
         encoder = FlatNet(mlp([d + k] + layers, final_act=True), Labels(k))  # (x, y) -> features
         guide = LabelledGuide(classifier, encoder, self.hidden, self.z_dim)
         critic = FlatNet(mlp([d, self.disc_hidden, 1], act=leaky_relu), Labels(None))  # ignores c
-        return Programs(model, guide, Discriminator(critic), classifier=classifier)
+        return Programs(model, guide, Discriminator(critic), obs=OBS, classifier=classifier).bind(info.shape)

@@ -86,4 +86,4 @@ class MLPVAE:
         if codes:
             body = FlatNet(mlp([d + kd, self.disc_hidden], act=leaky_relu, final_act=True), Labels(k))
             extra["code_posterior"] = CodePosterior(body, self.disc_hidden, self.code_classes, self.code_dim)
-        return Programs(model, guide, Discriminator(FlatNet(critic, Labels(k))), **extra)
+        return Programs(model, guide, Discriminator(FlatNet(critic, Labels(k))), **extra).bind(info.shape)

@@ -46,12 +46,13 @@ class LinearGaussianModel(nn.Module):
         self.b = nn.Parameter(torch.tensor(b))
         self.register_buffer("sigma", torch.tensor(sigma))
 
-    def forward(self, batch_size, c=None):
+    def forward(self, x_obs, c=None):
+        batch_size = x_obs.shape[0]
         zeros = self.sigma.new_zeros(batch_size)
         with pyro.plate("data", batch_size):
             z = pyro.sample("z", dist.Normal(zeros, zeros + 1))
             loc = (self.a * z + self.b).unsqueeze(-1)  # (batch, 1)
-            pyro.sample("x", dist.Normal(loc, self.sigma).to_event(1))
+            pyro.sample("x", dist.Normal(loc, self.sigma).to_event(1), obs=x_obs)
 
     def log_px(self, x):
         return dist.Normal(self.b, torch.sqrt(self.a ** 2 + self.sigma ** 2)).log_prob(x[:, 0])
@@ -82,11 +83,12 @@ class ShiftGenerator(nn.Module):
         super().__init__()
         self.theta = nn.Parameter(torch.full((dim,), theta))
 
-    def forward(self, batch_size, c=None):
+    def forward(self, x_obs, c=None):
+        batch_size = x_obs.shape[0]
         zeros = self.theta.new_zeros(batch_size, self.theta.shape[0])
         with pyro.plate("data", batch_size):
             z = pyro.sample("z", dist.Normal(zeros, zeros + 1).to_event(1))
-            pyro.sample("x", dist.Delta(z + self.theta, event_dim=1))
+            pyro.sample("x", dist.Delta(z + self.theta, event_dim=1), obs=x_obs)
 
 
 class QuadraticDiscriminator(nn.Module):

@@ -27,10 +27,11 @@ class PointGenerator(nn.Module):
         super().__init__()
         self.lin = nn.Linear(2, 2)
 
-    def forward(self, batch_size, c=None):
+    def forward(self, x_obs, c=None):
+        batch_size = x_obs.shape[0]
         codes = self.lin.weight.new_ones(batch_size, 2) * torch.tensor([0.5, -0.3])  # (batch, 2)
         with pyro.plate("data", batch_size):
-            pyro.sample("x", dist.Delta(self.lin(codes), event_dim=1))
+            pyro.sample("x", dist.Delta(self.lin(codes), event_dim=1), obs=x_obs)
 
 
 class LinearDecoder(nn.Module):
@@ -40,11 +41,12 @@ class LinearDecoder(nn.Module):
         super().__init__()
         self.lin = nn.Linear(2, 2)
 
-    def forward(self, batch_size, c=None):
+    def forward(self, x_obs, c=None):
+        batch_size = x_obs.shape[0]
         zeros = self.lin.weight.new_zeros(batch_size, 2)
         with pyro.plate("data", batch_size):
             z = pyro.sample("z", dist.Normal(zeros, zeros + 1).to_event(1))
-            pyro.sample("x", dist.Normal(self.lin(z), zeros + 0.5).to_event(1))
+            pyro.sample("x", dist.Normal(self.lin(z), zeros + 0.5).to_event(1), obs=x_obs)
 
 
 class PointGuide(nn.Module):

@@ -25,7 +25,7 @@ from unigen.inference.svae import SVAE
 from unigen.models.mlp import MLP
 from unigen.metrics.classification import classifier_accuracy
 from unigen.models.ssvae import SSVAE
-from unigen.programs import Batch, DataInfo, latent_names
+from unigen.programs import sample_model, Batch, DataInfo, latent_names
 from unigen.registry import MODELS, STRATEGIES
 
 K = 3
@@ -42,12 +42,13 @@ class CondLinearModel(nn.Module):
         self.b = nn.Parameter(torch.tensor(b))
         self.register_buffer("sigma", torch.tensor(sigma))
 
-    def forward(self, batch_size, c=None):
+    def forward(self, x_obs, c=None):
+        batch_size = x_obs.shape[0]
         zeros = self.sigma.new_zeros(batch_size)
         with pyro.plate("data", batch_size):
             y = pyro.sample("y", dist.Categorical(logits=self.b.new_zeros(batch_size, K)), obs=c)
             z = pyro.sample("z", dist.Normal(zeros, zeros + 1))
-            pyro.sample("x", dist.Normal((self.a * z + self.b[y]).unsqueeze(-1), self.sigma).to_event(1))
+            pyro.sample("x", dist.Normal((self.a * z + self.b[y]).unsqueeze(-1), self.sigma).to_event(1), obs=x_obs)
 
     def log_pxy(self, x):
         """log p(x, y) for every label, shape (batch, K)."""
@@ -265,12 +266,12 @@ def test_ssvae_sites_labels_and_imputation():
     programs = SSVAE(z_dim=3, hidden=16).build(TINY_IMAGES)
     from pyro import poutine
     c = torch.tensor([2, -1, 0, -1] * 50)
-    tr = poutine.trace(programs.model).get_trace(200, c)
+    tr = sample_model(programs, 200, c)
     y = tr.nodes["y"]["value"]
     assert tr.nodes["y"]["is_observed"] and torch.equal(y[c >= 0], c[c >= 0])
     assert set(y[c < 0].tolist()) == set(range(K))  # missing labels drawn from the uniform prior
     assert tr.nodes["x"]["value"].shape == (200, 1, 4, 4)
-    free = poutine.trace(programs.model).get_trace(5)
+    free = sample_model(programs, 5)
     assert not free.nodes["y"]["is_observed"] and free.nodes["y"]["value"].shape == (5,)
     x = torch.rand(5, 1, 4, 4)
     assert latent_names(poutine.trace(programs.guide).get_trace(x, c[:5])) == {"z"}
@@ -294,10 +295,10 @@ def test_classifier_accuracy_counts_labelled_examples_only():
     x = torch.tensor([[0.0], [1.0], [2.0], [1.0], [0.0], [2.0]])
     c = torch.tensor([0, 1, 1, -1, 2, 2])  # prediction = x: right, right, wrong, (skipped), wrong, right
     data = TensorData(x, c, DataInfo((1,), num_classes=K))
-    programs = Programs(lambda n, c=None: None, classifier=lambda x: nn.functional.one_hot(x[:, 0].long(), K).float())
+    programs = Programs(lambda x, c=None: None, classifier=lambda x: nn.functional.one_hot(x[:, 0].long(), K).float())
     assert classifier_accuracy(programs, data, batch_size=4) == pytest.approx(3 / 5)
     with pytest.raises(UserError, match="classifier"):
-        classifier_accuracy(Programs(lambda n, c=None: None), data)
+        classifier_accuracy(Programs(lambda x, c=None: None), data)
 
 
 # ------------------------------------------------------------------------------------ CVAE, CGAN
@@ -360,7 +361,7 @@ def test_cvae_recovers_the_mean_of_each_class():
     c = torch.randint(0, K, (6000,), generator=g)
     x = torch.tensor([-1.0, 2.0, 4.0])[c].unsqueeze(-1) + 1.7 * torch.randn(6000, 1, generator=g)
     data = TensorData(x, c, DataInfo((1,), num_classes=K))
-    programs = Programs(CondLinearModel(b=(0.0, 0.1, 0.2)), CondLinearGuide())
+    programs = Programs(CondLinearModel(b=(0.0, 0.1, 0.2)), CondLinearGuide(), obs="x")  # y is observed too
     trainer = Trainer(programs, CVAE(), data, batch_size=256, optim=OptimConfig(lr=0.03, betas=[0.9, 0.999]))
     trainer.fit(600, progress=False)
     class_means = torch.stack([x[c == k, 0].mean() for k in range(K)])
@@ -368,9 +369,9 @@ def test_cvae_recovers_the_mean_of_each_class():
 
 
 def test_conditional_check_names_a_model_without_a_label_parameter():
-    programs = Programs(lambda n: None)
+    programs = Programs(lambda x: None)
     with pytest.raises(UserError, match="does not take them .*model.conditional=true"):
-        CVAE().check(Programs(lambda n: None, guide=lambda x: None))
+        CVAE().check(Programs(lambda x: None, guide=lambda x: None).bind((1,)))
     with pytest.raises(UserError, match="needs the role"):
         CVAE().check(programs)
 
@@ -382,11 +383,12 @@ class CondShiftGenerator(nn.Module):
         super().__init__()
         self.theta = nn.Parameter(torch.tensor([0.0, 0.5]))  # distinct, so that the set-up check sees c used
 
-    def forward(self, batch_size, c=None):
+    def forward(self, x_obs, c=None):
+        batch_size = x_obs.shape[0]
         zeros = self.theta.new_zeros(batch_size, 1)
         with pyro.plate("data", batch_size):
             z = pyro.sample("z", dist.Normal(zeros, zeros + 1).to_event(1))
-            pyro.sample("x", dist.Delta(z + self.theta[c].unsqueeze(-1), event_dim=1))
+            pyro.sample("x", dist.Delta(z + self.theta[c].unsqueeze(-1), event_dim=1), obs=x_obs)
 
 
 class CondQuadraticDiscriminator(nn.Module):

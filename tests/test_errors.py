@@ -88,9 +88,10 @@ def test_a_strategy_needing_a_missing_role_is_refused():
             super().__init__()
             self.b = torch.nn.Parameter(torch.zeros(2))
 
-        def forward(self, n, c=None):
+        def forward(self, x_obs, c=None):
+            n = x_obs.shape[0]
             with pyro.plate("data", n):
-                pyro.sample("x", dist.Delta(self.b.expand(n, 2), event_dim=1))
+                pyro.sample("x", dist.Delta(self.b.expand(n, 2), event_dim=1), obs=x_obs)
 
     data = TensorData(torch.zeros(10, 2), None, DataInfo(shape=(2,)))
     with pytest.raises(UserError, match=r"strategy 'elbo' needs the role\(s\) guide"):

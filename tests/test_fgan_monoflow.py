@@ -83,9 +83,10 @@ class QuantileGaussian(nn.Module):
         u = (torch.arange(n, dtype=torch.get_default_dtype()) + 0.5) / n
         return (self.loc + self.scale * Normal(0.0, 1.0).icdf(u)).unsqueeze(-1)  # (n, 1)
 
-    def forward(self, batch_size, c=None):
+    def forward(self, x_obs, c=None):
+        batch_size = x_obs.shape[0]
         with pyro.plate("data", batch_size):
-            pyro.sample("x", dist.Delta(self.points(batch_size), event_dim=1))
+            pyro.sample("x", dist.Delta(self.points(batch_size), event_dim=1), obs=x_obs)
 
 
 @pytest.mark.parametrize("name", ["kl", "reverse_kl", "neyman", "hellinger", "js", "gan"])
@@ -261,11 +262,12 @@ class QuantileShift(nn.Module):
         super().__init__()
         self.theta = nn.Parameter(torch.tensor(theta, dtype=torch.float64))
 
-    def forward(self, batch_size, c=None):
+    def forward(self, x_obs, c=None):
+        batch_size = x_obs.shape[0]
         u = (torch.arange(batch_size, dtype=torch.float64) + 0.5) / batch_size
         x = self.theta + 0.7 * Normal(0.0, 1.0).icdf(u)
         with pyro.plate("data", batch_size):
-            pyro.sample("x", dist.Delta(x.unsqueeze(-1), event_dim=1))
+            pyro.sample("x", dist.Delta(x.unsqueeze(-1), event_dim=1), obs=x_obs)
 
 
 def test_lemma_1_non_saturating_gradient_is_kl_minus_two_jsd():

@@ -15,7 +15,7 @@ def test_optimal_discriminator_logit_is_log_density_ratio():
     torch.manual_seed(0)
     gen = ShiftGenerator(theta=1.0)
     scale = 1.5
-    programs = Programs(model=lambda n, c=None: _scaled_gen(gen, n, scale), discriminator=QuadraticDiscriminator())
+    programs = Programs(model=lambda x, c=None: _scaled_gen(gen, x, scale), discriminator=QuadraticDiscriminator())
     strategy = NonSaturatingGAN()
     data = gaussian_data(n=50_000, loc=0.0, scale=1.0)
     opt = torch.optim.Adam(programs.discriminator.parameters(), lr=0.05)
@@ -33,13 +33,14 @@ def test_optimal_discriminator_logit_is_log_density_ratio():
     assert_close(d, log_r, rtol=0, atol=0.1)
 
 
-def _scaled_gen(gen, n, scale):
+def _scaled_gen(gen, x_obs, scale):
     import pyro.distributions as dist
 
+    n = x_obs.shape[0]
     zeros = gen.theta.new_zeros(n, 1)
     with pyro.plate("data", n):
         z = pyro.sample("z", dist.Normal(zeros, zeros + 1).to_event(1))
-        pyro.sample("x", dist.Delta(scale * z + gen.theta, event_dim=1))
+        pyro.sample("x", dist.Delta(scale * z + gen.theta, event_dim=1), obs=x_obs)
 
 
 def test_non_saturating_gan_recovers_the_location():

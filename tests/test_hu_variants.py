@@ -24,9 +24,10 @@ class PointGenerator(nn.Module):
         super().__init__()
         self.theta = nn.Parameter(torch.tensor([theta]))
 
-    def forward(self, batch_size, c=None):
+    def forward(self, x_obs, c=None):
+        batch_size = x_obs.shape[0]
         with pyro.plate("data", batch_size):
-            pyro.sample("x", dist.Delta(self.theta.expand(batch_size, 1), event_dim=1))
+            pyro.sample("x", dist.Delta(self.theta.expand(batch_size, 1), event_dim=1), obs=x_obs)
 
 
 def quadratic_critic(w1=0.8, w2=-0.3, w0=0.2):
@@ -93,7 +94,7 @@ def test_iwgan_with_equal_logits_is_the_non_saturating_gan_in_loss_and_gradient(
     assert_close(l1, l2)
     assert_close(torch.autograd.grad(l1, d1)[0], torch.autograd.grad(l2, d2)[0])
     # on programs: a point-mass generator makes every logit equal, still a function of θ
-    programs = Programs(model=PointGenerator(), discriminator=quadratic_critic())
+    programs = Programs(model=PointGenerator(), discriminator=quadratic_critic()).bind((1,))
     batch = Batch(torch.randn(8, 1))
     out_iw = IWGAN().generator_step(programs, batch)
     out_ns = NonSaturatingGAN().generator_step(programs, batch)
@@ -106,7 +107,7 @@ def test_iwgan_with_equal_logits_is_the_non_saturating_gan_in_loss_and_gradient(
 
 def test_iwgan_gradient_is_the_weighted_sum_of_log_d_gradients():
     w1, w2, w0 = 0.8, -0.3, 0.2
-    programs = Programs(model=ShiftGenerator(theta=0.3), discriminator=quadratic_critic(w1, w2, w0))
+    programs = Programs(model=ShiftGenerator(theta=0.3), discriminator=quadratic_critic(w1, w2, w0)).bind((1,))
     batch = Batch(torch.randn(16, 1))
     torch.manual_seed(3)
     x, _ = generate(programs, 16)

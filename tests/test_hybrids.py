@@ -17,7 +17,7 @@ from unigen.inference import AAE, ELBO, InfoGAN, VAEGAN
 from unigen.inference.infogan import code_log_probs
 from unigen.models.mlp import MLP
 from unigen.models.nets import Codes, CodePosterior, FlatNet, Labels, LatentModel
-from unigen.programs import Batch, DataInfo, generate, observed_value, role_parameters, trace_guide, trace_model
+from unigen.programs import Batch, DataInfo, generate, observed_value, role_parameters, sample_model, trace_guide
 
 from conftest import LinearGaussianGuide, LinearGaussianModel, QuadraticDiscriminator, gaussian_data
 
@@ -41,7 +41,8 @@ def code_programs(classes=0, dim=0, prior="uniform"):
     """z ~ N(0, 1) (unused), codes as in the model specs, x = the codes; q(code|x) reads x directly."""
     model = LatentModel(1, CodeOut(1), Codes(classes, dim, prior))
     posterior = CodePosterior(FlatNet(nn.Identity(), Labels(None)), classes + dim, classes, dim)
-    return Programs(model, LinearGaussianGuide(), QuadraticDiscriminator(classes + dim), code_posterior=posterior)
+    return Programs(model, LinearGaussianGuide(), QuadraticDiscriminator(classes + dim),
+                    code_posterior=posterior).bind((classes + dim,))
 
 
 def seeded(fn, *args, seed=3):
@@ -101,16 +102,17 @@ class ScalarShift(nn.Module):
         super().__init__()
         self.theta = nn.Parameter(torch.tensor(theta))
 
-    def forward(self, batch_size, c=None):
+    def forward(self, x_obs, c=None):
+        batch_size = x_obs.shape[0]
         zeros = self.theta.new_zeros(batch_size)
         with pyro.plate("data", batch_size):
             z = pyro.sample("z", dist.Normal(zeros, zeros + 1))
-            pyro.sample("x", dist.Delta((z + self.theta).unsqueeze(-1), event_dim=1))
+            pyro.sample("x", dist.Delta((z + self.theta).unsqueeze(-1), event_dim=1), obs=x_obs)
 
 
 def test_infogan_without_codes_treats_the_latents_as_code_and_the_guide_as_q():
     s = 0.4
-    programs = Programs(ScalarShift(0.7), LinearGaussianGuide(m=1.0, k=-0.7, s=s), QuadraticDiscriminator())
+    programs = Programs(ScalarShift(0.7), LinearGaussianGuide(m=1.0, k=-0.7, s=s), QuadraticDiscriminator()).bind((1,))
     n = 512
     out = seeded(InfoGAN().generator_step, programs, Batch(torch.zeros(n, 1)))
     # the guide inverts x = z + θ exactly: -log q(z | x) = ½ log(2π s²) for every sample
@@ -171,7 +173,7 @@ def test_infogan_training_raises_the_bound_to_the_code_entropy():
 # ------------------------------------------------------------------------------------------ AAE
 def aae_programs(**model):
     return Programs(LinearGaussianModel(**model), LinearGaussianGuide(),
-                    latent_discriminator=QuadraticDiscriminator())
+                    latent_discriminator=QuadraticDiscriminator()).bind((1,))
 
 
 def test_aae_without_the_adversary_is_the_expected_reconstruction_nll_and_its_gradient():
@@ -210,7 +212,7 @@ def test_aae_losses_by_hand_with_a_known_latent_discriminator():
     critic_out = seeded(AAE().latent_discriminator_step, programs, Batch(x))
 
     def draws():
-        return trace_guide(programs.guide, x).nodes["z"]["value"], trace_model(programs.model, 32).nodes["z"]["value"]
+        return trace_guide(programs.guide, x).nodes["z"]["value"], sample_model(programs, 32).nodes["z"]["value"]
 
     z_q, z_p = seeded(draws)
     bce = F.binary_cross_entropy_with_logits
@@ -220,11 +222,12 @@ def test_aae_losses_by_hand_with_a_known_latent_discriminator():
 class ShiftedPriorModel(LinearGaussianModel):
     """The linear Gaussian model with the prior z ~ N(2, 0.5²) instead of N(0, 1)."""
 
-    def forward(self, batch_size, c=None):
+    def forward(self, x_obs, c=None):
+        batch_size = x_obs.shape[0]
         zeros = self.sigma.new_zeros(batch_size)
         with pyro.plate("data", batch_size):
             z = pyro.sample("z", dist.Normal(zeros + 2.0, zeros + 0.5))
-            pyro.sample("x", dist.Normal((self.a * z + self.b).unsqueeze(-1), self.sigma).to_event(1))
+            pyro.sample("x", dist.Normal((self.a * z + self.b).unsqueeze(-1), self.sigma).to_event(1), obs=x_obs)
 
 
 def aggregate_moments(programs, data):
@@ -291,7 +294,7 @@ def test_vaegan_losses_by_hand():
     def fakes():
         with torch.no_grad():
             x_gen, _ = generate(programs, 32)
-            x_rec = observed_value(trace_model(programs.model, 32, replay=trace_guide(programs.guide, x)))
+            x_rec = observed_value(programs, sample_model(programs, 32, replay=trace_guide(programs.guide, x)))
         return x_gen, x_rec
 
     x_gen, x_rec = seeded(fakes)
@@ -307,7 +310,7 @@ def test_vaegan_losses_by_hand():
     def vae_draws():
         gtr = trace_guide(programs.guide, x)
         generated, _ = generate(programs, 32)
-        rec = observed_value(trace_model(programs.model, 32, replay=gtr))
+        rec = observed_value(programs, sample_model(programs, 32, replay=gtr))
         return generated, rec
 
     generated, rec = seeded(vae_draws)

@@ -14,7 +14,8 @@ from pyro import poutine
 import unigen.models as models
 from unigen.errors import UserError
 from unigen.models.nets import OneHotCode
-from unigen.programs import DataInfo, generate, latent_names, log_prob_per_example, observed_value, role_parameters, Batch
+from unigen.programs import (Batch, DataInfo, generate, latent_names, log_prob_per_example, observed_value,
+                             role_parameters, sample_model, score_model)
 from unigen.registry import MODELS
 
 RING = DataInfo(shape=(2,))
@@ -74,8 +75,8 @@ def test_roles_sites_and_shapes(name, kwargs, info):
     assert all(programs.has(r) for r in ("model", "guide", "discriminator"))
     c = labels(spec, info)
 
-    tr = poutine.trace(programs.model).get_trace(B, c)
-    assert latent_names(tr) == {"z", "x"}  # x is sampled until a strategy conditions it
+    tr = sample_model(programs, B, c)  # unconditioned: x is drawn, not observed
+    assert latent_names(tr) == {"z"} and tr.nodes["x"]["infer"]["was_observed"]
     assert tr.nodes["z"]["value"].shape == (B, spec.z_dim)
     assert tr.nodes["x"]["value"].shape == (B, *info.shape)
     assert tr.nodes["data"]["value"].shape == (B,)  # the plate
@@ -83,7 +84,7 @@ def test_roles_sites_and_shapes(name, kwargs, info):
 
     # the observed site scores real data per example
     x = fake_data(info)
-    cond = poutine.trace(poutine.condition(programs.model, data={"x": x})).get_trace(B, c)
+    cond = score_model(programs.model, x, c)
     site = cond.nodes["x"]
     assert site["is_observed"] and latent_names(cond) == {"z"}
     assert site["fn"].log_prob(site["value"]).shape == (B,)
@@ -166,7 +167,7 @@ def test_conditional_programs_use_the_labels(name, kwargs, info):
     assert not torch.allclose(run(programs.guide, x, c0), run(programs.guide, x, c1))
     assert not torch.allclose(programs.discriminator(x, c0), programs.discriminator(x, c1))
     with pytest.raises(UserError, match="conditional"):
-        programs.model(B)
+        programs.model(programs.placeholder(B))
 
 
 @pytest.mark.parametrize("cls", [models.MLP, models.MLPVAE, models.DCGAN])
@@ -231,7 +232,7 @@ def test_dcgan_generator_starts_from_the_paper_sizes(size, first):
 def test_normal_likelihood_has_the_fixed_sigma():
     programs = build("mlp", {"likelihood": "normal", "sigma": 0.25}, RING)
     x = torch.randn(B, 2)
-    tr = poutine.trace(poutine.condition(programs.model, data={"x": x})).get_trace(B)
+    tr = score_model(programs.model, x)
     fn = tr.nodes["x"]["fn"]
     loc = programs.model.likelihood.net(tr.nodes["z"]["value"])
     expected = torch.distributions.Normal(loc, 0.25).log_prob(x).sum(-1)
@@ -241,7 +242,7 @@ def test_normal_likelihood_has_the_fixed_sigma():
 def test_bernoulli_scores_grey_levels_as_cross_entropy():
     programs = build("mlp_vae", {"z_dim": 2, "hidden": 16}, MNIST)
     x = fake_data(MNIST)  # grey levels, not binary: must not trip Bernoulli's support check
-    tr = poutine.trace(poutine.condition(programs.model, data={"x": x})).get_trace(B)
+    tr = score_model(programs.model, x)
     fn = tr.nodes["x"]["fn"]
     logits = fn.base_dist.logits
     expected = -torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none").sum((1, 2, 3))
@@ -258,7 +259,7 @@ def test_programs_follow_dtype_and_run_without_validation_or_grad(name, kwargs, 
     try:
         with torch.no_grad():
             gen, _ = generate(programs, B, c)
-            model_tr = poutine.trace(poutine.condition(programs.model, data={"x": x})).get_trace(B, c)
+            model_tr = score_model(programs.model, x, c)
             z = poutine.trace(programs.guide).get_trace(x, c).nodes["z"]["value"]
             lp = model_tr.log_prob_sum()
             d = programs.discriminator(gen, c)
@@ -285,7 +286,7 @@ def test_mlp_shapes_for_any_vector_data(batch, z_dim, d, depth, likelihood):
                              "likelihood": likelihood}, DataInfo(shape=(d,)))
     x, tr = generate(programs, batch)
     assert x.shape == (batch, d) and tr.nodes["z"]["value"].shape == (batch, z_dim)
-    assert observed_value(tr) is x
+    assert observed_value(programs, tr) is x
     assert programs.guide(x).shape == (batch, z_dim)
     assert programs.discriminator(x).shape == (batch,)
 
@@ -308,8 +309,8 @@ def test_code_sites_and_code_posterior(name, kwargs, info):
     sites = {"code_cat"} if spec.code_classes else set()
     sites |= {"code"} if spec.code_dim else set()
 
-    tr = poutine.trace(programs.model).get_trace(B, c)
-    assert latent_names(tr) == {"z", "x"} | sites
+    tr = sample_model(programs, B, c)
+    assert latent_names(tr) == {"z"} | sites
     for site in sites:
         assert tr.nodes[site]["cond_indep_stack"][0].name == "data"
         assert tr.nodes[site]["fn"].log_prob(tr.nodes[site]["value"]).shape == (B,)
@@ -348,7 +349,7 @@ def test_code_sites_and_code_posterior(name, kwargs, info):
 
     def generated(values):
         pyro.set_rng_seed(1)
-        return observed_value(poutine.trace(poutine.condition(programs.model, data=values)).get_trace(B, c))
+        return observed_value(programs, sample_model(programs, B, c, model=poutine.condition(programs.model, data=values)))
 
     torch.testing.assert_close(generated({**z, **codes}), generated({**z, **codes}))
     assert not torch.allclose(generated({**z, **codes}), generated({**z, **other}))

@@ -9,7 +9,7 @@ from unigen.config import resolve
 from unigen.errors import UserError
 from unigen.inference.weights import log_weights, repeat_batch
 from unigen.models.mlp import MLP
-from unigen.programs import Batch, DataInfo, log_prob_per_example, trace_model
+from unigen.programs import Batch, DataInfo, log_prob_per_example, score_model
 from unigen.registry import STRATEGIES
 
 FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -64,7 +64,7 @@ def test_log_weights_have_shape_particles_by_batch(batch, k, dim):
 @given(batch=st.integers(1, 17), dim=st.integers(1, 4))
 def test_model_log_prob_is_per_example(batch, dim):
     programs = MLP(hidden=8, depth=1, likelihood="normal").build(DataInfo(shape=(dim,)))
-    tr = trace_model(programs.model, batch, x=torch.randn(batch, dim))
+    tr = score_model(programs.model, torch.randn(batch, dim))
     lp = log_prob_per_example(tr, batch)
     assert lp.shape == (batch,)
     torch.testing.assert_close(lp.sum(), sum(s["fn"].log_prob(s["value"]).sum() for n, s in tr.nodes.items()

@@ -67,20 +67,22 @@ class TableCritic(nn.Module):
 
 def empirical_generator(points):
     """A fixed generator drawing uniformly from the rows of ``points`` ``(n, 1)``."""
-    def model(batch_size, c=None):
+    def model(x_obs, c=None):
+        batch_size = x_obs.shape[0]
         with pyro.plate("data", batch_size):
             k = pyro.sample("k", dist.Categorical(logits=torch.zeros(batch_size, points.shape[0])))
-            pyro.sample("x", dist.Delta(points[k], event_dim=1))
+            pyro.sample("x", dist.Delta(points[k], event_dim=1), obs=x_obs)
     return model
 
 
 def gaussian_generator(loc, scale):
     """A fixed generator x = loc + scale z, z ~ N(0, 1), in one dimension."""
-    def model(batch_size, c=None):
+    def model(x_obs, c=None):
+        batch_size = x_obs.shape[0]
         zeros = torch.zeros(batch_size, 1)
         with pyro.plate("data", batch_size):
             z = pyro.sample("z", dist.Normal(zeros, zeros + 1).to_event(1))
-            pyro.sample("x", dist.Delta(loc + scale * z, event_dim=1))
+            pyro.sample("x", dist.Delta(loc + scale * z, event_dim=1), obs=x_obs)
     return model
 
 
@@ -138,7 +140,7 @@ def small_critic():
 @pytest.mark.parametrize("penalty", ["gp", "r1", "r2", "dragan"])
 @pytest.mark.parametrize("cls", [WGAN, LSGAN, HingeGAN, NonSaturatingGAN])
 def test_penalty_enters_the_critic_loss_with_its_weight(cls, penalty):
-    programs = Programs(model=ShiftGenerator(theta=1.0, dim=2), discriminator=small_critic())
+    programs = Programs(model=ShiftGenerator(theta=1.0, dim=2), discriminator=small_critic()).bind((2,))
     params = list(programs.discriminator.parameters())
     batch = Batch(torch.randn(32, 2, generator=torch.Generator().manual_seed(1)))
     extra = {"clip": 0.0} if cls is WGAN else {}
@@ -202,7 +204,7 @@ def test_bad_settings_are_refused_with_the_fix():
 @pytest.mark.parametrize("a, b", [(0.0, 1.0), (-1.0, 1.0)])
 def test_lsgan_critic_reaches_its_optimum(a, b):
     # d*(x) = (b p_data + a p_g) / (p_data + p_g): with a=0, b=1 the standard GAN's D* = p_data/(p_data + p_g)
-    programs = Programs(model=gaussian_generator(1.0, 1.5), discriminator=RBFCritic())
+    programs = Programs(model=gaussian_generator(1.0, 1.5), discriminator=RBFCritic()).bind((1,))
     fit_critic(LSGAN(a=a, b=b), programs, gaussian_data(n=50_000, loc=0.0, scale=1.0))
     x = torch.linspace(-2.0, 2.5, 19).unsqueeze(-1)  # the bulk of both densities
     p_data, p_g = normal_pdf(x, 0.0, 1.0)[:, 0], normal_pdf(x, 1.0, 1.5)[:, 0]
@@ -216,7 +218,7 @@ def test_hinge_critic_reaches_the_sign_of_the_density_gap_and_its_loss_two_minus
     # d* = sign(p - q) and the critic loss is 2 - 2 TV = 2 - 2·0.4
     real = torch.tensor([0.0] * 4 + [1.0] * 3 + [2.0, 3.0, 4.0]).unsqueeze(-1)  # each point ×10p
     fake = torch.tensor([0.0] + [1.0] * 2 + [2.0] * 2 + [3.0] * 2 + [4.0] * 3).unsqueeze(-1)  # ×10q
-    programs = Programs(model=empirical_generator(fake), discriminator=TableCritic(5))
+    programs = Programs(model=empirical_generator(fake), discriminator=TableCritic(5)).bind((1,))
     fit_critic(HingeGAN(), programs, TensorData(real, None, DataInfo(shape=(1,))), batch_size=256)
     with torch.no_grad():
         d = programs.discriminator(torch.arange(5.0).unsqueeze(-1))
@@ -233,7 +235,7 @@ def test_gradient_penalised_linear_critic_estimates_w1_of_a_shift(theta, lam):
     # E_P d - E_Q d = |θ| + θ²/2λ → |θ| as λ grows.
     critic = nn.Sequential(nn.Linear(1, 1), nn.Flatten(0))
     nn.init.zeros_(critic[0].weight)  # w = 0: the data term alone picks the sign (±1 are both local optima)
-    programs = Programs(model=ShiftGenerator(theta=theta), discriminator=critic)
+    programs = Programs(model=ShiftGenerator(theta=theta), discriminator=critic).bind((1,))
     fit_critic(WGAN(clip=0.0, penalty="gp", penalty_weight=lam), programs, gaussian_data(n=50_000))
     with torch.no_grad():
         gap = (critic(torch.zeros(1, 1)) - critic(torch.full((1, 1), theta)))[0]  # = E_P d - E_Q d for linear d

@@ -1,19 +1,27 @@
 r"""The roles of the unified view (Hu et al., 2018) and the trace helpers that strategies are built from.
 
 A generative model in unigen is a set of *programs*, named by the role they play, never by the
-algorithm that trains them:
+algorithm that trains them. The two Pyro programs follow **Pyro's own convention**, exactly as a
+Pyro user writes them for ``SVI``:
 
-* ``model`` — the generator :math:`p_\theta(x \mid z)\,p(z)`, a Pyro program
-  ``model(batch_size, c=None)``. Its latent sites live inside ``pyro.plate("data", batch_size)`` and
-  its observed site is named ``"x"`` with shape ``(batch, *event_shape)`` and a distribution whose
-  ``log_prob`` has shape ``(batch,)`` (use ``.to_event``). A likelihood makes it a VAE decoder; a
-  ``Delta`` makes it an implicit GAN generator. Strategies condition ``"x"`` with
-  ``poutine.condition``; the program itself never sees data.
-* ``guide`` — the inference network :math:`q_\phi(z \mid x)`, a Pyro program ``guide(x, c=None)``
-  sampling the model's latent sites under the same plate.
+* ``model`` — the generator :math:`p_\theta(x \mid z)\,p(z)`, a Pyro program ``model(x, c=None)``. It
+  sizes its plate from the data, ``with pyro.plate("data", x.shape[0])``, and observes them,
+  ``pyro.sample("x", likelihood, obs=x)``; the site's ``log_prob`` has shape ``(batch,)`` (use
+  ``.to_event``). The observed site is found from the trace (``is_observed``), so it may have any name;
+  a model with several observed sites names the data's with ``Programs(..., obs=NAME)``. A likelihood
+  makes it a VAE decoder; a ``Delta`` makes it an implicit GAN generator.
+* ``guide`` — the inference network :math:`q_\phi(z \mid x)`, a Pyro program taking the same arguments,
+  ``guide(x, c=None)``, and sampling the model's latent sites. Pyro's autoguides are guides too
+  (global latents; see :func:`check_guide`).
 * ``discriminator`` — the inference network :math:`q_\phi(y \mid x)` over the real/fake indicator
   ``y`` (1 real, 0 fake): a module ``discriminator(x, c=None)`` returning logits ``d(x)`` of shape
   ``(batch,)``. At its optimum :math:`d(x) = \log p_{data}(x) / p_\theta(x)`.
+
+**Generation is posterior inference over x.** To draw :math:`x \sim p_\theta(x)` the model runs under
+``poutine.uncondition``: its observed site is sampled from its own distribution. The ``x`` it is called
+with then only sets the batch shape (a zero tensor of the bound event shape, :meth:`Programs.bind`), and
+:func:`observed_value` reads the drawn value — the sample of a reparameterisable likelihood (``Delta``,
+``Normal``), the mean of one that is not (``Bernoulli``), so that a discriminator can differentiate it.
 
 ``c`` is an optional condition (class labels, shape ``(batch,)``). It is passed only when it is not
 ``None``, so unconditional programs may omit the parameter (a plain ``nn.Sequential`` discriminator).
@@ -24,6 +32,7 @@ branches, so a training step built from these helpers can run inside a CUDA grap
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
@@ -31,11 +40,14 @@ import torch
 import torch.nn.functional as F
 from pyro import poutine
 from pyro.distributions.util import scale_and_mask
+from pyro.poutine.uncondition_messenger import UnconditionMessenger
 from pyro.poutine.util import site_is_subsample
 from torch import Tensor, nn
 
-OBS = "x"
-ROLES = ("model", "guide", "discriminator")
+from unigen.errors import UserError
+
+#: first-argument names of the retired convention ``model(batch_size, c=None)``
+_SIZE_ARGS = ("batch_size", "n", "num", "num_samples", "size", "batch")
 
 
 class Batch(NamedTuple):
@@ -63,8 +75,9 @@ class Programs(nn.Module):
     """
 
     def __init__(self, model: Callable, guide: Callable | None = None,
-                 discriminator: Callable | None = None, **extra: Callable):
+                 discriminator: Callable | None = None, obs: str | None = None, **extra: Callable):
         super().__init__()
+        _refuse_size_signature(model)
         self.roles: dict[str, Callable] = {"model": model}
         if guide is not None:
             self.roles["guide"] = guide
@@ -73,9 +86,34 @@ class Programs(nn.Module):
         self.roles.update(extra)
         # register module roles so that parameters, buffers and devices follow the container
         self.modules_by_role = nn.ModuleDict({k: v for k, v in self.roles.items() if isinstance(v, nn.Module)})
+        self.obs = obs  # the observed site's name: given, or found by bind()
+        self.event_shape: tuple[int, ...] | None = None
+        # where placeholders are made: follows .to(device), not saved in checkpoints
+        self.register_buffer("anchor", torch.zeros(()), persistent=False)
+
+    def bind(self, shape: tuple[int, ...], probe: "Batch | None" = None) -> "Programs":
+        """Record the data's event shape (for generation) and, given a ``probe`` batch, find the model's
+        observed site from a trace of ``model(probe.x, probe.c)`` (one-line errors if it has none, or
+        several without ``obs``). Returns ``self``."""
+        self.event_shape = tuple(shape)
+        if probe is not None:
+            self.obs = find_observed(self.model, probe, self.obs)
+        return self
+
+    def placeholder(self, n: int) -> Tensor:
+        """A zero ``x`` of ``n`` examples: the batch shape of an unconditioned model run."""
+        if self.event_shape is None:
+            raise UserError("the programs do not know the data's shape yet; call programs.bind(data.info.shape) "
+                            "(the Trainer and unigen's model specs do this)")
+        return self.anchor.new_zeros((n, *self.event_shape))
+
+    @property
+    def obs_name(self) -> str:
+        """The model's observed site (:meth:`bind` finds it; ``"x"`` until then)."""
+        return self.obs or "x"
 
     def __getattr__(self, name: str):
-        if name not in ("roles", "modules_by_role", "_modules", "_parameters", "_buffers"):
+        if name not in ("roles", "modules_by_role", "_modules", "_parameters", "_buffers", "obs", "event_shape"):
             roles = self.__dict__.get("roles", {})
             if name in roles:
                 return roles[name]
@@ -91,26 +129,63 @@ class Programs(nn.Module):
 def role_parameters(programs: Programs, role: str, batch: Batch) -> list[nn.Parameter]:
     """The trainable parameters of one role, found by tracing rather than by name lists.
 
-    Module parameters come from the module; ``pyro.param`` sites (functional programs) are found by
-    running the program once under ``poutine.trace(param_only=True)``.
+    The program runs once under ``poutine.trace(param_only=True)`` (which also creates the lazy
+    parameters of an autoguide), then its module parameters and its ``pyro.param`` sites are collected.
     """
     program = programs.roles[role]
     params: dict[int, nn.Parameter] = {}
+    tr = None
+    if role in ("model", "guide"):  # both take the data, as in Pyro
+        with torch.no_grad():
+            tr = with_condition(poutine.trace(program, param_only=True).get_trace, batch.x, c=batch.c)
     if isinstance(program, nn.Module):
         params.update({id(p): p for p in program.parameters() if p.requires_grad})
-    with torch.no_grad():
-        if role == "model":
-            tr = with_condition(poutine.trace(program, param_only=True).get_trace, batch.x.shape[0], c=batch.c)
-        elif role == "guide":
-            tr = with_condition(poutine.trace(program, param_only=True).get_trace, batch.x, c=batch.c)
-        else:
-            tr = None
     if tr is not None:
         for site in tr.nodes.values():
             p = site["value"].unconstrained()
             if p.requires_grad:
                 params.setdefault(id(p), p)
     return list(params.values())
+
+
+def check_guide(programs: Programs, probe: Batch) -> None:
+    """Refuse, in one line, a guide that does not fit the model (call after :meth:`Programs.bind`):
+
+    * a guide site that the model lacks (a misnamed latent: the bound would be meaningless);
+    * a Pyro autoguide (``AutoNormal``, ``AutoDelta``, … or a part of an ``AutoGuideList``) given a
+      per-example latent, i.e. one inside the data plate: an autoguide learns one set of parameters per
+      site, so it cannot amortise over examples — infer such latents with an encoder network instead.
+    """
+    from pyro.infer.autoguide import AutoCallable, AutoGuide, AutoGuideList
+
+    with torch.no_grad(), torch.random.fork_rng(devices=_cuda(probe.x)):
+        guide_tr = trace_guide(programs.guide, probe.x, probe.c)
+        model_tr = score_model(programs.model, probe.x, probe.c, replay=guide_tr)
+    guided, latents = latent_names(guide_tr), latent_names(model_tr)
+    extra = sorted(guided - latents)
+    if extra:
+        raise UserError(f"the guide samples {', '.join(map(repr, extra))}, which the model does not have (its "
+                        f"latent sites: {', '.join(map(repr, sorted(latents))) or 'none'}); name the guide's sites "
+                        f"as the model's")
+    data_plates = {f.name for f in model_tr.nodes[programs.obs_name]["cond_indep_stack"]}
+    guide = programs.guide
+    parts = list(guide) if isinstance(guide, AutoGuideList) else [guide]
+    for part in parts:
+        if not isinstance(part, AutoGuide) or isinstance(part, AutoCallable):
+            continue
+        proto = getattr(part, "prototype_trace", None)
+        local = sorted(n for n in latent_names(proto) if {f.name for f in proto.nodes[n]["cond_indep_stack"]}
+                       & data_plates) if proto is not None else []
+        if local:
+            raise UserError(f"{type(part).__name__} was given the per-example latent(s) {', '.join(map(repr, local))} "
+                            f"(inside the data plate); an autoguide learns one value per site and cannot amortise "
+                            f"over examples: infer them with an encoder network and keep the autoguide for global "
+                            f"latents, e.g. AutoGuideList with AutoNormal(poutine.block(model, hide=[...])) plus "
+                            f"your encoder guide (README, 'For Pyro users')")
+
+
+def _cuda(x: Tensor) -> list:
+    return [x.device] if x.device.type == "cuda" else []
 
 
 # ----------------------------------------------------------------------------------------- traces
@@ -124,15 +199,79 @@ def discriminate(programs: Programs, x: Tensor, c: Tensor | None = None) -> Tens
     return with_condition(programs.discriminator, x, c=c)
 
 
-def trace_model(model: Callable, batch_size: int, c: Tensor | None = None, x: Tensor | None = None,
+def _refuse_size_signature(model: Callable) -> None:
+    """Refuse a model written in the retired convention ``model(batch_size, c=None)``, showing the rewrite."""
+    fn = model.forward if isinstance(model, nn.Module) else model
+    try:
+        params = [p for p in inspect.signature(fn).parameters.values() if p.name != "self"]
+    except (TypeError, ValueError):  # builtins, some callables: nothing to inspect
+        return
+    if params and params[0].name in _SIZE_ARGS:
+        raise UserError(f"the model takes {params[0].name!r} first, but unigen calls it as Pyro's SVI does, "
+                        f"model(x, c=None); rewrite `with pyro.plate('data', {params[0].name}): ... "
+                        f"pyro.sample('x', d)` as `with pyro.plate('data', x.shape[0]): ... "
+                        f"pyro.sample('x', d, obs=x)`")
+
+
+def find_observed(model: Callable, probe: Batch, name: str | None = None) -> str:
+    """The observed site of ``model(probe.x, probe.c)``: ``name`` if given (checked), else the only one."""
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=_cuda(probe.x)):  # the run's random streams stay
+            tr = with_condition(poutine.trace(model).get_trace, probe.x, c=probe.c)
+    except UserError:
+        raise
+    except Exception as e:  # a user's program failing on its first call: say how unigen calls it
+        detail = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
+        raise UserError(f"calling the model as model(x{', c' if probe.c is not None else ''}) failed "
+                        f"({type(e).__name__}: {detail}); unigen calls it as Pyro's SVI does, with the data "
+                        f"batch x observed by pyro.sample(..., obs=x)") from None
+    observed = [n for n, s in tr.nodes.items()
+                if s["type"] == "sample" and s["is_observed"] and not site_is_subsample(s)]
+    if name is not None:
+        if name not in observed:
+            raise UserError(f"the model has no observed site {name!r} (observed: {', '.join(observed) or 'none'}); "
+                            f"pass Programs(..., obs=...) naming the site that observes x")
+        return name
+    if not observed:
+        raise UserError("the model observes no site; write pyro.sample('x', likelihood, obs=x) inside "
+                        "pyro.plate('data', x.shape[0]), as for Pyro's SVI")
+    if len(observed) > 1:
+        raise UserError(f"the model observes several sites ({', '.join(observed)}); name the one that observes "
+                        f"the data with Programs(..., obs={observed[0]!r})")
+    return observed[0]
+
+
+class Unobserve(UnconditionMessenger):
+    """``poutine.uncondition`` of one site: the data site is drawn from its distribution, while other
+    observed sites (e.g. a label observed as ``obs=c``) stay observed."""
+
+    def __init__(self, name: str):
+        super().__init__()
+        self.name = name
+
+    def _pyro_sample(self, msg) -> None:
+        if msg["name"] == self.name:
+            super()._pyro_sample(msg)
+
+
+def score_model(model: Callable, x: Tensor, c: Tensor | None = None,
                 replay: poutine.Trace | None = None) -> poutine.Trace:
-    """Run the model under ``trace``; ``x`` conditions the observed site, ``replay`` reuses latents."""
-    fn = model
-    if x is not None:
-        fn = poutine.condition(fn, data={OBS: x})
+    """Trace ``model(x, c)``, which observes ``x`` itself; ``replay`` reuses a guide's latents."""
+    fn = model if replay is None else poutine.replay(model, trace=replay)
+    return with_condition(poutine.trace(fn).get_trace, x, c=c)
+
+
+def sample_model(programs: Programs, n: int, c: Tensor | None = None, model: Callable | None = None,
+                 replay: poutine.Trace | None = None, like: Tensor | None = None) -> poutine.Trace:
+    """Trace the model with its data site drawn, not observed (:class:`Unobserve`): a draw of
+    ``n`` joint samples :math:`(z, x) \sim p_\theta`. ``model`` replaces ``programs.model`` (e.g. wrapped
+    in a ``condition`` handler); ``replay`` reuses latents (a reconstruction). The model is called with a
+    zero ``x`` of ``n`` examples shaped like ``like`` (a data batch; by default the bound event shape)."""
+    fn = Unobserve(programs.obs_name)(programs.model if model is None else model)
     if replay is not None:
         fn = poutine.replay(fn, trace=replay)
-    return with_condition(poutine.trace(fn).get_trace, batch_size, c=c)
+    x = programs.placeholder(n) if like is None else like.new_zeros((n, *like.shape[1:]))
+    return with_condition(poutine.trace(fn).get_trace, x, c=c)
 
 
 def trace_guide(guide: Callable, x: Tensor, c: Tensor | None = None) -> poutine.Trace:
@@ -174,34 +313,37 @@ def log_prob_per_example(trace: poutine.Trace, batch_size: int, sites: set[str] 
 def latent_names(trace: poutine.Trace) -> set[str]:
     """Names of the unobserved, non-subsample sample sites of a trace."""
     return {n for n, s in trace.nodes.items()
-            if s["type"] == "sample" and not s["is_observed"] and not site_is_subsample(s)}
+            if s["type"] == "sample" and not s["is_observed"] and not site_is_subsample(s)
+            and not (s.get("infer") or {}).get("was_observed")}  # an unconditioned run draws x: not a latent
 
 
-def observed_value(trace: poutine.Trace) -> Tensor:
+def observed_value(programs: Programs, trace: poutine.Trace) -> Tensor:
     r"""The generated ``x`` of a model trace, differentiable in :math:`\theta` where possible.
 
     A reparameterisable likelihood (``Delta``, ``Normal``) gives its sample; one that is not
     (``Bernoulli``) gives its mean, the usual choice when a VAE decoder is trained adversarially.
     """
-    site = trace.nodes[OBS]
+    site = trace.nodes[programs.obs_name]
     return site["value"] if site["fn"].has_rsample else site["fn"].mean
 
 
 def has_density(programs: Programs, c: Tensor | None = None) -> bool:
-    """Whether the model scores data, i.e. its ``x`` site has a density (is not a ``Delta``)."""
+    """Whether the model scores data, i.e. its observed site has a density (is not a ``Delta``)."""
     import pyro.distributions as dist
 
     with torch.no_grad():
-        fn = trace_model(programs.model, 1, None if c is None else c[:1]).nodes[OBS]["fn"]
+        fn = sample_model(programs, 1, None if c is None else c[:1]).nodes[programs.obs_name]["fn"]
     while isinstance(fn, dist.Independent):
         fn = fn.base_dist
     return not isinstance(fn, dist.Delta)
 
 
-def generate(programs: Programs, batch_size: int, c: Tensor | None = None) -> tuple[Tensor, poutine.Trace]:
-    """Draw ``x ~ p_θ(x)`` (through :func:`observed_value`) and return it with its trace."""
-    tr = trace_model(programs.model, batch_size, c)
-    return observed_value(tr), tr
+def generate(programs: Programs, batch_size: int, c: Tensor | None = None,
+             like: Tensor | None = None) -> tuple[Tensor, poutine.Trace]:
+    """Draw ``x ~ p_θ(x)`` (through :func:`observed_value`) and return it with its trace; ``like`` as in
+    :func:`sample_model` (strategies pass their data batch)."""
+    tr = sample_model(programs, batch_size, c, like=like)
+    return observed_value(programs, tr), tr
 
 
 # ------------------------------------------------------------------------- discriminator q(y|x)

@@ -107,7 +107,7 @@ def build(resolved: Resolved, distributed: bool = False) -> Built:
     # argument validation syncs with the host; data are validated once at load instead
     pyro.enable_validation(False)
     data = place(resolved.data.load("train"), device, cfg.train.data_placement)
-    programs = resolved.model.build(data.info).to(device)
+    programs = resolved.model.build(data.info).to(device).bind(data.info.shape)
     resolved.strategy.check(programs)
     if world.size > 1:
         seed_everything(cfg.train.seed + world.rank)

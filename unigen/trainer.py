@@ -16,6 +16,7 @@ from collections import deque
 from contextlib import nullcontext
 from typing import Callable
 
+import pyro
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
@@ -27,7 +28,7 @@ from unigen.data.base import TensorData
 from unigen.data.stream import HostBatches
 from unigen.errors import UserError
 from unigen.distributed import RoleWrappers, World, shard_size
-from unigen.programs import Batch, Programs, has_density, role_parameters
+from unigen.programs import Batch, Programs, check_guide, has_density, role_parameters
 from unigen.settings import check_settings
 from unigen.strategy import Phase, Strategy
 
@@ -86,6 +87,7 @@ class Trainer:
                  device: torch.device | None = None, stream: bool | None = None, max_skipped: float = 0.5,
                  skip_window: int = 100):
         check_settings(strategy, type(strategy).__name__)  # from Python, errors name the class's field
+        programs.bind(data.info.shape)
         strategy.check(programs)
         data.check_batch_size(batch_size)
         if strategy.needs_labels and data.c is None:
@@ -100,21 +102,25 @@ class Trainer:
                             f"them as labels; use svae (or aavae with base=svae), or label_fraction=1")
         self.world, self.shard = world, shard_size(batch_size, world)
         self.index_generator = torch.Generator(device=data.x.device).manual_seed(seed)
-        probe = data.sample(min(batch_size, 2), generator=torch.Generator(device=data.x.device).manual_seed(seed))
-        probe = Batch(probe.x.to(self.device), None if probe.c is None else probe.c.to(self.device))
-        if strategy.scores_x and not has_density(programs, None if probe.c is None else probe.c.clamp(min=0)):
-            raise UserError(f"strategy {name!r} scores log p(x|z) but the model's x is a Delta (an implicit "
-                            f"generator); give the model a likelihood (e.g. model.likelihood=normal)")
-        self.params: dict[str, list[nn.Parameter]] = {}
-        for player, roles in strategy.players.items():
-            found: dict[int, nn.Parameter] = {}
-            for role in roles:
-                if programs.has(role):
-                    found.update({id(p): p for p in role_parameters(programs, role, probe)})
-            if not found:
-                raise UserError(f"player {player!r} of strategy {strategy.registry_name!r} owns no parameters "
-                                f"(roles {', '.join(roles)}); give those programs trainable parameters")
-            self.params[player] = list(found.values())
+        with pyro.validation_enabled(False):  # the probes score real data, validated at load
+            probe = data.sample(min(batch_size, 2), generator=torch.Generator(device=data.x.device).manual_seed(seed))
+            probe = Batch(probe.x.to(self.device), None if probe.c is None else probe.c.to(self.device))
+            programs.bind(data.info.shape, probe)
+            if "guide" in strategy.requires:
+                check_guide(programs, probe)
+            if strategy.scores_x and not has_density(programs, None if probe.c is None else probe.c.clamp(min=0)):
+                raise UserError(f"strategy {name!r} scores log p(x|z) but the model's x is a Delta (an implicit "
+                                f"generator); give the model a likelihood (e.g. model.likelihood=normal)")
+            self.params: dict[str, list[nn.Parameter]] = {}
+            for player, roles in strategy.players.items():
+                found: dict[int, nn.Parameter] = {}
+                for role in roles:
+                    if programs.has(role):
+                        found.update({id(p): p for p in role_parameters(programs, role, probe)})
+                if not found:
+                    raise UserError(f"player {player!r} of strategy {strategy.registry_name!r} owns no parameters "
+                                    f"(roles {', '.join(roles)}); give those programs trainable parameters")
+                self.params[player] = list(found.values())
         self.settings = settings = optim if callable(optim) else (lambda _player: optim)
         for player in strategy.players:
             check_settings(settings(player), f"OptimConfig (player {player!r})")
@@ -174,8 +180,11 @@ class Trainer:
         if not self.programs.training:  # Module.train() walks every submodule: only when needed
             self.programs.train()
         out: dict[str, Tensor] = {}
-        for phase in self.strategy.phases():
-            out.update(self.run_phase(phase))
+        # argument validation syncs with the host (and refuses a Bernoulli decoder's continuous fakes):
+        # the data were validated once, at load
+        with pyro.validation_enabled(False):
+            for phase in self.strategy.phases():
+                out.update(self.run_phase(phase))
         return out
 
     def advance_schedules(self) -> None:
