@@ -194,7 +194,7 @@ def run(ctx: Context) -> list[Row]:
                  Row(label, f"{case}: sliced W1", final["sw1"], seed)]
         if seed == ctx.seeds[0]:
             samples[case, label] = (x, final)
-    _plot(curves, samples, ctx.seeds, ctx.out / f"{NAME}.png")
+    _plot(curves, samples, ctx.seeds, ctx.figure())
     ctx.notes.append(f"{steps} generator updates per run, batch 256; scores read at the end of training (the plot "
                      f"shows every {EVERY} updates). Non-finite updates are skipped (train.on_nan=skip), so a "
                      f"diverging run is measured rather than stopped.")

@@ -333,7 +333,7 @@ def run(ctx: Context) -> list[Row]:
     from unigen.registry import DATASETS
 
     for dataset in datasets:
-        _scatter(shown[dataset], dataset, DATASETS.get(dataset)().centres(), ctx.out / f"{NAME}-{dataset}.png")
+        _scatter(shown[dataset], dataset, DATASETS.get(dataset)().centres(), ctx.figure(f"-{dataset}"))
         ctx.notes.append(f"{dataset}: {_describe(schedule(dataset, ctx))} (identical for every method).")
     if reduced:
         ctx.notes.append(

@@ -26,10 +26,14 @@ from unigen.registry import STRATEGIES  # noqa: E402
 NAME = "wgan-disjoint"
 TITLE = "WGAN's parallel lines: JS is flat, W1 = |θ| (Arjovsky et al. 2017, Example 1)"
 PUBLISHED = [
-    {"method": "GAN critic (JS)", "metric": "max abs error vs truth", "value": "JS = log 2 for θ ≠ 0 (analytic)",
-     "source": "Arjovsky et al. 2017"},
-    {"method": "WGAN-GP critic (W1)", "metric": "max abs error vs truth", "value": "W1 = |θ| (analytic)",
-     "source": "Arjovsky et al. 2017"},
+    {"method": "GAN critic (JS)", "metric": "max abs error vs truth", "value": "JS = log 2 for θ ≠ 0",
+     "kind": "analytic", "source": "Arjovsky et al. 2017"},
+    {"method": "WGAN-GP critic (W1)", "metric": "max abs error vs truth", "value": "W1 = |θ|",
+     "kind": "analytic", "source": "Arjovsky et al. 2017"},
+    {"method": "GAN critic (JS)", "metric": "generator ∂θ at θ=0.5", "value": "0",
+     "kind": "analytic", "source": "Arjovsky et al. 2017"},
+    {"method": "WGAN-GP critic (W1)", "metric": "generator ∂θ at θ=0.5", "value": "1 = ∂θ |θ|",
+     "kind": "analytic", "source": "Arjovsky et al. 2017"},
 ]
 PROTOCOL = """
 P0 = (0, Z), Pθ = (θ, Z), Z ~ U[0, 1]. For each θ on a grid in [−1, 1] (θ = 0 excluded for JS), a fresh
@@ -113,6 +117,6 @@ def run(ctx: Context) -> list[Row]:
     ax.legend()
     ax.set_title("critic estimates on parallel lines")
     fig.tight_layout()
-    fig.savefig(ctx.out / f"{NAME}.png", dpi=110)
+    fig.savefig(ctx.figure(), dpi=110)
     plt.close(fig)
     return rows
