@@ -165,7 +165,7 @@ def save_curves(metrics_path: str | Path, path: str | Path, players=None, smooth
         if window > 1:
             ax.plot(steps, ys, lw=0.8, alpha=0.3, color="C0")
             ax.plot(steps, _smoothed(ys, window), lw=1.4, color="C0", label=f"moving average of {window}")
-            ax.legend(loc="upper right", fontsize=7, frameon=False)
+            ax.legend(loc="best", fontsize=7, frameon=False)
         else:
             ax.plot(steps, ys, lw=1, color="C0")
         role = "player" if k in (players if players is not None else PLAYERS) else "diagnostic"
