@@ -20,7 +20,18 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/unigen train experiments/configs/ring_gan.yaml --out runs/demo/ring_gan
 	$(BIN)/unigen train experiments/configs/mnist_vae.yaml --out runs/demo/mnist_vae
-	@echo "demo runs: runs/demo/ring_gan and runs/demo/mnist_vae (samples.png, losses.png, eval.json)"
+	@echo ""
+	@echo "Where to look:"
+	@echo "  runs/demo/ring_gan/samples.png    generated points over the ring's 8 modes"
+	@echo "  runs/demo/ring_gan/losses.png     the players' losses, then the critic's logits"
+	@echo "  runs/demo/ring_gan/eval.json      modes covered, high-quality fraction, KL over modes"
+	@echo "  runs/demo/mnist_vae/samples.png   decoded digits; eval.json: test ELBO and IWAE bound (nats)"
+	@echo "Next, try:"
+	@echo "  $(BIN)/unigen list"
+	@echo "  $(BIN)/unigen train experiments/configs/ring_gan.yaml strategy.name=minimax_gan --out runs/mm"
+	@echo "  $(BIN)/unigen train experiments/configs/ring_wgan_gp.yaml --out runs/wgan_gp"
+	@echo "  $(BIN)/unigen sample runs/demo/ring_gan -n 2500 -o ring.png"
+	@echo "  $(BIN)/unigen reproduce wgan-disjoint --quick   # writes experiments/results/wgan-disjoint.quick.md"
 
 test: setup
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile

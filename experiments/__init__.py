@@ -1,9 +1,30 @@
 """Reproductions of published tables (``unigen reproduce NAME``); installed as ``unigen.experiments``.
 
 Each module holds one reproduction; :data:`REPRODUCTIONS` maps the command-line names to them.
-Configs for single runs live in ``experiments/configs/``, results in ``experiments/results/``.
+Example configs for single runs live in ``experiments/configs/`` and ship with the package (package data):
+:func:`config_path` finds one by name. Results are written to ``./experiments/results/``.
 """
 import importlib
+from pathlib import Path
+
+CONFIGS = Path(__file__).resolve().parent / "configs"
+
+
+def config_names() -> list[str]:
+    """The names of the packaged example configs (``ring_gan``, ``mnist_vae``, …), sorted."""
+    return sorted(p.stem for p in CONFIGS.glob("*.yaml"))
+
+
+def config_path(name: str) -> Path:
+    """The packaged example config ``name`` (``ring_gan`` or ``ring_gan.yaml``); a :class:`~unigen.errors.UserError`
+    listing the available names for any other."""
+    from unigen.errors import UserError
+
+    stem = name[:-len(".yaml")] if name.endswith(".yaml") else name
+    path = CONFIGS / f"{stem}.yaml"
+    if "/" in stem or "\\" in stem or not path.is_file():
+        raise UserError(f"no example config {name!r}; choose one of: {', '.join(config_names())}")
+    return path
 
 _MODULES = {
     "hu2018-iwgan": "hu2018_iwgan",

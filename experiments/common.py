@@ -1,10 +1,13 @@
 """The runner behind ``unigen reproduce``: seeds, tables of mean ± std beside published numbers, files.
 
 A reproduction is a module in this package with ``NAME``, ``TITLE``, ``PROTOCOL`` (markdown),
-``PUBLISHED`` (rows of published numbers) and ``run(ctx) -> list[Row]``, where ``ctx`` is a
+``PUBLISHED`` (reference numbers: rows of ``{method, metric, value, source}``, with ``kind: "analytic"`` for
+a value that is derived rather than published) and ``run(ctx) -> list[Row]``, where ``ctx`` is a
 :class:`Context` (quick or full settings, seeds, device, output folder for plots). The runner writes
-``experiments/results/NAME.md`` (table, protocol, hardware, wall time) and ``NAME.json`` (rows of
-``{method, metric, mean, std, seeds}``).
+``NAME.md`` (table, protocol, hardware, wall time), ``NAME.json`` (rows of ``{method, metric, mean, std,
+seeds}``) and the module's figures into the results folder (default ``./experiments/results`` under the working
+directory). A quick run writes ``NAME.quick.md``, ``NAME.quick.json`` and ``NAME.quick*.png`` instead, so a smoke
+test never replaces a full page. :func:`rerender` rewrites a page's table from its JSON without running anything.
 
 A long reproduction can be resumed: with ``cache`` set (``unigen reproduce NAME --cache DIR``) each
 training's result is stored under a hash of everything that determines it (:meth:`Context.cached`), and a
@@ -25,7 +28,9 @@ import torch
 
 from unigen import checkpoint
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = Path(__file__).resolve().parent / "results"  # the committed pages (in a checkout; installed copies may lack them)
+DEFAULT_RESULTS = Path("experiments") / "results"  # where `unigen reproduce` writes: relative to the working directory
+DECIMALS = 4  # the most decimals a table prints; a value below half a unit of the last one prints as 0
 
 
 @dataclass
@@ -48,10 +53,23 @@ class Context:
     cache: Path | None = None  # finished trainings' results, reused by a rerun (None: no cache)
     reused: int = 0  # results this invocation took from the cache
     reused_seconds: float = 0.0  # the time those results took to compute, where it was recorded
+    name: str = ""  # the reproduction's NAME: the stem of its files
+    figures: list[Path] = field(default_factory=list)  # the figures this invocation wrote (:meth:`figure`)
 
     def pick(self, quick, full):
         """``quick`` settings for tests and CPU smoke runs, ``full`` for the real experiment."""
         return quick if self.quick else full
+
+    @property
+    def stem(self) -> str:
+        """``NAME`` for a full run, ``NAME.quick`` for a quick one: quick files never replace full ones."""
+        return f"{self.name}.quick" if self.quick else self.name
+
+    def figure(self, suffix: str = "") -> Path:
+        """The path of a figure of this run, ``out/STEM{suffix}.png``; it is listed on the page."""
+        path = self.out / f"{self.stem}{suffix}.png"
+        self.figures.append(path)
+        return path
 
     def cached(self, key, fn):
         """``fn()``, or its result stored in the cache by an earlier call with an equal ``key``.
@@ -114,10 +132,44 @@ def _std(vals: list[float]) -> float:
     return statistics.stdev(vals) if all(math.isfinite(v) for v in vals) else math.nan
 
 
-def _fmt(x: float) -> str:
-    if isinstance(x, float) and (math.isinf(x) or math.isnan(x)):
+def _decimals(x: float, digits: int) -> int:
+    """Decimals that show ``digits`` significant digits of ``x``, between 0 and :data:`DECIMALS`."""
+    if x == 0 or not math.isfinite(x):
+        return 0
+    return min(DECIMALS, max(0, digits - 1 - math.floor(math.log10(abs(x)))))
+
+
+def _fixed(x: float, decimals: int) -> str:
+    s = f"{x:.{decimals}f}"
+    return s[1:] if s.startswith("-") and float(s) == 0 else s  # no "-0.000"
+
+
+def fmt_value(x: float) -> str:
+    """One number (one seed, or a spread of 0): 4 significant digits, at most :data:`DECIMALS` decimals, in
+    fixed notation; exact values lose trailing zeros (``25``, ``0.98``)."""
+    if not math.isfinite(x):
         return str(x)
-    return f"{x:.4g}"
+    d = _decimals(x, 4)
+    s = _fixed(x, d)
+    if "." in s and round(x, d) == x:
+        s = s.rstrip("0").rstrip(".")
+    return s
+
+
+def fmt_mean_std(mean: float, std: float) -> str:
+    """``mean ± std``, both to the decimal of the spread's second significant digit (at most :data:`DECIMALS`):
+    ``-360.6 ± 1.4``, ``0.0015 ± 0.0005``; float noise around zero prints as ``0.0000 ± 0.0000``."""
+    if not (math.isfinite(mean) and math.isfinite(std)):
+        return f"{fmt_value(mean) if math.isfinite(mean) else mean} ± {std if not math.isfinite(std) else fmt_value(std)}"
+    if std == 0:
+        return f"{fmt_value(mean)} ± 0"
+    d = _decimals(std, 2)
+    return f"{_fixed(mean, d)} ± {_fixed(std, d)}"
+
+
+def cell(text) -> str:
+    """A markdown table cell: ``|`` escaped, so that it cannot end the cell."""
+    return str(text).replace("|", r"\|")
 
 
 def on_gpu(device: str) -> bool:
@@ -133,77 +185,110 @@ def hardware(device: str) -> str:
 
 
 def table(module, agg: list[dict]) -> list[str]:
-    """The results table: our mean ± std per method and metric, with a published number beside ours where
-    the paper has one for the same method and metric. Published methods that we did not run (other papers'
-    models) get rows of their own, marked by their names; published numbers for metrics outside the table
-    are listed below it."""
+    """The results table: our mean ± std per method and metric, with a reference number beside ours where
+    there is one for the same method and metric, labelled by its kind ("published", or "analytic" for a
+    derived truth). Published methods that we did not run (other papers' models) get rows of their own, marked
+    by their names; reference numbers for metrics outside the table are listed below it. Every cell is
+    escaped (:func:`cell`), so each row has the header's width."""
     pubs = getattr(module, "PUBLISHED", [])
-    published = {(p["method"], p["metric"]): p["value"] for p in pubs}
+    published = {(p["method"], p["metric"]): p for p in pubs}
     metrics = list(dict.fromkeys(a["metric"] for a in agg))
     methods = list(dict.fromkeys(a["method"] for a in agg))
     lookup = {(a["method"], a["metric"]): a for a in agg}
     others = list(dict.fromkeys(p["method"] for p in pubs if p["method"] not in methods and p["metric"] in metrics))
-    lines = ["| method | " + " | ".join(metrics) + " |", "|---|" + "---|" * len(metrics)]
+
+    def row(cells) -> str:
+        return "| " + " | ".join(cell(c) for c in cells) + " |"
+
+    lines = [row(["method", *metrics]), "|---|" + "---|" * len(metrics)]
     for m in methods:
         cells = []
         for metric in metrics:
             a = lookup.get((m, metric))
-            ours = "—" if a is None else (f"{_fmt(a['mean'])} ± {_fmt(a['std'])}" if len(a["seeds"]) > 1 else _fmt(a["mean"]))
+            ours = "—" if a is None else (fmt_mean_std(a["mean"], a["std"]) if len(a["seeds"]) > 1 else fmt_value(a["mean"]))
             pub = published.get((m, metric))
-            cells.append(ours + (f" (published: {pub})" if pub is not None else ""))
-        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+            cells.append(ours + (f" ({pub.get('kind', 'published')}: {pub['value']})" if pub is not None else ""))
+        lines.append(row([m, *cells]))
     for m in others:
-        lines.append(f"| {m} | " + " | ".join(str(published.get((m, metric), "—")) for metric in metrics) + " |")
+        lines.append(row([m, *(published[m, metric]["value"] if (m, metric) in published else "—" for metric in metrics)]))
     extra = [p for p in pubs if (p["method"], p["metric"]) not in lookup
              and not (p["method"] in others and p["metric"] in metrics)]
     if extra:
-        lines += ["", "Published rows without a counterpart here:", ""]
-        lines += [f"- {p['method']} — {p['metric']}: {p['value']} ({p.get('source', '')})" for p in extra]
+        lines += ["", "Reference rows without a counterpart here:", ""]
+        lines += [f"- {p['method']} — {p['metric']}: {p['value']} ({p.get('kind', 'published')}; {p.get('source', '')})"
+                  for p in extra]
     return lines
 
 
-def write(module, ctx: Context, rows: list[Row], wall_s: float, results: Path = RESULTS) -> Path:
-    """Write ``NAME.md`` and ``NAME.json`` into ``results``; return the markdown path."""
+def timing(ctx: Context, wall_s: float) -> str:
+    """The page's statement of time: this invocation's wall time and, for results read from the cache, the
+    time their computation took in the earlier invocations (as the cache recorded it)."""
+    if not ctx.reused:
+        return f"wall time {wall_s:.0f} s"
+    took = (f"computing them took {ctx.reused_seconds:.0f} s in earlier invocations (summed over trainings, "
+            f"which may have run in parallel)" if ctx.reused_seconds else "their compute time was not recorded")
+    return (f"wall time {wall_s:.0f} s for this invocation, which took {ctx.reused} result(s) from the cache "
+            f"(`--cache`); {took}")
+
+
+def write(module, ctx: Context, rows: list[Row], wall_s: float, results: Path = DEFAULT_RESULTS) -> Path:
+    """Write ``STEM.md`` and ``STEM.json`` into ``results`` (``STEM``: :attr:`Context.stem`); return the
+    markdown path."""
     results.mkdir(parents=True, exist_ok=True)
     agg = aggregate(rows)
     lines = [f"# {module.TITLE}", "",
              f"Command: `unigen reproduce {module.NAME}{' --quick' if ctx.quick else ''} --seeds {len(ctx.seeds)}"
              f" --device {ctx.device}`  ", f"Mode: **{'quick (reduced settings, smoke test)' if ctx.quick else 'full'}**; "
-             f"seeds {ctx.seeds}; hardware: {hardware(ctx.device)}; wall time {wall_s:.0f} s.", ""]
+             f"seeds {ctx.seeds}; hardware: {hardware(ctx.device)}; {timing(ctx, wall_s)}.", ""]
     lines += table(module, agg)
     lines += ["", "## Protocol", "", module.PROTOCOL.strip(), ""]
     if ctx.notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in ctx.notes] + [""]
-    plots = sorted(p.name for p in ctx.out.glob(f"{module.NAME}*.png"))
+    plots = sorted(dict.fromkeys(p.name for p in ctx.figures if p.exists()))
     if plots:
         lines += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
-    md = results / f"{module.NAME}.md"
+    md = results / f"{ctx.stem}.md"
     md.write_text("\n".join(lines))
-    (results / f"{module.NAME}.json").write_text(json.dumps(agg, indent=2) + "\n")
+    (results / f"{ctx.stem}.json").write_text(json.dumps(agg, indent=2) + "\n")
     return md
 
 
-def run(name: str, quick: bool = False, seeds: int = 3, device: str = "cpu", results: Path = RESULTS,
+def rerender(name: str, results: Path = RESULTS) -> Path:
+    """Rewrite the table of the page ``results/NAME.md`` from ``NAME.json`` and the module's ``PUBLISHED``,
+    without running anything: for a change of the table's format. The page's header, protocol, notes and plots
+    are kept as they were written (the JSON holds only the table's numbers); the header's "1 threads" of
+    earlier runners is corrected."""
+    from unigen.experiments import REPRODUCTIONS
+
+    module = REPRODUCTIONS[name]
+    md = Path(results) / f"{name}.md"
+    text = md.read_text()
+    agg = json.loads(md.with_suffix(".json").read_text())
+    head, rest = text.split("\n| method |", 1)
+    tail = rest[rest.index("\n## Protocol"):]
+    head = head.replace(" 1 threads ", " 1 thread ")
+    md.write_text(head.rstrip("\n") + "\n\n" + "\n".join(table(module, agg)) + "\n" + tail)
+    return md
+
+
+def run(name: str, quick: bool = False, seeds: int = 3, device: str = "cpu", results: Path | None = None,
         cache: Path | None = None) -> Path:
     """Run one reproduction and write its results; returns the markdown path.
 
+    :param results: the folder of the page, its JSON and figures (default ``./experiments/results`` under the
+        working directory). A quick run writes ``NAME.quick.*`` there, never ``NAME.*``.
     :param cache: a folder for finished trainings' results (its ``NAME`` subfolder); a rerun with the same
         settings reuses them, so an interrupted reproduction resumes where it stopped.
     """
     from unigen.experiments import REPRODUCTIONS
 
     module = REPRODUCTIONS[name]
+    results = Path(DEFAULT_RESULTS if results is None else results)
     results.mkdir(parents=True, exist_ok=True)
     ctx = Context(quick=quick, seeds=list(range(seeds)), device=device, out=results,
-                  cache=None if cache is None else Path(cache) / name)
+                  cache=None if cache is None else Path(cache) / name, name=name)
     start = time.perf_counter()
     rows = module.run(ctx)
-    if ctx.reused:
-        took = (f" Computing them took {ctx.reused_seconds:.0f} s in the earlier invocation(s), summed over "
-                f"trainings (which may have run in parallel)." if ctx.reused_seconds else "")
-        ctx.notes.append(f"Resumed: {ctx.reused} result(s) came from the cache of an earlier, interrupted "
-                         f"invocation with the same settings (`--cache`); the wall time above covers this "
-                         f"invocation only.{took}")
     return write(module, ctx, rows, time.perf_counter() - start, results)
 
 

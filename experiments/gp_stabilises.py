@@ -137,13 +137,13 @@ def _job(args):
 
 
 def _plot(curves: dict, samples: dict, seeds: list[int], path: Path) -> None:
+    """Top row: sliced W1 against updates, one panel per case; below, one row per case of seed 0's samples."""
     cases = list(dict.fromkeys(c for c, _ in curves))
     labels = [m for m, _ in METHODS]
-    shown = [k for k in samples]
-    fig, axes = plt.subplots(1, len(cases) + len(shown), figsize=(3.6 * (len(cases) + len(shown)), 3.6),
-                             squeeze=False)
-    axes = axes[0]
-    for ax, case in zip(axes, cases):
+    shown = list(dict.fromkeys(label for _, label in samples))
+    cols = max(len(cases), len(shown))
+    fig, axes = plt.subplots(1 + len(cases), cols, figsize=(3.3 * cols, 3.4 * (1 + len(cases))), squeeze=False)
+    for ax, case in zip(axes[0], cases):
         for (c, label), runs in curves.items():
             if c != case:
                 continue
@@ -153,20 +153,30 @@ def _plot(curves: dict, samples: dict, seeds: list[int], path: Path) -> None:
         ax.axhline(FLOOR, color="k", ls=":", lw=0.8, label="two data samples")
         ax.set_yscale("log")
         ax.set_xlabel("generator updates")
-        ax.set_ylabel("sliced W1 to held-out data (log)")
+        ax.set_ylabel("sliced W1 to held-out data")
         ax.set_title(f"grid, Adam {case} ({len(seeds)} seeds)", fontsize=9)
         ax.legend(fontsize=7)
+    for ax in axes[0][len(cases):]:
+        ax.axis("off")
     centres = Grid().centres()
-    for ax, (case, label) in zip(axes[len(cases):], shown):
-        x, st = samples[case, label]
-        ax.scatter(centres[:, 0], centres[:, 1], s=20, c="none", edgecolors="tab:red", lw=0.6)
-        if x is not None and bool(torch.isfinite(x).all()):
-            ax.scatter(x[:, 0], x[:, 1], s=1, alpha=0.4, color=f"C{labels.index(label)}")
-        ax.set_xlim(-6, 6)
-        ax.set_ylim(-6, 6)
-        ax.set_aspect("equal")
-        ax.set_title(f"{label}, {case}, seed {seeds[0]}\n{st['modes']:.0f}/25 modes, "
-                     f"{100 * st['high_quality']:.0f}% HQ", fontsize=8)
+    for row, case in zip(axes[1:], cases):
+        for ax, label in zip(row, shown):
+            if (case, label) not in samples:
+                ax.axis("off")
+                continue
+            x, st = samples[case, label]
+            ax.scatter(centres[:, 0], centres[:, 1], s=20, c="none", edgecolors="tab:red", lw=0.6)
+            if x is not None and bool(torch.isfinite(x).all()):
+                ax.scatter(x[:, 0], x[:, 1], s=1, alpha=0.4, color=f"C{labels.index(label)}", rasterized=True)
+            ax.set_xlim(-6, 6)
+            ax.set_ylim(-6, 6)
+            ax.set_aspect("equal")
+            ax.set_xlabel("x₁", fontsize=8)
+            ax.set_ylabel("x₂", fontsize=8)
+            ax.set_title(f"{label}, {case}, seed {seeds[0]}\n{st['modes']:.0f}/25 modes, "
+                         f"{100 * st['high_quality']:.0f}% HQ", fontsize=8)
+        for ax in row[len(shown):]:
+            ax.axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -194,7 +204,7 @@ def run(ctx: Context) -> list[Row]:
                  Row(label, f"{case}: sliced W1", final["sw1"], seed)]
         if seed == ctx.seeds[0]:
             samples[case, label] = (x, final)
-    _plot(curves, samples, ctx.seeds, ctx.out / f"{NAME}.png")
+    _plot(curves, samples, ctx.seeds, ctx.figure())
     ctx.notes.append(f"{steps} generator updates per run, batch 256; scores read at the end of training (the plot "
                      f"shows every {EVERY} updates). Non-finite updates are skipped (train.on_nan=skip), so a "
                      f"diverging run is measured rather than stopped.")

@@ -125,6 +125,6 @@ def run(ctx: Context) -> list[Row]:
             rows += [Row(method, metric, value, seed) for metric, value in scores.items()]
             if seed == ctx.seeds[0]:
                 grids[method] = x[:64]
-    mc.save_grids(grids, ctx.out / f"{NAME}.png", "symmetric", cols=4,
+    mc.save_grids(grids, ctx.figure(), "symmetric", cols=4,
                   title=f"samples after {steps:,} steps (seed {ctx.seeds[0]}; conditional rows: digits 0-9 in turn)")
     return rows

@@ -252,7 +252,8 @@ def _scatter(samples: dict, dataset: str, centres: torch.Tensor, path) -> None:
     n = len(samples)
     cols = min(4, n)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols, 3.0 * rows), squeeze=False)
+    # constrained layout keeps the figure's title clear of the two-line panel titles
+    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols, 3.2 * rows + 0.4), squeeze=False, layout="constrained")
     lim = float(centres.abs().max()) * 1.4 + 0.2
     for ax, (label, (x, st)) in zip(axes.flat, samples.items()):
         ax.scatter(centres[:, 0], centres[:, 1], s=30, c="none", edgecolors="tab:red", lw=0.8)
@@ -269,8 +270,7 @@ def _scatter(samples: dict, dataset: str, centres: torch.Tensor, path) -> None:
         ax.set_yticks([])
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
-    fig.suptitle(f"{dataset}: 2,500 samples per method, seed 0 (red circles: mode centres)", fontsize=9)
-    fig.tight_layout()
+    fig.suptitle(f"{dataset}: 2,500 samples per method, seed 0 (red circles: mode centres)", fontsize=10)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -333,7 +333,7 @@ def run(ctx: Context) -> list[Row]:
     from unigen.registry import DATASETS
 
     for dataset in datasets:
-        _scatter(shown[dataset], dataset, DATASETS.get(dataset)().centres(), ctx.out / f"{NAME}-{dataset}.png")
+        _scatter(shown[dataset], dataset, DATASETS.get(dataset)().centres(), ctx.figure(f"-{dataset}"))
         ctx.notes.append(f"{dataset}: {_describe(schedule(dataset, ctx))} (identical for every method).")
     if reduced:
         ctx.notes.append(

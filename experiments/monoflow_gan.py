@@ -91,8 +91,8 @@ LOSSES = {
 }
 PUBLISHED = [{"method": name, "metric": TRAINS, "value": 1, "source": "Yi et al. 2023, §5 (claim: any increasing h)"}
              for name in LOSSES if name != CONTROL]
-PUBLISHED.append({"method": CONTROL, "metric": TRAINS, "value": "0 (MonoFlow's prediction; control not in the paper)",
-                  "source": "Yi et al. 2023, §3 (theory)"})
+PUBLISHED.append({"method": CONTROL, "metric": TRAINS, "value": "0 (MonoFlow's theory; control not in the paper)",
+                  "kind": "predicted", "source": "Yi et al. 2023, §3 (theory)"})
 PROTOCOL = """
 MonoFlow generator losses −E h(d(G(z))) with a BCE discriminator (d ≈ log r): ns (h = log σ(d)), vanilla
 (h = −log(1 − σ(d + 5))), logit (h = d), arcsinh, the f-GAN generators in MonoFlow form kl (h = r = e^d) and
@@ -186,6 +186,6 @@ def run(ctx: Context) -> list[Row]:
             rows.append(Row(name, TRAINS, float(scores[FID] < 0.5 * untrained[FID]), seed))
             if seed == ctx.seeds[0]:
                 grids[name] = out["grid"]
-    mc.save_grids(grids, ctx.out / f"{NAME}.png", "symmetric", cols=3,
+    mc.save_grids(grids, ctx.figure(), "symmetric", cols=3,
                   title=f"MonoFlow losses on MNIST, {steps:,} steps of batch {batch} (seed {ctx.seeds[0]})")
     return rows

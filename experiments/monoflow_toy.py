@@ -305,7 +305,7 @@ def _plot(ctx: Context, regime: str, curves: dict[str, list[tuple[int, float]]])
     ax.legend(fontsize=8)
     fig.tight_layout()
     slug = {VI: "not-detached", DET: "detached", GAN: "mlp-discriminator", DET_MF: "detached-monoflow-h"}[regime]
-    fig.savefig(ctx.out / f"{NAME}-{slug}.png", dpi=110)
+    fig.savefig(ctx.figure(f"-{slug}"), dpi=110)
     plt.close(fig)
 
 

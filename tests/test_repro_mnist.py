@@ -12,15 +12,15 @@ from unigen.experiments import monoflow_gan as mf
 
 def _run(name, tmp_path, module):
     md = common.run(name, quick=True, seeds=1, results=tmp_path)
-    assert md.exists() and md.name == f"{name}.md"
-    rows = json.loads((tmp_path / f"{name}.json").read_text())
+    assert md.exists() and md.name == f"{name}.quick.md"  # a quick page never replaces the full one
+    rows = json.loads((tmp_path / f"{name}.quick.json").read_text())
     assert all("|" not in r["metric"] and "|" not in r["method"] for r in rows)
     assert all(r["seeds"] == [0] for r in rows)
     value = {(r["method"], r["metric"]): r["mean"] for r in rows}
     assert all(math.isfinite(v) for v in value.values())
     # every published number has a row of ours to sit beside
     assert {(p["method"], p["metric"]) for p in module.PUBLISHED} <= set(value)
-    assert (tmp_path / f"{name}.png").exists()
+    assert (tmp_path / f"{name}.quick.png").exists()
     text = md.read_text()
     assert "Quick mode" in text and "## Protocol" in text
     return value, text

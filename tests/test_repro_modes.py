@@ -21,21 +21,21 @@ def test_mode_collapse_quick_covers_the_ring(tmp_path):
     from unigen.experiments import mode_collapse as mc
 
     md = run("mode-collapse", quick=True, seeds=1, results=tmp_path, cache=tmp_path / "cache")
-    assert md == tmp_path / "mode-collapse.md" and md.is_file()
-    rows = _rows(tmp_path / "mode-collapse.json")
+    assert md == tmp_path / "mode-collapse.quick.md" and md.is_file()
+    rows = _rows(tmp_path / "mode-collapse.quick.json")
     # a second invocation with the cache reuses every training (no retraining) and writes the same rows
     again = run("mode-collapse", quick=True, seeds=1, results=tmp_path / "again", cache=tmp_path / "cache")
-    assert _rows(tmp_path / "again" / "mode-collapse.json") == rows
-    assert f"Resumed: {len(mc.QUICK_METHODS)} result(s) came from the cache" in again.read_text()
-    assert "Computing them took" in again.read_text()  # the earlier trainings' time is reported
-    assert "Resumed" not in md.read_text()
+    assert _rows(tmp_path / "again" / "mode-collapse.quick.json") == rows
+    assert f"which took {len(mc.QUICK_METHODS)} result(s) from the cache" in again.read_text()
+    assert "computing them took" in again.read_text()  # the earlier trainings' time is reported
+    assert "from the cache" not in md.read_text()
     for label in mc.QUICK_METHODS:
         for metric in ("ring: modes (of 8)", "ring: high-quality %", "ring: KL(modes‖uniform)"):
             assert rows[label, metric]["seeds"] == [0]
     assert all("|" not in metric for _, metric in rows)
-    assert (tmp_path / "mode-collapse-ring.png").is_file()
+    assert (tmp_path / "mode-collapse.quick-ring.png").is_file()
     text = md.read_text()
-    assert "PacGAN4 (published)" in text and "mode-collapse-ring.png" in text
+    assert "PacGAN4 (published)" in text and "mode-collapse.quick-ring.png" in text
     # the protocol's direction for a working GAN: our best strategy covers (almost) every mode of the ring
     assert max(rows[label, "ring: modes (of 8)"]["mean"] for label in mc.QUICK_METHODS) >= 7
     assert min(rows[label, "ring: KL(modes‖uniform)"]["mean"] for label in mc.QUICK_METHODS) < 1.0
@@ -43,9 +43,9 @@ def test_mode_collapse_quick_covers_the_ring(tmp_path):
 
 def test_gp_stabilises_quick_shows_the_failure_and_what_the_penalty_does(tmp_path):
     md = run("gp-stabilises", quick=True, seeds=1, results=tmp_path)
-    assert md.is_file() and (tmp_path / "gp-stabilises.png").is_file()
+    assert md.is_file() and (tmp_path / "gp-stabilises.quick.png").is_file()
     assert "not a reproduction" in md.read_text()
-    rows = _rows(tmp_path / "gp-stabilises.json")
+    rows = _rows(tmp_path / "gp-stabilises.quick.json")
     for label in ("NS-GAN", "GAN-GP (λ=10)"):
         for metric in ("lr 1e-2: modes (of 25)", "lr 1e-2: high-quality %", "lr 1e-2: sliced W1"):
             assert rows[label, metric]["seeds"] == [0]

@@ -35,8 +35,8 @@ def test_closed_forms_and_losses():
 
 def test_quick_reproduction(tmp_path):
     md = common.run("monoflow-toy", quick=True, seeds=1, results=tmp_path)
-    assert md.exists() and md.name == "monoflow-toy.md"
-    rows = json.loads((tmp_path / "monoflow-toy.json").read_text())
+    assert md.exists() and md.name == "monoflow-toy.quick.md"
+    rows = json.loads((tmp_path / "monoflow-toy.quick.json").read_text())
     value = {(r["method"], r["metric"]): r["mean"] for r in rows}
     conv = f"converged (KL<{mt.KL_TOL})"
     for regime in (mt.VI, mt.DET, mt.GAN):
@@ -47,7 +47,7 @@ def test_quick_reproduction(tmp_path):
         assert (f"{mt.DET_MF}: {loss}", "KL(q‖p)") in value
     assert all("|" not in r["metric"] and "|" not in r["method"] for r in rows)
     for slug in ("not-detached", "detached", "mlp-discriminator", "detached-monoflow-h"):
-        assert (tmp_path / f"monoflow-toy-{slug}.png").exists()
+        assert (tmp_path / f"monoflow-toy.quick-{slug}.png").exists()
     text = md.read_text()
     assert "published: 1.418" in text and "Quick mode" in text
 

@@ -1,9 +1,17 @@
 """The runner of `unigen reproduce`: its result cache (`--cache`: an interrupted reproduction resumes without
 retraining) and its results table."""
+import json
+import math
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
 import torch
 
 from unigen.experiments import monoflow_gan as mf
-from unigen.experiments.common import Context, cache_path
+from unigen.experiments.common import (RESULTS, Context, Row, aggregate, cache_path, cell, fmt_mean_std, fmt_value,
+                                       hardware, rerender, table, write)
 from unigen.trainer import NonFiniteError
 
 
@@ -92,6 +100,134 @@ def test_table_puts_published_numbers_beside_ours_and_other_papers_methods_in_ro
                      Row("ours", "quality", 0.9, 1)])
     lines = table(module, agg)
     assert lines[0] == "| method | modes | quality |"
-    assert lines[2] == "| ours | 7.5 ± 0.7071 (published: 8.0) | 0.9 ± 0 |"
+    assert lines[2] == "| ours | 7.50 ± 0.71 (published: 8.0) | 0.9 ± 0 |"
     assert lines[3] == "| VEEGAN (published) | 7.5 | — |"
-    assert lines[-1] == "- VEEGAN (published) — time: 1 h ()"
+    assert lines[-1] == "- VEEGAN (published) — time: 1 h (published; )"
+
+
+def _pipes(line: str) -> int:
+    """The unescaped ``|`` of a markdown table line: its cell borders."""
+    return len(re.findall(r"(?<!\\)\|", line))
+
+
+def _tables(text: str) -> list[list[str]]:
+    blocks, block = [], []
+    for line in text.splitlines() + [""]:
+        if line.startswith("|"):
+            block.append(line)
+        elif block:
+            blocks.append(block)
+            block = []
+    return blocks
+
+
+def test_every_committed_results_row_has_its_headers_width():
+    pages = sorted(RESULTS.glob("*.md"))
+    assert len(pages) >= 7
+    for page in pages:
+        tables = _tables(page.read_text())
+        assert tables, page.name
+        for rows in tables:
+            assert all(_pipes(r) == _pipes(rows[0]) for r in rows), (page.name, [r for r in rows if _pipes(r) != _pipes(rows[0])])
+
+
+def test_cells_are_escaped_and_references_labelled_by_their_kind():
+    module = SimpleNamespace(PUBLISHED=[{"method": "critic", "metric": "error", "value": "W1 = |θ|", "kind": "analytic"},
+                                        {"method": "critic", "metric": "grad", "value": 1.0}])
+    agg = aggregate([Row("critic", "error", 0.1, 0), Row("critic", "grad", 1.0, 0)])
+    lines = table(module, agg)
+    assert lines[2] == r"| critic | 0.1 (analytic: W1 = \|θ\|) | 1 (published: 1.0) |"
+    assert _pipes(lines[2]) == _pipes(lines[0]) == 4
+    assert cell("a|b") == r"a\|b"
+
+
+@pytest.mark.parametrize("mean, std, text", [
+    (-2.558e-17, 1.208e-16, "0.0000 ± 0.0000"),  # float noise around zero
+    (-360.6, 1.374, "-360.6 ± 1.4"),
+    (0.001469, 0.0005084, "0.0015 ± 0.0005"),
+    (54.77, 48.44, "55 ± 48"),
+    (25.0, 0.0, "25 ± 0"),
+    (0.98, 0.0, "0.98 ± 0"),
+    (math.inf, math.nan, "inf ± nan"),
+])
+def test_mean_and_spread_print_to_the_spreads_precision(mean, std, text):
+    assert fmt_mean_std(mean, std) == text
+
+
+@pytest.mark.parametrize("x, text", [(25.0, "25"), (9.408, "9.408"), (6.13245, "6.132"), (1e-10, "0.0000"),
+                                     (-1e-10, "0.0000"), (740.526, "740.5"), (math.inf, "inf")])
+def test_a_single_value_prints_four_significant_digits_in_fixed_notation(x, text):
+    assert fmt_value(x) == text
+
+
+def test_hardware_says_thread_for_one():
+    torch_threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert ", 1 thread (" in hardware("cpu")
+    finally:
+        torch.set_num_threads(torch_threads)
+
+
+def _fake_module():
+    return SimpleNamespace(NAME="fake", TITLE="Fake", PROTOCOL="p", PUBLISHED=[])
+
+
+def test_a_quick_run_never_replaces_a_full_page(tmp_path):
+    module = _fake_module()
+    full = Context(quick=False, seeds=[0], device="cpu", out=tmp_path, name="fake")
+    full.figure().write_bytes(b"png")
+    md = write(module, full, [Row("m", "x", 1.0, 0)], 1.0, tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    quick = Context(quick=True, seeds=[0], device="cpu", out=tmp_path, name="fake")
+    quick.figure("-ring").write_bytes(b"quick png")
+    quick_md = write(module, quick, [Row("m", "x", 2.0, 0)], 1.0, tmp_path)
+    assert md.name == "fake.md" and quick_md.name == "fake.quick.md"
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name in before} == before
+    assert {p.name for p in tmp_path.iterdir()} - set(before) == {"fake.quick.md", "fake.quick.json",
+                                                                   "fake.quick-ring.png"}
+    assert "fake.quick-ring.png" in quick_md.read_text() and "fake.quick-ring.png" not in md.read_text()
+    assert "Mode: **quick" in quick_md.read_text()
+
+
+def test_the_page_states_the_cached_results_compute_time(tmp_path):
+    ctx = Context(quick=True, seeds=[0], device="cpu", out=tmp_path, name="fake", reused=3, reused_seconds=801.0)
+    text = write(_fake_module(), ctx, [Row("m", "x", 1.0, 0)], 1.2, tmp_path).read_text()
+    assert "wall time 1 s for this invocation, which took 3 result(s) from the cache" in text
+    assert "computing them took 801 s in earlier invocations" in text
+
+
+def test_rerender_rewrites_only_the_table(tmp_path):
+    from unigen.experiments import wgan_disjoint
+
+    page = tmp_path / "wgan-disjoint.md"
+    page.write_text("# T\n\nMode: **full**; hardware: CPU x86_64, 1 threads (torch 2); wall time 375 s.\n\n"
+                    "| method | old |\n|---|---|\n| x | y |\n\n## Protocol\n\nkept\n\n## Notes\n\n- note\n")
+    (tmp_path / "wgan-disjoint.json").write_text(json.dumps(
+        [{"method": "WGAN-GP critic (W1)", "metric": "max abs error vs truth", "mean": 0.0502, "std": 0.000193,
+          "seeds": [0, 1, 2]}]))
+    text = rerender("wgan-disjoint", tmp_path).read_text()
+    assert "1 thread (torch 2); wall time 375 s." in text and "| x | y |" not in text
+    assert r"| WGAN-GP critic (W1) | 0.0502 ± 0.0002 (analytic: W1 = \|θ\|) |" in text
+    assert text.endswith("## Protocol\n\nkept\n\n## Notes\n\n- note\n")
+    assert wgan_disjoint.PUBLISHED[1]["kind"] == "analytic"
+
+
+def test_reproduce_writes_under_the_working_directory_by_default(tmp_path, monkeypatch):
+    from unigen import cli
+    from unigen.experiments import common
+
+    seen = {}
+
+    def fake_run(name, **kwargs):
+        seen.update(kwargs)
+        md = Path(kwargs["results"]) / f"{name}.quick.md"
+        md.parent.mkdir(parents=True, exist_ok=True)
+        md.write_text("# table\n## Protocol\n")
+        return md
+
+    monkeypatch.setattr(common, "run", fake_run)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["reproduce", "wgan-disjoint", "--quick"]) == 0
+    assert seen["quick"] and (tmp_path / seen["results"]).resolve() == (tmp_path / "experiments" / "results").resolve()
+    assert not Path(seen["results"]).is_absolute()

@@ -11,4 +11,4 @@ def test_wgan_disjoint_quick(tmp_path):
     assert abs(rows[("GAN critic (JS)", "generator ∂θ at θ=0.5")]) < 0.01  # ... and no gradient for θ
     assert rows[("WGAN-GP critic (W1)", "max abs error vs truth")] < 0.2  # W1 estimate follows |θ|
     assert 0.8 < rows[("WGAN-GP critic (W1)", "generator ∂θ at θ=0.5")] < 1.2  # useful gradient ∂θ |θ| = 1
-    assert (tmp_path / "wgan-disjoint.png").is_file() and "## Protocol" in md.read_text()
+    assert (tmp_path / "wgan-disjoint.quick.png").is_file() and "## Protocol" in md.read_text()

@@ -55,9 +55,9 @@ def _eval(args) -> None:
 
 
 def _reproduce(args) -> None:
-    from unigen.experiments.common import RESULTS, run
+    from unigen.experiments.common import DEFAULT_RESULTS, run
 
-    results = Path(args.results) if args.results else RESULTS
+    results = Path(args.results) if args.results else DEFAULT_RESULTS  # relative to the working directory
     if args.seeds < 1:
         raise UserError(f"--seeds {args.seeds}: use at least 1 seed")
     md = run(args.name, quick=args.quick, seeds=args.seeds, device=args.device, results=results,
@@ -114,7 +114,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--quick", action="store_true", help="reduced settings that finish in minutes on CPU")
     r.add_argument("--seeds", type=int, default=3)
     r.add_argument("--device", default="cpu")
-    r.add_argument("--results", help="output folder (default experiments/results)")
+    r.add_argument("--results", help="output folder (default ./experiments/results under the working "
+                   "directory); --quick writes NAME.quick.md/.json/.png there, never the full NAME.md")
     r.add_argument("--cache", metavar="DIR", help="keep each finished training's result in DIR/NAME; rerunning "
                    "with the same settings reuses them (resumes an interrupted reproduction)")
     r.set_defaults(fn=_reproduce)

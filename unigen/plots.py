@@ -27,18 +27,85 @@ def image_grid(x: Tensor, support: str = "unit") -> Tensor:
     return rearrange(x, "(r c) ch h w -> (r h) (c w) ch", r=rows, c=cols)
 
 
+# What each logged series means, as a panel title. Players' losses first (in this order), then diagnostics
+# (those of DIAGNOSTICS first, in its order, then the rest sorted).
+PLAYERS = ("discriminator", "latent_discriminator", "generator", "vae", "autoencoder", "model", "guide")
+DIAGNOSTICS = ("d_real", "d_fake", "penalty", "elbo", "iwae", "bound", "reconstruction", "adversarial")
+MEANINGS = {
+    "discriminator": "discriminator loss (nats for BCE critics)",
+    "latent_discriminator": "latent discriminator loss (nats)",
+    "generator": "generator loss (nats for the BCE-based GANs)",
+    "vae": "VAE loss: − bound per example (nats)",
+    "autoencoder": "autoencoder loss: reconstruction + weighted adversarial term",
+    "model": "wake-θ loss: − log p(x, z) per example (nats)",
+    "guide": "guide loss (nats)",
+    "d_real": "mean critic logit on real data",
+    "d_fake": "mean critic logit on generated data",
+    "penalty": "critic penalty, before its weight",
+    "elbo": "ELBO per example (nats)",
+    "iwae": "IWAE bound per example (nats)",
+    "bound": "bound per example (nats)",
+    "ess": "effective sample size of the generator's importance weights",
+    "reconstruction": "reconstruction: − log p(x | z) per example (nats)",
+    "adversarial": "adversarial term of the loss",
+    "info": "InfoGAN term: − E log q(code | G(z)) (nats)",
+    "mutual_info": "mutual-information lower bound (nats)",
+    "dz_prior": "mean latent-critic logit on prior samples",
+    "dz_code": "mean latent-critic logit on codes of q(z | x)",
+    "class_nll": "classifier NLL on labelled examples (nats)",
+    "class_acc": "classifier accuracy on labelled examples",
+    "labelled": "fraction of the batch labelled",
+    "auxiliary": "auxiliary loss (classification term)",
+    "sleep_log_q": "sleep phase: mean log q(z | x) on dreams (nats)",
+    "sleep_phi": "sleep-φ loss (nats)",
+    "wake_phi": "wake-φ loss (nats)",
+    "skipped_steps": "updates skipped for a non-finite value (train.on_nan=skip)",
+}
+
+
+def limits(points: Tensor, pad: float = 0.12) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Square axis limits ``((x0, x1), (y0, y1))`` around 2-D ``points``: both axes share the larger span,
+    plus ``pad`` of it on each side, so that an equal-aspect plot shows every point."""
+    p = points.detach().float().cpu()
+    lo, hi = p.min(0).values, p.max(0).values
+    mid, half = (lo + hi) / 2, float((hi - lo).max()) / 2
+    half = max(half, 1e-3) * (1 + 2 * pad)
+    return (float(mid[0]) - half, float(mid[0]) + half), (float(mid[1]) - half, float(mid[1]) + half)
+
+
 def save_samples(x: Tensor, path: str | Path, support: str = "unit", reference: Tensor | None = None,
-                 title: str = "") -> None:
-    """Write generated samples: a scatter over the real data for 2-D, an image grid otherwise."""
-    fig, ax = plt.subplots(figsize=(5, 5))
+                 title: str = "", centres: Tensor | None = None, step: int | None = None) -> None:
+    """Write generated samples: a scatter over the real data for 2-D, an image grid otherwise.
+
+    For 2-D data the axes have equal aspect and limits from the reference data and the mode ``centres`` (when
+    given; else from the samples), so that a collapsed generator is shown as collapsed; generated points outside
+    those limits are counted in the title. ``step`` (the training step) is added to the title.
+    """
+    fig, ax = plt.subplots(figsize=(5, 5.4))
+    title = f"{title}, step {step}" if step is not None and title else (f"step {step}" if step is not None else title)
     if x.dim() == 2 and x.shape[1] == 2:
+        g = x.detach().float().cpu()
+        frame = [t.detach().float().cpu() for t in (reference, centres) if t is not None]
+        finite = g[torch.isfinite(g).all(1)]
+        (x0, x1), (y0, y1) = limits(torch.cat(frame) if frame else (finite if len(finite) else torch.zeros(1, 2)))
         if reference is not None:
             r = reference.detach().cpu()
-            ax.scatter(r[:, 0], r[:, 1], s=2, c="tab:gray", alpha=0.3, label="data")
-        g = x.detach().cpu()
-        ax.scatter(g[:, 0], g[:, 1], s=2, c="tab:red", alpha=0.5, label="generated")
+            ax.scatter(r[:, 0], r[:, 1], s=2, c="tab:gray", alpha=0.3, label="data", rasterized=True)
+        ax.scatter(g[:, 0], g[:, 1], s=2, c="tab:red", alpha=0.5, label="generated", rasterized=True)
+        if centres is not None:
+            c = centres.detach().cpu()
+            ax.scatter(c[:, 0], c[:, 1], s=60, marker="+", c="k", lw=1, label="mode centres")
+        ax.set_xlim(x0, x1)
+        ax.set_ylim(y0, y1)
         ax.set_aspect("equal")
-        ax.legend(loc="upper right", markerscale=4)
+        ax.set_xlabel("x₁")
+        ax.set_ylabel("x₂")
+        outside = int((~((g[:, 0] >= x0) & (g[:, 0] <= x1) & (g[:, 1] >= y0) & (g[:, 1] <= y1))).sum())
+        if outside:
+            title = f"{title}\n{outside} of {len(g)} generated points outside the axes"
+        legend = ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, fontsize=8, frameon=False)
+        for handle in legend.legend_handles:  # legible markers, whatever the plotted sizes
+            handle.set_sizes([25])
     elif x.dim() == 4:
         grid = image_grid(x, support).numpy()
         ax.imshow(grid.squeeze(-1) if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1)
@@ -48,28 +115,64 @@ def save_samples(x: Tensor, path: str | Path, support: str = "unit", reference: 
         if reference is not None:
             ax.hist(reference.detach().cpu().reshape(reference.shape[0], -1)[:, 0].numpy(), bins=60,
                     alpha=0.4, label="data")
+        ax.set_xlabel("x₁ (first coordinate)")
+        ax.set_ylabel("count")
         ax.legend()
-    ax.set_title(title)
+    ax.set_title(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def save_curves(metrics_path: str | Path, path: str | Path) -> None:
-    """Plot every logged series of a ``metrics.jsonl`` against the step, one panel per series."""
+def _smoothed(ys: list[float], window: int) -> list[float]:
+    """Trailing moving average over ``window`` points (shorter at the start)."""
+    out, total = [], 0.0
+    for i, y in enumerate(ys):
+        total += y
+        if i >= window:
+            total -= ys[i - window]
+        out.append(total / min(i + 1, window))
+    return out
+
+
+def series_order(keys, players=None) -> list[str]:
+    """Logged series in plotting order: the players' losses (``players``, default :data:`PLAYERS`), then the
+    diagnostics, each group in a stable order."""
+    players = tuple(players) if players is not None else PLAYERS
+    first = [k for k in players if k in keys]
+    known = [k for k in DIAGNOSTICS if k in keys and k not in first]
+    return first + known + sorted(k for k in keys if k not in first and k not in known)
+
+
+def save_curves(metrics_path: str | Path, path: str | Path, players=None, smooth: int | None = None) -> None:
+    """Plot the logged series of a ``metrics.jsonl`` against the step, one titled panel per series: the
+    players' losses first, then the diagnostics (:data:`MEANINGS` gives each title).
+
+    :param players: the strategy's player names (default: :data:`PLAYERS`, the names strategies use).
+    :param smooth: moving-average window in logged points, drawn over the faint raw curve; ``None`` picks one
+        twentieth of the points, 0 or 1 draws the raw curve only.
+    """
     rows = [json.loads(line) for line in Path(metrics_path).read_text().splitlines() if line.strip()]
     rows = [r for r in rows if r.get("kind", "train") == "train"]
-    keys = sorted({k for r in rows for k, v in r.items()
-                   if k not in ("step", "kind", "time") and isinstance(v, (int, float))})
+    keys = series_order({k for r in rows for k, v in r.items()  # numbers only (not a "nonfinite" note)
+                         if k not in ("step", "kind", "time") and isinstance(v, (int, float))}, players)
     if not keys:
         return
-    fig, axes = plt.subplots(len(keys), 1, figsize=(6, 1.8 * len(keys)), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(len(keys), 1, figsize=(6.4, 1.9 * len(keys) + 0.4), sharex=True, squeeze=False)
     for ax, k in zip(axes[:, 0], keys):
-        pts = [(r["step"], math.nan if r[k] is None else r[k]) for r in rows if k in r]
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], lw=1)
-        ax.set_ylabel(k, rotation=0, ha="right")
+        pts = [(r["step"], r[k]) for r in rows if k in r and r[k] is not None]
+        steps, ys = [p[0] for p in pts], [float(p[1]) for p in pts]
+        window = max(1, len(ys) // 20) if smooth is None else max(1, smooth)
+        if window > 1:
+            ax.plot(steps, ys, lw=0.8, alpha=0.3, color="C0")
+            ax.plot(steps, _smoothed(ys, window), lw=1.4, color="C0", label=f"moving average of {window}")
+            ax.legend(loc="best", fontsize=7, frameon=False)
+        else:
+            ax.plot(steps, ys, lw=1, color="C0")
+        role = "player" if k in (players if players is not None else PLAYERS) else "diagnostic"
+        ax.set_title(f"{k} ({role}): {MEANINGS.get(k, 'logged value')}", fontsize=9, loc="left")
         ax.grid(alpha=0.3)
-    axes[-1, 0].set_xlabel("step")
+    axes[-1, 0].set_xlabel("training step")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
