@@ -19,6 +19,7 @@ from unigen.run import train
 
 RING = "experiments/configs/ring_gan.yaml"
 TINY = ["data.n=2000", "model.hidden=32", "model.disc_hidden=32", "train.batch_size=64", "train.log_every=5",
+        "train.optim.schedule=constant",
         "train.progress=false", "eval.num_samples=100"]
 
 

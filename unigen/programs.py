@@ -98,6 +98,11 @@ class Programs(nn.Module):
         self.event_shape = tuple(shape)
         if probe is not None:
             self.obs = find_observed(self.model, probe, self.obs)
+        elif self.obs is None:  # try an unlabelled probe of zeros; a conditional model waits for real data
+            try:
+                self.obs = find_observed(self.model, Batch(self.placeholder(2)))
+            except UserError:
+                pass
         return self
 
     def placeholder(self, n: int) -> Tensor:
@@ -180,8 +185,8 @@ def check_guide(programs: Programs, probe: Batch) -> None:
             raise UserError(f"{type(part).__name__} was given the per-example latent(s) {', '.join(map(repr, local))} "
                             f"(inside the data plate); an autoguide learns one value per site and cannot amortise "
                             f"over examples: infer them with an encoder network and keep the autoguide for global "
-                            f"latents, e.g. AutoGuideList with AutoNormal(poutine.block(model, hide=[...])) plus "
-                            f"your encoder guide (README, 'For Pyro users')")
+                            f"latents: auto = AutoNormal(poutine.block(model, expose=[the global sites])), then "
+                            f"def guide(x): auto(x); encoder_guide(x) (README, 'For Pyro users')")
 
 
 def _cuda(x: Tensor) -> list:
@@ -263,7 +268,7 @@ def score_model(model: Callable, x: Tensor, c: Tensor | None = None,
 
 def sample_model(programs: Programs, n: int, c: Tensor | None = None, model: Callable | None = None,
                  replay: poutine.Trace | None = None, like: Tensor | None = None) -> poutine.Trace:
-    """Trace the model with its data site drawn, not observed (:class:`Unobserve`): a draw of
+    r"""Trace the model with its data site drawn, not observed (:class:`Unobserve`): a draw of
     ``n`` joint samples :math:`(z, x) \sim p_\theta`. ``model`` replaces ``programs.model`` (e.g. wrapped
     in a ``condition`` handler); ``replay`` reuses latents (a reconstruction). The model is called with a
     zero ``x`` of ``n`` examples shaped like ``like`` (a data batch; by default the bound event shape)."""
@@ -314,7 +319,8 @@ def latent_names(trace: poutine.Trace) -> set[str]:
     """Names of the unobserved, non-subsample sample sites of a trace."""
     return {n for n, s in trace.nodes.items()
             if s["type"] == "sample" and not s["is_observed"] and not site_is_subsample(s)
-            and not (s.get("infer") or {}).get("was_observed")}  # an unconditioned run draws x: not a latent
+            and not (s.get("infer") or {}).get("was_observed")  # an unconditioned run draws x: not a latent
+            and not (s.get("infer") or {}).get("is_auxiliary")}  # an autoguide's unconstrained helper sites
 
 
 def observed_value(programs: Programs, trace: poutine.Trace) -> Tensor:

@@ -1,0 +1,286 @@
+"""Pyro's own convention: a model and guide written as for Pyro's SVI train under every strategy unchanged."""
+import pyro
+import pyro.distributions as dist
+import pytest
+import torch
+from pyro import poutine
+from pyro.infer import Predictive, Trace_ELBO
+from pyro.infer.autoguide import AutoDelta, AutoDiagonalNormal, AutoGuideList, AutoNormal, init_to_mean
+from torch import nn
+from torch.testing import assert_close
+
+from unigen import Batch, Programs, Trainer, UserError, generate
+from unigen.config import OptimConfig
+from unigen.data.base import TensorData
+from unigen.inference import (ELBO, IWAE, IWGAN, WGAN, AAVAE, MonoFlow, NonSaturatingGAN, ReweightedWakeSleep)
+from unigen.programs import DataInfo
+
+PIXELS, HIDDEN, Z = 784, 32, 4
+
+
+# --- Pyro's VAE tutorial (pyro.ai/examples/vae.html), with smaller layers; not a line changed otherwise ---
+class Decoder(nn.Module):
+    def __init__(self, z_dim, hidden_dim):
+        super().__init__()
+        self.fc1 = nn.Linear(z_dim, hidden_dim)
+        self.fc21 = nn.Linear(hidden_dim, 784)
+        self.softplus = nn.Softplus()
+        self.sigmoid = nn.Sigmoid()
+
+    def forward(self, z):
+        hidden = self.softplus(self.fc1(z))
+        loc_img = self.sigmoid(self.fc21(hidden))
+        return loc_img
+
+
+class Encoder(nn.Module):
+    def __init__(self, z_dim, hidden_dim):
+        super().__init__()
+        self.fc1 = nn.Linear(784, hidden_dim)
+        self.fc21 = nn.Linear(hidden_dim, z_dim)
+        self.fc22 = nn.Linear(hidden_dim, z_dim)
+        self.softplus = nn.Softplus()
+
+    def forward(self, x):
+        x = x.reshape(-1, 784)
+        hidden = self.softplus(self.fc1(x))
+        z_loc = self.fc21(hidden)
+        z_scale = torch.exp(self.fc22(hidden))
+        return z_loc, z_scale
+
+
+class VAE(nn.Module):
+    def __init__(self, z_dim=Z, hidden_dim=HIDDEN, validate=False):
+        super().__init__()
+        self.encoder = Encoder(z_dim, hidden_dim)
+        self.decoder = Decoder(z_dim, hidden_dim)
+        self.z_dim = z_dim
+        self.validate = validate  # False as in the tutorial; None: torch's default Bernoulli
+
+    def model(self, x):
+        pyro.module("decoder", self.decoder)
+        with pyro.plate("data", x.shape[0]):
+            z_loc = x.new_zeros(torch.Size((x.shape[0], self.z_dim)))
+            z_scale = x.new_ones(torch.Size((x.shape[0], self.z_dim)))
+            z = pyro.sample("latent", dist.Normal(z_loc, z_scale).to_event(1))
+            loc_img = self.decoder(z)
+            likelihood = (dist.Bernoulli(loc_img, validate_args=False) if self.validate is False
+                          else dist.Bernoulli(loc_img))
+            pyro.sample("obs", likelihood.to_event(1), obs=x.reshape(-1, 784))
+
+    def guide(self, x):
+        pyro.module("encoder", self.encoder)
+        with pyro.plate("data", x.shape[0]):
+            z_loc, z_scale = self.encoder(x)
+            pyro.sample("latent", dist.Normal(z_loc, z_scale).to_event(1))
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from unigen.data.mnist import MNIST
+
+    x = MNIST().load("train").x[:1000].reshape(1000, PIXELS)
+    return TensorData(x, None, DataInfo(shape=(PIXELS,), support="unit"))
+
+
+def critic():
+    return nn.Sequential(nn.Linear(PIXELS, 32), nn.LeakyReLU(0.2), nn.Linear(32, 1), nn.Flatten(0))
+
+
+def tutorial_programs(validate=False):
+    vae = VAE(validate=validate)
+    # the module goes in as an extra role, so that .to(), state_dict() and checkpoints carry its weights
+    return Programs(model=vae.model, guide=vae.guide, discriminator=critic(), vae=vae), vae
+
+
+STRATEGIES = {"elbo": ELBO(), "iwae": IWAE(num_particles=3), "rws": ReweightedWakeSleep(num_particles=3),
+              "ns_gan": NonSaturatingGAN(), "wgan+gp": WGAN(clip=0.0, penalty="gp"), "monoflow": MonoFlow(),
+              "iwgan": IWGAN(), "aavae": AAVAE()}
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_the_tutorial_vae_trains_unchanged_under(name, digits):
+    torch.manual_seed(0)
+    pyro.set_rng_seed(0)
+    programs, vae = tutorial_programs()
+    before = {k: v.clone() for k, v in vae.state_dict().items()}
+    trainer = Trainer(programs, STRATEGIES[name], digits, batch_size=32, optim=OptimConfig(lr=1e-3))
+    assert programs.obs == "obs"  # the observed site is found from the trace, whatever its name
+    out = trainer.fit(4, log_every=2, progress=False)
+    assert out and all(torch.isfinite(torch.tensor(v)) for v in out.values())
+    moved = [k for k, v in vae.state_dict().items() if not torch.equal(v, before[k])]
+    assert any(k.startswith("decoder.") for k in moved), moved  # the model (generator) learns
+
+
+def test_unigen_elbo_equals_pyro_trace_elbo_on_the_same_draws(digits):
+    programs, _ = tutorial_programs()
+    programs.bind(digits.info.shape)
+    x = digits.x[:16]
+    pyro.set_rng_seed(3)
+    ours = ELBO().phases()[0].loss(programs, Batch(x))["vae"]  # mean of -ELBO per example
+    pyro.set_rng_seed(3)
+    theirs = Trace_ELBO().differentiable_loss(programs.model, programs.guide, x)  # -ELBO summed over the batch
+    assert_close(ours * 16, theirs, rtol=1e-5, atol=1e-3)
+    g_ours = torch.autograd.grad(ours * 16, list(programs.vae.parameters()))
+    pyro.set_rng_seed(3)
+    theirs = Trace_ELBO().differentiable_loss(programs.model, programs.guide, x)
+    g_theirs = torch.autograd.grad(theirs, list(programs.vae.parameters()))
+    for a, b in zip(g_ours, g_theirs):
+        assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_generation_draws_x_instead_of_returning_the_placeholder(digits):
+    programs, _ = tutorial_programs()
+    programs.bind(digits.info.shape)
+    x, tr = generate(programs, 64)
+    assert x.shape == (64, PIXELS)
+    assert not tr.nodes["obs"]["is_observed"] and tr.nodes["obs"]["infer"]["was_observed"]
+    assert bool((x > 0).all()) and x.std(0).mean() > 0  # Bernoulli means of different draws, not zeros
+    assert not torch.equal(x, generate(programs, 64)[0])  # new latents, new samples
+
+
+def test_a_default_bernoulli_decoder_trains_under_aavae_and_ns_gan(digits):
+    for strategy in (AAVAE(), NonSaturatingGAN()):
+        programs, vae = tutorial_programs(validate=None)  # dist.Bernoulli(probs) as torch validates it
+        with pyro.validation_enabled(True):
+            trainer = Trainer(programs, strategy, digits, batch_size=32, optim=OptimConfig(lr=1e-3))
+            out = trainer.fit(3, log_every=3, progress=False)
+        assert all(torch.isfinite(torch.tensor(v)) for v in out.values())
+
+
+def test_predictive_draws_from_a_trained_model(digits):
+    programs, _ = tutorial_programs()
+    Trainer(programs, ELBO(), digits, batch_size=32, optim=OptimConfig(lr=1e-3)).fit(5, progress=False)
+    x = digits.x[:8]
+    # the model observes its data: unconditioned, Predictive draws x from the posterior predictive
+    draws = Predictive(poutine.uncondition(programs.model), guide=programs.guide, num_samples=5,
+                       return_sites=["latent", "obs"])(x)
+    assert draws["latent"].shape == (5, 8, Z) and draws["obs"].shape == (5, 8, PIXELS)
+    assert set(draws["obs"].unique().tolist()) <= {0.0, 1.0}  # posterior-predictive binary images
+
+
+# ------------------------------------------------------------------------------------- autoguides
+def global_mean_model(n_total):
+    """μ ~ N(0, 10²), x_i ~ N(μ, 1): minibatches scaled by n_total / batch through Pyro's subsampling plate."""
+
+    def model(x):
+        mu = pyro.sample("mu", dist.Normal(torch.tensor(0.0), torch.tensor(10.0)))
+        with pyro.plate("data", n_total, subsample_size=x.shape[0]):
+            pyro.sample("x", dist.Normal(mu, 1.0).expand([x.shape[0]]).to_event(0), obs=x[:, 0])
+
+    return model
+
+
+def test_autonormal_recovers_the_conjugate_posterior_mean():
+    g = torch.Generator().manual_seed(0)
+    x = 2.0 + torch.randn(500, 1, generator=g)
+    data = TensorData(x, None, DataInfo(shape=(1,)))
+    model = global_mean_model(500)
+    guide = AutoNormal(model, init_loc_fn=init_to_mean)
+    torch.manual_seed(0)
+    pyro.set_rng_seed(0)
+    Trainer(Programs(model, guide), ELBO(), data, batch_size=500,  # i.i.d. draws: still a stochastic gradient
+            optim=OptimConfig(lr=0.05, betas=[0.9, 0.999], schedule="linear"), total_steps=600).fit(600, progress=False)
+    posterior_mean = x.sum() / (500 + 1 / 100)  # precision 1/10² + 500
+    assert_close(guide.locs.mu.detach(), posterior_mean, rtol=0, atol=0.05)
+
+
+def test_an_autoguide_on_per_example_latents_is_refused_with_the_pattern(digits):
+    _, vae = tutorial_programs()
+    with pytest.raises(UserError, match=r"AutoNormal was given the per-example latent\(s\) 'latent' .* cannot "
+                                        r"amortise .* auto = AutoNormal\(poutine.block\(model, expose="):
+        Trainer(Programs(vae.model, AutoNormal(vae.model), vae=vae), ELBO(), digits, batch_size=8)
+
+
+def _global_and_local():
+    g = torch.Generator().manual_seed(1)
+    data = TensorData(torch.randn(400, 1, generator=g) + 1.0, None, DataInfo(shape=(1,)))
+
+    def model(x):
+        w = pyro.sample("w", dist.Normal(torch.tensor(0.0), torch.tensor(1.0)))
+        v = pyro.sample("v", dist.LogNormal(torch.tensor(0.0), torch.tensor(1.0)))
+        with pyro.plate("data", x.shape[0]):
+            z = pyro.sample("z", dist.Normal(torch.zeros(x.shape[0]), 1.0))
+            pyro.sample("x", dist.Normal(w + z, 0.1 + v), obs=x[:, 0])
+
+    return data, model
+
+
+def test_an_autoguide_for_globals_combines_with_an_amortised_guide():
+    """The documented pattern: an autoguide on the global latents, an encoder for the per-example one."""
+    data, model = _global_and_local()
+    auto = AutoGuideList(poutine.block(model, expose=["w", "v"]))  # the globals only
+    auto.append(AutoNormal(poutine.block(model, expose=["w"])))
+    auto.append(AutoDelta(poutine.block(model, expose=["v"])))
+    encoder = nn.Linear(1, 2)
+
+    def guide(x):
+        auto(x)  # q(w) q(v): one set of parameters for the whole data set
+        pyro.module("encoder", encoder)  # as in Pyro: the guide registers its network
+        loc, log_scale = encoder(x).unbind(-1)  # q(z_i | x_i): amortised over examples
+        with pyro.plate("data", x.shape[0]):
+            pyro.sample("z", dist.Normal(loc, log_scale.exp()))
+
+    trainer = Trainer(Programs(model, guide, auto=auto, encoder=encoder), ELBO(), data, batch_size=50,
+                      optim=OptimConfig(lr=0.02, betas=[0.9, 0.999]))
+    before = encoder.weight.detach().clone()
+    out = trainer.fit(40, log_every=10, progress=False)
+    assert torch.isfinite(torch.tensor(out["vae"])) and not torch.equal(encoder.weight, before)
+    assert float(auto[0].locs.w) != 0.0 and float(auto[1].v) != 1.0  # the global latents learn too
+
+
+@pytest.mark.parametrize("autoguide", [AutoDiagonalNormal, AutoDelta])
+def test_other_autoguides_fit_the_global_mean(autoguide):
+    g = torch.Generator().manual_seed(0)
+    x = 2.0 + torch.randn(500, 1, generator=g)
+    model = global_mean_model(500)
+    guide = autoguide(model, init_loc_fn=init_to_mean)  # start at the prior mean, 2 from the answer
+    Trainer(Programs(model, guide), ELBO(), TensorData(x, None, DataInfo(shape=(1,))), batch_size=500,
+            optim=OptimConfig(lr=0.05, betas=[0.9, 0.999], schedule="linear"), total_steps=400).fit(400, progress=False)
+    assert_close(guide.median()["mu"].detach(), x.mean(), rtol=0, atol=0.05)
+
+
+# ---------------------------------------------------------------------------------- mismatches
+def test_a_guide_site_the_model_lacks_is_refused(digits):
+    _, vae = tutorial_programs()
+
+    def misnamed_guide(x):
+        with pyro.plate("data", x.shape[0]):
+            z_loc, z_scale = vae.encoder(x)
+            pyro.sample("w", dist.Normal(z_loc, z_scale).to_event(1))
+
+    with pytest.raises(UserError, match=r"the guide samples 'w', which the model does not have .*'latent'"):
+        Trainer(Programs(vae.model, misnamed_guide, vae=vae), ELBO(), digits, batch_size=8)
+
+
+def test_a_model_with_two_observed_sites_must_name_its_data(digits):
+    def model(x, c=None):  # a functional Pyro program: its parameter is a pyro.param, found by tracing
+        shift = pyro.param("shift", torch.zeros(PIXELS))
+        with pyro.plate("data", x.shape[0]):
+            pyro.sample("y", dist.Bernoulli(0.5), obs=torch.ones(x.shape[0]))
+            z = pyro.sample("z", dist.Normal(torch.zeros(x.shape[0], PIXELS), 1.0).to_event(1))
+            pyro.sample("x", dist.Delta(z + shift, event_dim=1), obs=x)
+
+    with pytest.raises(UserError, match=r"observes several sites \(y, x\); name the one .*obs='y'"):
+        Trainer(Programs(model, discriminator=critic()), NonSaturatingGAN(), digits, batch_size=8)
+    Trainer(Programs(model, discriminator=critic(), obs="x"), NonSaturatingGAN(), digits, batch_size=8,
+            optim=OptimConfig(lr=0.1)).fit(1, progress=False)
+    assert not torch.equal(pyro.param("shift").detach(), torch.zeros(PIXELS))  # the generator learned
+
+
+def test_a_batch_size_model_is_refused_with_the_rewrite():
+    def old(batch_size, c=None):
+        with pyro.plate("data", batch_size):
+            pyro.sample("x", dist.Normal(torch.zeros(batch_size), 1.0))
+
+    with pytest.raises(UserError, match=r"takes 'batch_size' first, .* pyro.sample\('x', d, obs=x\)"):
+        Programs(old)
+
+
+def test_a_model_observing_nothing_is_refused(digits):
+    def model(x):
+        with pyro.plate("data", x.shape[0]):
+            pyro.sample("x", dist.Normal(torch.zeros(x.shape[0], PIXELS), 1.0).to_event(1))
+
+    with pytest.raises(UserError, match="observes no site; write pyro.sample"):
+        Trainer(Programs(model, discriminator=critic()), NonSaturatingGAN(), digits, batch_size=8)
