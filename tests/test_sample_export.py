@@ -119,6 +119,9 @@ def test_an_existing_output_is_kept_unless_forced(ring, tmp_path, capsys):
     assert path.read_bytes() == b"my own file"
     assert main(["sample", str(ring), "-n", "5", "-o", str(path), "--force"]) == 0
     assert np.load(path).shape == (5, 2)
+    before = (ring / "samples.png").stat().st_mtime_ns
+    assert main(["sample", str(ring), "-n", "5"]) == 0  # no -o: the run's own samples.png is redrawn
+    assert (ring / "samples.png").stat().st_mtime_ns != before
 
 
 # ------------------------------------------------------------------------------------------ grids

@@ -96,7 +96,8 @@ def _sample(args) -> None:
     if args.output is None and exported:
         raise UserError(f"name the output file of samples from {args.run_dir} with -o, e.g. -o samples.png")
     path = Path(args.output) if args.output else Path(args.run_dir) / "samples.png"
-    path = _output(path, (".png",) if args.grid else SAMPLE_FORMATS, args.force)
+    # without -o, the run's own samples.png (which training wrote) is redrawn
+    path = _output(path, (".png",) if args.grid else SAMPLE_FORMATS, args.force or args.output is None)
     built = load_run(args.run_dir, args.device)
     check_label(built, args.label)
     with disk_errors(path.parent):
