@@ -3,11 +3,21 @@ GAN/VAE view (Hu et al., 2018).
 
 >>> from unigen import Programs, Trainer
 >>> from unigen.inference import ELBO, NonSaturatingGAN
+>>> run = unigen.load_run("runs/mnist_vae")  # a trained run (or an export): run.programs, run.config
 """
 from unigen.errors import UserError
 from unigen.programs import Batch, DataInfo, Programs, generate
 from unigen.strategy import Phase, Strategy
 from unigen.trainer import Trainer
 
-__all__ = ["Batch", "DataInfo", "Phase", "Programs", "Strategy", "Trainer", "UserError", "generate"]
+__all__ = ["Batch", "DataInfo", "Phase", "Programs", "Strategy", "Trainer", "UserError", "generate", "load_run"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # unigen.run pulls in plotting and the metrics: import it only when load_run is asked for
+    if name == "load_run":
+        from unigen.run import load_run
+
+        return load_run
+    raise AttributeError(f"module 'unigen' has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""The ``unigen`` command: train, sample, eval, list."""
+"""The ``unigen`` command: train, config, sample, export, eval, list, reproduce."""
 from __future__ import annotations
 
 import argparse
@@ -6,7 +6,18 @@ import json
 import sys
 from pathlib import Path
 
+import unigen
 from unigen.errors import UserError
+
+
+def config_source(arg: str) -> str:
+    """A CONFIG argument as a path: an existing file, a path (has ``/`` or a ``.yaml`` suffix), or the name
+    of an example config (``ring_gan`` -> the packaged ``ring_gan.yaml``, :func:`unigen.experiments.config_path`)."""
+    if Path(arg).exists() or "/" in arg or arg.endswith((".yaml", ".yml")):
+        return arg
+    from unigen.experiments import config_path
+
+    return str(config_path(arg))
 
 
 def _train(args) -> None:
@@ -17,35 +28,123 @@ def _train(args) -> None:
     if args.resume is not None and args.config is not None and "=" in args.config:
         args.overrides.insert(0, args.config)  # `train --resume DIR key=value`: no config file given
         args.config = None
-    run_dir = train(args.config, args.overrides, out=args.out, resume=args.resume, overwrite=args.overwrite)
+    config = None if args.config is None else config_source(args.config)
+    run_dir = train(config, args.overrides, out=args.out, resume=args.resume, overwrite=args.overwrite)
     print(f"run written to {run_dir}")
     if (run_dir / "eval.json").is_file():
         print((run_dir / "eval.json").read_text().strip())
 
 
+def _config(args) -> None:
+    from omegaconf import OmegaConf
+
+    from unigen.config import resolve
+    from unigen.loggers import check_logging
+
+    resolved = resolve(config_source(args.config), args.overrides)
+    check_logging(resolved.config.train)
+    print(OmegaConf.to_yaml(resolved.config), end="")
+
+
 #: the most samples one `unigen sample` draws (a larger -n is a typo, and would exhaust memory)
 MAX_SAMPLES = 10 ** 6
-SAMPLE_FORMATS = (".png",)
+#: the most rows or columns of a --grid
+MAX_GRID = 100
+GRIDS = ("interpolate", "classes")
+
+
+def _output(path: Path, formats: tuple[str, ...], force: bool) -> Path:
+    """Refuse, in one line, an output path that is a folder, of an unknown format, in a missing folder, or
+    an existing file (without --force)."""
+    if path.is_dir():
+        raise UserError(f"-o {path} is a directory; name a file in it, e.g. -o {path / ('samples' + formats[0])}")
+    if path.suffix.lower() not in formats:
+        raise UserError(f"-o {path}: unknown format {path.suffix or '(none)'!r}; use {', '.join(formats)}")
+    if not path.parent.is_dir():
+        raise UserError(f"-o {path}: the folder {path.parent} does not exist; create it first")
+    if path.exists() and not force:
+        raise UserError(f"-o {path} already exists; choose another name, or pass --force to replace it")
+    return path
 
 
 def _sample(args) -> None:
     from unigen.rundir import disk_errors
-    from unigen.run import load_run, require_run_dir, write_samples
+    from unigen.run import SAMPLE_FORMATS, check_label, load_run, require_run_dir, write_samples
+
+    exported = Path(args.run_dir).suffix == ".safetensors"
+    if not exported:
+        require_run_dir(args.run_dir)
+    if args.grid is None and args.num is not None and not 1 <= args.num <= MAX_SAMPLES:
+        raise UserError(f"-n {args.num}: draw between 1 and {MAX_SAMPLES:,} samples")
+    if args.grid is not None and args.num is not None and not 1 <= args.num <= MAX_GRID:
+        raise UserError(f"-n {args.num}: a --grid {args.grid} has between 1 and {MAX_GRID} "
+                        f"{'rows' if args.grid == 'interpolate' else 'columns'}")
+    if not 2 <= args.steps <= MAX_GRID:
+        raise UserError(f"--steps {args.steps}: an interpolation has between 2 and {MAX_GRID} steps")
+    if args.grid == "classes" and args.label is not None:
+        raise UserError(f"--grid classes shows every class; drop --class {args.label}")
+    if not 0 <= args.seed < 2 ** 32:
+        raise UserError(f"--seed {args.seed} is out of range: it must be >= 0 and < 4,294,967,296")
+    if args.output is None and exported:
+        raise UserError(f"name the output file of samples from {args.run_dir} with -o, e.g. -o samples.png")
+    path = Path(args.output) if args.output else Path(args.run_dir) / "samples.png"
+    # without -o, the run's own samples.png (which training wrote) is redrawn
+    path = _output(path, (".png",) if args.grid else SAMPLE_FORMATS, args.force or args.output is None)
+    built = load_run(args.run_dir, args.device)
+    check_label(built, args.label)
+    with disk_errors(path.parent):
+        if args.grid is None:
+            write_samples(built, path, args.num, label=args.label, seed=args.seed)
+            what = f"{args.num or 'default number of'} samples" + (f" of class {args.label}" if args.label is not None else "")
+        else:
+            what = _grid(built, args, path)
+    print(f"{what} written to {path}")
+
+
+def _grid(built, args, path: Path) -> str:
+    """Write ``--grid interpolate`` or ``--grid classes`` to ``path``; return what was written."""
+    import torch
+
+    from unigen import grids
+    from unigen.run import _uses_labels, seed_everything
+
+    info = built.info
+    if len(info.shape) != 3:
+        raise UserError(f"--grid {args.grid} needs an image model; this run's data have shape {tuple(info.shape)}: "
+                        f"draw a scatter with `unigen sample RUN -o samples.png` instead")
+    conditional = built.conditional and _uses_labels(built)
+    seed_everything(args.seed)
+    title = f"{built.config.strategy.name} on {built.config.data.name}"
+    if args.grid == "classes":
+        if not conditional:
+            raise UserError(f"--grid classes needs a conditional model; this one (model {built.config.model.name!r}, "
+                            f"strategy {built.config.strategy.name!r}) ignores labels: use --grid interpolate")
+        k, cols = info.num_classes, args.num or 10
+        x = grids.class_grid(built.programs, k, cols, built.device)
+        grids.save_grid(x, k, cols, path, info.support, row_labels=[str(i) for i in range(k)], title=title)
+        return f"a {k} × {cols} class grid"
+    rows = args.num or 8
+    c = None
+    if args.label is not None:
+        c = torch.full((rows,), args.label, dtype=torch.long, device=built.device)
+    elif conditional:  # each row of a conditional model keeps one random class
+        c = torch.randint(info.num_classes, (rows,), device=built.device)
+    x = grids.interpolate(built.programs, rows, args.steps, c, method=args.interpolation)
+    labels = None if c is None else [str(v) for v in c.tolist()]
+    grids.save_grid(x, rows, args.steps, path, info.support, row_labels=labels,
+                    title=f"{title}: {args.interpolation} interpolation")
+    return f"a {rows} × {args.steps} {args.interpolation} interpolation grid"
+
+
+def _export(args) -> None:
+    from unigen.export import export_run
+    from unigen.run import require_run_dir
 
     require_run_dir(args.run_dir)
-    if args.num is not None and not 1 <= args.num <= MAX_SAMPLES:
-        raise UserError(f"-n {args.num}: draw between 1 and {MAX_SAMPLES:,} samples")
-    path = Path(args.output) if args.output else Path(args.run_dir) / "samples.png"
-    if path.is_dir():
-        raise UserError(f"-o {path} is a directory; name a file in it, e.g. -o {path / 'samples.png'}")
-    if path.suffix.lower() not in SAMPLE_FORMATS:
-        raise UserError(f"-o {path}: unknown format {path.suffix or '(none)'!r}; use {', '.join(SAMPLE_FORMATS)}")
-    if not path.parent.is_dir():
-        raise UserError(f"-o {path}: the folder {path.parent} does not exist; create it first")
-    built = load_run(args.run_dir, args.device)
-    with disk_errors(path.parent):
-        write_samples(built, path, args.num)
-    print(f"samples written to {path}")
+    if args.output is None:
+        raise UserError(f"name the export file with -o, e.g. unigen export {args.run_dir} -o model.safetensors")
+    path = export_run(args.run_dir, args.output, force=args.force)
+    print(f"weights and config of {args.run_dir} written to {path}")
 
 
 def _eval(args) -> None:
@@ -67,6 +166,11 @@ def _reproduce(args) -> None:
 
 
 def _list(args) -> None:
+    if args.name is not None:
+        from unigen.describe import describe
+
+        print(describe(args.name))
+        return
     from unigen.registry import DATASETS, MODELS, STRATEGIES
 
     for title, reg in (("strategies", STRATEGIES), ("models", MODELS), ("datasets", DATASETS)):
@@ -82,15 +186,18 @@ def _list(args) -> None:
     print("reproductions (unigen reproduce NAME):")
     for name in REPRODUCTIONS:
         print(f"  {name}")
+    print("shared settings: train, optim (train.optim), eval")
+    print("`unigen list NAME` shows the settings of any name above: types, defaults, ranges and choices")
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="unigen", description="Train Pyro generative programs with any "
                                 "strategy of the unified GAN/VAE view.")
+    p.add_argument("--version", action="version", version=f"unigen {unigen.__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a run from a YAML config")
-    t.add_argument("config", nargs="?", help="YAML file (see experiments/configs/)")
+    t.add_argument("config", nargs="?", help="YAML file, or the name of an example config (ring_gan, mnist_vae, ...)")
     t.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.steps=500")
     t.add_argument("--out", help="run directory (default: the config's `out`)")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint; key=value "
@@ -98,12 +205,31 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--overwrite", action="store_true", help="replace the run files in an existing --out "
                    "(without it, an existing run is refused)")
     t.set_defaults(fn=_train)
-    s = sub.add_parser("sample", help="draw samples from a trained run")
-    s.add_argument("run_dir")
-    s.add_argument("-n", "--num", type=int, default=None, help="number of samples")
-    s.add_argument("-o", "--output", help="PNG path (default RUN_DIR/samples.png)")
+    cf = sub.add_parser("config", help="print the fully resolved config (YAML) without training")
+    cf.add_argument("config", help="YAML file, or the name of an example config")
+    cf.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.steps=500")
+    cf.set_defaults(fn=_config)
+    s = sub.add_parser("sample", help="draw samples from a trained run or an export")
+    s.add_argument("run_dir", metavar="RUN", help="a run directory, or a .safetensors file from `unigen export`")
+    s.add_argument("-n", "--num", type=int, default=None, help="number of samples (2500 for 2-D data, 64 images); "
+                   "with --grid: rows (interpolate, 8) or columns (classes, 10)")
+    s.add_argument("-o", "--output", help="output file: .png (grid or scatter), .npz, .npy or .pt "
+                   "(default RUN_DIR/samples.png)")
+    s.add_argument("--seed", type=int, default=0, help="seed of the draw (default 0): the same seed gives the same samples")
+    s.add_argument("--class", dest="label", type=int, default=None, metavar="K",
+                   help="draw every sample of class K (conditional models)")
+    s.add_argument("--grid", choices=GRIDS, default=None, help="image models: a latent interpolation grid, or a "
+                   "class × sample grid (conditional models); writes a .png")
+    s.add_argument("--steps", type=int, default=10, help="--grid interpolate: columns from one latent to the other")
+    s.add_argument("--interpolation", choices=("linear", "spherical"), default="linear")
+    s.add_argument("--force", action="store_true", help="replace an existing -o file")
     s.add_argument("--device", default=None)
     s.set_defaults(fn=_sample)
+    x = sub.add_parser("export", help="write a run's weights (.safetensors, the config in its metadata)")
+    x.add_argument("run_dir", metavar="RUN")
+    x.add_argument("-o", "--output", help="the .safetensors file to write")
+    x.add_argument("--force", action="store_true", help="replace an existing -o file")
+    x.set_defaults(fn=_export)
     e = sub.add_parser("eval", help="evaluate a trained run (writes RUN_DIR/eval.json)")
     e.add_argument("run_dir")
     e.add_argument("--device", default=None)
@@ -119,7 +245,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--cache", metavar="DIR", help="keep each finished training's result in DIR/NAME; rerunning "
                    "with the same settings reuses them (resumes an interrupted reproduction)")
     r.set_defaults(fn=_reproduce)
-    ls = sub.add_parser("list", help="list strategies, models and datasets")
+    ls = sub.add_parser("list", help="list strategies, models and datasets; `list NAME`: one's settings")
+    ls.add_argument("name", nargs="?", help="a strategy, model, dataset, penalty, or train / optim / eval")
     ls.set_defaults(fn=_list)
     return p
 
@@ -128,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     p = parser()
     args, extra = p.parse_known_args(argv)
     if extra:  # `key=value` overrides may follow options such as --out
-        if args.command != "train" or any("=" not in e or e.startswith("-") for e in extra):
+        if args.command not in ("train", "config") or any("=" not in e or e.startswith("-") for e in extra):
             p.error(f"unrecognized arguments: {' '.join(extra)}")
         args.overrides += extra
     from unigen.run import Interrupted

@@ -64,6 +64,10 @@ class TrainConfig:
     progress: bool = True  # tqdm bar
     data_placement: str = "auto"  # device | host (streamed to the device each step) | auto: device if it fits
     compile: str = "none"  # none: eager | cudagraph: capture the whole step in one CUDA graph (unigen.compiled)
+    # logs besides metrics.jsonl and metrics.csv (unigen.loggers): none | tensorboard (RUN_DIR/tensorboard)
+    logger: str = "none"
+    # every this many steps (a multiple of log_every) write RUN_DIR/samples/step_NNNNNN.png; 0: off
+    sample_every: int = count(0, lo=0)
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """Runs on disk: build a configuration's components, train, and sample or evaluate a run directory.
 
 A run directory holds ``config.yaml`` (resolved), ``metrics.jsonl`` (one JSON object per log line),
-``checkpoint.pt`` (last), ``best.pt`` (best value of ``train.monitor``, if set), ``samples.png``,
-``losses.png`` and ``eval.json``.
+``metrics.csv`` (its training rows as a table), ``checkpoint.pt`` (last), ``best.pt`` (best value of
+``train.monitor``, if set), ``samples.png``, ``losses.png`` and ``eval.json``; with
+``train.logger=tensorboard`` also ``tensorboard/``, and with ``train.sample_every`` ``samples/step_NNNNNN.png``.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import math
 import os
 import random
 import signal
+import sys
 import threading
 import time
 from contextlib import nullcontext
@@ -22,7 +24,7 @@ import pyro
 import torch
 from omegaconf import OmegaConf
 
-from unigen import checkpoint, plots
+from unigen import checkpoint, loggers, plots
 from unigen.config import SCHEMA, Resolved, optim_config, resolve
 from unigen.config import save as save_config
 from unigen.data import TensorData
@@ -31,7 +33,7 @@ from unigen.distributed import World, from_env, local_device
 from unigen.errors import UserError
 from unigen.metrics import (conditional_accuracy, extract_features, fid, has_likelihood, inception_score,
                             likelihood_bounds, mode_stats, precision_recall)
-from unigen.programs import Programs, generate
+from unigen.programs import DataInfo, Programs, generate
 from unigen.rundir import RunLock, claim_new, disk_errors, remove_stale_temps, usable_dir
 from unigen.trainer import NonFiniteError, Trainer
 
@@ -71,6 +73,21 @@ class Built:
     train_data: TensorData
     device: torch.device
     world: World = World()
+
+    @property
+    def config(self):
+        """The run's resolved config (``DictConfig``; ``OmegaConf.to_yaml(built.config)`` prints it)."""
+        return self.resolved.config
+
+    @property
+    def info(self) -> DataInfo:
+        """Shape, classes and support of the data the programs were built for."""
+        return self.train_data.info
+
+    @property
+    def conditional(self) -> bool:
+        """Whether samples are drawn with class labels (labelled data with classes)."""
+        return self.train_data.c is not None and bool(self.info.num_classes)
 
     def trainer(self) -> Trainer:
         cfg = self.resolved.config
@@ -153,12 +170,13 @@ class MetricsLog:
         keep = [r for r in self.rows() if r["step"] <= step and r.get("kind") in ("train", "resume")]
         self.path.write_text("".join(json.dumps(r, allow_nan=False) + "\n" for r in keep))
 
-    def write(self, step: int, values: dict, kind: str = "train") -> None:
-        if not self.enabled:
-            return
+    def write(self, step: int, values: dict, kind: str = "train") -> dict:
+        """Append one row and return it as written."""
         row = strict_json({"step": step, "kind": kind, "time": round(time.time(), 3), **values})
-        with self.path.open("a") as f:
-            f.write(json.dumps(row, allow_nan=False) + "\n")
+        if self.enabled:
+            with self.path.open("a") as f:
+                f.write(json.dumps(row, allow_nan=False) + "\n")
+        return row
 
 
 class Interrupted(Exception):
@@ -233,6 +251,7 @@ def train(config=None, overrides: list[str] = (), out: str | None = None, resume
     else:
         resolved = resolve(config, list(overrides) + ([f"out={out}"] if out is not None else []))
         run_dir = Path(resolved.config.out)
+    loggers.check_logging(resolved.config.train)
     main = int(os.environ.get("RANK", "0")) == 0  # only rank 0 writes run files
     if main:
         usable_dir(run_dir)
@@ -270,6 +289,13 @@ def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, mai
     elif main:
         save_config(cfg, run_dir / "config.yaml")
         log.path.write_text("")
+        remove_own_outputs(run_dir)
+    csv_log = loggers.CSVMirror(run_dir / "metrics.csv", log.rows(), enabled=main)
+    tb = loggers.TensorBoardLogger(run_dir, purge_step=trainer.step_count + 1 if resuming else None) \
+        if main and cfg.train.logger == "tensorboard" else None
+    # a terminal gets tqdm's bar; a log file (stdout not a terminal) gets a plain line at each log step
+    plain = loggers.PlainProgress(cfg.train.steps, trainer.step_count, trainer.strategy_name) \
+        if cfg.train.progress and main and not sys.stdout.isatty() else None
     last_good = {"step": trainer.step_count if resuming else None}
 
     def save_checkpoint(step: int, name: str = "checkpoint.pt") -> None:
@@ -289,7 +315,15 @@ def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, mai
     sign = 1.0 if cfg.train.monitor_mode == "min" else -1.0
 
     def on_log(step: int, values: dict) -> None:
-        log.write(step, values)
+        values = {**values, **loggers.player_stats(trainer)}
+        row = log.write(step, values)
+        csv_log.append(row)
+        if tb is not None:
+            tb.write(step, values)
+        if plain is not None:
+            plain.write(step, values)
+        if main and cfg.train.sample_every and step % cfg.train.sample_every == 0:
+            snapshot(built, run_dir / SNAPSHOTS / f"step_{step:06d}.png")
         if cfg.train.monitor and cfg.train.monitor not in values:
             raise UserError(f"train.monitor={cfg.train.monitor!r} names no logged series; choose one of "
                             f"{', '.join(sorted(values))}")
@@ -303,7 +337,7 @@ def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, mai
         try:
             trainer.fit(cfg.train.steps, log_every=cfg.train.log_every, on_log=on_log,
                         on_checkpoint=save_checkpoint, checkpoint_every=cfg.train.checkpoint_every,
-                        progress=cfg.train.progress, should_stop=stop.requested,
+                        progress=cfg.train.progress and plain is None, should_stop=stop.requested,
                         # a per-step read of the non-finite flags would stall a replayed graph
                         check_every=1 if cfg.train.compile == "none" else cfg.train.log_every)
         except NonFiniteError as e:
@@ -313,6 +347,9 @@ def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, mai
             fix = ("lower the learning rate, or set train.on_nan=skip" if cfg.train.on_nan == "error"
                    else "lower the learning rate")
             raise UserError(f"{e}; {last}; {fix}") from None
+        finally:
+            if tb is not None:
+                tb.close()
         log.write(trainer.step_count, {"wall_s": round(time.perf_counter() - start, 2)}, kind="timing")
         save_checkpoint(trainer.step_count)
     if stop.signal is not None:
@@ -328,6 +365,31 @@ def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, mai
     log.write(trainer.step_count, results, kind="eval")
     write_json(run_dir / "eval.json", results)
     return run_dir
+
+
+#: the folder of ``train.sample_every``'s sample grids inside a run directory
+SNAPSHOTS = "samples"
+
+
+def remove_own_outputs(run_dir: Path) -> None:
+    """A new run starts without an earlier run's TensorBoard events and sample snapshots (files unigen
+    wrote; anything else in those folders stays)."""
+    for pattern in (f"{loggers.TB_DIR}/events.out.tfevents.*", f"{SNAPSHOTS}/step_*.png"):
+        for p in run_dir.glob(pattern):
+            p.unlink()
+
+
+def snapshot(built: Built, path: Path) -> None:
+    """Write a sample grid during training without touching its random streams or its train/eval mode:
+    every snapshot draws the same noise (``train.seed``), so successive ones show the model changing."""
+    path.parent.mkdir(exist_ok=True)
+    modes = {m: m.training for m in built.programs.modules()}
+    devices = [built.device] if built.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):  # pyro samples from torch's generators only
+        torch.manual_seed(built.config.train.seed)
+        write_samples(built, path)
+    for m, mode in modes.items():
+        m.train(mode)
 
 
 def _normalise(saved: dict) -> dict:
@@ -366,15 +428,37 @@ def require_run_dir(run_dir: str | Path) -> Path:
     return run_dir
 
 
-def load_run(run_dir: str | Path, device: str | None = None) -> Built:
-    """Rebuild a run's programs from its ``config.yaml`` and ``checkpoint.pt``."""
-    run_dir = require_run_dir(run_dir)
+def _resolve_saved(config, where: Path, device: str | None) -> Resolved:
+    """A saved run config, on ``device`` if given; a CUDA run on a machine without CUDA names ``--device cpu``."""
     if device:
         pick_device(device, "--device")
-    resolved = resolve(run_dir / "config.yaml", [f"train.device={device}"] if device else [])
+    resolved = resolve(config, [f"train.device={device}"] if device else [])
     if not device and resolved.config.train.device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"run {run_dir} was trained on {resolved.config.train.device} but no CUDA device is "
+        raise UserError(f"run {where} was trained on {resolved.config.train.device} but no CUDA device is "
                         f"available; pass --device cpu")
+    return resolved
+
+
+def check_finite(programs: Programs, where: Path) -> None:
+    bad = [k for k, v in programs.state_dict().items() if v.is_floating_point() and not bool(v.isfinite().all())]
+    if bad:
+        raise UserError(f"the weights in {where} are not finite ({bad[0]}"
+                        f"{f' and {len(bad) - 1} more' if len(bad) > 1 else ''}); the run diverged: retrain it "
+                        f"with a lower learning rate")
+
+
+def load_run(run_dir: str | Path, device: str | None = None) -> Built:
+    """A trained run, ready to sample: ``load_run("runs/mnist_vae").programs`` and ``.config``.
+
+    ``run_dir`` is a run directory (its ``config.yaml`` and ``checkpoint.pt``) or a file written by
+    ``unigen export`` (``.safetensors``, :mod:`unigen.export`). The programs are in eval mode.
+    """
+    if Path(run_dir).suffix == ".safetensors":
+        from unigen.export import load_export
+
+        return load_export(run_dir, device)
+    run_dir = require_run_dir(run_dir)
+    resolved = _resolve_saved(run_dir / "config.yaml", run_dir, device)
     built = build(resolved)
     state = checkpoint.load(run_dir / "checkpoint.pt", map_location=built.device)
     checkpoint.check_matches(state, OmegaConf.to_container(resolved.config), run_dir / "checkpoint.pt",
@@ -385,22 +469,34 @@ def load_run(run_dir: str | Path, device: str | None = None) -> Built:
         raise UserError(f"checkpoint in {run_dir} does not fit model {resolved.config.model.name!r} "
                         f"({str(e).splitlines()[0][:120] if str(e) else type(e).__name__}); use the run's own "
                         f"config") from None
-    bad = [k for k, v in built.programs.state_dict().items() if v.is_floating_point() and not bool(v.isfinite().all())]
-    if bad:
-        raise UserError(f"the weights in {run_dir / 'checkpoint.pt'} are not finite ({bad[0]}"
-                        f"{f' and {len(bad) - 1} more' if len(bad) > 1 else ''}); the run diverged: retrain it "
-                        f"with a lower learning rate")
+    check_finite(built.programs, run_dir / "checkpoint.pt")
     built.programs.eval()
     return built
 
 
+def check_label(built: Built, label: int | None) -> None:
+    """Refuse, in one line, a class for an unconditional model or one outside ``0..K-1``."""
+    if label is None:
+        return
+    if not built.conditional or not _uses_labels(built):
+        raise UserError(f"--class {label}: this model is unconditional (model {built.config.model.name!r}, "
+                        f"strategy {built.config.strategy.name!r}); drop --class, or train with "
+                        f"model.conditional=true")
+    k = built.info.num_classes
+    if not 0 <= label < k:
+        raise UserError(f"--class {label} is out of range: this model has {k} classes, 0..{k - 1}")
+
+
 @torch.no_grad()
-def draw_labelled(built: Built, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``n`` samples from the trained generator and the labels they were drawn with (uniform over the
-    classes for labelled data, ``None`` otherwise)."""
+def draw_labelled(built: Built, n: int, label: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``n`` samples from the trained generator and the labels they were drawn with: class ``label``
+    for all, else uniform over the classes for labelled data, ``None`` otherwise."""
     built.programs.eval()
-    data, k = built.train_data, built.train_data.info.num_classes
-    c = None if data.c is None or not k else torch.randint(k, (n,), device=built.device)
+    k = built.info.num_classes
+    if label is not None:
+        c = torch.full((n,), label, dtype=torch.long, device=built.device)
+    else:
+        c = torch.randint(k, (n,), device=built.device) if built.conditional else None
     x, _ = generate(built.programs, n, c)
     return x, c
 
@@ -410,13 +506,35 @@ def draw(built: Built, n: int) -> torch.Tensor:
     return draw_labelled(built, n)[0]
 
 
-def write_samples(built: Built, path: Path, n: int | None = None) -> None:
-    info = built.train_data.info
+#: what ``write_samples`` writes, by the file's suffix
+SAMPLE_FORMATS = (".png", ".npz", ".npy", ".pt")
+
+
+def write_samples(built: Built, path: Path, n: int | None = None, label: int | None = None,
+                  seed: int | None = None) -> None:
+    """Draw ``n`` samples and write them by ``path``'s suffix: ``.png`` (an image grid, or a scatter over
+    the data for 2-D), ``.npz`` (arrays ``x`` and, for a conditional model, ``c``), ``.npy`` (``x``) or
+    ``.pt`` (a dict of tensors ``x``, ``c``, readable with ``torch.load(weights_only=True)``).
+    ``seed`` seeds every generator first: the same seed gives the same samples."""
+    path = Path(path)
+    info = built.info
     n = n or (2500 if len(info.shape) == 1 else 64)
-    x = draw(built, n)
-    ref = built.train_data.x[:n] if len(info.shape) == 1 else None
-    title = f"{built.resolved.config.strategy.name} on {built.resolved.config.data.name}"
-    plots.save_samples(x, path, support=info.support, reference=ref, title=title)
+    if seed is not None:
+        seed_everything(seed)
+    x, c = draw_labelled(built, n, label)
+    x, c = x.detach().cpu(), None if c is None or not _uses_labels(built) else c.cpu()
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        np.savez(path, **{"x": x.numpy(), **({} if c is None else {"c": c.numpy()})})
+    elif suffix == ".npy":
+        np.save(path, x.numpy())
+    elif suffix == ".pt":
+        torch.save({"x": x, **({} if c is None else {"c": c})}, path)
+    else:
+        ref = built.train_data.x[:n] if len(info.shape) == 1 else None
+        cfg = built.config
+        title = f"{cfg.strategy.name} on {cfg.data.name}" + (f", class {label}" if label is not None else "")
+        plots.save_samples(x, path, support=info.support, reference=ref, title=title)
 
 
 def evaluate_built(built: Built) -> dict[str, float]:

@@ -1,0 +1,128 @@
+"""Discoverability: --version, `list NAME`, `config`, example configs by name, unigen.load_run."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+import unigen
+from unigen.cli import config_source, main
+
+RING_TINY = ["data.n=2000", "model.hidden=32", "model.disc_hidden=32", "train.batch_size=64", "train.log_every=5",
+             "train.progress=false", "eval.num_samples=100"]
+
+
+def _one_line(code, err, fragment):
+    assert code == 2, err
+    assert err.startswith("unigen: error: ") and len(err.splitlines()) == 1, err
+    assert fragment in err, err
+
+
+def test_version_is_the_package_version(capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["--version"])
+    assert exit.value.code == 0
+    assert capsys.readouterr().out.strip() == f"unigen {unigen.__version__}"
+
+
+@pytest.mark.parametrize("name, module, table", [
+    ("fgan", "unigen.inference.divergences", "DIVERGENCES"),
+    ("fgan", "unigen.inference.fgan", "GENERATORS"),
+    ("monoflow", "unigen.inference.monoflow", "H_NAMES"),
+    ("ns_gan", "unigen.inference.penalties", "PENALTIES"),
+    ("mlp", "unigen.models.mlp", "LIKELIHOODS"),
+    ("dcgan", "unigen.models.dcgan", "NORMS"),
+])
+def test_list_name_shows_every_choice_of_its_table(name, module, table, capsys):
+    import importlib
+
+    assert main(["list", name]) == 0
+    out = capsys.readouterr().out
+    names = list(getattr(importlib.import_module(module), table))
+    line = next(l for l in out.splitlines() if l.strip().startswith("choices:") and names[0] in l)
+    assert line.split("choices:")[1].strip().split(", ")[-len(names):] == names
+
+
+def test_list_name_shows_types_defaults_ranges_and_the_summary(capsys):
+    assert main(["list", "ns_gan"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "ns_gan (strategy; strategy.name=ns_gan)"
+    assert "non-saturating" in out.splitlines()[1].lower()
+    assert "n_critic         int = 1\n      range: >= 1 and <= 1,000" in out
+    assert "penalty_weight   float = 10.0\n      range: >= 0" in out
+    assert main(["list", "optim"]) == 0
+    out = capsys.readouterr().out
+    assert "betas" in out and "range: >= 0 and < 1" in out and "choices: adam, rmsprop, sgd" in out
+    assert main(["list", "train"]) == 0
+    out = capsys.readouterr().out
+    assert "logger           str = 'none'\n      choices: none, tensorboard" in out
+    assert "seed             int = 0\n      range: >= 0 and < 4,294,967,296" in out
+
+
+def test_list_a_dataset_and_a_penalty(capsys):
+    assert main(["list", "mnist"]) == 0
+    out = capsys.readouterr().out
+    assert "data.name=mnist" in out and "choices: unit, symmetric" in out
+    assert main(["list", "gp"]) == 0
+    assert "Gulrajani" in capsys.readouterr().out
+
+
+def test_list_an_unknown_name_is_one_line_listing_the_names(capsys):
+    code = main(["list", "fgan2"])
+    err = capsys.readouterr().err.strip()
+    _one_line(code, err, "unknown name 'fgan2'")
+    for name in ("fgan", "monoflow", "mlp_vae", "mnist", "gp", "train"):
+        assert f" {name}," in err or err.endswith(f" {name}")
+
+
+def test_config_prints_the_resolved_yaml(capsys):
+    assert main(["config", "ring_gan", "train.steps=7", "strategy.name=fgan", "strategy.divergence=kl"]) == 0
+    cfg = yaml.safe_load(capsys.readouterr().out)
+    assert cfg["train"]["steps"] == 7 and cfg["strategy"] == {"name": "fgan", "divergence": "kl", "generator":
+                                                              "saturating", "n_critic": 1, "penalty": "none",
+                                                              "penalty_weight": 10.0}
+    assert cfg["train"]["optim"]["lr"] == 2e-3 and cfg["train"]["logger"] == "none"  # the file, then defaults
+    assert cfg["model"]["likelihood"] == "delta"
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["config", "ring_gan", "train.steps=0"], "train.steps=0 is out of range"),
+    (["config", "ring_gan", "strategy.divergence=kl"], "divergence"),
+    (["config", "ring_gan", "train.logger=wandb"], "train.logger='wandb'; choose one of none, tensorboard"),
+    (["config", "ring_gan", "train.sample_every=7"], "not a multiple of train.log_every=50"),
+    (["config", "ring_gann"], "neither a file nor an example config"),
+    (["config", "no/such.yaml"], "does not exist"),
+    (["config", "ring_gan", "train.steps"], "not key=value"),
+    (["train", "ring_gann"], "ring_gan"),
+])
+def test_bad_config_input_is_one_line(argv, fragment, capsys):
+    code = main(argv)
+    _one_line(code, capsys.readouterr().err.strip(), fragment)
+
+
+def test_an_example_config_is_found_by_name(tmp_path, monkeypatch):
+    import unigen.experiments
+
+    packaged = Path(unigen.experiments.__file__).parent / "configs" / "ring_gan.yaml"
+    assert Path(config_source("ring_gan")) == packaged
+    assert config_source("experiments/configs/ring_gan.yaml") == "experiments/configs/ring_gan.yaml"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ring_gan").write_text("data: {name: grid}\n")  # an existing file wins over the name
+    assert config_source("ring_gan") == "ring_gan"
+    assert config_source("mine.yaml") == "mine.yaml"  # a path is never looked up, even when missing
+
+
+def test_train_an_example_config_by_name(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["train", "ring_gan", *RING_TINY, "train.steps=5", "--out", str(out)]) == 0
+    assert yaml.safe_load((out / "config.yaml").read_text())["model"]["hidden"] == 32
+    run = unigen.load_run(out)  # exported from the package
+    assert run.config.strategy.name == "ns_gan" and run.programs.has("discriminator")
+    assert "load_run" in unigen.__all__
+
+
+def test_importing_unigen_does_not_import_the_run_machinery():
+    code = "import sys, unigen; print('unigen.run' in sys.modules, 'matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]

@@ -1,0 +1,184 @@
+"""``unigen list NAME``: one component's settings, with their types, defaults, ranges and allowed choices.
+
+The settings are the fields of the component's dataclass; their ranges come from the field metadata
+(:class:`unigen.settings.Bounds`), their descriptions from the ``:param NAME:`` lines of the class's
+docstring (or of a base class's), and their choices from :data:`CHOICES`. The choice tables themselves
+live beside the code that checks them (``DIVERGENCES`` in ``inference/divergences.py``, ``H_NAMES`` in
+``inference/monoflow.py``, ...): :data:`CHOICES` only says where to read each one, so a new divergence
+or ``h`` shows up here without an edit. A class may also declare ``choices = {field: names}`` itself.
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+import typing
+from dataclasses import MISSING, fields, is_dataclass
+from typing import Callable, Iterable
+
+from unigen.errors import UserError
+
+
+def _constant(module: str, name: str, first: tuple[str, ...] = ()) -> Callable[[], tuple[str, ...]]:
+    """Read the choice table ``module.name`` (a tuple of names, or a dict keyed by them) when asked."""
+    return lambda: (*first, *getattr(importlib.import_module(module), name))
+
+
+def _vae_family() -> tuple[str, ...]:
+    """Strategies that expose a per-example bound ``objective`` (what ``aavae``'s ``base`` needs)."""
+    from unigen.registry import STRATEGIES
+
+    return tuple(n for n in STRATEGIES.names() if callable(getattr(STRATEGIES.get(n), "objective", None)))
+
+
+_MNIST_SUPPORTS = lambda: ("unit", "symmetric")  # noqa: E731 - checked in unigen/data/mnist.py
+
+#: where each setting's allowed values are defined: ``(component name or "*", field) -> names``
+CHOICES: dict[tuple[str, str], Callable[[], Iterable[str]]] = {
+    ("*", "penalty"): _constant("unigen.inference.penalties", "PENALTIES", first=("none",)),
+    ("fgan", "divergence"): _constant("unigen.inference.divergences", "DIVERGENCES"),
+    ("fgan", "generator"): _constant("unigen.inference.fgan", "GENERATORS"),
+    ("monoflow", "h"): _constant("unigen.inference.monoflow", "H_NAMES"),
+    ("aavae", "base"): _vae_family,
+    ("mlp", "likelihood"): _constant("unigen.models.mlp", "LIKELIHOODS"),
+    ("dcgan", "disc_norm"): _constant("unigen.models.dcgan", "NORMS"),
+    ("*", "code_prior"): _constant("unigen.models.nets", "CODE_PRIORS"),
+    ("npz", "support"): _constant("unigen.data.base", "SUPPORTS"),
+    ("mnist", "support"): _MNIST_SUPPORTS,
+    ("fashion_mnist", "support"): _MNIST_SUPPORTS,
+    ("mnist", "size"): lambda: ("28", "32"),
+    ("fashion_mnist", "size"): lambda: ("28", "32"),
+    # the shared sections (unigen/config.py); their checks are in resolve, run.pick_device and unigen.optim
+    ("train", "device"): lambda: ("auto", "cpu", "cuda", "cuda:N"),
+    ("train", "on_nan"): lambda: ("error", "skip"),
+    ("train", "monitor_mode"): lambda: ("min", "max"),
+    ("train", "data_placement"): lambda: ("auto", "device", "host"),
+    ("train", "compile"): lambda: ("none", "cudagraph"),
+    ("train", "logger"): _constant("unigen.loggers", "LOGGERS"),
+    ("optim", "name"): lambda: ("adam", "rmsprop", "sgd"),
+    ("optim", "schedule"): lambda: ("constant", "linear", "cosine", "geometric"),
+}
+
+
+def choices(name: str, cls: type, field: str) -> tuple[str, ...] | None:
+    """The allowed values of ``cls.field`` (component ``name``), or ``None`` for a free setting."""
+    own = getattr(cls, "choices", None)
+    if isinstance(own, dict) and field in own:
+        return tuple(str(c) for c in own[field])
+    table = CHOICES.get((name, field)) or CHOICES.get(("*", field))
+    return None if table is None else tuple(str(c) for c in table())
+
+
+def param_docs(cls: type) -> dict[str, str]:
+    """``{field: description}`` from the ``:param NAME: text`` lines of ``cls``'s docstrings (bases first)."""
+    out: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        doc = klass.__dict__.get("__doc__") or ""
+        for m in re.finditer(r":param (\w+):\s*(.*?)(?=\n\s*\n|\n\s*:(?:param|returns?|raises|type)\b|\n\s*\.\.|\Z)",
+                             doc, flags=re.S):
+            text = re.sub(r":\w+:`([^`]*)`", r"\1", " ".join(m.group(2).split()))  # :math:`h(d)` -> h(d)
+            out[m.group(1)] = text.replace("``", "")
+    return out
+
+
+def comment_docs(cls: type) -> dict[str, str]:
+    """``{field: comment}`` from the comments beside (or on the line above) a field in ``cls``'s source,
+    for the shared sections (``TrainConfig``), whose fields are documented that way."""
+    try:
+        lines = inspect.getsource(cls).splitlines()
+    except (OSError, TypeError):
+        return {}
+    out, above = {}, []
+    for line in lines:
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            above.append(stripped.lstrip("# "))
+            continue
+        m = re.match(r"\s+(\w+):[^=]*=.*?#\s*(.*)$", line) or re.match(r"\s+(\w+):[^=]*=", line)
+        if m:
+            beside = m.group(2) if m.lastindex == 2 else ""
+            out[m.group(1)] = " ".join(above + ([beside] if beside else []))
+        above = []
+    return {k: v for k, v in out.items() if v}
+
+
+def _type_name(t) -> str:
+    if isinstance(t, str):
+        return t
+    if isinstance(t, type):
+        return t.__name__
+    return re.sub(r"\btyping\.", "", str(t))
+
+
+def _default(f) -> str:
+    if f.default is not MISSING:
+        return repr(f.default)
+    if f.default_factory is not MISSING:
+        value = f.default_factory()
+        return "(section)" if is_dataclass(value) else repr(value)
+    return "(required)"
+
+
+def settings_lines(name: str, cls: type) -> list[str]:
+    """One line per setting: ``key  type = default  range/choices  description``."""
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # forward references that do not resolve: fall back to the annotations as written
+        hints = {}
+    docs, lines = {**comment_docs(cls), **param_docs(cls)}, []
+    for f in fields(cls):
+        if not f.init or f.name.startswith("_"):
+            continue
+        kind = _type_name(hints.get(f.name, f.type))
+        extra = []
+        bounds = f.metadata.get("bounds")
+        if bounds is not None:
+            extra.append(f"range: {bounds}")
+        allowed = choices(name, cls, f.name)
+        if allowed:
+            extra.append(f"choices: {', '.join(allowed)}")
+        if docs.get(f.name):
+            extra.append(docs[f.name])
+        lines.append(f"  {f.name:<16} {kind} = {_default(f)}" + ("".join(f"\n      {e}" for e in extra)))
+    return lines
+
+
+def _summary(cls: type) -> str:
+    doc = (cls.__doc__ or "").strip()
+    return doc.split("\n\n")[0].replace("\n", " ") if doc else ""
+
+
+def components() -> dict[str, tuple[str, type | Callable]]:
+    """Every name ``unigen list NAME`` knows: ``{name: (kind, class or function)}``."""
+    from unigen.config import EvalConfig, OptimConfig, TrainConfig
+    from unigen.inference.penalties import PENALTIES
+    from unigen.registry import DATASETS, MODELS, STRATEGIES
+
+    out: dict[str, tuple[str, type | Callable]] = {}
+    for kind, reg in (("strategy", STRATEGIES), ("model", MODELS), ("dataset", DATASETS)):
+        for n in reg.names():
+            out.setdefault(n, (kind, reg.get(n)))
+    for n, fn in PENALTIES.items():
+        out.setdefault(n, ("penalty", fn))
+    for n, cls in (("train", TrainConfig), ("optim", OptimConfig), ("eval", EvalConfig)):
+        out.setdefault(n, ("section", cls))
+    return out
+
+
+def describe(name: str) -> str:
+    """The text of ``unigen list NAME``; an unknown name is a :class:`UserError` listing the names."""
+    known = components()
+    if name not in known:
+        raise UserError(f"unknown name {name!r}; `unigen list NAME` takes one of: {', '.join(sorted(known))}")
+    kind, obj = known[name]
+    usage = {"strategy": f"strategy.name={name}", "model": f"model.name={name}", "dataset": f"data.name={name}",
+             "penalty": f"strategy.penalty={name} (any adversarial strategy)",
+             "section": f"{'train.optim' if name == 'optim' else name}.KEY=VALUE"}[kind]
+    head = [f"{name} ({kind}; {usage})", f"  {_summary(obj)}"]
+    if not is_dataclass(obj):  # a penalty: a function, weighted by the strategy's penalty_weight
+        return "\n".join(head + ["settings: strategy.penalty_weight (see `unigen list ns_gan`)"])
+    players = getattr(obj, "players", None)
+    if kind == "strategy" and isinstance(players, dict):
+        head.append("players: " + "; ".join(f"{p} ({', '.join(r)})" for p, r in players.items()))
+    lines = settings_lines(name, obj)
+    return "\n".join(head + ["settings:" if lines else "settings: none"] + lines)

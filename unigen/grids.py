@@ -1,0 +1,125 @@
+r"""Image grids of a trained model: latent interpolations and a class × sample grid.
+
+Both work on any model program, because its latent sites are found by tracing it
+(:func:`unigen.programs.latent_names`), never by name, and the model is re-run with
+``poutine.condition`` on chosen latent values:
+
+* :func:`interpolate` draws two latent values per row, :math:`z_a` and :math:`z_b`, and decodes
+  :math:`z_t` at ``steps`` evenly spaced :math:`t \in [0, 1]`: linearly, :math:`(1 - t) z_a + t z_b`, or
+  spherically, :math:`\frac{\sin((1-t)\Omega)}{\sin\Omega} z_a + \frac{\sin(t\Omega)}{\sin\Omega} z_b` with
+  :math:`\cos\Omega = \hat z_a \cdot \hat z_b` per example (Shoemake, 1985; White, 2016), which keeps a
+  Gaussian latent at a typical norm. Discrete latents (an InfoGAN category, M2's label) are not
+  interpolated: each row keeps :math:`z_a`'s.
+* :func:`class_grid` draws one latent value per column and decodes it under every class, one row per class.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from einops import rearrange
+from pyro import poutine
+from torch import Tensor
+
+from unigen.programs import OBS, Programs, latent_names, observed_value, trace_model
+
+METHODS = ("linear", "spherical")
+
+
+def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
+    """Spherical interpolation per example: ``a``, ``b`` ``(batch, ...)``, ``t`` ``(steps,)`` -> ``(batch, steps, ...)``."""
+    fa, fb = a.reshape(a.shape[0], 1, -1), b.reshape(b.shape[0], 1, -1)  # (batch, 1, d)
+    cos = (fa * fb).sum(-1, keepdim=True) / (fa.norm(dim=-1, keepdim=True) * fb.norm(dim=-1, keepdim=True))
+    omega = cos.clamp(-1, 1).acos()  # (batch, 1, 1)
+    t = t.reshape(1, -1, 1)
+    near = omega.abs() < 1e-4  # (almost) parallel: the linear path is the spherical one
+    so = omega.sin().where(~near, torch.ones_like(omega))
+    wa = (((1 - t) * omega).sin() / so).where(~near, 1 - t)
+    wb = ((t * omega).sin() / so).where(~near, t)
+    return (wa * fa + wb * fb).reshape(a.shape[0], t.shape[1], *a.shape[1:])
+
+
+def lerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
+    """``(1 - t) a + t b``: ``a``, ``b`` ``(batch, ...)``, ``t`` ``(steps,)`` -> ``(batch, steps, ...)``."""
+    t = t.reshape(1, -1, *([1] * (a.dim() - 1)))
+    return (1 - t) * a.unsqueeze(1) + t * b.unsqueeze(1)
+
+
+def _continuous(site: dict) -> bool:
+    return bool(site["fn"].has_rsample) and site["value"].is_floating_point()
+
+
+@torch.no_grad()
+def interpolate(programs: Programs, rows: int, steps: int, c: Tensor | None = None,
+                method: str = "linear") -> Tensor:
+    """``rows × steps`` samples, row-major: row ``i`` walks from one latent draw to another.
+
+    :param c: labels ``(rows,)`` of a conditional model (each row keeps its label), or ``None``.
+    :returns: ``(rows * steps, *event_shape)``.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    a, b = trace_model(programs.model, rows, c), trace_model(programs.model, rows, c)
+    mix = lerp if method == "linear" else slerp
+    values = {}
+    for name in latent_names(a) - {OBS}:  # an implicit model's x is an unobserved site too
+        va, vb = a.nodes[name]["value"], b.nodes[name]["value"]
+        if va.dim() == 0 or va.shape[0] != rows:  # a global latent: one value for the whole grid
+            values[name] = va
+        elif _continuous(a.nodes[name]):
+            t = torch.linspace(0, 1, steps, device=va.device, dtype=va.dtype)
+            values[name] = mix(va, vb, t).reshape(rows * steps, *va.shape[1:])
+        else:
+            values[name] = va.repeat_interleave(steps, dim=0)
+    cs = None if c is None else c.repeat_interleave(steps)
+    return observed_value(trace_model(poutine.condition(programs.model, data=values), rows * steps, cs))
+
+
+@torch.no_grad()
+def class_grid(programs: Programs, num_classes: int, cols: int, device: torch.device) -> Tensor:
+    """``num_classes × cols`` samples, row ``k`` of class ``k``; column ``j`` shares its latent draw.
+
+    :returns: ``(num_classes * cols, *event_shape)``.
+    """
+    first = trace_model(programs.model, cols, torch.zeros(cols, dtype=torch.long, device=device))
+    values = {}
+    for name in latent_names(first) - {OBS}:
+        v = first.nodes[name]["value"]
+        values[name] = v if v.dim() == 0 or v.shape[0] != cols else v.repeat(num_classes, *([1] * (v.dim() - 1)))
+    c = torch.arange(num_classes, device=device).repeat_interleave(cols)
+    return observed_value(trace_model(poutine.condition(programs.model, data=values), num_classes * cols, c))
+
+
+def tile(x: Tensor, rows: int, cols: int, support: str = "unit") -> Tensor:
+    """Images ``(rows * cols, C, H, W)`` (row-major) as one ``(rows*H, cols*W, C)`` array in [0, 1]."""
+    x = x.detach().float().cpu()
+    if support == "symmetric":
+        x = (x + 1) / 2
+    return rearrange(x.clamp(0, 1), "(r c) ch h w -> (r h) (c w) ch", r=rows, c=cols)
+
+
+def save_grid(x: Tensor, rows: int, cols: int, path: str | Path, support: str = "unit",
+              row_labels: list[str] | None = None, title: str = "") -> None:
+    """Write a ``rows × cols`` image grid as a PNG, with optional labels on the left of the rows."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grid = tile(x, rows, cols, support).numpy()
+    h = grid.shape[0] / rows
+    fig, ax = plt.subplots(figsize=(max(3.0, 0.5 * cols + 1), max(3.0, 0.5 * rows + 0.6)))
+    ax.imshow(grid.squeeze(-1) if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1)
+    ax.set_xticks([])
+    if row_labels:
+        ax.set_yticks([h * (i + 0.5) for i in range(rows)], row_labels)
+        ax.tick_params(length=0)
+    else:
+        ax.set_yticks([])
+    for side in ax.spines.values():
+        side.set_visible(False)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
