@@ -91,7 +91,7 @@ def test_config_prints_the_resolved_yaml(capsys):
     (["config", "ring_gan", "strategy.divergence=kl"], "divergence"),
     (["config", "ring_gan", "train.logger=wandb"], "train.logger='wandb'; choose one of none, tensorboard"),
     (["config", "ring_gan", "train.sample_every=7"], "not a multiple of train.log_every=50"),
-    (["config", "ring_gann"], "neither a file nor an example config"),
+    (["config", "ring_gann"], "no example config"),
     (["config", "no/such.yaml"], "does not exist"),
     (["config", "ring_gan", "train.steps"], "not key=value"),
     (["train", "ring_gann"], "ring_gan"),

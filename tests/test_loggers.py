@@ -15,7 +15,7 @@ from unigen.loggers import PlainProgress, player_stats
 from unigen.run import train
 
 RING_TINY = ["data.n=2000", "model.hidden=32", "model.disc_hidden=32", "train.batch_size=64", "train.log_every=5",
-             "train.progress=false", "eval.num_samples=100"]
+             "train.optim.schedule=constant", "train.progress=false", "eval.num_samples=100"]
 
 
 def _rows(run, kind="train"):

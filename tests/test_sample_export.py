@@ -140,17 +140,18 @@ class Shift(nn.Module):
         super().__init__()
         self.p = nn.Parameter(torch.zeros(()))
 
-    def forward(self, batch_size, c=None):
+    def forward(self, x, c=None):
+        batch_size = x.shape[0]
         zeros = self.p.new_zeros(batch_size, 2)
         with pyro.plate("data", batch_size):
             w = pyro.sample("w", dist.Normal(zeros, 1.0 + zeros).to_event(1))
             k = pyro.sample("k", dist.Categorical(logits=zeros.new_zeros(batch_size, 5)))
             shift = 0 if c is None else 10.0 * c.unsqueeze(-1)
-            pyro.sample("x", dist.Delta(w + shift + 100 * k.unsqueeze(-1), event_dim=1))
+            pyro.sample("x", dist.Delta(w + shift + 100 * k.unsqueeze(-1), event_dim=1), obs=x)
 
 
 def test_interpolation_walks_between_two_draws_of_the_traced_latents():
-    x = interpolate(Programs(model=Shift()), rows=3, steps=5).reshape(3, 5, 2)
+    x = interpolate(Programs(model=Shift()).bind((2,)), rows=3, steps=5).reshape(3, 5, 2)
     k = torch.round(x / 100)  # |w| < 5: the discrete site's contribution
     w = x - 100 * k
     assert torch.equal(k, k[:, :1].expand_as(k))  # a discrete latent is kept along a row, not interpolated
@@ -167,7 +168,7 @@ def test_spherical_interpolation():
 
 
 def test_class_grid_rows_are_classes_and_columns_share_a_latent():
-    x = class_grid(Programs(model=Shift()), num_classes=4, cols=3, device=torch.device("cpu")).reshape(4, 3, 2)
+    x = class_grid(Programs(model=Shift()).bind((2,)), num_classes=4, cols=3, device=torch.device("cpu")).reshape(4, 3, 2)
     torch.testing.assert_close(x - x[:1], 10.0 * torch.arange(4.0).reshape(4, 1, 1).expand(4, 3, 2))
 
 

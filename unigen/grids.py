@@ -21,7 +21,7 @@ from einops import rearrange
 from pyro import poutine
 from torch import Tensor
 
-from unigen.programs import OBS, Programs, latent_names, observed_value, trace_model
+from unigen.programs import Programs, latent_names, observed_value, sample_model
 
 METHODS = ("linear", "spherical")
 
@@ -59,10 +59,10 @@ def interpolate(programs: Programs, rows: int, steps: int, c: Tensor | None = No
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    a, b = trace_model(programs.model, rows, c), trace_model(programs.model, rows, c)
+    a, b = sample_model(programs, rows, c), sample_model(programs, rows, c)
     mix = lerp if method == "linear" else slerp
     values = {}
-    for name in latent_names(a) - {OBS}:  # an implicit model's x is an unobserved site too
+    for name in latent_names(a):  # the drawn data site is not among them
         va, vb = a.nodes[name]["value"], b.nodes[name]["value"]
         if va.dim() == 0 or va.shape[0] != rows:  # a global latent: one value for the whole grid
             values[name] = va
@@ -72,7 +72,8 @@ def interpolate(programs: Programs, rows: int, steps: int, c: Tensor | None = No
         else:
             values[name] = va.repeat_interleave(steps, dim=0)
     cs = None if c is None else c.repeat_interleave(steps)
-    return observed_value(trace_model(poutine.condition(programs.model, data=values), rows * steps, cs))
+    return observed_value(programs, sample_model(programs, rows * steps, cs,
+                                                 model=poutine.condition(programs.model, data=values)))
 
 
 @torch.no_grad()
@@ -81,13 +82,14 @@ def class_grid(programs: Programs, num_classes: int, cols: int, device: torch.de
 
     :returns: ``(num_classes * cols, *event_shape)``.
     """
-    first = trace_model(programs.model, cols, torch.zeros(cols, dtype=torch.long, device=device))
+    first = sample_model(programs, cols, torch.zeros(cols, dtype=torch.long, device=device))
     values = {}
-    for name in latent_names(first) - {OBS}:
+    for name in latent_names(first):
         v = first.nodes[name]["value"]
         values[name] = v if v.dim() == 0 or v.shape[0] != cols else v.repeat(num_classes, *([1] * (v.dim() - 1)))
     c = torch.arange(num_classes, device=device).repeat_interleave(cols)
-    return observed_value(trace_model(poutine.condition(programs.model, data=values), num_classes * cols, c))
+    return observed_value(programs, sample_model(programs, num_classes * cols, c,
+                                                 model=poutine.condition(programs.model, data=values)))
 
 
 def tile(x: Tensor, rows: int, cols: int, support: str = "unit") -> Tensor:
