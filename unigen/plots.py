@@ -124,6 +124,16 @@ def save_samples(x: Tensor, path: str | Path, support: str = "unit", reference: 
     plt.close(fig)
 
 
+def meaning(key: str) -> str:
+    """A panel's title: :data:`MEANINGS`, or the per-player series ``lr/NAME`` and ``grad_norm/NAME``."""
+    kind, _, player = key.partition("/")
+    if player and kind == "lr":
+        return f"learning rate of {player}"
+    if player and kind == "grad_norm":
+        return f"gradient 2-norm of {player}'s last update"
+    return MEANINGS.get(key, "logged value")
+
+
 def _smoothed(ys: list[float], window: int) -> list[float]:
     """Trailing moving average over ``window`` points (shorter at the start)."""
     out, total = [], 0.0
@@ -170,7 +180,7 @@ def save_curves(metrics_path: str | Path, path: str | Path, players=None, smooth
         else:
             ax.plot(steps, ys, lw=1, color="C0")
         role = "player" if k in (players if players is not None else PLAYERS) else "diagnostic"
-        ax.set_title(f"{k} ({role}): {MEANINGS.get(k, 'logged value')}", fontsize=9, loc="left")
+        ax.set_title(f"{k} ({role}): {meaning(k)}", fontsize=9, loc="left")
         ax.grid(alpha=0.3)
     axes[-1, 0].set_xlabel("training step")
     fig.tight_layout()

@@ -357,8 +357,8 @@ def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, mai
     if not main:
         return run_dir
     try:
-        plots.save_curves(log.path, run_dir / "losses.png")
-        write_samples(built, run_dir / "samples.png")
+        plots.save_curves(log.path, run_dir / "losses.png", players=list(resolved.strategy.players))
+        write_samples(built, run_dir / "samples.png", step=trainer.step_count)
         results = evaluate_built(built)
     except KeyboardInterrupt:
         raise Interrupted("SIGINT", run_dir, None, during="the final evaluation") from None
@@ -511,7 +511,7 @@ SAMPLE_FORMATS = (".png", ".npz", ".npy", ".pt")
 
 
 def write_samples(built: Built, path: Path, n: int | None = None, label: int | None = None,
-                  seed: int | None = None) -> None:
+                  seed: int | None = None, step: int | None = None) -> None:
     """Draw ``n`` samples and write them by ``path``'s suffix: ``.png`` (an image grid, or a scatter over
     the data for 2-D), ``.npz`` (arrays ``x`` and, for a conditional model, ``c``), ``.npy`` (``x``) or
     ``.pt`` (a dict of tensors ``x``, ``c``, readable with ``torch.load(weights_only=True)``).
@@ -534,7 +534,9 @@ def write_samples(built: Built, path: Path, n: int | None = None, label: int | N
         ref = built.train_data.x[:n] if len(info.shape) == 1 else None
         cfg = built.config
         title = f"{cfg.strategy.name} on {cfg.data.name}" + (f", class {label}" if label is not None else "")
-        plots.save_samples(x, path, support=info.support, reference=ref, title=title)
+        spec = getattr(getattr(built, "resolved", None), "data", None)
+        centres = spec.centres() if hasattr(spec, "centres") else None  # ring / grid: mark the modes
+        plots.save_samples(x, path, support=info.support, reference=ref, title=title, centres=centres, step=step)
 
 
 def evaluate_built(built: Built) -> dict[str, float]:
