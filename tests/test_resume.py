@@ -118,11 +118,23 @@ def test_skip_mode_drops_sporadic_bad_updates_and_finishes(tmp_path, monkeypatch
     assert all(torch.isfinite(v).all() for v in state["programs"].values() if v.is_floating_point())
 
 
-def test_skip_mode_stops_a_dead_run(tmp_path):
-    # lr=1e30: every update after the first is non-finite; skipping them all is not training
-    with pytest.raises(UserError, match=r"of the last 20 updates were skipped .* so the run is not training"):
-        train("experiments/configs/ring_gan.yaml", TINY + ["train.steps=120", "train.optim.lr=1e30",
-              "train.on_nan=skip"], out=str(tmp_path / "skip"))
+def test_skip_mode_stops_a_dead_run(tmp_path, monkeypatch):
+    from unigen.inference import NonSaturatingGAN
+
+    original = NonSaturatingGAN.generator_loss
+    calls = {"n": 0}
+
+    def mostly_nan(self, d_fake):  # 9 of every 10 generator losses are NaN: skipping them is not training
+        calls["n"] += 1
+        loss = original(self, d_fake)
+        return loss if calls["n"] % 10 == 0 else loss * float("nan")
+
+    monkeypatch.setattr(NonSaturatingGAN, "generator_loss", mostly_nan)
+    # the critic's updates are fine, so 9 of every 20 updates are skipped: over a 0.4 share
+    with pytest.raises(UserError, match=r"of the last 20 updates were skipped .*train.max_skipped=0.4.* so the run "
+                                        r"is not training"):
+        train("experiments/configs/ring_gan.yaml", TINY + ["train.steps=120", "train.on_nan=skip",
+              "train.max_skipped=0.4"], out=str(tmp_path / "skip"))
 
 
 def _poison_weights_at(monkeypatch, update):
