@@ -51,8 +51,7 @@ def fit(config: dict, overrides: list[str] = (), strategy=None, steps: int | Non
     built = build(resolved)
     trainer = built.trainer()
     train = resolved.config.train
-    trainer.fit(train.steps if steps is None else steps, log_every=train.log_every, progress=False,
-                check_every=1 if train.compile == "none" else train.log_every)  # no per-step sync when captured
+    trainer.fit(train.steps if steps is None else steps, log_every=train.log_every, progress=False)
     built.programs.eval()
     built.skipped = trainer.skipped  # updates dropped by train.on_nan=skip
     return built

@@ -60,6 +60,7 @@ import torch  # noqa: E402
 from unigen.config import resolve  # noqa: E402
 from unigen.experiments.common import Context, Row, cache_path, load_or_compute, on_gpu  # noqa: E402
 from unigen.metrics import mode_stats  # noqa: E402
+from unigen.optim import set_rate  # noqa: E402
 from unigen.run import build, draw  # noqa: E402
 from unigen.trainer import NonFiniteError  # noqa: E402
 
@@ -180,7 +181,7 @@ def train_and_sample(config: dict, decay_from: float = 1.0, n: int = 2500, chunk
                 frac = (k - start) / max(steps - start, 1)
                 for p, opt in trainer.optimizers.items():
                     for group, lr in zip(opt.param_groups, base[p]):
-                        set_lr(group, lr * decay ** frac)
+                        set_rate(group, lr * decay ** frac)
             trainer.fit(k, log_every=10 ** 9, progress=False, check_every=50)
             if k == steps:
                 break
@@ -190,14 +191,6 @@ def train_and_sample(config: dict, decay_from: float = 1.0, n: int = 2500, chunk
     if not bool(torch.isfinite(x).all()):
         return resolved, None
     return resolved, x
-
-
-def set_lr(group: dict, value: float) -> None:
-    """Set a parameter group's rate; a captured step reads it from a device tensor, filled in place."""
-    if isinstance(group["lr"], torch.Tensor):
-        group["lr"].fill_(value)
-    else:
-        group["lr"] = value
 
 
 def _job(args):

@@ -14,6 +14,7 @@ from unigen.programs import (Batch, Programs, latent_names, log_prob_per_example
 from unigen.registry import STRATEGIES
 from unigen.strategy import Phase, Strategy
 from unigen.settings import bounded
+from unigen.needs import Needs
 
 
 @STRATEGIES.register("aae")
@@ -51,8 +52,7 @@ class AAE(Strategy):
 
     adv_weight: float = bounded(1.0, 0)
 
-    requires: ClassVar[tuple[str, ...]] = ("model", "guide", "latent_discriminator")
-    scores_x: ClassVar[bool] = True
+    needs: ClassVar[Needs] = Needs(("model", "guide", "latent_discriminator"), density=True)
     players: ClassVar[dict[str, tuple[str, ...]]] = {"autoencoder": ("model", "guide"),
                                                      "latent_discriminator": ("latent_discriminator",)}
 

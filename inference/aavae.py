@@ -2,7 +2,7 @@ r"""Adversary activated VAEs (Hu et al., 2018): generated samples, weighted by a
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import ClassVar
+
 
 import torch
 from torch import Tensor
@@ -13,6 +13,7 @@ from unigen.programs import Batch, Programs, discriminate, generate
 from unigen.registry import STRATEGIES
 from unigen.strategy import Phase, Strategy
 from unigen.settings import bounded, count
+from unigen.needs import Needs
 
 
 @STRATEGIES.register("aavae")
@@ -63,8 +64,6 @@ class AAVAE(Strategy):
     num_particles: int = count(1, hi=10_000)
     fake_weight: float = bounded(1.0, 0)
 
-    requires: ClassVar[tuple[str, ...]] = ("model", "guide", "discriminator")
-
     def __post_init__(self) -> None:
         if self.num_particles < 1:
             raise UserError(f"strategy.num_particles must be >= 1, got {self.num_particles}")
@@ -90,24 +89,17 @@ class AAVAE(Strategy):
         """The base strategy instance, built from ``base`` and ``num_particles``."""
         return self._base
 
-    scores_x: ClassVar[bool] = True
-
     @property
-    def accepts_unlabelled(self) -> bool:  # the base decides (svae reads -1 as "hidden")
-        return self._base.accepts_unlabelled
-
-    @property
-    def needs_labels(self) -> bool:  # the base decides (a semi-supervised base needs labels)
-        return self._base.needs_labels
+    def needs(self) -> Needs:
+        """The base's roles and labels (svae reads -1 as hidden), plus the discriminator; a density at x."""
+        base = self._base.needs
+        return Needs(tuple(dict.fromkeys(base.roles + ("discriminator",))), labels=base.labels, density=True,
+                     capturable=base.capturable)
 
     @property
     def players(self) -> dict[str, tuple[str, ...]]:
         roles = dict.fromkeys(r for rs in self._base.players.values() for r in rs)
         return {"discriminator": ("discriminator",), "vae": tuple(roles)}
-
-    def check(self, programs: Programs) -> None:
-        super().check(programs)
-        self._base.check(programs)
 
     # ------------------------------------------------------------------------------------ the phases
     def phases(self) -> tuple[Phase, ...]:

@@ -21,6 +21,7 @@ from unigen.inference.penalties import PENALTIES
 from unigen.programs import Batch, Programs, discriminate, generate, log_q_fake, log_q_real
 from unigen.strategy import Phase, Strategy
 from unigen.settings import bounded, count
+from unigen.needs import Needs
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class Adversarial(Strategy):
         if self.penalty != "none" and self.penalty not in PENALTIES:
             raise UserError(f"unknown penalty {self.penalty!r}; choose none, {', '.join(PENALTIES)}")
 
-    requires: ClassVar[tuple[str, ...]] = ("model", "discriminator")
+    needs: ClassVar[Needs] = Needs(("model", "discriminator"))
     players: ClassVar[dict[str, tuple[str, ...]]] = {"discriminator": ("discriminator",),
                                                      "generator": ("model",)}
 

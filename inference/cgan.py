@@ -4,10 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from unigen.inference.cvae import require_labels_used
 from unigen.inference.gan_nonsaturating import NonSaturatingGAN
-from unigen.programs import Programs
 from unigen.registry import STRATEGIES
+from unigen.needs import Needs
 
 
 @STRATEGIES.register("cgan")
@@ -37,8 +36,4 @@ class CGAN(NonSaturatingGAN):
     (the model).
     """
 
-    needs_labels: ClassVar[bool] = True
-
-    def check(self, programs: Programs) -> None:
-        super().check(programs)
-        require_labels_used(programs, self.registry_name)
+    needs: ClassVar[Needs] = Needs(("model", "discriminator"), labels="given")

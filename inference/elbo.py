@@ -11,6 +11,7 @@ from unigen.registry import STRATEGIES
 from unigen.strategy import Phase, Strategy
 from unigen.inference.weights import log_weights
 from unigen.settings import count
+from unigen.needs import Needs
 
 
 @STRATEGIES.register("elbo")
@@ -32,8 +33,7 @@ class ELBO(Strategy):
 
     num_particles: int = count(1, hi=10_000)
 
-    requires: ClassVar[tuple[str, ...]] = ("model", "guide")
-    scores_x: ClassVar[bool] = True
+    needs: ClassVar[Needs] = Needs(("model", "guide"), density=True)
     players: ClassVar[dict[str, tuple[str, ...]]] = {"vae": ("model", "guide")}
 
     def phases(self) -> tuple[Phase, ...]:

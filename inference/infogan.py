@@ -13,6 +13,7 @@ from unigen.inference.gan_nonsaturating import NonSaturatingGAN
 from unigen.programs import Batch, Programs, discriminate, generate, log_prob_per_example, trace_guide
 from unigen.registry import STRATEGIES
 from unigen.settings import bounded
+from unigen.needs import Needs
 
 
 @STRATEGIES.register("infogan")
@@ -50,7 +51,7 @@ class InfoGAN(NonSaturatingGAN):
 
     info_weight: float = bounded(1.0, 0)
 
-    requires: ClassVar[tuple[str, ...]] = ("model", "discriminator", "guide")
+    needs: ClassVar[Needs] = Needs(("model", "discriminator", ("code_posterior", "guide")))
     players: ClassVar[dict[str, tuple[str, ...]]] = {"discriminator": ("discriminator",),
                                                      "generator": ("model", "code_posterior", "guide")}
 
@@ -59,12 +60,6 @@ class InfoGAN(NonSaturatingGAN):
         if not self.info_weight >= 0:
             raise UserError(f"strategy.info_weight must be >= 0, got {self.info_weight}; "
                             f"set strategy.info_weight=1.0 (0 is a plain non-saturating GAN)")
-
-    def check(self, programs: Programs) -> None:
-        """A ``code_posterior`` stands in for the guide; without one the guide is required."""
-        if programs.has("code_posterior") and programs.has("model") and programs.has("discriminator"):
-            return
-        super().check(programs)
 
     def generator_step(self, programs: Programs, batch: Batch) -> dict[str, Tensor]:
         n = batch.x.shape[0]

@@ -14,6 +14,7 @@ from unigen.programs import Batch, Programs
 from unigen.registry import STRATEGIES
 from unigen.strategy import Phase, Strategy
 from unigen.settings import count
+from unigen.needs import Needs
 
 
 @STRATEGIES.register("iwae")
@@ -40,8 +41,7 @@ class IWAE(Strategy):
 
     num_particles: int = count(5, hi=10_000)
 
-    requires: ClassVar[tuple[str, ...]] = ("model", "guide")
-    scores_x: ClassVar[bool] = True
+    needs: ClassVar[Needs] = Needs(("model", "guide"), density=True)
     players: ClassVar[dict[str, tuple[str, ...]]] = {"vae": ("model", "guide")}
 
     def __post_init__(self) -> None:

@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from unigen.inference.iwgan import IWGAN
 from unigen.registry import STRATEGIES
+from unigen.needs import Needs
 
 
 @STRATEGIES.register("iwcgan")
@@ -27,4 +28,4 @@ class IWCGAN(IWGAN):
     (e.g. ``model.conditional=true``).
     """
 
-    needs_labels: ClassVar[bool] = True
+    needs: ClassVar[Needs] = Needs(("model", "discriminator"), labels="given")

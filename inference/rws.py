@@ -15,6 +15,7 @@ from unigen.programs import Batch, Programs, log_prob_per_example, score_model, 
 from unigen.registry import STRATEGIES
 from unigen.strategy import Phase, Strategy
 from unigen.settings import bounded, count
+from unigen.needs import Needs
 
 
 def detached_log_densities(programs: Programs, batch: Batch, k: int) -> tuple[Tensor, Tensor]:
@@ -65,8 +66,7 @@ class ReweightedWakeSleep(Strategy):
     num_particles: int = count(5, hi=10_000)
     sleep_phi: float = bounded(0.0, 0, 1)
 
-    requires: ClassVar[tuple[str, ...]] = ("model", "guide")
-    scores_x: ClassVar[bool] = True
+    needs: ClassVar[Needs] = Needs(("model", "guide"), density=True)
     players: ClassVar[dict[str, tuple[str, ...]]] = {"model": ("model",), "guide": ("guide",)}
 
     def __post_init__(self) -> None:

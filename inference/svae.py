@@ -14,6 +14,7 @@ from unigen.programs import Batch, Programs
 from unigen.registry import STRATEGIES
 from unigen.strategy import Phase, Strategy
 from unigen.settings import count
+from unigen.needs import Needs
 
 
 @STRATEGIES.register("svae")
@@ -67,10 +68,7 @@ class SVAE(Strategy):
     alpha: float = 0.1
     num_particles: int = count(1, hi=10_000)
 
-    requires: ClassVar[tuple[str, ...]] = ("model", "guide", "classifier")
-    scores_x: ClassVar[bool] = True
-    accepts_unlabelled: ClassVar[bool] = True
-    needs_labels: ClassVar[bool] = True
+    needs: ClassVar[Needs] = Needs(("model", "guide", "classifier"), labels="partial", density=True)
     players: ClassVar[dict[str, tuple[str, ...]]] = {"vae": ("model", "guide", "classifier")}
 
     def __post_init__(self) -> None:

@@ -15,6 +15,7 @@ from unigen.programs import (Batch, Programs, discriminate, generate, log_prob_p
 from unigen.registry import STRATEGIES
 from unigen.strategy import Phase
 from unigen.settings import bounded
+from unigen.needs import Needs
 
 
 @STRATEGIES.register("vaegan")
@@ -55,8 +56,7 @@ class VAEGAN(Adversarial):
     adv_weight: float = bounded(1.0, 0)
 
     players: ClassVar[dict[str, tuple[str, ...]]] = {"discriminator": ("discriminator",), "vae": ("model", "guide")}
-    requires: ClassVar[tuple[str, ...]] = ("model", "guide", "discriminator")
-    scores_x: ClassVar[bool] = True
+    needs: ClassVar[Needs] = Needs(("model", "guide", "discriminator"), density=True)
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -13,6 +13,7 @@ from unigen.programs import (Batch, Programs, latent_names, log_prob_per_example
                              sample_model, score_model)
 from unigen.registry import STRATEGIES
 from unigen.strategy import Phase, Strategy
+from unigen.needs import Needs
 
 
 def sleep_log_q(programs: Programs, batch: Batch) -> Tensor:
@@ -56,8 +57,7 @@ class WakeSleep(Strategy):
     example in the wake phase and one dream per batch row in the sleep phase, averaged over the batch.
     """
 
-    requires: ClassVar[tuple[str, ...]] = ("model", "guide")
-    scores_x: ClassVar[bool] = True
+    needs: ClassVar[Needs] = Needs(("model", "guide"), density=True)
     players: ClassVar[dict[str, tuple[str, ...]]] = {"model": ("model",), "guide": ("guide",)}
 
     def phases(self) -> tuple[Phase, ...]:

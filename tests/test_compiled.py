@@ -15,6 +15,7 @@ from unigen.config import OptimConfig
 from unigen.errors import UserError
 from unigen.inference.gan_nonsaturating import NonSaturatingGAN as NSGAN
 from unigen.registry import STRATEGIES
+from unigen.needs import Needs
 from unigen.optim import make_optimizer
 
 from test_strategy_contract import contract_setup
@@ -46,13 +47,13 @@ def test_eager_and_valid_cudagraph_settings_pass():
 def test_a_strategy_declared_uncapturable_is_refused_by_the_trainer():
     @dataclasses.dataclass(frozen=True)
     class HostBound(NSGAN):
-        capturable: ClassVar[bool | str] = "it reads its loss on the host"
+        needs: ClassVar[Needs] = Needs(("model", "discriminator"), capturable="it reads its loss on the host")
 
     programs, data = contract_setup(HostBound())
     with pytest.raises(UserError, match="needs a CUDA device"):  # CPU here: the device is checked first
         Trainer(programs, HostBound(), data, batch_size=8, compile="cudagraph")
     with pytest.raises(UserError, match="reads its loss on the host"):
-        check_compile("cudagraph", CUDA, "host_bound", HostBound.capturable, False, 1)
+        check_compile("cudagraph", CUDA, "host_bound", HostBound.needs.capturable, False, 1)
 
 
 def test_cli_refuses_cudagraph_on_cpu_in_one_line(tmp_path, capsys):
@@ -91,7 +92,7 @@ def _train(name, compile, steps, optim=OptimConfig(lr=1e-3), state=None, total=0
 
 
 @needs_cuda
-@pytest.mark.parametrize("name", [n for n in STRATEGIES.names() if STRATEGIES.get(n).capturable is True])
+@pytest.mark.parametrize("name", [n for n in STRATEGIES.names() if STRATEGIES.get(n)().needs.capturable is True])
 def test_captured_steps_equal_eager_steps(name):
     eager, eager_losses = _train(name, "none", 6)
     graphed, graphed_losses = _train(name, "cudagraph", 6)

@@ -229,9 +229,9 @@ def test_svae_settings_are_checked(bad, match):
 
 def test_svae_needs_a_classifier_role():
     programs = MLP(hidden=8, conditional=True).build(DataInfo(shape=(2,), num_classes=K))
-    with pytest.raises(UserError, match=r"'svae' needs the role\(s\) classifier .*model.*pick a model") as e:
+    with pytest.raises(UserError, match=r"the programs lack the role\(s\) classifier") as e:
         SVAE().check(programs)
-    assert "\n" not in str(e.value)
+    assert "\n" not in str(e.value) and "pick a model (model.name)" in e.value.for_cli()
 
 
 # ------------------------------------------------------------------------------ SVAE contract
@@ -313,24 +313,25 @@ def test_conditional_strategies_refuse_unlabelled_data_in_one_line(strategy):
     info, data = labelled_2d()
     programs = MLP(hidden=8, likelihood="normal", conditional=True).build(info)
     unlabelled = TensorData(data.x, None, DataInfo(shape=(2,)))
-    with pytest.raises(UserError, match=f"strategy '{strategy.registry_name}' needs labelled data") as e:
+    with pytest.raises(UserError, match="the loss reads class labels c but the data have none") as e:
         Trainer(programs, strategy, unlabelled, batch_size=8)
-    assert "\n" not in str(e.value)
+    assert "\n" not in str(e.value) and "needs labelled data" in e.value.for_cli()
     Trainer(programs, strategy, data, batch_size=8)  # labelled: accepted
 
 
 @pytest.mark.parametrize("strategy", [CGAN(), CVAE()])
 def test_conditional_strategies_refuse_a_model_that_ignores_labels(strategy):
-    info, _ = labelled_2d()
+    info, data = labelled_2d()
+    probe = Batch(data.x[:2], data.c[:2])
     blind = MLP(hidden=8, likelihood="normal").build(info)
-    with pytest.raises(UserError, match="ignores them; set model.conditional=true") as e:
-        strategy.check(blind)
-    assert "\n" not in str(e.value)
+    with pytest.raises(UserError, match=r"ignores them; make model\(x, c\) use c") as e:
+        strategy.check(blind, data, probe)
+    assert "\n" not in str(e.value) and e.value.for_cli().endswith("set model.conditional=true")
     conditional = MLP(hidden=8, likelihood="normal", conditional=True).build(info)
     conditional.model.likelihood.train(False)  # a mixed train/eval state, to be restored as it was
     training = [m.training for m in conditional.modules()]
     state = torch.random.get_rng_state()
-    strategy.check(conditional)  # conditional: accepted
+    strategy.check(conditional, data, probe)  # conditional: accepted
     assert torch.equal(state, torch.random.get_rng_state())  # the check leaves the random state alone
     assert training == [m.training for m in conditional.modules()]
 
@@ -370,9 +371,11 @@ def test_cvae_recovers_the_mean_of_each_class():
 
 def test_conditional_check_names_a_model_without_a_label_parameter():
     programs = Programs(lambda x: None)
-    with pytest.raises(UserError, match="does not take them .*model.conditional=true"):
-        CVAE().check(Programs(lambda x: None, guide=lambda x: None).bind((1,)))
-    with pytest.raises(UserError, match="needs the role"):
+    probe = Batch(torch.zeros(2, 1), torch.zeros(2, dtype=torch.long))
+    with pytest.raises(UserError, match=r"does not take them .*write model\(x, c=None\)") as e:
+        CVAE().check(Programs(lambda x: None, guide=lambda x: None).bind((1,)), probe=probe)
+    assert "model.conditional=true" in e.value.for_cli()
+    with pytest.raises(UserError, match=r"lack the role\(s\) guide"):
         CVAE().check(programs)
 
 
@@ -467,4 +470,4 @@ def test_configs_resolve_build_and_step(name, overrides):
     assert all(math.isfinite(float(v)) for v in values.values())
     if name == "svae_mnist":
         assert built.train_data.num_labelled == 450 and MODELS.get("ssvae") is SSVAE
-    assert STRATEGIES.get(name.split("_")[0]).needs_labels
+    assert STRATEGIES.get(name.split("_")[0]).needs.labels != "none"

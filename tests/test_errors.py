@@ -94,7 +94,7 @@ def test_a_strategy_needing_a_missing_role_is_refused():
                 pyro.sample("x", dist.Delta(self.b.expand(n, 2), event_dim=1), obs=x_obs)
 
     data = TensorData(torch.zeros(10, 2), None, DataInfo(shape=(2,)))
-    with pytest.raises(UserError, match=r"strategy 'elbo' needs the role\(s\) guide"):
+    with pytest.raises(UserError, match=r"the programs lack the role\(s\) guide"):
         Trainer(Programs(model=Gen()), ELBO(), data, batch_size=4)
 
 

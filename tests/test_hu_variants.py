@@ -131,7 +131,7 @@ def test_iwgan_recovers_the_location():
 
 
 def test_iwcgan_is_iwgan_with_labels():
-    assert IWCGAN.needs_labels and not IWGAN.needs_labels
+    assert IWCGAN.needs.labels == "given" and IWGAN.needs.labels == "none"
     assert IWCGAN.registry_name == "iwcgan" and issubclass(IWCGAN, IWGAN)
     d = torch.tensor([0.5, -1.0, 2.0], requires_grad=True)
     assert_close(IWCGAN().generator_loss(d), IWGAN().generator_loss(d))
@@ -198,7 +198,7 @@ def test_aa_svae_with_a_perfect_discriminator_is_the_semi_supervised_bound():
     batch = Batch(x, torch.tensor([0, -1, 2, -1, 1, -1]))  # half the labels hidden
     programs.roles["discriminator"] = RejectingDiscriminator(x)
     strategy = AAVAE(base="svae")
-    assert strategy.needs_labels and strategy.players["vae"] == ("model", "guide", "classifier")
+    assert strategy.needs.labels == "partial" and strategy.players["vae"] == ("model", "guide", "classifier")
     pyro.set_rng_seed(11)
     loss = strategy.loss(programs, batch)["vae"]
     pyro.set_rng_seed(11)
@@ -248,11 +248,11 @@ def test_aavae_vae_loss_leaves_the_discriminator_alone(linear_gaussian):
 def test_aavae_players_and_labels_follow_the_base():
     s = AAVAE()
     assert s.players == {"discriminator": ("discriminator",), "vae": ("model", "guide")}
-    assert s.needs_labels is False
+    assert s.needs.labels == "none"
     assert isinstance(s.base_strategy, ELBO) and s.base_strategy.num_particles == 1
     assert AAVAE(num_particles=4).base_strategy.num_particles == 4
     if "svae" in STRATEGIES.names():
-        assert AAVAE(base="svae").needs_labels is STRATEGIES.get("svae").needs_labels
+        assert AAVAE(base="svae").needs.labels == STRATEGIES.get("svae").needs.labels == "partial"
 
 
 @pytest.mark.parametrize("settings, word", [

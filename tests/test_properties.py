@@ -75,7 +75,7 @@ def test_model_log_prob_is_per_example(batch, dim):
 @given(name=st.sampled_from(STRATEGIES.names()), batch=st.integers(2, 12))
 def test_every_strategy_gives_scalar_losses_for_any_batch(name, batch):
     strategy = STRATEGIES.get(name)()
-    k = 3 if strategy.needs_labels else None
+    k = 3 if strategy.needs.labels != "none" else None
     info = DataInfo(shape=(2,), num_classes=k)
     try:
         programs = MLP(hidden=8, depth=1, likelihood="normal", conditional=bool(k)).build(info)

@@ -22,9 +22,9 @@ def contract_setup(strategy, n=256):
     a classifier (semi-supervised) get the M2 model on 4×4 unit images with a third of the labels hidden.
     """
     g = torch.Generator().manual_seed(0)
-    k = 3 if strategy.needs_labels else None
+    k = 3 if strategy.needs.labels != "none" else None
     labels = torch.randint(0, 3, (n,), generator=g) if k else None
-    if "classifier" in strategy.requires:
+    if "classifier" in strategy.needs.role_names:
         info = DataInfo(shape=(1, 4, 4), num_classes=3, support="unit")
         programs = SSVAE(z_dim=3, hidden=16, disc_hidden=16).build(info)
         labels = torch.where(torch.arange(n) % 3 == 0, -1, labels)

@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         if args.debug:
             raise
-        print(f"unigen: error: {e}", file=sys.stderr)
+        print(f"unigen: error: {e.for_cli()}", file=sys.stderr)
         return 2
     except Interrupted as e:  # the checkpoint is saved: say how to go on, exit as the signal's convention
         print(f"unigen: {e}", file=sys.stderr)

@@ -24,23 +24,18 @@ What makes that valid (and what :class:`GraphedStep` arranges):
 
 Differences from eager, by design: the first ``warmup`` steps run eagerly on a side stream (they
 initialise optimiser states and lazy CUDA handles; they are real training steps, counted); a
-learning-rate schedule advances between steps, so the ``k`` repeats of a phase inside one step share
-one rate (eager mode moves the rate after each repeat); ``train.on_nan=skip`` and multi-process
+learning-rate schedule advances between steps, as in eager mode (the ``k`` repeats of a phase inside one
+step share one rate either way); ``train.on_nan=skip`` and multi-process
 runs are refused (a skipped update is a host decision; DDP hooks are not captured here).
 """
 from __future__ import annotations
 
 import gc
-import weakref
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from unigen.errors import UserError
-
-if TYPE_CHECKING:
-    from unigen.trainer import Trainer
 
 #: values of ``train.compile``
 COMPILE_MODES = ("none", "cudagraph")
@@ -68,46 +63,49 @@ def check_compile(mode: str, device: torch.device, strategy_name: str, capturabl
 
 
 class GraphedStep:
-    """Runs a :class:`~unigen.trainer.Trainer`'s step eagerly ``warmup`` times, then captures it and replays.
+    """A step function run eagerly ``warmup`` times, then captured in one CUDA graph and replayed.
 
-    :param trainer: the trainer whose ``eager_step`` is captured (its optimisers must be capturable).
+    It knows nothing of who calls it: ``step()`` is any capture-safe function returning device tensors
+    (the trainer passes its eager step; learning-rate schedules move between calls, outside the graph).
+
+    :param step: the function to capture.
+    :param device: its CUDA device.
+    :param generators: random generators besides the default CUDA one that the step draws from (e.g. a
+        batch-index generator on the device); registered with the graph so replays advance them.
+    :param name: how errors name the step (e.g. the strategy).
     :param warmup: eager steps, on a side stream, before capture.
     """
 
-    def __init__(self, trainer: Trainer, warmup: int = 2):
-        self.trainer = weakref.proxy(trainer)  # the trainer owns this step: no reference cycle
-        self.warmup = warmup
+    def __init__(self, step, device: torch.device, generators=(), name: str = "the step", warmup: int = 2):
+        self.step, self.device, self.name, self.warmup = step, device, name, warmup
+        self.generators = [g for g in generators if g.device.type == "cuda"]
         self.graph: torch.cuda.CUDAGraph | None = None
         self.outputs: dict[str, Tensor] = {}
         self.eager_steps = 0
 
     def invalidate(self) -> None:
-        """Drop the graph (e.g. after optimiser states were replaced by a checkpoint); the next step recaptures."""
+        """Drop the graph (e.g. after optimiser states were replaced by a checkpoint); the next call recaptures."""
         self.graph, self.outputs, self.eager_steps = None, {}, 0
 
     def __call__(self) -> dict[str, Tensor]:
-        """One training step. The returned tensors are overwritten by the next replay."""
-        t = self.trainer
+        """One step. The returned tensors are overwritten by the next replay."""
         if self.graph is None and self.eager_steps < self.warmup:
-            side = torch.cuda.Stream(t.device)
-            side.wait_stream(torch.cuda.current_stream(t.device))
+            side = torch.cuda.Stream(self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
             with torch.cuda.stream(side):
-                out = t.eager_step()
-            torch.cuda.current_stream(t.device).wait_stream(side)
+                out = self.step()
+            torch.cuda.current_stream(self.device).wait_stream(side)
             self.eager_steps += 1
             return out
         if self.graph is None:
             self.capture()
         self.graph.replay()
-        t.advance_schedules()
         return self.outputs
 
     def capture(self) -> None:
-        t = self.trainer
         graph = torch.cuda.CUDAGraph()
-        if t.index_generator.device.type == "cuda":  # host-streamed data draw their indices outside the graph
-            graph.register_generator_state(t.index_generator)
-        t.defer_schedules = True
+        for g in self.generators:  # host-streamed data draw their indices outside the graph
+            graph.register_generator_state(g)
         # a garbage collection during capture could free an older graph (say, of a trainer dropped in a
         # reference cycle), and destroying a graph is not permitted while a stream captures
         gc.collect()
@@ -115,13 +113,12 @@ class GraphedStep:
         gc.disable()
         try:
             with torch.cuda.graph(graph):
-                outputs = t.eager_step()
+                outputs = self.step()
         except RuntimeError as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise UserError(f"strategy {t.strategy_name!r} could not be captured in a CUDA graph ({first}); "
-                            f"its step syncs with the host; use train.compile=none") from e
+            raise UserError(f"{self.name} could not be captured in a CUDA graph ({first}); it syncs with the "
+                            f"host; use train.compile=none") from e
         finally:
-            t.defer_schedules = False
             if collecting:
                 gc.enable()
         self.graph, self.outputs = graph, outputs

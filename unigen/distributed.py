@@ -60,6 +60,14 @@ def shard_size(batch_size: int, world: World) -> int:
     return batch_size // world.size
 
 
+def rank_slice(batch, world: World, shard: int):
+    """This rank's ``shard`` examples of a global batch (the whole batch in a lone process)."""
+    if world.size == 1:
+        return batch
+    lo, hi = world.rank * shard, (world.rank + 1) * shard
+    return type(batch)(batch.x[lo:hi], None if batch.c is None else batch.c[lo:hi])
+
+
 class RoleWrappers:
     """``DistributedDataParallel`` wrappers of the module roles, swapped in while their player steps."""
 

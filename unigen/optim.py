@@ -109,3 +109,34 @@ def apply_settings(optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_s
     for group in optimizer.param_groups:
         set_rate(group, rate)
     scheduler._last_lr = [rate for _ in optimizer.param_groups]
+
+
+def build_optimizers(params: dict[str, list[nn.Parameter]], settings: Callable[[str], OptimConfig],
+                     updates: dict[str, int], total_steps: int, capturable: bool = False):
+    """One optimiser per player, and a scheduler for each player whose rate is not constant (over its
+    ``updates[player] × total_steps`` updates). Returns ``(optimizers, schedulers)``."""
+    optimizers = {p: make_optimizer(ps, settings(p), capturable=capturable) for p, ps in params.items()}
+    schedulers = {p: make_schedule(o, settings(p), updates[p] * max(1, total_steps))
+                  for p, o in optimizers.items() if needs_schedule(settings(p))}
+    return optimizers, schedulers
+
+
+def restore_optimizers(optimizers: dict, schedulers: dict, state: dict, settings: Callable[[str], OptimConfig],
+                       updates: dict[str, int], step: int, device: torch.device | None = None) -> None:
+    """Load each player's optimiser and scheduler state from a checkpoint, then :func:`apply_settings`.
+
+    ``device`` (captured runs): re-wrap capturable rates as device tensors, which schedules fill in place.
+    """
+    for p, o in optimizers.items():
+        o.load_state_dict(state["optimizers"][p])
+        if device is not None:
+            for group in o.param_groups:
+                if group.get("capturable"):
+                    group["lr"] = torch.tensor(float(group["lr"]), device=device)
+    for p, o in optimizers.items():
+        sch = schedulers.get(p)
+        done = step * updates[p]
+        if sch is not None and p in state["schedulers"]:
+            sch.load_state_dict(state["schedulers"][p])
+            done = sch.last_epoch
+        apply_settings(o, sch, settings(p), done)

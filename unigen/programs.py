@@ -153,6 +153,18 @@ def role_parameters(programs: Programs, role: str, batch: Batch) -> list[nn.Para
     return list(params.values())
 
 
+def player_parameters(programs: Programs, player: str, roles: tuple[str, ...], batch: Batch) -> list[nn.Parameter]:
+    """A player's parameters: those of every role it owns (:func:`role_parameters`), without duplicates."""
+    found: dict[int, nn.Parameter] = {}
+    for role in roles:
+        if programs.has(role):
+            found.update({id(p): p for p in role_parameters(programs, role, batch)})
+    if not found:
+        raise UserError(f"player {player!r} owns no parameters (roles {', '.join(roles)}); give those programs "
+                        f"trainable parameters (modules, pyro.param or pyro.module)")
+    return list(found.values())
+
+
 def check_guide(programs: Programs, probe: Batch) -> None:
     """Refuse, in one line, a guide that does not fit the model (call after :meth:`Programs.bind`):
 
@@ -163,9 +175,15 @@ def check_guide(programs: Programs, probe: Batch) -> None:
     """
     from pyro.infer.autoguide import AutoCallable, AutoGuide, AutoGuideList
 
-    with torch.no_grad(), torch.random.fork_rng(devices=_cuda(probe.x)):
-        guide_tr = trace_guide(programs.guide, probe.x, probe.c)
-        model_tr = score_model(programs.model, probe.x, probe.c, replay=guide_tr)
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=_cuda(probe.x)):
+            guide_tr = trace_guide(programs.guide, probe.x, probe.c)
+            model_tr = score_model(programs.model, probe.x, probe.c, replay=guide_tr)
+    except (TypeError, ValueError, RuntimeError, AttributeError, KeyError) as e:
+        detail = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
+        raise UserError(f"calling the guide as guide(x{', c' if probe.c is not None else ''}) and replaying the "
+                        f"model on it failed ({type(e).__name__}: {detail}); the guide takes the model's arguments "
+                        f"and samples its latent sites") from None
     guided, latents = latent_names(guide_tr), latent_names(model_tr)
     extra = sorted(guided - latents)
     if extra:
@@ -337,7 +355,7 @@ def has_density(programs: Programs, c: Tensor | None = None) -> bool:
     """Whether the model scores data, i.e. its observed site has a density (is not a ``Delta``)."""
     import pyro.distributions as dist
 
-    with torch.no_grad():
+    with torch.no_grad(), torch.random.fork_rng(devices=_cuda(programs.anchor)):  # the run's streams stay
         fn = sample_model(programs, 1, None if c is None else c[:1]).nodes[programs.obs_name]["fn"]
     while isinstance(fn, dist.Independent):
         fn = fn.base_dist

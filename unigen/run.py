@@ -294,7 +294,7 @@ def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, mai
     tb = loggers.TensorBoardLogger(run_dir, purge_step=trainer.step_count + 1 if resuming else None) \
         if main and cfg.train.logger == "tensorboard" else None
     # a terminal gets tqdm's bar; a log file (stdout not a terminal) gets a plain line at each log step
-    plain = loggers.PlainProgress(cfg.train.steps, trainer.step_count, trainer.strategy_name) \
+    plain = loggers.PlainProgress(cfg.train.steps, trainer.step_count, resolved.config.strategy.name) \
         if cfg.train.progress and main and not sys.stdout.isatty() else None
     last_good = {"step": trainer.step_count if resuming else None}
 
@@ -337,9 +337,7 @@ def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, mai
         try:
             trainer.fit(cfg.train.steps, log_every=cfg.train.log_every, on_log=on_log,
                         on_checkpoint=save_checkpoint, checkpoint_every=cfg.train.checkpoint_every,
-                        progress=cfg.train.progress and plain is None, should_stop=stop.requested,
-                        # a per-step read of the non-finite flags would stall a replayed graph
-                        check_every=1 if cfg.train.compile == "none" else cfg.train.log_every)
+                        progress=cfg.train.progress and plain is None, should_stop=stop.requested)
         except NonFiniteError as e:
             kept = run_dir / "checkpoint.pt"
             last = (f"the last good checkpoint {kept} (step {last_good['step']}) is kept"
@@ -587,7 +585,7 @@ def image_metrics(built: Built, spec, test: TensorData) -> dict[str, float]:
 
 def _uses_labels(built: Built) -> bool:
     """Whether generation depends on the label (a conditional model)."""
-    return bool(built.resolved.strategy.needs_labels) or bool(getattr(built.resolved.model, "conditional", False))
+    return built.resolved.strategy.needs.labels != "none" or bool(getattr(built.resolved.model, "conditional", False))
 
 
 def evaluate(run_dir: str | Path, device: str | None = None) -> dict[str, float]:

@@ -21,7 +21,7 @@ from typing import Callable, ClassVar
 
 from torch import Tensor
 
-from unigen.errors import UserError
+from unigen.needs import Needs
 from unigen.programs import Batch, Programs
 
 LossFn = Callable[[Programs, Batch], dict[str, Tensor]]
@@ -40,11 +40,7 @@ class Phase:
 class Strategy:
     """Base class of every inference strategy (subclasses are registered dataclasses)."""
 
-    requires: ClassVar[tuple[str, ...]] = ("model",)
-    needs_labels: ClassVar[bool] = False  # conditional/semi-supervised strategies need batch.c
-    accepts_unlabelled: ClassVar[bool] = False  # labels of -1 (hidden) are meaningful (semi-supervised)
-    capturable: ClassVar[bool | str] = True  # the step can be captured in a CUDA graph; else a reason (str)
-    scores_x: ClassVar[bool] = False  # the loss scores log p(x|z): the model needs a density at x
+    needs: ClassVar[Needs] = Needs()  # roles, labels, a density at x, capturability (unigen.needs)
     players: ClassVar[dict[str, tuple[str, ...]]] = {}
     registry_name: ClassVar[str] = ""
 
@@ -54,10 +50,6 @@ class Strategy:
     def after_update(self, programs: Programs, player: str) -> None:
         """Called after each optimiser step of ``player``; in-place and capture-safe."""
 
-    def check(self, programs: Programs) -> None:
-        """Refuse programs that lack a role this strategy needs, with a one-line fix."""
-        missing = [r for r in self.requires if not programs.has(r)]
-        if missing:
-            name = self.registry_name or type(self).__name__
-            raise UserError(f"strategy {name!r} needs the role(s) {', '.join(missing)} but the model "
-                            f"provides only {', '.join(programs.roles)}; pick a model that has them")
+    def check(self, programs: Programs, data=None, probe: Batch | None = None) -> None:
+        """Refuse programs or data that cannot serve this strategy (:meth:`unigen.needs.Needs.check`)."""
+        self.needs.check(programs, data, probe)

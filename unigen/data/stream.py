@@ -74,3 +74,8 @@ def fits_on_device(data: TensorData, device: torch.device, fraction: float = 0.2
     free, _ = torch.cuda.mem_get_info(device)
     size = data.x.numel() * data.x.element_size() + (0 if data.c is None else data.c.numel() * 8)
     return size <= fraction * free
+
+
+def same_device(a: torch.device, b: torch.device) -> bool:
+    """``cuda`` and ``cuda:0`` (the current device) are the same device here."""
+    return a.type == b.type and (a.index is None or b.index is None or a.index == b.index)
