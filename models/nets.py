@@ -281,6 +281,28 @@ def latent_discriminator(z_dim: int, hidden: int, depth: int, labels: Labels) ->
     return Discriminator(FlatNet(mlp([z_dim + labels.dim] + [hidden] * depth + [1], act=leaky_relu), labels))
 
 
+def latent_features(z_dim: int, hidden: int, labels: Labels) -> FlatNet:
+    """Features of ``z`` ``(batch, z_dim)`` for a generic critic: one LeakyReLU layer of ``hidden`` units."""
+    return FlatNet(mlp([z_dim + labels.dim, hidden], act=leaky_relu, final_act=True), labels)
+
+
+class JointCritic(nn.Module):
+    r"""A critic on several inputs, ``critic(v_1, ..., v_n, c=None) -> logits (batch,)``: each input through
+    its own features ``(v, c) -> (batch, width_i)``, concatenated, then ``Linear → LeakyReLU → Linear``.
+    With inputs ``(x, z)`` it is ALI's joint discriminator :math:`D(x, z)` (Dumoulin et al., 2017)."""
+
+    def __init__(self, features: Sequence[nn.Module], width: int, hidden: int):
+        super().__init__()
+        self.features = nn.ModuleList(features)
+        self.head = mlp([width, hidden, 1], act=leaky_relu)
+
+    def forward(self, *inputs: Tensor) -> Tensor:
+        n = len(self.features)  # the label, when given, follows the inputs (as ``with_condition`` passes it)
+        c = inputs[n] if len(inputs) > n else None
+        h = torch.cat([f(v, c) for f, v in zip(self.features, inputs[:n])], dim=-1)  # (batch, width)
+        return self.head(h).reshape(h.shape[0])  # (batch,)
+
+
 # ---------------------------------------------------------------------------- build-time checks
 def num_classes_for(model: str, conditional: bool, info: DataInfo) -> Optional[int]:
     """The label count a (possibly) conditional model uses, or a :class:`UserError` naming the fix."""
