@@ -6,7 +6,6 @@ a role does not apply to its settings, e.g. a code posterior without codes) and 
 input (``"x"``, ``"z"``) from which it builds any :class:`~unigen.roles.Critic` a strategy asks for.
 :class:`ModelSpec` gives every spec ``build(info, roles=None)``.
 """
-from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, Optional, Tuple
