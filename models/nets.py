@@ -12,12 +12,15 @@ Every model in :mod:`unigen.models` has the same probabilistic skeleton and diff
 (a module ``(z, c) -> distribution over x``) and the encoder features. The discriminator role is a plain
 module ``(x, c) -> logits (batch,)``, wrapped by :class:`Discriminator`.
 
-Two optional roles serve the hybrid strategies. ``latent_discriminator`` (:func:`latent_discriminator`) is
+Two optional roles serve the hybrid strategies, each built only for a strategy that asks for it
+(:mod:`unigen.models.spec`). ``latent_discriminator`` (:func:`latent_discriminator`) is
 an MLP over :math:`z` returning logits, the adversarial autoencoder's critic of :math:`q(z)` against
 :math:`p(z)` (Makhzani et al., 2016). With InfoGAN latent codes (Chen et al., 2016), :class:`Codes` samples
 ``"code_cat"`` (uniform one-hot categorical) and/or ``"code"`` (:math:`U(-1, 1)^k` or :math:`\mathcal N(0, I_k)`)
 under the data plate and feeds them to the generator beside :math:`z`, and :class:`CodePosterior` is the
-``code_posterior`` role :math:`q_\phi(\text{code} \mid x, c)`.
+``code_posterior`` role :math:`q_\phi(\text{code} \mid x, c)`. :class:`JointCritic` is any critic a strategy
+asks for by its inputs (:class:`unigen.roles.Critic`), on the spec's features of ``x`` and
+:func:`latent_features` of ``z``.
 
 Capture safety (a training step may run inside a CUDA graph): prior parameters are expanded from
 registered buffers, labels are one-hot encoded by comparison with a buffer (``F.one_hot`` syncs on CPU
