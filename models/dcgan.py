@@ -27,12 +27,13 @@ import pyro.distributions as dist
 from torch import Tensor, nn
 
 from unigen.errors import UserError
-from unigen.programs import DataInfo, Programs
+from unigen.programs import DataInfo
 from unigen.registry import MODELS
 from unigen.settings import count
 
 from .nets import (CodePosterior, Discriminator, GaussianGuide, Labels, LatentModel, build_codes,
-                   latent_discriminator, leaky_relu, num_classes_for, require_choice)
+                   latent_discriminator, latent_features, leaky_relu, num_classes_for, require_choice)
+from .spec import ModelSpec, Networks
 
 NORMS = ("batch", "layer", "none")
 SQUASH = {"symmetric": nn.Tanh, "unit": nn.Sigmoid}
@@ -116,7 +117,7 @@ class ChannelNet(nn.Module):
 
 @MODELS.register("dcgan")
 @dataclass(frozen=True)
-class DCGAN:
+class DCGAN(ModelSpec):
     """DCGAN generator and discriminator (Radford et al. 2016) with a conv encoder, for 28/32-pixel images.
 
     :param z_dim: latent width.
@@ -138,7 +139,7 @@ class DCGAN:
     code_dim: int = count(0, lo=0, hi=100_000)
     code_prior: str = "uniform"
 
-    def build(self, info: DataInfo) -> Programs:
+    def networks(self, info: DataInfo) -> Networks:
         shape = tuple(info.shape)
         plan = spatial_plan(shape[1]) if len(shape) == 3 and shape[1] == shape[2] else None
         if plan is None:
@@ -152,18 +153,32 @@ class DCGAN:
         codes = build_codes("dcgan", self.code_classes, self.code_dim, self.code_prior)
         channels, (base, ups), kd = shape[0], plan, k or 0
 
-        gen = generator_net(self.z_dim + (codes.width if codes else 0) + kd, self.ngf, channels, base, ups)
-        model = LatentModel(self.z_dim, DeltaImage(gen, Labels(k), SQUASH[info.support]()), codes)
-        trunk, width = conv_trunk(channels + kd, self.ndf, ups, "batch")
-        guide = GaussianGuide(ChannelNet(nn.Sequential(trunk, nn.Flatten()), Labels(k)),
-                              width * base * base, self.z_dim)
-        trunk, width = conv_trunk(channels + kd, self.ndf, ups, self.disc_norm)
-        critic = nn.Sequential(trunk, nn.Conv2d(width, 1, base, 1, 0))  # (batch, 1, 1, 1)
-        extra = {"latent_discriminator": latent_discriminator(self.z_dim, 8 * self.ndf, 2, Labels(k))}
-        if codes:
+        def model() -> LatentModel:
+            gen = generator_net(self.z_dim + (codes.width if codes else 0) + kd, self.ngf, channels, base, ups)
+            return LatentModel(self.z_dim, DeltaImage(gen, Labels(k), SQUASH[info.support]()), codes)
+
+        def guide() -> GaussianGuide:
+            trunk, width = conv_trunk(channels + kd, self.ndf, ups, "batch")
+            return GaussianGuide(ChannelNet(nn.Sequential(trunk, nn.Flatten()), Labels(k)),
+                                 width * base * base, self.z_dim)
+
+        def x_features() -> Tuple[nn.Module, int]:  # the discriminator's trunk: (batch, width * base²)
             trunk, width = conv_trunk(channels + kd, self.ndf, ups, self.disc_norm)
-            body = ChannelNet(nn.Sequential(trunk, nn.Flatten()), Labels(k))  # (batch, width * base²)
-            extra["code_posterior"] = CodePosterior(body, width * base * base, self.code_classes, self.code_dim)
-        programs = Programs(model, guide, Discriminator(ChannelNet(critic, Labels(k))), **extra).bind(info.shape)
-        dcgan_init(programs)
-        return programs
+            return ChannelNet(nn.Sequential(trunk, nn.Flatten()), Labels(k)), width * base * base
+
+        def discriminator() -> Discriminator:
+            trunk, width = conv_trunk(channels + kd, self.ndf, ups, self.disc_norm)
+            critic = nn.Sequential(trunk, nn.Conv2d(width, 1, base, 1, 0))  # (batch, 1, 1, 1)
+            return Discriminator(ChannelNet(critic, Labels(k)))
+
+        def code_posterior() -> CodePosterior:
+            return CodePosterior(*x_features(), self.code_classes, self.code_dim)
+
+        hidden = 8 * self.ndf  # the latent critics' width
+        return Networks(model, {
+            "guide": guide,
+            "discriminator": discriminator,
+            "latent_discriminator": lambda: latent_discriminator(self.z_dim, hidden, 2, Labels(k)),
+            "code_posterior": code_posterior if codes else None,
+        }, {"x": x_features, "z": lambda: (latent_features(self.z_dim, hidden, Labels(k)), hidden)},
+            critic_hidden=hidden, finish=dcgan_init)

@@ -18,12 +18,13 @@ import torch
 from torch import Tensor, nn
 
 from unigen.errors import UserError
-from unigen.programs import DataInfo, Programs
+from unigen.programs import DataInfo
 from unigen.registry import MODELS
 from unigen.settings import bounded, count
 
 from .nets import (CodePosterior, Discriminator, FlatNet, GaussianGuide, Labels, LatentModel, build_codes,
-                   latent_discriminator, leaky_relu, mlp, num_classes_for, require_choice)
+                   latent_discriminator, latent_features, leaky_relu, mlp, num_classes_for, require_choice)
+from .spec import ModelSpec, Networks
 
 LIKELIHOODS = ("delta", "normal")
 
@@ -47,7 +48,7 @@ class VectorLikelihood(nn.Module):
 
 @MODELS.register("mlp")
 @dataclass(frozen=True)
-class MLP:
+class MLP(ModelSpec):
     """MLP generator, Gaussian encoder and discriminator for vector data (e.g. the 2-D ring).
 
     :param z_dim: latent width.
@@ -73,7 +74,7 @@ class MLP:
     code_dim: int = count(0, lo=0, hi=100_000)
     code_prior: str = "uniform"
 
-    def build(self, info: DataInfo) -> Programs:
+    def networks(self, info: DataInfo) -> Networks:
         if len(info.shape) != 1:
             raise UserError(f"model 'mlp' needs vector data of shape (D,), got {tuple(info.shape)}; "
                             f"use model 'mlp_vae' or 'dcgan' for images")
@@ -83,14 +84,31 @@ class MLP:
         k = num_classes_for("mlp", self.conditional, info)
         codes = build_codes("mlp", self.code_classes, self.code_dim, self.code_prior)
         d, kd, width = info.shape[0], k or 0, codes.width if codes else 0
-        generator = mlp([self.z_dim + width + kd] + [self.hidden] * self.depth + [d])
-        model = LatentModel(self.z_dim, VectorLikelihood(
-            generator, Labels(k), self.sigma if self.likelihood == "normal" else None), codes)
-        encoder = FlatNet(mlp([d + kd] + [self.hidden] * self.depth, final_act=True), Labels(k))
-        guide = GaussianGuide(encoder, self.hidden, self.z_dim)
-        critic = mlp([d + kd] + [self.disc_hidden] * self.depth + [1], act=leaky_relu)
-        extra = {"latent_discriminator": latent_discriminator(self.z_dim, self.disc_hidden, self.depth, Labels(k))}
-        if codes:
-            body = FlatNet(mlp([d + kd] + [self.disc_hidden] * self.depth, act=leaky_relu, final_act=True), Labels(k))
-            extra["code_posterior"] = CodePosterior(body, self.disc_hidden, self.code_classes, self.code_dim)
-        return Programs(model, guide, Discriminator(FlatNet(critic, Labels(k))), **extra).bind(info.shape)
+
+        def model() -> LatentModel:
+            generator = mlp([self.z_dim + width + kd] + [self.hidden] * self.depth + [d])
+            return LatentModel(self.z_dim, VectorLikelihood(
+                generator, Labels(k), self.sigma if self.likelihood == "normal" else None), codes)
+
+        def guide() -> GaussianGuide:
+            encoder = FlatNet(mlp([d + kd] + [self.hidden] * self.depth, final_act=True), Labels(k))
+            return GaussianGuide(encoder, self.hidden, self.z_dim)
+
+        def x_features() -> tuple:  # the discriminator's body
+            return FlatNet(mlp([d + kd] + [self.disc_hidden] * self.depth, act=leaky_relu, final_act=True),
+                           Labels(k)), self.disc_hidden
+
+        def discriminator() -> Discriminator:
+            return Discriminator(FlatNet(mlp([d + kd] + [self.disc_hidden] * self.depth + [1], act=leaky_relu),
+                                         Labels(k)))
+
+        def code_posterior() -> CodePosterior:
+            return CodePosterior(*x_features(), self.code_classes, self.code_dim)
+
+        return Networks(model, {
+            "guide": guide,
+            "discriminator": discriminator,
+            "latent_discriminator": lambda: latent_discriminator(self.z_dim, self.disc_hidden, self.depth, Labels(k)),
+            "code_posterior": code_posterior if codes else None,
+        }, {"x": x_features, "z": lambda: (latent_features(self.z_dim, self.disc_hidden, Labels(k)), self.disc_hidden)},
+            critic_hidden=self.disc_hidden)

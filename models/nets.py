@@ -12,12 +12,15 @@ Every model in :mod:`unigen.models` has the same probabilistic skeleton and diff
 (a module ``(z, c) -> distribution over x``) and the encoder features. The discriminator role is a plain
 module ``(x, c) -> logits (batch,)``, wrapped by :class:`Discriminator`.
 
-Two optional roles serve the hybrid strategies. ``latent_discriminator`` (:func:`latent_discriminator`) is
+Two optional roles serve the hybrid strategies, each built only for a strategy that asks for it
+(:mod:`unigen.models.spec`). ``latent_discriminator`` (:func:`latent_discriminator`) is
 an MLP over :math:`z` returning logits, the adversarial autoencoder's critic of :math:`q(z)` against
 :math:`p(z)` (Makhzani et al., 2016). With InfoGAN latent codes (Chen et al., 2016), :class:`Codes` samples
 ``"code_cat"`` (uniform one-hot categorical) and/or ``"code"`` (:math:`U(-1, 1)^k` or :math:`\mathcal N(0, I_k)`)
 under the data plate and feeds them to the generator beside :math:`z`, and :class:`CodePosterior` is the
-``code_posterior`` role :math:`q_\phi(\text{code} \mid x, c)`.
+``code_posterior`` role :math:`q_\phi(\text{code} \mid x, c)`. :class:`JointCritic` is any critic a strategy
+asks for by its inputs (:class:`unigen.roles.Critic`), on the spec's features of ``x`` and
+:func:`latent_features` of ``z``.
 
 Capture safety (a training step may run inside a CUDA graph): prior parameters are expanded from
 registered buffers, labels are one-hot encoded by comparison with a buffer (``F.one_hot`` syncs on CPU
@@ -279,6 +282,28 @@ def latent_discriminator(z_dim: int, hidden: int, depth: int, labels: Labels) ->
     r"""The ``latent_discriminator`` role: an MLP (LeakyReLU 0.2) from ``z`` ``(batch, z_dim)`` (with the one-hot
     label when conditional) to logits ``(batch,)``; real are prior samples, fake are :math:`q(z \mid x)` samples."""
     return Discriminator(FlatNet(mlp([z_dim + labels.dim] + [hidden] * depth + [1], act=leaky_relu), labels))
+
+
+def latent_features(z_dim: int, hidden: int, labels: Labels) -> FlatNet:
+    """Features of ``z`` ``(batch, z_dim)`` for a generic critic: one LeakyReLU layer of ``hidden`` units."""
+    return FlatNet(mlp([z_dim + labels.dim, hidden], act=leaky_relu, final_act=True), labels)
+
+
+class JointCritic(nn.Module):
+    r"""A critic on several inputs, ``critic(v_1, ..., v_n, c=None) -> logits (batch,)``: each input through
+    its own features ``(v, c) -> (batch, width_i)``, concatenated, then ``Linear → LeakyReLU → Linear``.
+    With inputs ``(x, z)`` it is ALI's joint discriminator :math:`D(x, z)` (Dumoulin et al., 2017)."""
+
+    def __init__(self, features: Sequence[nn.Module], width: int, hidden: int):
+        super().__init__()
+        self.features = nn.ModuleList(features)
+        self.head = mlp([width, hidden, 1], act=leaky_relu)
+
+    def forward(self, *inputs: Tensor) -> Tensor:
+        n = len(self.features)  # the label, when given, follows the inputs (as ``with_condition`` passes it)
+        c = inputs[n] if len(inputs) > n else None
+        h = torch.cat([f(v, c) for f, v in zip(self.features, inputs[:n])], dim=-1)  # (batch, width)
+        return self.head(h).reshape(h.shape[0])  # (batch,)
 
 
 # ---------------------------------------------------------------------------- build-time checks

@@ -31,6 +31,7 @@ Departures from Kingma et al.: ReLU rather than softplus hidden units and ``dept
 likelihood scores grey levels as the usual cross-entropy (support check off), as in ``mlp_vae``.
 """
 
+import functools
 from dataclasses import dataclass
 from typing import Optional
 
@@ -40,12 +41,13 @@ import torch
 from torch import Tensor, nn
 
 from unigen.errors import UserError
-from unigen.programs import DataInfo, Programs
+from unigen.programs import DataInfo
 from unigen.registry import MODELS
 from unigen.settings import count
 
-from .nets import (LATENT, OBS, Discriminator, FlatNet, GaussianHead, Labels, StandardNormal, leaky_relu, mlp,
-                   num_classes_for)
+from .nets import (LATENT, OBS, Discriminator, FlatNet, GaussianHead, Labels, StandardNormal, latent_features,
+                   leaky_relu, mlp, num_classes_for)
+from .spec import ModelSpec, Networks
 from .vae import BernoulliImage
 
 LABEL = "y"  # the sample site of the class label, shared by model and guide
@@ -107,7 +109,7 @@ class LabelledGuide(nn.Module):
 
 @MODELS.register("ssvae")
 @dataclass(frozen=True)
-class SSVAE:
+class SSVAE(ModelSpec):
     """Kingma et al.'s M2 semi-supervised VAE: label y and style z generate x; a classifier q(y|x) infers y.
 
     :param z_dim: width of the style latent ``z``.
@@ -121,7 +123,7 @@ class SSVAE:
     depth: int = count(1, hi=1000)
     disc_hidden: int = count(400, hi=100_000)
 
-    def build(self, info: DataInfo) -> Programs:
+    def networks(self, info: DataInfo) -> Networks:
         if len(info.shape) != 3 or info.support != "unit":
             raise UserError(f"model 'ssvae' needs images (C, H, W) with values in [0, 1] (support 'unit'), got "
                             f"shape {tuple(info.shape)} with support {info.support!r}; use e.g. data.name=mnist "
@@ -131,10 +133,27 @@ class SSVAE:
         k = num_classes_for("ssvae", True, info)
         d = info.shape[0] * info.shape[1] * info.shape[2]
         layers = [self.hidden] * self.depth
-        decoder = mlp([self.z_dim + k] + layers + [d])  # logits of the pixels
-        model = LabelledModel(self.z_dim, k, BernoulliImage(decoder, Labels(k), tuple(info.shape)))
-        classifier = FlatNet(mlp([d] + layers + [k]), Labels(None))  # x -> (batch, K) logits
-        encoder = FlatNet(mlp([d + k] + layers, final_act=True), Labels(k))  # (x, y) -> features
-        guide = LabelledGuide(classifier, encoder, self.hidden, self.z_dim)
-        critic = FlatNet(mlp([d, self.disc_hidden, 1], act=leaky_relu), Labels(None))  # ignores c
-        return Programs(model, guide, Discriminator(critic), obs=OBS, classifier=classifier).bind(info.shape)
+
+        def model() -> LabelledModel:
+            decoder = mlp([self.z_dim + k] + layers + [d])  # logits of the pixels
+            return LabelledModel(self.z_dim, k, BernoulliImage(decoder, Labels(k), tuple(info.shape)))
+
+        @functools.lru_cache(maxsize=None)
+        def classifier() -> FlatNet:  # one module: the guide's q(y|x) is the classifier role
+            return FlatNet(mlp([d] + layers + [k]), Labels(None))  # x -> (batch, K) logits
+
+        def guide() -> LabelledGuide:
+            q_y = classifier()
+            encoder = FlatNet(mlp([d + k] + layers, final_act=True), Labels(k))  # (x, y) -> features
+            return LabelledGuide(q_y, encoder, self.hidden, self.z_dim)
+
+        def x_features() -> tuple:  # the discriminator's body; it ignores c
+            return FlatNet(mlp([d, self.disc_hidden], act=leaky_relu, final_act=True), Labels(None)), self.disc_hidden
+
+        def discriminator() -> Discriminator:
+            return Discriminator(FlatNet(mlp([d, self.disc_hidden, 1], act=leaky_relu), Labels(None)))
+
+        return Networks(model, {"guide": guide, "discriminator": discriminator, "classifier": classifier},
+                        {"x": x_features,
+                         "z": lambda: (latent_features(self.z_dim, self.disc_hidden, Labels(None)), self.disc_hidden)},
+                        critic_hidden=self.disc_hidden, obs=OBS)

@@ -25,12 +25,13 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from unigen.errors import UserError
-from unigen.programs import DataInfo, Programs
+from unigen.programs import DataInfo
 from unigen.registry import MODELS
 from unigen.settings import count
 
 from .nets import (CodePosterior, Discriminator, FlatNet, GaussianGuide, Labels, LatentModel, build_codes,
-                   latent_discriminator, leaky_relu, mlp, num_classes_for)
+                   latent_discriminator, latent_features, leaky_relu, mlp, num_classes_for)
+from .spec import ModelSpec, Networks
 
 
 class BernoulliImage(nn.Module):
@@ -49,7 +50,7 @@ class BernoulliImage(nn.Module):
 
 @MODELS.register("mlp_vae")
 @dataclass(frozen=True)
-class MLPVAE:
+class MLPVAE(ModelSpec):
     """Kingma & Welling's MLP VAE (784-400-20, Bernoulli pixels) with an MLP discriminator.
 
     :param z_dim: latent width.
@@ -69,7 +70,7 @@ class MLPVAE:
     code_dim: int = count(0, lo=0, hi=100_000)
     code_prior: str = "uniform"
 
-    def build(self, info: DataInfo) -> Programs:
+    def networks(self, info: DataInfo) -> Networks:
         if len(info.shape) != 3 or info.support != "unit":
             raise UserError(f"model 'mlp_vae' needs images (C, H, W) with values in [0, 1] (support 'unit'), "
                             f"got shape {tuple(info.shape)} with support {info.support!r}; "
@@ -77,13 +78,27 @@ class MLPVAE:
         k = num_classes_for("mlp_vae", self.conditional, info)
         codes = build_codes("mlp_vae", self.code_classes, self.code_dim, self.code_prior)
         d, kd, width = info.shape[0] * info.shape[1] * info.shape[2], k or 0, codes.width if codes else 0
-        decoder = mlp([self.z_dim + width + kd, self.hidden, d])  # logits
-        model = LatentModel(self.z_dim, BernoulliImage(decoder, Labels(k), tuple(info.shape)), codes)
-        guide = GaussianGuide(FlatNet(mlp([d + kd, self.hidden], final_act=True), Labels(k)),
-                              self.hidden, self.z_dim)
-        critic = mlp([d + kd, self.disc_hidden, 1], act=leaky_relu)
-        extra = {"latent_discriminator": latent_discriminator(self.z_dim, self.disc_hidden, 2, Labels(k))}
-        if codes:
-            body = FlatNet(mlp([d + kd, self.disc_hidden], act=leaky_relu, final_act=True), Labels(k))
-            extra["code_posterior"] = CodePosterior(body, self.disc_hidden, self.code_classes, self.code_dim)
-        return Programs(model, guide, Discriminator(FlatNet(critic, Labels(k))), **extra).bind(info.shape)
+
+        def model() -> LatentModel:
+            decoder = mlp([self.z_dim + width + kd, self.hidden, d])  # logits
+            return LatentModel(self.z_dim, BernoulliImage(decoder, Labels(k), tuple(info.shape)), codes)
+
+        def guide() -> GaussianGuide:
+            return GaussianGuide(FlatNet(mlp([d + kd, self.hidden], final_act=True), Labels(k)), self.hidden, self.z_dim)
+
+        def x_features() -> tuple:  # the discriminator's body
+            return FlatNet(mlp([d + kd, self.disc_hidden], act=leaky_relu, final_act=True), Labels(k)), self.disc_hidden
+
+        def discriminator() -> Discriminator:
+            return Discriminator(FlatNet(mlp([d + kd, self.disc_hidden, 1], act=leaky_relu), Labels(k)))
+
+        def code_posterior() -> CodePosterior:
+            return CodePosterior(*x_features(), self.code_classes, self.code_dim)
+
+        return Networks(model, {
+            "guide": guide,
+            "discriminator": discriminator,
+            "latent_discriminator": lambda: latent_discriminator(self.z_dim, self.disc_hidden, 2, Labels(k)),
+            "code_posterior": code_posterior if codes else None,
+        }, {"x": x_features, "z": lambda: (latent_features(self.z_dim, self.disc_hidden, Labels(k)), self.disc_hidden)},
+            critic_hidden=self.disc_hidden)

@@ -23,6 +23,7 @@ from omegaconf import OmegaConf
 from unigen.data.base import TensorData
 from unigen.errors import UserError
 from unigen.programs import DataInfo
+from unigen.roles import needed_roles
 
 #: the value of the ``unigen.format`` metadata key (bumped if the layout changes)
 FORMAT = "unigen-export-1"
@@ -109,7 +110,7 @@ def load_export(path: str | Path, device: str | None = None):
     dev = pick_device(resolved.config.train.device)
     seed_everything(resolved.config.train.seed)
     pyro.enable_validation(False)
-    programs = resolved.model.build(info).to(dev)
+    programs = resolved.model.build(info, roles=needed_roles(resolved.strategy)).to(dev)  # the roles trained
     try:
         missing, unexpected = load_model(programs, str(path), strict=False, device=str(dev))
     except (RuntimeError, ValueError) as e:

@@ -34,6 +34,7 @@ from unigen.errors import UserError
 from unigen.metrics import (conditional_accuracy, extract_features, fid, has_likelihood, inception_score,
                             likelihood_bounds, mode_stats, precision_recall)
 from unigen.programs import DataInfo, Programs, generate
+from unigen.roles import needed_roles
 from unigen.rundir import RunLock, claim_new, disk_errors, remove_stale_temps, usable_dir
 from unigen.trainer import NonFiniteError, Trainer
 
@@ -124,7 +125,8 @@ def build(resolved: Resolved, distributed: bool = False) -> Built:
     # argument validation syncs with the host; data are validated once at load instead
     pyro.enable_validation(False)
     data = place(resolved.data.load("train"), device, cfg.train.data_placement)
-    programs = resolved.model.build(data.info).to(device).bind(data.info.shape)
+    roles = needed_roles(resolved.strategy)  # the strategy asks, the spec builds only those roles
+    programs = resolved.model.build(data.info, roles=roles).to(device).bind(data.info.shape)
     resolved.strategy.check(programs)
     if world.size > 1:
         seed_everything(cfg.train.seed + world.rank)
