@@ -15,6 +15,7 @@ from unigen.inference import AAE, SVAE, AAVAE, InfoGAN, NonSaturatingGAN
 from unigen.inference.adversarial import Adversarial
 from unigen.programs import Batch, DataInfo, Programs, log_q_fake, log_q_real, sample_model, trace_guide
 from unigen.registry import MODELS
+from unigen.needs import Needs
 from unigen.roles import Critic, needed_roles
 from unigen.run import build, load_run, train
 
@@ -95,7 +96,7 @@ class JointGAN(Adversarial):
     the encoder's pairs :math:`(x, z \sim q(z \mid x))`, :math:`x \sim p_{data}` (real) from the generator's
     :math:`(x \sim p_\theta(x \mid z), z \sim p(z))` (fake); model and guide fool it (non-saturating)."""
 
-    requires: ClassVar[tuple[str, ...]] = ("model", "guide", "joint_discriminator")
+    needs: ClassVar[Needs] = Needs(("model", "guide", "joint_discriminator"))
     networks: ClassVar[tuple[Critic, ...]] = (JOINT,)
     players: ClassVar[dict[str, tuple[str, ...]]] = {"discriminator": ("joint_discriminator",),
                                                      "generator": ("model", "guide")}
@@ -151,3 +152,21 @@ def test_a_new_strategy_with_a_new_role_trains_on_a_spec_unchanged():
     assert all(torch.isfinite(v).all() for v in losses.values())
     for role, old in before.items():  # every role was trained by its player
         assert any(not torch.equal(o, p) for o, p in zip(old, programs.roles[role].parameters())), role
+
+
+def test_a_checkpoint_with_roles_no_longer_built_still_loads(tmp_path):
+    """Runs written when every spec built every role hold weights of roles a GAN does not ask for now."""
+    import torch
+
+    from unigen import checkpoint
+
+    run = train("experiments/configs/ring_gan.yaml", ["data.n=500", "model.hidden=16", "model.disc_hidden=16",
+                "train.steps=2", "train.batch_size=32", "train.progress=false", "eval.num_samples=50"],
+                out=str(tmp_path / "r"))
+    state = checkpoint.load(run / "checkpoint.pt")
+    older = dict(state["programs"], **{"modules_by_role.guide.head.weight": torch.zeros(3, 3)})
+    torch.save({**state, "programs": older}, run / "checkpoint.pt")
+    built = load_run(run)
+    assert not built.programs.has("guide")
+    for key, value in built.programs.state_dict().items():
+        torch.testing.assert_close(value, state["programs"][key], rtol=0, atol=0, msg=key)

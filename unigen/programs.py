@@ -127,6 +127,14 @@ class Programs(nn.Module):
     def has(self, role: str) -> bool:
         return role in self.roles
 
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """As :meth:`nn.Module.load_state_dict`, ignoring the weights of roles these programs do not have: a
+        run written when every spec built every role (before roles were built on request) still loads."""
+        prefix = "modules_by_role."
+        state_dict = {k: v for k, v in state_dict.items()
+                      if not k.startswith(prefix) or k[len(prefix):].split(".", 1)[0] in self.modules_by_role}
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
     def forward(self, *args, **kwargs):  # pragma: no cover - programs are called by role
         raise TypeError("call a role (programs.model, programs.guide, ...) rather than the container")
 

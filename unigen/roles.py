@@ -53,7 +53,7 @@ def role_name(role: Role) -> str:
 
 def needed_roles(strategy) -> tuple[Role, ...]:
     """The roles to build for ``strategy``, in the order it names them: its required roles
-    (``requires``), then every role its players own (``players``: e.g. InfoGAN's ``code_posterior``, the
+    (``needs.role_names``, :class:`unigen.needs.Needs`), then every role its players own (``players``: e.g. InfoGAN's ``code_posterior``, the
     classifier of an ``aavae`` over ``svae``), each as the strategy's own :class:`Critic` request when it
     declares one in ``networks``, else by name.
 
@@ -62,5 +62,5 @@ def needed_roles(strategy) -> tuple[Role, ...]:
     reads the guide). This is the one place that reads a strategy's roles.
     """
     requests = {n.name: n for n in getattr(strategy, "networks", ())}  # extra networks, declared by the strategy
-    names = [*strategy.requires, *(r for roles in strategy.players.values() for r in roles), *requests]
+    names = [*strategy.needs.role_names, *(r for roles in strategy.players.values() for r in roles), *requests]
     return tuple(requests.get(n, n) for n in dict.fromkeys(names))
