@@ -53,6 +53,7 @@ from unigen.data import Grid  # noqa: E402
 from unigen.experiments.common import Context, Row  # noqa: E402
 from unigen.experiments.mode_collapse import run_jobs  # noqa: E402
 from unigen.metrics import mode_stats  # noqa: E402
+from unigen.metrics.sliced import sliced_w1  # noqa: E402
 from unigen.run import build, draw  # noqa: E402
 from unigen.trainer import NonFiniteError  # noqa: E402
 
@@ -73,7 +74,6 @@ MODEL = {"name": "mlp", "z_dim": 2, "hidden": 128, "depth": 3, "disc_hidden": 12
 CASES = {"lr 1e-2": 1e-2, "lr 2e-3": 2e-3}  # Adam learning rate of both players; 1e-2 is where NS-GAN fails
 STEPS, QUICK_STEPS, EVERY = 2000, 1000, 250
 QUICK_CASE, QUICK_METHODS = "lr 1e-2", ("NS-GAN", "GAN-GP (λ=10)")
-PROJECTIONS = 256
 FLOOR = 0.13  # sliced W1 between two 2,500-point grid samples (0.11-0.15)
 
 PROTOCOL = """
@@ -89,17 +89,6 @@ at the end: modes captured and % high quality (VEEGAN/PacGAN protocol) and the s
 2,500 held-out grid points (256 random directions; two data samples of that size are 0.1–0.15 apart, the floor). Rows:
 mean ± std over seeds.
 """
-
-
-def sliced_w1(x: torch.Tensor, y: torch.Tensor, projections: int = PROJECTIONS, seed: int = 0) -> float:
-    """Sliced Wasserstein-1 between equal-size samples: the mean over random unit directions of the 1-D W1."""
-    if not bool(torch.isfinite(x).all()):
-        return math.inf
-    g = torch.Generator().manual_seed(seed)
-    p = torch.nn.functional.normalize(torch.randn(x.shape[1], projections, generator=g, dtype=torch.float64), dim=0)
-    a = (x.double() @ p).sort(0).values
-    b = (y[: x.shape[0]].double() @ p).sort(0).values
-    return float((a - b).abs().mean())
 
 
 def _config(lr: float, strategy: dict, seed: int, steps: int, device: str) -> dict:

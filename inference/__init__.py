@@ -1,22 +1,32 @@
-"""Inference strategies, one per file; importing this package registers every module in it.
+"""Inference strategies, one per file; importing this package registers each of them.
 
 Installed as ``unigen.inference``. Helpers shared by several strategies: ``adversarial`` (the
 two-player skeleton), ``penalties`` (gradient penalties that compose with any adversarial strategy)
-and ``weights`` (importance log-weights).
+and ``divergences`` (f-GAN and MonoFlow's table); the importance log-weights of the VAE family are
+core maths, :mod:`unigen.importance`. A new strategy file is imported here, by name.
 """
-import importlib
-import pkgutil
+from unigen.inference.adversarial import Adversarial
+from unigen.inference.aae import AAE
+from unigen.inference.aavae import AAVAE
+from unigen.inference.cgan import CGAN
+from unigen.inference.cvae import CVAE
+from unigen.inference.elbo import ELBO
+from unigen.inference.fgan import FGAN
+from unigen.inference.gan_minimax import MinimaxGAN
+from unigen.inference.gan_nonsaturating import NonSaturatingGAN
+from unigen.inference.hinge import HingeGAN
+from unigen.inference.infogan import InfoGAN
+from unigen.inference.iwae import IWAE
+from unigen.inference.iwcgan import IWCGAN
+from unigen.inference.iwgan import IWGAN
+from unigen.inference.lsgan import LSGAN
+from unigen.inference.monoflow import MonoFlow
+from unigen.inference.rws import ReweightedWakeSleep
+from unigen.inference.svae import SVAE
+from unigen.inference.vaegan import VAEGAN
+from unigen.inference.wake_sleep import WakeSleep
+from unigen.inference.wgan import WGAN
 
-for _module in pkgutil.iter_modules(__path__):
-    importlib.import_module(f"{__name__}.{_module.name}")
-
-from unigen.inference.adversarial import Adversarial  # noqa: E402
-from unigen.inference.elbo import ELBO  # noqa: E402
-from unigen.inference.gan_minimax import MinimaxGAN  # noqa: E402
-from unigen.inference.gan_nonsaturating import NonSaturatingGAN  # noqa: E402
-from unigen.registry import STRATEGIES  # noqa: E402
-
-# every registered strategy class under its Python name, e.g. unigen.inference.IWAE
-globals().update({STRATEGIES.get(n).__name__: STRATEGIES.get(n) for n in STRATEGIES.names()})
-__all__ = sorted({"Adversarial", "ELBO", "MinimaxGAN", "NonSaturatingGAN"}
-                 | {STRATEGIES.get(n).__name__ for n in STRATEGIES.names()})
+__all__ = ["AAE", "AAVAE", "Adversarial", "CGAN", "CVAE", "ELBO", "FGAN", "HingeGAN", "IWAE", "IWCGAN", "IWGAN",
+           "InfoGAN", "LSGAN", "MinimaxGAN", "MonoFlow", "NonSaturatingGAN", "ReweightedWakeSleep", "SVAE", "VAEGAN",
+           "WGAN", "WakeSleep"]

@@ -9,7 +9,7 @@ from torch import Tensor
 from unigen.programs import Batch, Programs
 from unigen.registry import STRATEGIES
 from unigen.strategy import Phase, Strategy
-from unigen.inference.weights import log_weights
+from unigen.importance import log_weights
 from unigen.settings import count
 from unigen.needs import Needs
 

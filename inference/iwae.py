@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from unigen.errors import UserError
-from unigen.inference.weights import log_weights
+from unigen.importance import log_weights
 from unigen.programs import Batch, Programs
 from unigen.registry import STRATEGIES
 from unigen.strategy import Phase, Strategy

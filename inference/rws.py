@@ -10,7 +10,7 @@ from torch import Tensor
 
 from unigen.errors import UserError
 from unigen.inference.wake_sleep import sleep_log_q
-from unigen.inference.weights import repeat_batch
+from unigen.importance import repeat_batch
 from unigen.programs import Batch, Programs, log_prob_per_example, score_model, trace_guide
 from unigen.registry import STRATEGIES
 from unigen.strategy import Phase, Strategy

@@ -8,8 +8,7 @@ import torch
 from torch import Tensor
 
 from unigen.errors import UserError
-from unigen.inference.weights import log_weights, repeat_batch
-import unigen.models.ssvae  # noqa: F401  (registers the ssvae model this strategy is written for)
+from unigen.importance import log_weights, repeat_batch
 from unigen.programs import Batch, Programs
 from unigen.registry import STRATEGIES
 from unigen.strategy import Phase, Strategy

@@ -8,7 +8,7 @@ import torch
 from pyro import poutine
 from torch import Tensor
 
-from unigen.inference.weights import log_weights
+from unigen.importance import log_weights
 from unigen.programs import (Batch, Programs, latent_names, log_prob_per_example, trace_guide,
                              sample_model, score_model)
 from unigen.registry import STRATEGIES

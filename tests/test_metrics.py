@@ -377,3 +377,51 @@ def test_stacked_modes_of_a_generator_stuck_on_one_combination(clf):
     assert int(predicted[n]) == 100 * int(digits[0]) + 10 * int(digits[1]) + int(digits[2])
     with pytest.raises(ValueError, match="3, H, W"):
         stacked_modes(data.x[:, :1], clf)
+
+
+# --------------------------------------------------------------------------------- the metric protocol
+def test_every_dataset_lists_known_metrics_and_the_table_runs_in_its_order():
+    from unigen.metrics.evaluation import METRICS, listed
+    from unigen.registry import DATASETS
+
+    assert list(METRICS) == ["modes", "likelihood", "images", "accuracy"]  # the order of eval's random draws
+    assert {n: listed(DATASETS.get(n)) for n in DATASETS.names()} == {
+        "fashion_mnist": ("images",), "gaussian": (), "grid": ("modes",), "mnist": ("images",), "npz": (),
+        "ring": ("modes",)}
+    assert [n for n, m in METRICS.items() if m.generic] == ["likelihood", "accuracy"]
+
+
+def test_a_dataset_naming_an_unknown_metric_is_refused():
+    from unigen.metrics.evaluation import listed
+
+    class Odd:
+        metrics = ("modes", "nope")
+
+    with pytest.raises(ValueError, match="unknown metrics \\['nope'\\]"):
+        listed(Odd())
+
+
+def test_an_npz_gan_run_says_that_no_metric_applies(tmp_path):
+    import json
+
+    from unigen.cli import main
+
+    data = tmp_path / "d.npz"
+    np.savez(data, x=np.random.default_rng(0).normal(size=(200, 2)).astype(np.float32))
+    out = tmp_path / "run"
+    assert main(["train", "experiments/configs/ring_gan.yaml", "data.name=npz", f"data.path={data}",
+                 "train.steps=2", "train.batch_size=32", "train.progress=false", "--out", str(out)]) == 0
+    result = json.loads((out / "eval.json").read_text())
+    assert list(result) == ["note"]
+    assert result["note"].startswith("no metric applies to npz data with these programs (roles: model, ")
+    assert "lists no metrics of its own" in result["note"]
+
+
+def test_sliced_w1_moved_into_the_metrics_and_measures_a_shift():
+    from unigen.metrics import sliced_w1
+
+    x = torch.randn(500, 2, generator=torch.Generator().manual_seed(0))
+    assert sliced_w1(x, x) == 0.0
+    # a shift by s along a unit direction u moves each projection by s·<u, θ>: E|<u, θ>| = 2/π in 2-D
+    assert_close(sliced_w1(x + torch.tensor([1.0, 0.0]), x, projections=20000), 2 / math.pi, rtol=0.02, atol=0)
+    assert sliced_w1(torch.full((3, 2), float("nan")), x) == math.inf

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from unigen.config import resolve
 from unigen.errors import UserError
-from unigen.inference.weights import log_weights, repeat_batch
+from unigen.importance import log_weights, repeat_batch
 from unigen.models.mlp import MLP
 from unigen.programs import Batch, DataInfo, log_prob_per_example, score_model
 from unigen.registry import STRATEGIES

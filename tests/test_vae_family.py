@@ -233,7 +233,7 @@ def test_settings_are_omegaconf_schemas():
 def test_iwae_weights_from_one_guide_pass_equal_the_stacked_copies(monkeypatch):
     """A single-latent guide runs once for all K particles: the same draws, weights and gradients as
     tracing it on K stacked copies of the batch."""
-    import unigen.inference.weights as w
+    import unigen.importance as w
     from unigen.models.vae import MLPVAE
     from unigen.programs import Batch, DataInfo
 

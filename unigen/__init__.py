@@ -10,6 +10,12 @@ from unigen.programs import Batch, DataInfo, Programs, generate
 from unigen.strategy import Phase, Strategy
 from unigen.trainer import Trainer
 
+# Registration happens here, and only here: each component package imports its modules by name, and
+# each module registers its classes in unigen.registry's tables.
+import unigen.data  # noqa: E402,F401  (datasets)
+import unigen.inference  # noqa: E402,F401  (strategies)
+import unigen.models  # noqa: E402,F401  (models)
+
 __all__ = ["Batch", "DataInfo", "Phase", "Programs", "Strategy", "Trainer", "UserError", "generate", "load_run"]
 __version__ = "0.1.0"
 

@@ -103,9 +103,6 @@ class Resolved:
     model: Any  # model spec instance
     strategy: Any  # strategy instance
 
-    def section(self, name: str) -> dict:
-        return OmegaConf.to_container(self.config[name], resolve=True)
-
 
 def _one_line(e: Exception) -> str:
     """First line of an exception, prefixed by the offending key when OmegaConf knows it."""

@@ -2,6 +2,11 @@
 
 Each registered component is a dataclass whose fields are its settings; its docstring's first line is
 the one-line description that ``unigen list`` prints.
+
+The tables are filled in one place: :mod:`unigen` (the package's ``__init__``) imports the component
+packages ``unigen.data``, ``unigen.inference`` and ``unigen.models``, and each of those imports its
+modules by name. Any ``import unigen.…`` runs that first, so the tables are full wherever they are read;
+this module imports none of them (the components import it).
 """
 from __future__ import annotations
 
@@ -33,27 +38,17 @@ class Registry(Generic[T]):
         return deco
 
     def get(self, name: str) -> type[T]:
-        self._load()
         if name not in self._classes:
             choices = ", ".join(sorted(self._classes))
             raise UserError(f"unknown {self.kind} {name!r}; choose one of: {choices}")
         return self._classes[name]
 
     def names(self) -> list[str]:
-        self._load()
         return sorted(self._classes)
 
     def describe(self) -> dict[str, str]:
         """``{name: first line of the docstring}`` for every registered class."""
-        self._load()
         return {n: (c.__doc__ or "").strip().splitlines()[0] for n, c in sorted(self._classes.items())}
-
-    def _load(self) -> None:
-        # Registration happens on import of the component packages; import them lazily so that
-        # ``unigen.registry`` itself stays import-cycle free.
-        import unigen.data  # noqa: F401
-        import unigen.inference  # noqa: F401
-        import unigen.models  # noqa: F401
 
 
 STRATEGIES: Registry = Registry("strategy")

@@ -31,8 +31,8 @@ from unigen.data import TensorData
 from unigen.data.stream import fits_on_device
 from unigen.distributed import World, from_env, local_device
 from unigen.errors import UserError
-from unigen.metrics import (conditional_accuracy, extract_features, fid, has_likelihood, inception_score,
-                            likelihood_bounds, mode_stats, precision_recall)
+from unigen.metrics.evaluation import Evaluation
+from unigen.metrics.evaluation import evaluate as evaluate_metrics
 from unigen.programs import DataInfo, Programs, generate
 from unigen.roles import needed_roles
 from unigen.rundir import RunLock, claim_new, disk_errors, remove_stale_temps, usable_dir
@@ -539,50 +539,13 @@ def write_samples(built: Built, path: Path, n: int | None = None, label: int | N
         plots.save_samples(x, path, support=info.support, reference=ref, title=title, centres=centres, step=step)
 
 
-def evaluate_built(built: Built) -> dict[str, float]:
-    """The metrics that apply to this data and these programs."""
-    from unigen.metrics import has_feature_classifier
-
-    cfg = built.resolved.config
-    out: dict[str, float] = {}
-    spec = built.resolved.data
-    if hasattr(spec, "centres"):
-        x = draw(built, cfg.eval.num_samples)
-        out.update(mode_stats(x.cpu(), spec.centres(), spec.std))
-    test = None
-    if has_likelihood(built.programs, built.train_data):
-        test = spec.load("test").to(built.device)
-        out.update(likelihood_bounds(built.programs, test, k=cfg.eval.iw_samples,
-                                     max_batches=cfg.eval.test_batches))
-    if cfg.eval.image_metrics and has_feature_classifier(spec):  # mnist, fashion_mnist: their own classifier
-        out.update(image_metrics(built, spec, test if test is not None else spec.load("test").to(built.device)))
-    if built.programs.has("classifier"):  # semi-supervised programs: accuracy of q(y|x) on the test split
-        from unigen.metrics.classification import classifier_accuracy
-
-        test = test if test is not None else spec.load("test").to(built.device)
-        out["test_accuracy"] = classifier_accuracy(built.programs, test)
-    return out
-
-
-def image_metrics(built: Built, spec, test: TensorData) -> dict[str, float]:
-    """IS, FID, KID and precision/recall with the data set's own classifier (no Inception weights
-    can be downloaded, and the names say so); conditional accuracy for conditional models."""
-    from unigen.metrics import feature_classifier, kid
-
-    classifier, _ = feature_classifier(spec, device=built.device)
-    n = built.resolved.config.eval.num_images
-    fake, labels = draw_labelled(built, n)
-    real = test.x[:n]
-    out = {}
-    out.update(inception_score(fake, classifier, support=spec.support))
-    out.update(fid(real, fake, classifier, support=spec.support))
-    out.update(kid(real, fake, classifier, support=spec.support))
-    out.update(fid_samples=fake.shape[0], fid_reference_size=real.shape[0])  # the sets of FID and KID
-    out.update(precision_recall(extract_features(real, classifier, support=spec.support),
-                                extract_features(fake, classifier, support=spec.support)))
-    if labels is not None and labels.shape[0] == fake.shape[0] and _uses_labels(built):
-        out["conditional_accuracy"] = conditional_accuracy(fake, labels, classifier, support=spec.support)
-    return out
+def evaluate_built(built: Built) -> dict:
+    """The metrics that apply to this data and these programs (:mod:`unigen.metrics.evaluation`), or
+    ``{"note": ...}`` saying why none does."""
+    ev = Evaluation(programs=built.programs, data=built.resolved.data, train=built.train_data, device=built.device,
+                    settings=built.resolved.config.eval, draw=lambda n: draw_labelled(built, n),
+                    conditional=_uses_labels(built))
+    return evaluate_metrics(ev)
 
 
 def _uses_labels(built: Built) -> bool:
@@ -590,7 +553,7 @@ def _uses_labels(built: Built) -> bool:
     return built.resolved.strategy.needs.labels != "none" or bool(getattr(built.resolved.model, "conditional", False))
 
 
-def evaluate(run_dir: str | Path, device: str | None = None) -> dict[str, float]:
+def evaluate(run_dir: str | Path, device: str | None = None) -> dict:
     built = load_run(run_dir, device)
     results = evaluate_built(built)
     with disk_errors(Path(run_dir)):

@@ -30,7 +30,7 @@ import gzip
 import os
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Optional
+from typing import ClassVar, Optional
 
 import numpy as np
 import torch
@@ -169,6 +169,9 @@ class IDXImages:
     :param label_fraction: keep the labels of this stratified fraction of the training split and mark the
         rest unlabelled (``-1``), for semi-supervised strategies (``svae``).
     """
+
+    #: image metrics with the data set's own classifier (``unigen.metrics.classifier.FEATURE_NETWORKS``)
+    metrics: ClassVar[tuple[str, ...]] = ("images",)
 
     root: Optional[str] = None
     size: int = 28

@@ -4,7 +4,7 @@ from __future__ import annotations
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import ClassVar, Optional
 
 import numpy as np
 import torch
@@ -26,6 +26,9 @@ class NPZ:
     :param label_key: key of integer labels ``(N,)`` in ``0..K-1``, or empty for none.
     :param support: ``real``, ``unit`` ([0, 1]) or ``symmetric`` ([-1, 1]); checked against the data.
     """
+
+    #: no metric of its own: arrays of any shape have no feature network or known modes (generic ones apply)
+    metrics: ClassVar[tuple[str, ...]] = ()
 
     path: str = ""
     test_path: Optional[str] = None

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor
@@ -58,6 +59,9 @@ def _mixture(centres: Tensor, std: float, n: int, seed: int, name: str) -> Tenso
 class Ring:
     """8 Gaussians (std 0.01) on the unit circle: the VEEGAN/PacGAN mode-collapse ring."""
 
+    #: the metrics of :data:`unigen.metrics.evaluation.METRICS` this data set gets, besides the generic ones
+    metrics: ClassVar[tuple[str, ...]] = ("modes",)
+
     n: int = 50_000
     modes: int = 8
     radius: float = 1.0
@@ -81,6 +85,9 @@ class Ring:
 class Grid:
     """25 Gaussians (std 0.05) on the grid {-4,-2,0,2,4}^2: the VEEGAN/PacGAN mode-collapse grid."""
 
+    #: the metrics of :data:`unigen.metrics.evaluation.METRICS` this data set gets, besides the generic ones
+    metrics: ClassVar[tuple[str, ...]] = ("modes",)
+
     n: int = 50_000
     side: int = 5
     spacing: float = 2.0
@@ -103,6 +110,9 @@ class Grid:
 @dataclass(frozen=True)
 class Gaussian:
     """Isotropic Gaussian N(loc, scale^2 I) in dim dimensions: the smallest recover-the-mean check."""
+
+    #: the metrics of :data:`unigen.metrics.evaluation.METRICS` this data set gets, besides the generic ones
+    metrics: ClassVar[tuple[str, ...]] = ()
 
     n: int = 20_000
     dim: int = 1

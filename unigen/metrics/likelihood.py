@@ -13,7 +13,7 @@ import math
 import torch
 
 from unigen.data.base import TensorData
-from unigen.inference.weights import log_weights
+from unigen.importance import log_weights
 from unigen.programs import Batch, Programs, has_density
 
 

@@ -1,5 +1,6 @@
 r"""Importance log-weights :math:`\log w_k = \log p_\theta(x, z_k) - \log q_\phi(z_k \mid x)`, shared by the
-VAE-family strategies (ELBO, IWAE, reweighted wake-sleep).
+VAE-family strategies (ELBO, IWAE, wake-sleep, reweighted wake-sleep, SVAE) and the likelihood bounds of
+:mod:`unigen.metrics.likelihood`: core maths, so that neither imports the other.
 """
 from __future__ import annotations
 
