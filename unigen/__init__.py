@@ -23,7 +23,7 @@ __version__ = "0.1.0"
 def __getattr__(name: str):
     # unigen.run pulls in plotting and the metrics: import it only when load_run is asked for
     if name == "load_run":
-        from unigen.run import load_run
+        from unigen.load import load_run
 
         return load_run
     raise AttributeError(f"module 'unigen' has no attribute {name!r}")

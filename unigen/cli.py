@@ -69,7 +69,8 @@ def _output(path: Path, formats: tuple[str, ...], force: bool) -> Path:
 
 def _sample(args) -> None:
     from unigen.rundir import disk_errors
-    from unigen.run import SAMPLE_FORMATS, check_label, load_run, require_run_dir, write_samples
+    from unigen.load import load_run
+    from unigen.run import SAMPLE_FORMATS, check_label, require_run_dir, write_samples
 
     exported = Path(args.run_dir).suffix == ".safetensors"
     if not exported:

@@ -448,15 +448,8 @@ def check_finite(programs: Programs, where: Path) -> None:
 
 
 def load_run(run_dir: str | Path, device: str | None = None) -> Built:
-    """A trained run, ready to sample: ``load_run("runs/mnist_vae").programs`` and ``.config``.
-
-    ``run_dir`` is a run directory (its ``config.yaml`` and ``checkpoint.pt``) or a file written by
-    ``unigen export`` (``.safetensors``, :mod:`unigen.export`). The programs are in eval mode.
-    """
-    if Path(run_dir).suffix == ".safetensors":
-        from unigen.export import load_export
-
-        return load_export(run_dir, device)
+    """A trained run from its directory (``config.yaml`` and ``checkpoint.pt``), ready to sample: ``.programs``
+    (in eval mode) and ``.config``. :func:`unigen.load_run` also reads an export."""
     run_dir = require_run_dir(run_dir)
     resolved = _resolve_saved(run_dir / "config.yaml", run_dir, device)
     built = build(resolved)
