@@ -58,7 +58,7 @@ class AAE(Strategy):
 
     def __post_init__(self) -> None:
         if not self.adv_weight >= 0:
-            raise UserError(f"strategy.adv_weight must be >= 0, got {self.adv_weight}; set strategy.adv_weight=1.0")
+            raise UserError(f"adv_weight must be >= 0, got {self.adv_weight}; set adv_weight=1.0")
 
     def phases(self) -> tuple[Phase, ...]:
         return (Phase(("latent_discriminator",), self.latent_discriminator_step),

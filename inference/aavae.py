@@ -66,19 +66,19 @@ class AAVAE(Strategy):
 
     def __post_init__(self) -> None:
         if self.num_particles < 1:
-            raise UserError(f"strategy.num_particles must be >= 1, got {self.num_particles}")
+            raise UserError(f"num_particles must be >= 1, got {self.num_particles}")
         if not self.fake_weight >= 0:
-            raise UserError(f"strategy.fake_weight must be >= 0 (0 leaves only the weighted real term), "
+            raise UserError(f"fake_weight must be >= 0 (0 leaves only the weighted real term), "
                             f"got {self.fake_weight}")
         cls = STRATEGIES.get(self.base)  # imported lazily through the registry: no import cycle
         if not callable(getattr(cls, "objective", None)):
-            raise UserError(f"strategy.base={self.base!r} has no per-example objective(programs, batch); "
+            raise UserError(f"base={self.base!r} has no per-example objective(programs, batch); "
                             f"choose a VAE-family strategy such as elbo or iwae")
         if "num_particles" in {f.name for f in fields(cls)}:
             base = cls(num_particles=self.num_particles)
         elif self.num_particles != 1:
-            raise UserError(f"strategy.base={self.base!r} has no num_particles setting; "
-                            f"leave strategy.num_particles=1")
+            raise UserError(f"base={self.base!r} has no num_particles setting; "
+                            f"leave num_particles=1")
         else:
             base = cls()
         object.__setattr__(self, "_base", base)  # derived from the settings, not a setting itself

@@ -39,7 +39,7 @@ class Adversarial(Strategy):
 
     def __post_init__(self) -> None:
         if self.n_critic < 1:
-            raise UserError(f"strategy.n_critic must be >= 1, got {self.n_critic}")
+            raise UserError(f"n_critic must be >= 1, got {self.n_critic}")
         if self.penalty != "none" and self.penalty not in PENALTIES:
             raise UserError(f"unknown penalty {self.penalty!r}; choose none, {', '.join(PENALTIES)}")
 

@@ -55,10 +55,10 @@ class FGAN(Adversarial):
         super().__post_init__()
         if self.divergence not in DIVERGENCES:
             raise UserError(f"unknown f-GAN divergence {self.divergence!r}; "
-                            f"set strategy.divergence to one of {', '.join(DIVERGENCES)}")
+                            f"set divergence to one of {', '.join(DIVERGENCES)}")
         if self.generator not in GENERATORS:
             raise UserError(f"unknown f-GAN generator loss {self.generator!r}; "
-                            f"set strategy.generator to one of {', '.join(GENERATORS)}")
+                            f"set generator to one of {', '.join(GENERATORS)}")
 
     def critic_loss(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
         r""":math:`-\big(\mathbb{E}_P g_f(V) - \mathbb{E}_Q f^*(g_f(V))\big)` from the raw outputs ``V``."""

@@ -58,8 +58,8 @@ class InfoGAN(NonSaturatingGAN):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.info_weight >= 0:
-            raise UserError(f"strategy.info_weight must be >= 0, got {self.info_weight}; "
-                            f"set strategy.info_weight=1.0 (0 is a plain non-saturating GAN)")
+            raise UserError(f"info_weight must be >= 0, got {self.info_weight}; "
+                            f"set info_weight=1.0 (0 is a plain non-saturating GAN)")
 
     def generator_step(self, programs: Programs, batch: Batch) -> dict[str, Tensor]:
         n = batch.x.shape[0]

@@ -46,8 +46,8 @@ class IWAE(Strategy):
 
     def __post_init__(self) -> None:
         if self.num_particles < 1:
-            raise UserError(f"strategy.num_particles must be >= 1, got {self.num_particles}; "
-                            f"set strategy.num_particles=5 (1 is the ELBO)")
+            raise UserError(f"num_particles must be >= 1, got {self.num_particles}; "
+                            f"set num_particles=5 (1 is the ELBO)")
 
     def phases(self) -> tuple[Phase, ...]:
         return (Phase(("vae",), self.loss),)

@@ -43,7 +43,7 @@ class LSGAN(Adversarial):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.a == self.b:
-            raise UserError(f"strategy.a and strategy.b are both {self.a}: the critic cannot tell real from "
+            raise UserError(f"a and b are both {self.a}: the critic cannot tell real from "
                             f"fake; use distinct targets, e.g. a=0 b=1")
 
     def critic_loss(self, d_real: Tensor, d_fake: Tensor) -> Tensor:

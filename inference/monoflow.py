@@ -64,7 +64,7 @@ class MonoFlow(Adversarial):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.custom_h is None and self.h not in H_NAMES:
-            raise UserError(f"unknown MonoFlow h {self.h!r}; set strategy.h to one of {', '.join(H_NAMES)}")
+            raise UserError(f"unknown MonoFlow h {self.h!r}; set h to one of {', '.join(H_NAMES)}")
         if self.custom_h is not None and not callable(self.custom_h):
             raise UserError(f"custom_h must be a function of the logits, got {type(self.custom_h).__name__}; "
                             f"pass e.g. custom_h=torch.tanh")

@@ -71,11 +71,11 @@ class ReweightedWakeSleep(Strategy):
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.sleep_phi <= 1.0:
-            raise UserError(f"strategy.sleep_phi must be in [0, 1], got {self.sleep_phi}; "
+            raise UserError(f"sleep_phi must be in [0, 1], got {self.sleep_phi}; "
                             f"0 is pure wake-phi, 1 pure sleep-phi")
         if self.num_particles < 1 or (self.num_particles < 2 and self.sleep_phi < 1.0):
-            raise UserError(f"strategy.num_particles must be >= 2 for the self-normalised wake-phi "
-                            f"update, got {self.num_particles}; set strategy.num_particles=5")
+            raise UserError(f"num_particles must be >= 2 for the self-normalised wake-phi "
+                            f"update, got {self.num_particles}; set num_particles=5")
 
     def phases(self) -> tuple[Phase, ...]:
         return (Phase(("model", "guide"), self.loss),)

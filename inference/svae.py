@@ -72,9 +72,9 @@ class SVAE(Strategy):
 
     def __post_init__(self) -> None:
         if not self.alpha >= 0:
-            raise UserError(f"strategy.alpha must be >= 0 (0 drops the classification term), got {self.alpha}")
+            raise UserError(f"alpha must be >= 0 (0 drops the classification term), got {self.alpha}")
         if self.num_particles < 1:
-            raise UserError(f"strategy.num_particles must be >= 1, got {self.num_particles}")
+            raise UserError(f"num_particles must be >= 1, got {self.num_particles}")
 
     def phases(self) -> tuple[Phase, ...]:
         return (Phase(("vae",), self.loss),)

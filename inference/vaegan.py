@@ -61,7 +61,7 @@ class VAEGAN(Adversarial):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.adv_weight >= 0:
-            raise UserError(f"strategy.adv_weight must be >= 0, got {self.adv_weight}; set strategy.adv_weight=1.0")
+            raise UserError(f"adv_weight must be >= 0, got {self.adv_weight}; set adv_weight=1.0")
 
     def phases(self) -> tuple[Phase, ...]:
         return (Phase(("discriminator",), self.discriminator_step, self.n_critic), Phase(("vae",), self.vae_step))

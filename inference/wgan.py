@@ -54,10 +54,10 @@ class WGAN(Adversarial):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.clip >= 0:
-            raise UserError(f"strategy.clip must be >= 0 (0 disables clipping), got {self.clip}")
+            raise UserError(f"clip must be >= 0 (0 disables clipping), got {self.clip}")
         if self.clip > 0 and self.penalty in ("gp", "dragan"):
-            raise UserError(f"strategy.penalty={self.penalty} replaces weight clipping; "
-                            f"set strategy.clip=0 to use it (WGAN-GP)")
+            raise UserError(f"penalty={self.penalty} replaces weight clipping; "
+                            f"set clip=0 to use it (WGAN-GP)")
 
     def critic_loss(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
         return d_fake.mean() - d_real.mean()

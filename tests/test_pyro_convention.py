@@ -284,3 +284,27 @@ def test_a_model_observing_nothing_is_refused(digits):
 
     with pytest.raises(UserError, match="observes no site; write pyro.sample"):
         Trainer(Programs(model, discriminator=critic()), NonSaturatingGAN(), digits, batch_size=8)
+
+
+def test_errors_name_python_arguments_from_python_and_config_keys_from_the_cli(capsys, tmp_path):
+    from unigen.cli import main
+
+    with pytest.raises(UserError) as e:
+        WGAN(penalty="gp")  # from Python: the class's arguments
+    assert str(e.value) == "penalty=gp replaces weight clipping; set clip=0 to use it (WGAN-GP)"
+    code = main(["train", "ring_gan", "strategy.name=wgan", "strategy.penalty=gp", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err == ("unigen: error: strategy.penalty=gp replaces weight clipping; set strategy.clip=0 "
+                                 "to use it (WGAN-GP)")
+    _, vae = tutorial_programs()
+
+    def implicit(x):  # the tutorial's decoder as a GAN generator: a Delta at x
+        pyro.module("decoder", vae.decoder)
+        with pyro.plate("data", x.shape[0]):
+            z = pyro.sample("latent", dist.Normal(x.new_zeros(x.shape[0], Z), 1.0).to_event(1))
+            pyro.sample("obs", dist.Delta(vae.decoder(z), event_dim=1), obs=x)
+
+    data = TensorData(torch.rand(20, PIXELS), None, DataInfo(shape=(PIXELS,), support="unit"))
+    with pytest.raises(UserError) as e:  # a Delta where the loss scores log p(x|z): Python terms, then CLI terms
+        Trainer(Programs(implicit, guide=vae.guide, vae=vae), ELBO(), data, batch_size=4)
+    assert "dist.Normal(loc, sigma)" in str(e.value) and "model.likelihood=normal" in e.value.for_cli()

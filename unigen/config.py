@@ -161,6 +161,18 @@ def _refuse_interpolation(value, where: str) -> None:
         raise UserError(f"{where}={value!r}: interpolations (${{...}}) are not supported; write the value itself")
 
 
+def _config_keys(message: str, cls, section: str) -> str:
+    """``message`` with each bare field name of ``cls`` written as its config key (``n_critic`` ->
+    ``strategy.n_critic``), where it names the setting (followed by ``=``, `` must`` or `` is``)."""
+    import dataclasses
+    import re
+
+    for f in dataclasses.fields(cls):
+        message = re.sub(rf"(?<![\w.]){re.escape(f.name)}(?=(=| must| is| and| to one| has| replaces))",
+                         f"{section}.{f.name}", message)
+    return message
+
+
 def load_yaml(path: str | Path) -> dict:
     """Read a YAML file with the safe loader; errors name the file.
 
@@ -244,6 +256,8 @@ def resolve(config: dict | DictConfig | str | Path | None = None, overrides: lis
             components[sec] = OmegaConf.to_object(node)
         except (OmegaConfBaseException, ValueError, TypeError) as e:
             raise UserError(f"config {sec} ({name}): {_one_line(e)}") from None
+        except UserError as e:  # a component's own check names its fields as Python does: add the section
+            raise UserError(str(e), cli=_config_keys(e.for_cli(), cls, sec)) from None
         check_settings(components[sec], sec)
         sections[sec] = OmegaConf.merge(OmegaConf.create({"name": name}), node)
     rest = {k: v for k, v in raw.items() if k not in SECTIONS}
