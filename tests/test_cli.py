@@ -51,11 +51,19 @@ def test_a_fashion_mnist_run_reports_image_metrics_named_after_its_classifier(tm
                  "train.steps=3", "train.progress=false", "eval.test_batches=1", "eval.iw_samples=2",
                  "eval.num_images=300", "--out", str(out)]) == 0
     results = json.loads((out / "eval.json").read_text())
-    for name in ("IS (Fashion-MNIST-classifier)", "FID (Fashion-MNIST-classifier features)",
-                 "KID (Fashion-MNIST-classifier features)"):
-        assert name in results
+    labels = results["labels"]  # plain identifiers, and their display labels
+    for ident, name in (("is_fashion_mnist_classifier", "IS (Fashion-MNIST-classifier)"),
+                        ("fid_fashion_mnist_classifier", "FID (Fashion-MNIST-classifier features)"),
+                        ("kid_fashion_mnist_classifier", "KID (Fashion-MNIST-classifier features)")):
+        assert ident in results and labels[ident] == name
     assert results["fid_samples"] == results["fid_reference_size"] == 300 and results["kid_subset_size"] == 300
-    assert not any("MNIST-classifier" in k and "Fashion" not in k for k in results)
+    assert not any("MNIST-classifier" in k and "Fashion" not in k for k in labels.values())
+    computed = results["computed_on"]["image_metrics"]  # what the numbers were computed on
+    assert computed["generated_samples"] == computed["reference_size"] == 300
+    cached = torch.load(next((tmp_path / "cache").glob("fashion_mnist_classifier-*.pt")), weights_only=True)
+    assert "Fashion-MNIST" in computed["feature_network"]  # (an untrained stand-in here, so its accuracy is low)
+    assert computed["feature_network_test_accuracy"] == pytest.approx(cached["test_accuracy"])
+    assert all(k.replace("_", "").isalnum() for k in results)
 
 
 @pytest.mark.parametrize("argv, fragment", [

@@ -11,6 +11,7 @@ import json
 import math
 import os
 import random
+import re
 import signal
 import sys
 import threading
@@ -538,7 +539,26 @@ def evaluate_built(built: Built) -> dict:
     ev = Evaluation(programs=built.programs, data=built.resolved.data, train=built.train_data, device=built.device,
                     settings=built.resolved.config.eval, draw=lambda n: draw_labelled(built, n),
                     conditional=_uses_labels(built))
-    return evaluate_metrics(ev)
+    return plain_keys(evaluate_metrics(ev))
+
+
+def metric_id(label: str) -> str:
+    """A metric's display label as a plain identifier: ``"FID (MNIST-classifier features)"`` ->
+    ``"fid_mnist_classifier"``, ``"IS (MNIST-classifier) std"`` -> ``"is_mnist_classifier_std"``."""
+    words = re.findall(r"[a-z0-9]+", label.lower())
+    return "_".join(w for w in words if w != "features")
+
+
+def plain_keys(results: dict) -> dict:
+    """``results`` keyed by plain identifiers (:func:`metric_id`), with ``"labels"`` mapping each renamed key
+    back to its display label (e.g. for tables and plots)."""
+    out, labels = {}, {}
+    for key, value in results.items():
+        ident = metric_id(key) if key not in ("note", "computed_on") else key
+        out[ident] = value
+        if ident != key:
+            labels[ident] = key
+    return {**out, "labels": labels} if labels else out
 
 
 def _uses_labels(built: Built) -> bool:

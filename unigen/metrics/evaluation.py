@@ -106,12 +106,18 @@ class ImageMetrics:
 
     def __call__(self, ev: Evaluation) -> dict[str, float]:
         test = ev.test
-        classifier, _ = feature_classifier(ev.data, device=ev.device)
+        classifier, accuracy = feature_classifier(ev.data, device=ev.device)
         n = ev.settings.num_images
         fake, labels = ev.draw(n)
-        out = image_scores(test.x[:n], fake, classifier, support=ev.data.support)
+        real = test.x[:n]
+        out = image_scores(real, fake, classifier, support=ev.data.support)
         if labels is not None and labels.shape[0] == fake.shape[0] and ev.conditional:
             out["conditional_accuracy"] = conditional_accuracy(fake, labels, classifier, support=ev.data.support)
+        # what the numbers were computed on, beside them in eval.json
+        out["computed_on"] = {"image_metrics": {
+            "generated_samples": int(fake.shape[0]), "reference": "test split", "reference_size": int(real.shape[0]),
+            "feature_network": f"{getattr(classifier, 'label', 'classifier')} CNN trained by unigen",
+            "feature_network_test_accuracy": float(accuracy)}}
         return out
 
 
