@@ -220,10 +220,10 @@ def test_svae_objective_of_unlabelled_rows_uses_the_classifier_and_labelled_rows
     assert_close(w_grad, sum(per_row))
 
 
-@pytest.mark.parametrize("bad, match", [(dict(alpha=-0.1), "strategy.alpha"),
-                                        (dict(num_particles=0), "strategy.num_particles")])
+@pytest.mark.parametrize("bad, match", [(dict(alpha=-0.1), "alpha must be >= 0"),
+                                        (dict(num_particles=0), "num_particles must be >= 1")])
 def test_svae_settings_are_checked(bad, match):
-    with pytest.raises(UserError, match=match):
+    with pytest.raises(UserError, match=f"^{match}"):  # from Python: the argument's name, not a config key
         SVAE(**bad)
 
 
