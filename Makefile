@@ -18,8 +18,8 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 demo: setup
-	$(BIN)/unigen train experiments/configs/ring_gan.yaml --out runs/demo/ring_gan
-	$(BIN)/unigen train experiments/configs/mnist_vae.yaml --out runs/demo/mnist_vae
+	$(BIN)/unigen train experiments/configs/ring_gan.yaml --out runs/demo/ring_gan --overwrite
+	$(BIN)/unigen train experiments/configs/mnist_vae.yaml --out runs/demo/mnist_vae --overwrite
 	@echo ""
 	@echo "Where to look:"
 	@echo "  runs/demo/ring_gan/samples.png    generated points over the ring's 8 modes"
