@@ -127,7 +127,7 @@ def build(resolved: Resolved, distributed: bool = False) -> Built:
     pyro.enable_validation(False)
     data = place(resolved.data.load("train"), device, cfg.train.data_placement)
     roles = needed_roles(resolved.strategy)  # the strategy asks, the spec builds only those roles
-    programs = resolved.model.build(data.info, roles=roles).to(device).bind(data.info.shape)
+    programs = resolved.model.build(data.info, roles=roles).to(device)  # the spec binds the event shape
     resolved.strategy.check(programs)
     if world.size > 1:
         seed_everything(cfg.train.seed + world.rank)

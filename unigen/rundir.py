@@ -5,6 +5,8 @@
   killed process is simply taken over; a live holder makes a second process fail at once, naming its PID.
 * :func:`claim_new` refuses a directory that already holds a run unless asked to ``overwrite`` it; then
   it removes only unigen's own run files (:data:`RUN_FILES`), never anything else a user put there.
+* :func:`remove_stale_temps` deletes half-written checkpoint temporaries (``unigen.run.train`` calls it at start-up
+  and after each save).
 * :func:`disk_errors` turns "no space left", "read-only file system" and "permission denied" while
   writing the run into one :class:`~unigen.errors.UserError` naming the directory.
 """
@@ -79,7 +81,6 @@ def claim_new(run_dir: Path, overwrite: bool) -> None:
     with disk_errors(run_dir):
         for name in present:
             (run_dir / name).unlink()
-        remove_stale_temps(run_dir)
 
 
 def remove_stale_temps(run_dir: Path) -> int:

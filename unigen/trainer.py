@@ -74,10 +74,9 @@ class Trainer:
         probe = data.sample(min(batch_size, 2), generator=torch.Generator(device=data.x.device).manual_seed(seed))
         probe = Batch(probe.x.to(self.device), None if probe.c is None else probe.c.to(self.device))
         with pyro.validation_enabled(False):  # the probes score real data, validated at load
-            programs.bind(data.info.shape)
             strategy.check(programs, data)  # roles and labels, before any program runs
-            programs.bind(data.info.shape, probe)  # the observed site
-            strategy.check(programs, data, probe)  # guide against model, density at x, labels read
+            programs.bind(data.info.shape, probe)  # the event shape and the observed site
+            strategy.check(programs, data, probe)  # then the checks that run the programs on the probe
             self.params = {p: player_parameters(programs, p, roles, probe) for p, roles in strategy.players.items()}
         self.settings = settings = optim if callable(optim) else (lambda _player: optim)
         for player in strategy.players:
