@@ -72,7 +72,7 @@ class AAE(Strategy):
         d_prior = self.critic(programs, latent_code(prior_tr, guide_tr, n), batch.c)  # (batch,)
         d_code = self.critic(programs, latent_code(guide_tr, guide_tr, n), batch.c)  # (batch,)
         loss = -(log_q_real(d_prior).mean() + log_q_fake(d_code).mean())
-        return {"latent_discriminator": loss, "dz_prior": d_prior.mean(), "dz_code": d_code.mean()}
+        return {"latent_discriminator": loss, "d_real": d_prior.mean(), "d_fake": d_code.mean()}
 
     def autoencoder_step(self, programs: Programs, batch: Batch) -> dict[str, Tensor]:
         n = batch.x.shape[0]

@@ -45,4 +45,4 @@ class ELBO(Strategy):
 
     def loss(self, programs: Programs, batch: Batch) -> dict[str, Tensor]:
         elbo = self.objective(programs, batch).mean()
-        return {"vae": -elbo, "elbo": elbo}
+        return {"vae": -elbo, "bound": elbo}

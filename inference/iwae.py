@@ -59,4 +59,4 @@ class IWAE(Strategy):
 
     def loss(self, programs: Programs, batch: Batch) -> dict[str, Tensor]:
         bound = self.objective(programs, batch).mean()
-        return {"vae": -bound, "iwae": bound}
+        return {"vae": -bound, "bound": bound}

@@ -91,7 +91,7 @@ class ReweightedWakeSleep(Strategy):
         bound = torch.logsumexp(log_w, dim=0) - math.log(self.num_particles)  # (batch,)
         w = torch.softmax(log_w, dim=0).detach()  # (K, batch)
         guide = -(w * log_q).sum(0).mean()
-        out = {"model": -bound.mean(), "iwae": bound.detach().mean(), "wake_phi": guide.detach(),
+        out = {"model": -bound.mean(), "bound": bound.detach().mean(), "wake_phi": guide.detach(),
                "ess": (1.0 / (w ** 2).sum(0)).mean()}
         if self.sleep_phi > 0.0:  # a setting, fixed when the step is built
             sleep = -sleep_log_q(programs, repeat_batch(batch, self.num_particles)).mean()

@@ -82,7 +82,7 @@ class VAEGAN(Adversarial):
         x_rec = reconstruct(programs, batch, detached(guide_tr))
         d_fake = torch.cat([discriminate(programs, x_gen, batch.c), discriminate(programs, x_rec, batch.c)])
         adversarial = self.generator_loss(d_fake)
-        return {"vae": -elbo + self.adv_weight * adversarial, "elbo": elbo, "adversarial": adversarial}
+        return {"vae": -elbo + self.adv_weight * adversarial, "bound": elbo, "adversarial": adversarial}
 
     def generator_loss(self, d_fake: Tensor) -> Tensor:
         r"""Non-saturating: :math:`-\mathbb{E} \log D(x)` over samples and reconstructions together."""

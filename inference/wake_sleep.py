@@ -74,9 +74,9 @@ class WakeSleep(Strategy):
             log_q = log_prob_per_example(guide_tr, n)
         model_tr = score_model(programs.model, batch.x, batch.c, replay=guide_tr)
         log_p = log_prob_per_example(model_tr, n)  # log p_θ(x, z), (batch,)
-        return {"model": -log_p.mean(), "elbo": (log_p.detach() - log_q).mean()}
+        return {"model": -log_p.mean(), "bound": (log_p.detach() - log_q).mean()}
 
     def sleep(self, programs: Programs, batch: Batch) -> dict[str, Tensor]:
         log_q = sleep_log_q(programs, batch)
-        return {"guide": -log_q.mean(), "sleep_log_q": log_q.detach().mean()}
+        return {"guide": -log_q.mean()}  # the sleep-φ loss itself
 

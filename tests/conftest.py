@@ -1,18 +1,13 @@
-"""Tiny programs with known mathematics, shared by the tests."""
+"""Fixtures shared by the tests; the toy programs themselves are in ``tests/toys.py``."""
 from __future__ import annotations
 
-import math
 import os
 
 import pyro
-import pyro.distributions as dist
 import pytest
-import torch
-from torch import nn
 
+from toys import LinearGaussianGuide, LinearGaussianModel
 from unigen import Programs
-from unigen.data.base import TensorData
-from unigen.programs import DataInfo
 
 
 @pytest.fixture(scope="session")
@@ -37,93 +32,6 @@ def _fresh_pyro():
     yield
 
 
-class LinearGaussianModel(nn.Module):
-    r"""z ~ N(0, 1), x | z ~ N(a z + b, σ²): marginal x ~ N(b, a² + σ²), posterior Gaussian."""
-
-    def __init__(self, a=1.5, b=0.5, sigma=0.8):
-        super().__init__()
-        self.a = nn.Parameter(torch.tensor(a))
-        self.b = nn.Parameter(torch.tensor(b))
-        self.register_buffer("sigma", torch.tensor(sigma))
-
-    def forward(self, x_obs, c=None):
-        batch_size = x_obs.shape[0]
-        zeros = self.sigma.new_zeros(batch_size)
-        with pyro.plate("data", batch_size):
-            z = pyro.sample("z", dist.Normal(zeros, zeros + 1))
-            loc = (self.a * z + self.b).unsqueeze(-1)  # (batch, 1)
-            pyro.sample("x", dist.Normal(loc, self.sigma).to_event(1), obs=x_obs)
-
-    def log_px(self, x):
-        return dist.Normal(self.b, torch.sqrt(self.a ** 2 + self.sigma ** 2)).log_prob(x[:, 0])
-
-    def posterior(self, x):
-        var = self.sigma ** 2 / (self.a ** 2 + self.sigma ** 2)
-        return self.a * (x[:, 0] - self.b) / (self.a ** 2 + self.sigma ** 2), var.sqrt()
-
-
-class LinearGaussianGuide(nn.Module):
-    """q(z | x) = N(m x + k, s²)."""
-
-    def __init__(self, m=0.3, k=-0.1, s=0.7):
-        super().__init__()
-        self.m = nn.Parameter(torch.tensor(m))
-        self.k = nn.Parameter(torch.tensor(k))
-        self.log_s = nn.Parameter(torch.tensor(math.log(s)))
-
-    def forward(self, x, c=None):
-        with pyro.plate("data", x.shape[0]):
-            pyro.sample("z", dist.Normal(self.m * x[:, 0] + self.k, self.log_s.exp()))
-
-
-class ShiftGenerator(nn.Module):
-    """x = z + θ, z ~ N(0, 1): an implicit generator (Delta likelihood) with one location parameter."""
-
-    def __init__(self, theta=0.0, dim=1):
-        super().__init__()
-        self.theta = nn.Parameter(torch.full((dim,), theta))
-
-    def forward(self, x_obs, c=None):
-        batch_size = x_obs.shape[0]
-        zeros = self.theta.new_zeros(batch_size, self.theta.shape[0])
-        with pyro.plate("data", batch_size):
-            z = pyro.sample("z", dist.Normal(zeros, zeros + 1).to_event(1))
-            pyro.sample("x", dist.Delta(z + self.theta, event_dim=1), obs=x_obs)
-
-
-class QuadraticDiscriminator(nn.Module):
-    """d(x) = w2 x² + w1 x + w0 per coordinate, summed: exact log-ratio family for two Gaussians."""
-
-    def __init__(self, dim=1):
-        super().__init__()
-        self.lin = nn.Linear(2 * dim, 1)
-        nn.init.zeros_(self.lin.weight)
-        nn.init.zeros_(self.lin.bias)
-
-    def forward(self, x, c=None):
-        return self.lin(torch.cat([x, x ** 2], dim=-1)).squeeze(-1)
-
-
-def gaussian_data(n=4096, loc=0.0, scale=1.0, dim=1, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    x = loc + scale * torch.randn(n, dim, generator=g)
-    return TensorData(x, None, DataInfo(shape=(dim,), support="real"))
-
-
 @pytest.fixture
 def linear_gaussian():
     return Programs(model=LinearGaussianModel(), guide=LinearGaussianGuide())
-
-
-def train_1d(strategy, steps=600):
-    """Seeded 1-D GAN: x = z + θ from θ = 0 against N(4, 1) with a quadratic critic; returns θ."""
-    from unigen import Trainer
-    from unigen.config import OptimConfig
-
-    torch.manual_seed(0)
-    pyro.set_rng_seed(0)
-    programs = Programs(model=ShiftGenerator(theta=0.0), discriminator=QuadraticDiscriminator())
-    trainer = Trainer(programs, strategy, gaussian_data(n=20_000, loc=4.0), batch_size=256,
-                      optim=OptimConfig(lr=0.02, betas=[0.5, 0.999]))
-    trainer.fit(steps, progress=False)
-    return programs.model.theta.detach()

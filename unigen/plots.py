@@ -30,7 +30,7 @@ def image_grid(x: Tensor, support: str = "unit") -> Tensor:
 # What each logged series means, as a panel title. Players' losses first (in this order), then diagnostics
 # (those of DIAGNOSTICS first, in its order, then the rest sorted).
 PLAYERS = ("discriminator", "latent_discriminator", "generator", "vae", "autoencoder", "model", "guide")
-DIAGNOSTICS = ("d_real", "d_fake", "penalty", "elbo", "iwae", "bound", "reconstruction", "adversarial")
+DIAGNOSTICS = ("d_real", "d_fake", "penalty", "bound", "reconstruction", "adversarial")
 MEANINGS = {
     "discriminator": "discriminator loss (nats for BCE critics)",
     "latent_discriminator": "latent discriminator loss (nats)",
@@ -39,24 +39,21 @@ MEANINGS = {
     "autoencoder": "autoencoder loss: reconstruction + weighted adversarial term",
     "model": "wake-θ loss: − log p(x, z) per example (nats)",
     "guide": "guide loss (nats)",
-    "d_real": "mean critic logit on real data",
-    "d_fake": "mean critic logit on generated data",
+    "d_real": "mean critic logit on real data (AAE: on prior draws of z)",
+    "d_fake": "mean critic logit on generated data (AAE: on codes of q(z | x))",
     "penalty": "critic penalty, before its weight",
-    "elbo": "ELBO per example (nats)",
-    "iwae": "IWAE bound per example (nats)",
-    "bound": "bound per example (nats)",
-    "ess": "effective sample size of the generator's importance weights",
+    "bound": "the strategy's lower bound on log p(x) per example (nats)",
+    "w_real": "AA-VAE: mean weight D(x) of real examples",
+    "w_fake": "AA-VAE: mean weight D(x) of generated examples",
+    "ess": "effective sample size of the importance weights",
     "reconstruction": "reconstruction: − log p(x | z) per example (nats)",
     "adversarial": "adversarial term of the loss",
     "info": "InfoGAN term: − E log q(code | G(z)) (nats)",
     "mutual_info": "mutual-information lower bound (nats)",
-    "dz_prior": "mean latent-critic logit on prior samples",
-    "dz_code": "mean latent-critic logit on codes of q(z | x)",
     "class_nll": "classifier NLL on labelled examples (nats)",
     "class_acc": "classifier accuracy on labelled examples",
     "labelled": "fraction of the batch labelled",
     "auxiliary": "auxiliary loss (classification term)",
-    "sleep_log_q": "sleep phase: mean log q(z | x) on dreams (nats)",
     "sleep_phi": "sleep-φ loss (nats)",
     "wake_phi": "wake-φ loss (nats)",
     "skipped_steps": "updates skipped for a non-finite value (train.on_nan=skip)",

@@ -11,6 +11,12 @@ A *player* is a set of parameters stepped by one optimiser (``"generator"``, ``"
   (e.g. reweighted wake-sleep); GANs use two phases so the generator sees the updated critic.
 * ``after_update(programs, player)`` — an in-place, capture-safe hook (weight clipping).
 
+A loss dict holds one scalar per player plus diagnostics, whose names are one vocabulary across
+strategies (listed with their meanings in :data:`unigen.plots.MEANINGS`): ``bound`` is the lower
+bound on log p(x) per example that a VAE-family strategy maximises (ELBO, IWAE, M2's bound, ...),
+``d_real``/``d_fake`` the mean critic logit on real and generated samples, ``adversarial`` and
+``reconstruction`` the two terms of a hybrid loss, ``ess`` an effective sample size.
+
 Strategies are frozen dataclasses whose fields are their settings; they hold no state, no
 optimisers and no data. Loss functions must be capture-safe (see :mod:`unigen.programs`).
 """

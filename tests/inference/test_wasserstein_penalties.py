@@ -22,9 +22,9 @@ from unigen.models.mlp import MLP
 from unigen.programs import Batch, DataInfo, generate
 from unigen.run import train
 
-from conftest import ShiftGenerator, gaussian_data
+from toys import ShiftGenerator, gaussian_data
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # ------------------------------------------------------------------------------ tiny programs

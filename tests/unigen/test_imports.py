@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 #: package -> its source folder (pyproject.toml's package-dir)
 PACKAGES = {"unigen": ROOT / "unigen", "unigen.models": ROOT / "models", "unigen.inference": ROOT / "inference",
             "unigen.experiments": ROOT / "experiments"}

@@ -18,7 +18,7 @@ from unigen.errors import UserError
 from unigen.inference import ELBO, IWAE, ReweightedWakeSleep, WakeSleep
 from unigen.programs import Batch
 
-from conftest import LinearGaussianGuide, LinearGaussianModel, gaussian_data
+from toys import LinearGaussianGuide, LinearGaussianModel, gaussian_data
 
 X = torch.tensor([[-1.0], [0.5], [2.0]])
 

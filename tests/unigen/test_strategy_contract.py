@@ -6,32 +6,10 @@ import warnings
 import pytest
 import torch
 
+from toys import contract_setup
 from unigen import Trainer
 from unigen.config import OptimConfig
-from unigen.data.base import TensorData
-from unigen.models.mlp import MLP
-from unigen.models.ssvae import SSVAE
-from unigen.programs import DataInfo
 from unigen.registry import STRATEGIES
-
-
-def contract_setup(strategy, n=256):
-    """Tiny programs with every role the strategy needs.
-
-    MLP programs on 2-D data, labelled (3 classes) when the strategy needs labels; strategies that need
-    a classifier (semi-supervised) get the M2 model on 4×4 unit images with a third of the labels hidden.
-    """
-    g = torch.Generator().manual_seed(0)
-    k = 3 if strategy.needs.labels != "none" else None
-    labels = torch.randint(0, 3, (n,), generator=g) if k else None
-    if "classifier" in strategy.needs.role_names:
-        info = DataInfo(shape=(1, 4, 4), num_classes=3, support="unit")
-        programs = SSVAE(z_dim=3, hidden=16, disc_hidden=16).build(info)
-        labels = torch.where(torch.arange(n) % 3 == 0, -1, labels)
-        return programs, TensorData(torch.rand(n, 1, 4, 4, generator=g), labels, info)
-    info = DataInfo(shape=(2,), num_classes=k, support="real")
-    programs = MLP(hidden=16, disc_hidden=16, likelihood="normal", conditional=bool(k)).build(info)
-    return programs, TensorData(torch.randn(n, 2, generator=g), labels, info)
 
 
 def _snapshot(programs):
@@ -75,3 +53,23 @@ def test_strategy_is_a_frozen_settings_dataclass_with_a_description(name):
     for f in dataclasses.fields(strategy):
         with pytest.raises(dataclasses.FrozenInstanceError):
             setattr(strategy, f.name, getattr(strategy, f.name))
+
+
+@pytest.mark.parametrize("name", STRATEGIES.names())
+def test_diagnostics_use_the_shared_vocabulary(name):
+    """Every logged name is a player or documented in MEANINGS; bounds are ``bound``, critics ``d_real``/``d_fake``."""
+    from unigen.plots import MEANINGS
+
+    strategy = STRATEGIES.get(name)()
+    programs, data = contract_setup(strategy)
+    trainer = Trainer(programs, strategy, data, batch_size=32, optim=OptimConfig(lr=1e-2))
+    keys = set()
+    for phase in strategy.phases():
+        values = trainer.run_phase(phase)
+        keys |= set(values)
+        critics = {"discriminator", "latent_discriminator"} & set(phase.players)
+        if critics:
+            assert {"d_real", "d_fake"} <= set(values), f"{name}: a critic phase reports d_real and d_fake"
+    assert keys - set(strategy.players) <= set(MEANINGS), f"{name}: undocumented {keys - set(MEANINGS)}"
+    if hasattr(strategy, "objective"):  # the VAE family's per-example bound
+        assert "bound" in keys, f"{name}: a strategy with a bound on log p(x) logs it as `bound`"

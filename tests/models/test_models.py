@@ -63,7 +63,7 @@ def seed():
 
 def test_every_registered_model_is_covered():
     assert set(MODELS.names()) == {"mlp", "mlp_vae", "dcgan", "ssvae"}
-    # ssvae (M2) has roles and sites of its own (y, classifier); tests/test_conditional.py covers it
+    # ssvae (M2) has roles and sites of its own (y, classifier); tests/inference/test_conditional.py covers it
     assert {name for name, _, _ in CASES} | {"ssvae"} == set(MODELS.names())
     assert set(models.__all__) == {cls.__name__ for cls in map(MODELS.get, MODELS.names())}
 

@@ -7,7 +7,7 @@ from torch.testing import assert_close
 from unigen.inference import ELBO
 from unigen.programs import Batch
 
-from conftest import LinearGaussianGuide
+from toys import LinearGaussianGuide
 
 
 def closed_form_elbo(model, guide, x):

@@ -10,7 +10,7 @@ import pytest
 from unigen.errors import UserError
 from unigen.experiments import config_names, config_path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_config_path_finds_the_packaged_example_configs():

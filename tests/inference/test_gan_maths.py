@@ -7,7 +7,7 @@ from torch.testing import assert_close
 from unigen import Programs
 from unigen.inference import MinimaxGAN, NonSaturatingGAN
 
-from conftest import QuadraticDiscriminator, ShiftGenerator, gaussian_data, train_1d
+from toys import QuadraticDiscriminator, ShiftGenerator, gaussian_data, train_1d
 
 
 def test_optimal_discriminator_logit_is_log_density_ratio():

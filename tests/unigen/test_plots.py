@@ -51,7 +51,7 @@ def test_loss_panels_put_the_players_first_and_say_what_they_show(tmp_path, show
     plots.save_curves(tmp_path / "m.jsonl", tmp_path / "l.png", smooth=3)
     titles = [ax.get_title(loc="left") for ax in shown[0].axes if ax.get_title(loc="left")]
     assert [t.split(" ")[0] for t in titles] == ["discriminator", "generator", "d_real", "d_fake"]
-    assert "nats" in titles[0] and titles[2].endswith("mean critic logit on real data")
+    assert "nats" in titles[0] and "mean critic logit on real data" in titles[2]
     assert (tmp_path / "l.png").stat().st_size > 1000
 
 

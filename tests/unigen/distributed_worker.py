@@ -1,4 +1,4 @@
-"""Run by tests/test_distributed.py, alone or under torchrun: train noise-free programs, save the result.
+"""Run by tests/unigen/test_distributed.py, alone or under torchrun: train noise-free programs, save the result.
 
 The programs draw no random numbers (the GAN's generator maps a fixed code per example; the VAE's guide
 is a point mass, so its prior is only scored, never sampled), so a data-parallel run must equal a

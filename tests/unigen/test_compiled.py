@@ -18,7 +18,7 @@ from unigen.registry import STRATEGIES
 from unigen.needs import Needs
 from unigen.optim import make_optimizer
 
-from test_strategy_contract import contract_setup
+from toys import contract_setup
 
 CUDA = torch.device("cuda")
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")

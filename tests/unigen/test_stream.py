@@ -10,7 +10,7 @@ from unigen.errors import UserError
 from unigen.registry import STRATEGIES
 from unigen.run import place
 
-from test_strategy_contract import contract_setup
+from toys import contract_setup
 
 
 def _run(name, stream, steps=6, device="cpu"):

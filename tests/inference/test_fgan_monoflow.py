@@ -20,7 +20,7 @@ from unigen.inference.monoflow import H_NAMES
 from unigen.programs import Batch
 from unigen.run import train
 
-from conftest import QuadraticDiscriminator, ShiftGenerator, train_1d
+from toys import QuadraticDiscriminator, ShiftGenerator, train_1d
 
 Normal = torch.distributions.Normal
 

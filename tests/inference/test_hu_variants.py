@@ -13,7 +13,7 @@ from unigen.inference import AAVAE, ELBO, IWCGAN, IWGAN, NonSaturatingGAN
 from unigen.programs import Batch, generate
 from unigen.registry import STRATEGIES
 
-from conftest import LinearGaussianGuide, QuadraticDiscriminator, ShiftGenerator, train_1d
+from toys import LinearGaussianGuide, QuadraticDiscriminator, ShiftGenerator, train_1d
 
 
 # ----------------------------------------------------------------------------------------- helpers
