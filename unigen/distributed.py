@@ -53,10 +53,13 @@ def local_device(name: torch.device) -> torch.device:
     return name
 
 
-def shard_size(batch_size: int, world: World) -> int:
-    if batch_size % world.size:
-        raise UserError(f"train.batch_size={batch_size} is not divisible by the {world.size} processes; "
-                        f"use a multiple of {world.size}")
+def shard_size(batch_size: int, world: World, even: bool = False) -> int:
+    """Examples per rank; ``even``: two-domain data, whose interleaved batches need an even slice per rank."""
+    k = world.size * (2 if even and world.size > 1 else 1)
+    if batch_size % k:
+        why = " (two-domain batches interleave the domains)" if k != world.size else ""
+        raise UserError(f"train.batch_size={batch_size} is not divisible by {k} for {world.size} processes{why}; "
+                        f"use a multiple of {k}")
     return batch_size // world.size
 
 
@@ -65,7 +68,8 @@ def rank_slice(batch, world: World, shard: int):
     if world.size == 1:
         return batch
     lo, hi = world.rank * shard, (world.rank + 1) * shard
-    return type(batch)(batch.x[lo:hi], None if batch.c is None else batch.c[lo:hi])
+    return type(batch)(batch.x[lo:hi], None if batch.c is None else batch.c[lo:hi],
+                       None if batch.domain is None else batch.domain[lo:hi], batch.step)
 
 
 class RoleWrappers:

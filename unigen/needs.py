@@ -13,6 +13,8 @@ set by name; each :class:`~unigen.errors.UserError` also carries the command-lin
 * ``density`` — the loss scores :math:`\log p_\theta(x \mid z)`, so the model's observed site needs a
   density (not a ``Delta``).
 * ``capturable`` — the step can be captured in one CUDA graph (``True``), or a reason why not.
+* ``domains`` — the data mark two domains (``TensorData(..., domain=...)``), read through
+  :func:`~unigen.programs.split_domains` (domain adaptation, CycleGAN).
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ class Needs:
     labels: str = "none"
     density: bool = False
     capturable: Union[bool, str] = True
+    domains: bool = False
 
     def __post_init__(self) -> None:
         if self.labels not in LABELS:
@@ -63,6 +66,11 @@ class Needs:
                                 f"{', '.join(missing)}; pick a model (model.name) that has them")
         if data is not None:
             self._check_labels(data)
+            if self.domains and getattr(data, "domain", None) is None:
+                raise UserError("the loss reads two domains but the data mark none; pass TensorData(x, c, info, "
+                                "domain=d) with d[i] in {0, 1}",
+                                cli="the strategy needs two-domain data (a source and a target, or two unpaired "
+                                    "image sets) but the data set has one domain; pick a two-domain data set")
         if probe is None:
             return
         if self.labels == "given":

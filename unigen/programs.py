@@ -51,10 +51,31 @@ _SIZE_ARGS = ("batch_size", "n", "num", "num_samples", "size", "batch")
 
 
 class Batch(NamedTuple):
-    """A minibatch: data ``x`` of shape ``(batch, *event_shape)`` and optional labels ``c`` ``(batch,)``."""
+    """A minibatch: data ``x`` of shape ``(batch, *event_shape)`` and optional labels ``c`` ``(batch,)``.
+
+    ``domain`` ``(batch,)`` marks each example's domain (0 or 1) for two-domain data (domain adaptation,
+    CycleGAN): such batches interleave the domains, even rows from domain 0 and odd rows from domain 1
+    (:func:`split_domains`). ``step`` is the number of training steps completed before this one, a 0-dim
+    float tensor on the device that the trainer advances in place (capture-safe), for losses with a
+    schedule of their own (a KL warm-up); a batch made outside the trainer has ``step=None``, read as
+    "training is over" (every warm-up complete).
+    """
 
     x: Tensor
     c: Tensor | None = None
+    domain: Tensor | None = None
+    step: Tensor | None = None
+
+
+def split_domains(batch: Batch) -> tuple[Batch, Batch]:
+    """The two halves of an interleaved two-domain batch, ``(domain 0, domain 1)``: fixed shapes, capture-safe."""
+    if batch.domain is None:
+        raise ValueError("split_domains needs a two-domain batch (TensorData with `domain`)")
+
+    def half(i: int) -> Batch:
+        return Batch(batch.x[i::2], None if batch.c is None else batch.c[i::2], batch.domain[i::2], batch.step)
+
+    return half(0), half(1)
 
 
 @dataclass(frozen=True)

@@ -69,10 +69,10 @@ class Trainer:
         self.device = data.x.device if device is None else torch.device(device)
         check_compile(compile, self.device, strategy.registry_name or type(strategy).__name__,
                       strategy.needs.capturable, skip_nonfinite, world.size)
-        self.world, self.shard = world, shard_size(batch_size, world)
+        self.world, self.shard = world, shard_size(batch_size, world, even=data.domain is not None)
         self.index_generator = torch.Generator(device=data.x.device).manual_seed(seed)
         probe = data.sample(min(batch_size, 2), generator=torch.Generator(device=data.x.device).manual_seed(seed))
-        probe = Batch(probe.x.to(self.device), None if probe.c is None else probe.c.to(self.device))
+        probe = Batch(*(None if t is None else t.to(self.device) for t in probe))
         with pyro.validation_enabled(False):  # the probes score real data, validated at load
             strategy.check(programs, data)  # roles and labels, before any program runs
             programs.bind(data.info.shape, probe)  # the event shape and the observed site
@@ -92,6 +92,7 @@ class Trainer:
             slots = sum(ph.repeats for ph in strategy.phases())
             self.host = HostBatches(data, self.device, batch_size, slots, self.index_generator)
         self.step_count = 0
+        self.progress = torch.zeros((), device=self.device)  # = step_count on the device: Batch.step (in place)
         self.parallel = None
         if world.size > 1:
             owned = {role for roles in strategy.players.values() for role in roles}
@@ -110,7 +111,7 @@ class Trainer:
             batch = self.host.next()
         else:
             batch = self.data.sample(self.batch_size, generator=self.index_generator)
-        return rank_slice(batch, self.world, self.shard)
+        return rank_slice(batch, self.world, self.shard)._replace(step=self.progress)
 
     # ------------------------------------------------------------------------------------ one step
     def step(self) -> dict[str, Tensor]:
@@ -124,13 +125,15 @@ class Trainer:
         return out
 
     def eager_step(self) -> dict[str, Tensor]:
-        """The step's operations, run (or captured) once; does not count the step."""
+        """The step's operations, run (or captured) once. It advances the device counter behind ``Batch.step``;
+        the host's step count is :meth:`step`'s."""
         if not self.programs.training:  # Module.train() walks every submodule: only when needed
             self.programs.train()
         out: dict[str, Tensor] = {}
         with pyro.validation_enabled(False):  # a host sync, and it refuses a Bernoulli decoder's fakes
             for phase in self.strategy.phases():
                 out.update(self.run_phase(phase))
+        self.progress.add_(1.0)  # in place: a captured step replays it
         return out
 
     def advance_schedules(self) -> None:
@@ -234,6 +237,7 @@ class Trainer:
         try:
             self.programs.load_state_dict(state["programs"])
             self.step_count = int(state["step"])
+            self.progress.fill_(float(self.step_count))
             self.watch.skipped = int(state.get("skipped", 0))
             restore_optimizers(self.optimizers, self.schedulers, state, self.settings, self.updates,
                                self.step_count, self.device if self.graphed is not None else None)

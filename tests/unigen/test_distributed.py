@@ -20,7 +20,7 @@ def _torchrun(args, tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
            "--master_addr=127.0.0.1", f"--master_port={port}", *args]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(HERE)}
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=HERE.parent)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=HERE.parents[1])  # the repository root
 
 
 def test_two_processes_equal_one_process(tmp_path):

@@ -13,6 +13,12 @@ happen once, at construction, and fail with a :class:`~unigen.errors.UserError` 
 (:data:`UNLABELLED`) marks an example whose label is hidden, as in semi-supervised data (e.g.
 ``mnist`` with ``label_fraction < 1``). Only a strategy written for it (``svae``) reads ``-1``; every
 other consumer treats ``c`` as given.
+
+**Two domains.** A data set may mark each example's ``domain``, 0 or 1 (a source and a target domain, or
+CycleGAN's two unpaired image sets). Its batches are then balanced and interleaved: even rows are drawn
+uniformly from domain 0, odd rows from domain 1, so that every batch (and every data-parallel rank's
+contiguous slice of it) holds as many examples of each, at fixed positions
+(:func:`unigen.programs.split_domains`).
 """
 from __future__ import annotations
 
@@ -42,20 +48,33 @@ class TensorData:
         with ``info`` or with ``c``.
     """
 
-    def __init__(self, x: Tensor, c: Tensor | None, info: DataInfo, name: str = "data"):
+    def __init__(self, x: Tensor, c: Tensor | None, info: DataInfo, name: str = "data",
+                 domain: Tensor | None = None):
         self.name = name
         self.info = info
         self.x = torch.as_tensor(x).to(torch.float32)
         self.c = None if c is None else torch.as_tensor(c).to(torch.long)
+        self.domain = None if domain is None else torch.as_tensor(domain, device=self.x.device).to(torch.long)
         self._validate()
+        if self.domain is not None:
+            self._validate_domain()
+        self._index_domains()
 
     # ------------------------------------------------------------------------------ construction
     @classmethod
-    def _trusted(cls, x: Tensor, c: Tensor | None, info: DataInfo, name: str) -> TensorData:
+    def _trusted(cls, x: Tensor, c: Tensor | None, info: DataInfo, name: str,
+                 domain: Tensor | None = None) -> TensorData:
         """Build without re-validating (for views of data that were already checked)."""
         obj = cls.__new__(cls)
-        obj.x, obj.c, obj.info, obj.name = x, c, info, name
+        obj.x, obj.c, obj.info, obj.name, obj.domain = x, c, info, name, domain
+        obj._index_domains()
         return obj
+
+    def _index_domains(self) -> None:
+        """The example indices of each domain, on the data's device (the balanced sampler's tables)."""
+        self.by_domain = None
+        if self.domain is not None:
+            self.by_domain = tuple(torch.nonzero(self.domain == d).flatten() for d in (0, 1))
 
     def _validate(self) -> None:
         x, c, info, name = self.x, self.c, self.info, self.name
@@ -88,6 +107,15 @@ class TensorData:
                                 f"unlabelled example; found {lo}..{hi}")
 
     # ---------------------------------------------------------------------------------- queries
+    def _validate_domain(self) -> None:
+        d, name = self.domain, self.name
+        if d.shape != (self.x.shape[0],):
+            raise UserError(f"data set {name}: domains have shape {tuple(d.shape)}, expected ({self.x.shape[0]},)")
+        counts = [int((d == k).sum()) for k in (0, 1)]
+        if counts[0] + counts[1] != d.shape[0] or min(counts) == 0:
+            raise UserError(f"data set {name}: domains must be 0 or 1 with examples of both; found "
+                            f"{counts[0]} of domain 0 and {counts[1]} of domain 1 in {d.shape[0]}")
+
     def __len__(self) -> int:
         return self.x.shape[0]
 
@@ -114,12 +142,16 @@ class TensorData:
         if batch_size > len(self):
             raise UserError(f"batch size {batch_size} is larger than the data set ({len(self)} examples); "
                             f"lower train.batch_size")
+        if self.domain is not None and batch_size % 2:
+            raise UserError(f"batch size {batch_size} is odd, but data set {self.name} has two domains and "
+                            f"every batch holds as many examples of each; use an even train.batch_size")
 
     # ------------------------------------------------------------------------------------ views
     def to(self, device: torch.device | str) -> TensorData:
         """The same data on ``device`` (a copy only if the device differs)."""
         c = None if self.c is None else self.c.to(device)
-        return TensorData._trusted(self.x.to(device), c, self.info, self.name)
+        domain = None if self.domain is None else self.domain.to(device)
+        return TensorData._trusted(self.x.to(device), c, self.info, self.name, domain)
 
     def subset(self, indices: Tensor | Sequence[int]) -> TensorData:
         """The examples at ``indices`` (a long tensor, a boolean mask or a sequence of ints)."""
@@ -130,12 +162,31 @@ class TensorData:
         if x.shape[0] == 0:
             raise UserError(f"subset of data set {self.name} is empty; select at least one example")
         c = None if self.c is None else self.c[idx]
-        return TensorData._trusted(x, c, self.info, self.name)
+        domain = None if self.domain is None else self.domain[idx]
+        out = TensorData._trusted(x, c, self.info, self.name, domain)
+        if domain is not None:
+            out._validate_domain()  # a subset must still hold both domains
+        return out
 
     # ---------------------------------------------------------------------------------- sampling
     def indices(self, batch_size: int, generator: torch.Generator | None = None) -> Tensor:
-        """``batch_size`` i.i.d. uniform example indices (with replacement), drawn on the data's device."""
-        return torch.randint(self.x.shape[0], (batch_size,), device=self.x.device, generator=generator)
+        """``batch_size`` i.i.d. uniform example indices (with replacement), drawn on the data's device.
+
+        Two-domain data: even positions uniform over domain 0, odd positions over domain 1.
+        """
+        if self.by_domain is None:
+            return torch.randint(self.x.shape[0], (batch_size,), device=self.x.device, generator=generator)
+        idx = torch.empty(batch_size, dtype=torch.long, device=self.x.device)
+        for d, pool in enumerate(self.by_domain):
+            n = len(range(d, batch_size, 2))
+            idx[d::2] = pool[torch.randint(pool.shape[0], (n,), device=self.x.device, generator=generator)]
+        return idx
+
+    def domain_pattern(self, batch_size: int) -> Tensor | None:
+        """The ``domain`` of every batch of ``batch_size`` (0, 1, 0, 1, ...), or ``None`` for one-domain data."""
+        if self.domain is None:
+            return None
+        return torch.arange(batch_size, device=self.x.device) % 2
 
     def sample(self, batch_size: int, generator: torch.Generator | None = None) -> Batch:
         """A minibatch of ``batch_size`` examples drawn i.i.d. (with replacement) from the data set.
@@ -145,4 +196,4 @@ class TensorData:
         idx = self.indices(batch_size, generator)
         x = self.x.index_select(0, idx)
         c = None if self.c is None else self.c.index_select(0, idx)
-        return Batch(x, c)
+        return Batch(x, c, self.domain_pattern(batch_size))

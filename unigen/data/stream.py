@@ -41,6 +41,8 @@ class HostBatches:
         if data.c is not None:
             self.host_c = torch.empty((slots, batch_size), dtype=data.c.dtype, pin_memory=pin)
             self.device_c = torch.empty((slots, batch_size), dtype=data.c.dtype, device=device)
+        pattern = data.domain_pattern(batch_size)  # two-domain data: the fixed interleaving, on the device
+        self.domain = None if pattern is None else pattern.to(device)
         self.copied = torch.cuda.Event() if pin else None
         self.cursor = 0
 
@@ -64,7 +66,7 @@ class HostBatches:
         """The next staged batch (device tensors at fixed addresses)."""
         i = self.cursor % self.slots
         self.cursor += 1
-        return Batch(self.device_x[i], None if self.device_c is None else self.device_c[i])
+        return Batch(self.device_x[i], None if self.device_c is None else self.device_c[i], self.domain)
 
 
 def fits_on_device(data: TensorData, device: torch.device, fraction: float = 0.25) -> bool:
