@@ -9,6 +9,7 @@ from torch import Tensor
 
 from unigen.errors import UserError
 from unigen.inference.adversarial import Adversarial
+from unigen.inference.kl_weight import KLWeighted
 from unigen.programs import Batch, Programs, discriminate, generate
 from unigen.registry import STRATEGIES
 from unigen.strategy import Phase, Strategy
@@ -18,7 +19,7 @@ from unigen.needs import Needs
 
 @STRATEGIES.register("aavae")
 @dataclass(frozen=True)
-class AAVAE(Strategy):
+class AAVAE(KLWeighted, Strategy):
     r"""AA-VAE: a VAE-family bound on real and generated samples, each weighted by D(x) (Hu et al., 2018).
 
     Hu et al.'s VAE objective holds a degenerate discriminator :math:`q_*(y \mid x)` that is certain which
@@ -55,6 +56,9 @@ class AAVAE(Strategy):
     :param num_particles: passed to the base (its guide samples per example), overriding the base's own
         default: set e.g. ``num_particles=5`` with ``base=iwae``.
     :param fake_weight: λ, the weight of the generated samples' term.
+    :param beta: passed to the base with ``warmup`` and ``warmup_steps`` (β-VAE, KL annealing,
+        :mod:`unigen.inference.kl_weight`): the KL part of the base's bound is weighted in training, on
+        real and generated samples alike; the logged ``bound`` is the base's bound on the real batch.
 
     Players: ``discriminator``; ``vae`` (the roles of every player of the base: model and guide, plus
     e.g. the classifier of ``svae``).
@@ -65,6 +69,7 @@ class AAVAE(Strategy):
     fake_weight: float = bounded(1.0, 0)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.num_particles < 1:
             raise UserError(f"num_particles must be >= 1, got {self.num_particles}")
         if not self.fake_weight >= 0:
@@ -74,13 +79,13 @@ class AAVAE(Strategy):
         if not callable(getattr(cls, "objective", None)):
             raise UserError(f"base={self.base!r} has no per-example objective(programs, batch); "
                             f"choose a VAE-family strategy such as elbo or iwae")
-        if "num_particles" in {f.name for f in fields(cls)}:
-            base = cls(num_particles=self.num_particles)
-        elif self.num_particles != 1:
-            raise UserError(f"base={self.base!r} has no num_particles setting; "
-                            f"leave num_particles=1")
-        else:
-            base = cls()
+        names = {f.name for f in fields(cls)}
+        passed = {"num_particles": self.num_particles, "beta": self.beta, "warmup": self.warmup,
+                  "warmup_steps": self.warmup_steps}
+        for key, default in (("num_particles", 1), ("beta", 1.0), ("warmup", "none")):
+            if key not in names and passed[key] != default:
+                raise UserError(f"base={self.base!r} has no {key} setting; leave {key}={default}")
+        base = cls(**{k: v for k, v in passed.items() if k in names})
         object.__setattr__(self, "_base", base)  # derived from the settings, not a setting itself
 
     # ------------------------------------------------------------------------- derived from the base
@@ -107,16 +112,26 @@ class AAVAE(Strategy):
         return (Phase(("discriminator",), critic.discriminator_step), Phase(("vae",), self.loss))
 
     def loss(self, programs: Programs, batch: Batch) -> dict[str, Tensor]:
-        bound_real = self._base.objective(programs, batch)  # (batch,)
+        bound_real, objective_real = self._objectives(programs, batch)  # (batch,) each: bound, β-weighted
         with torch.no_grad():
             x_fake, _ = generate(programs, batch.x.shape[0], batch.c, like=batch.x)
             w_real = torch.sigmoid(discriminate(programs, batch.x, batch.c))  # D(x) = q^r(y=0|x)
             w_fake = torch.sigmoid(discriminate(programs, x_fake, batch.c))
-        bound_fake = self._base.objective(programs, Batch(x_fake, batch.c))  # (batch,)
-        objective = (w_real * bound_real).mean() + self.fake_weight * (w_fake * bound_fake).mean()
+        _, objective_fake = self._objectives(programs, Batch(x_fake, batch.c, step=batch.step))  # (batch,)
+        objective = (w_real * objective_real).mean() + self.fake_weight * (w_fake * objective_fake).mean()
         out = {"vae": -objective, "bound": bound_real.mean(), "w_real": w_real.mean(), "w_fake": w_fake.mean()}
+        if self.weighted:
+            out["kl_weight"] = torch.zeros_like(out["bound"]).detach() + self._base.kl_weight(batch)
         auxiliary = getattr(self._base, "auxiliary_loss", None)  # structural: fixed by the base's class
         if auxiliary is not None:
             out["auxiliary"] = auxiliary(programs, batch)
             out["vae"] = out["vae"] + out["auxiliary"]
         return out
+
+    def _objectives(self, programs: Programs, batch: Batch) -> tuple[Tensor, Tensor]:
+        """The base's per-example bound and training objective (a base without ``objectives``: the bound twice)."""
+        both = getattr(self._base, "objectives", None)
+        if both is None:
+            bound = self._base.objective(programs, batch)
+            return bound, bound
+        return both(programs, batch)

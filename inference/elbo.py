@@ -6,17 +6,18 @@ from typing import ClassVar
 
 from torch import Tensor
 
+from unigen.importance import log_weight_terms
+from unigen.inference.kl_weight import KLWeighted
+from unigen.needs import Needs
 from unigen.programs import Batch, Programs
 from unigen.registry import STRATEGIES
-from unigen.strategy import Phase, Strategy
-from unigen.importance import log_weights
 from unigen.settings import count
-from unigen.needs import Needs
+from unigen.strategy import Phase, Strategy
 
 
 @STRATEGIES.register("elbo")
 @dataclass(frozen=True)
-class ELBO(Strategy):
+class ELBO(KLWeighted, Strategy):
     r"""VAE: maximise the ELBO jointly in the model and the guide (Kingma & Welling, 2014).
 
     .. math::
@@ -28,7 +29,12 @@ class ELBO(Strategy):
     the unified view (Hu et al., 2018) this is the "wake" direction of KL, the degenerate
     adversarial case in which generated samples never reach training.
 
+    With ``beta`` ≠ 1 or a ``warmup`` the KL part of the bound is weighted (β-VAE, KL annealing;
+    :mod:`unigen.inference.kl_weight`); the logged ``bound`` stays the ELBO itself.
+
     One player, ``vae``, owns the model and the guide.
+
+    :param num_particles: guide samples per example, averaged.
     """
 
     num_particles: int = count(1, hi=10_000)
@@ -39,10 +45,15 @@ class ELBO(Strategy):
     def phases(self) -> tuple[Phase, ...]:
         return (Phase(("vae",), self.loss),)
 
+    def objectives(self, programs: Programs, batch: Batch) -> tuple[Tensor, Tensor]:
+        """The per-example ELBO and training objective (its KL part weighted by β_t), each ``(batch,)``."""
+        w = log_weight_terms(programs, batch, self.num_particles)  # (K, batch) each part
+        bound = w.total().mean(0)
+        return bound, (w.total(self.kl_weight(batch)).mean(0) if self.weighted else bound)
+
     def objective(self, programs: Programs, batch: Batch) -> Tensor:
         """Per-example ELBO estimate, shape ``(batch,)`` (the VAE family's common interface)."""
-        return log_weights(programs, batch, self.num_particles).mean(0)
+        return self.objectives(programs, batch)[0]
 
     def loss(self, programs: Programs, batch: Batch) -> dict[str, Tensor]:
-        elbo = self.objective(programs, batch).mean()
-        return {"vae": -elbo, "bound": elbo}
+        return self.vae_loss(batch, *self.objectives(programs, batch))

@@ -9,7 +9,8 @@ import torch
 from torch import Tensor
 
 from unigen.errors import UserError
-from unigen.importance import log_weights
+from unigen.importance import log_weight_terms
+from unigen.inference.kl_weight import KLWeighted
 from unigen.programs import Batch, Programs
 from unigen.registry import STRATEGIES
 from unigen.strategy import Phase, Strategy
@@ -19,7 +20,7 @@ from unigen.needs import Needs
 
 @STRATEGIES.register("iwae")
 @dataclass(frozen=True)
-class IWAE(Strategy):
+class IWAE(KLWeighted, Strategy):
     r"""IWAE: maximise the K-sample importance-weighted bound jointly in the model and the guide (Burda et al., 2016).
 
     .. math::
@@ -34,7 +35,10 @@ class IWAE(Strategy):
     gradients flow through the particles into :math:`\phi` as in the paper.
 
     One player, ``vae``, owns the model and the guide. With ``num_particles=1`` this is
-    :class:`~unigen.inference.elbo.ELBO` with one particle, loss and gradients alike.
+    :class:`~unigen.inference.elbo.ELBO` with one particle, loss and gradients alike. With ``beta`` or a
+    ``warmup`` the KL part of every log-weight is weighted before the log-sum-exp,
+    :math:`\log w_{k,\beta} = \log p_\theta(x \mid z_k) + \beta_t(\log p(z_k) - \log q_\phi(z_k \mid x))`
+    (:mod:`unigen.inference.kl_weight`); the logged ``bound`` stays :math:`\mathcal{L}_K`.
 
     :param num_particles: :math:`K`, the importance samples per example (``>= 1``).
     """
@@ -45,6 +49,7 @@ class IWAE(Strategy):
     players: ClassVar[dict[str, tuple[str, ...]]] = {"vae": ("model", "guide")}
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.num_particles < 1:
             raise UserError(f"num_particles must be >= 1, got {self.num_particles}; "
                             f"set num_particles=5 (1 is the ELBO)")
@@ -52,11 +57,19 @@ class IWAE(Strategy):
     def phases(self) -> tuple[Phase, ...]:
         return (Phase(("vae",), self.loss),)
 
+    def objectives(self, programs: Programs, batch: Batch) -> tuple[Tensor, Tensor]:
+        r"""Per-example :math:`\mathcal{L}_K` and training objective (KL parts weighted by β_t), each ``(batch,)``."""
+        w = log_weight_terms(programs, batch, self.num_particles)  # (K, batch) each part
+
+        def bound(log_w: Tensor) -> Tensor:
+            return torch.logsumexp(log_w, dim=0) - math.log(self.num_particles)
+
+        plain = bound(w.total())
+        return plain, (bound(w.total(self.kl_weight(batch))) if self.weighted else plain)
+
     def objective(self, programs: Programs, batch: Batch) -> Tensor:
         r"""Per-example estimate of :math:`\mathcal{L}_K`, shape ``(batch,)``."""
-        log_w = log_weights(programs, batch, self.num_particles)  # (K, batch)
-        return torch.logsumexp(log_w, dim=0) - math.log(self.num_particles)
+        return self.objectives(programs, batch)[0]
 
     def loss(self, programs: Programs, batch: Batch) -> dict[str, Tensor]:
-        bound = self.objective(programs, batch).mean()
-        return {"vae": -bound, "bound": bound}
+        return self.vae_loss(batch, *self.objectives(programs, batch))

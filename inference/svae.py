@@ -8,7 +8,8 @@ import torch
 from torch import Tensor
 
 from unigen.errors import UserError
-from unigen.importance import log_weights, repeat_batch
+from unigen.importance import log_weight_terms, repeat_batch
+from unigen.inference.kl_weight import KLWeighted
 from unigen.programs import Batch, Programs
 from unigen.registry import STRATEGIES
 from unigen.strategy import Phase, Strategy
@@ -18,7 +19,7 @@ from unigen.needs import Needs
 
 @STRATEGIES.register("svae")
 @dataclass(frozen=True)
-class SVAE(Strategy):
+class SVAE(KLWeighted, Strategy):
     r"""Semi-supervised VAE (Kingma et al., 2014, M2): label-given and label-summed bounds plus a classifier.
 
     The model is :math:`p(y)\, p(z)\, p_\theta(x \mid y, z)` and the guide :math:`q_\phi(y \mid x)\,
@@ -54,7 +55,10 @@ class SVAE(Strategy):
 
     Departures, stated: batch means instead of data-set sums (a scale); the classification term averages
     over the labelled rows of each batch (zero when a batch has none), a ratio estimator of the
-    expectation over labelled data.
+    expectation over labelled data. With ``beta`` or a ``warmup`` (:mod:`unigen.inference.kl_weight`) the
+    weight :math:`\beta_t` multiplies the KL part of z, :math:`\log p(z) - \log q_\phi(z \mid x, y)`, in
+    every :math:`\mathcal L(x, y)`; the label terms :math:`\log p(y)` and :math:`\mathcal H(q_\phi(y \mid
+    x))` stay unweighted (a choice: β-VAE is defined for one continuous code).
 
     :param alpha: weight of the classification log-likelihood, per unit of per-example bound.
     :param num_particles: guide samples of :math:`z` per example and label.
@@ -71,6 +75,7 @@ class SVAE(Strategy):
     players: ClassVar[dict[str, tuple[str, ...]]] = {"vae": ("model", "guide", "classifier")}
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not self.alpha >= 0:
             raise UserError(f"alpha must be >= 0 (0 drops the classification term), got {self.alpha}")
         if self.num_particles < 1:
@@ -80,30 +85,51 @@ class SVAE(Strategy):
         return (Phase(("vae",), self.loss),)
 
     # ---------------------------------------------------------------------------------- the bounds
+    # Each bound is kept in two parts, (likelihood, z's KL part), each (batch,), so that β weighs the second.
+    def labelled_parts(self, programs: Programs, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        r""":math:`\mathcal L(x, y)` for labels ``y`` in ``0..K-1`` in its two parts, each ``(batch,)``."""
+        w = log_weight_terms(programs, Batch(x, y), self.num_particles)
+        return w.likelihood.mean(0), w.ratio.mean(0)
+
+    def unlabelled_parts(self, programs: Programs, x: Tensor, log_q: Tensor) -> tuple[Tensor, Tensor]:
+        r""":math:`\mathcal U(x)` in two parts ``(batch,)``, from the classifier's :math:`\log q_\phi(y \mid x)`
+        ``(batch, K)``; the label terms (:math:`\log p(y)`, the entropy) are in the first."""
+        n, k = log_q.shape
+        labels = torch.arange(k, device=x.device).repeat_interleave(n)  # (K * batch,), copy k has label k
+        parts = self.labelled_parts(programs, repeat_batch(Batch(x), k).x, labels)  # (K * batch,) each
+        lik, ratio = (p.reshape(k, n).transpose(0, 1) for p in parts)  # (batch, K): parts of L(x_b, y)
+        q = log_q.exp()
+        return (q * (lik - log_q)).sum(-1), (q * ratio).sum(-1)  # Σ_y q (L - log q) = Σ_y q L + H(q)
+
     def labelled_bound(self, programs: Programs, x: Tensor, y: Tensor) -> Tensor:
         r""":math:`\mathcal L(x, y)` for labels ``y`` in ``0..K-1``, shape ``(batch,)``."""
-        return log_weights(programs, Batch(x, y), self.num_particles).mean(0)
+        return sum(self.labelled_parts(programs, x, y))
 
     def unlabelled_bound(self, programs: Programs, x: Tensor, log_q: Tensor) -> Tensor:
         r""":math:`\mathcal U(x)` ``(batch,)`` from the classifier's :math:`\log q_\phi(y \mid x)` ``(batch, K)``."""
-        n, k = log_q.shape
-        labels = torch.arange(k, device=x.device).repeat_interleave(n)  # (K * batch,), copy k has label k
-        every = self.labelled_bound(programs, repeat_batch(Batch(x), k).x, labels)  # (K * batch,)
-        every = every.reshape(k, n).transpose(0, 1)  # (batch, K): L(x_b, y)
-        return (log_q.exp() * (every - log_q)).sum(-1)  # Σ_y q (L - log q) = Σ_y q L + H(q)
+        return sum(self.unlabelled_parts(programs, x, log_q))
 
-    def terms(self, programs: Programs, batch: Batch) -> tuple[Tensor, Tensor]:
-        """The per-example bound ``(batch,)`` and the classifier's log-probabilities ``(batch, K)``."""
+    def terms(self, programs: Programs, batch: Batch) -> tuple[tuple[Tensor, Tensor], Tensor]:
+        """The per-example bound's two parts ``(batch,)`` and the classifier's log-probabilities ``(batch, K)``."""
         log_q = torch.log_softmax(programs.classifier(batch.x), dim=-1)  # (batch, K)
         if batch.c is None:  # structural: no labels at all
-            return self.unlabelled_bound(programs, batch.x, log_q), log_q
-        labelled = self.labelled_bound(programs, batch.x, batch.c.clamp(min=0))  # unlabelled rows masked below
-        unlabelled = self.unlabelled_bound(programs, batch.x, log_q)
-        return torch.where(batch.c >= 0, labelled, unlabelled), log_q
+            return self.unlabelled_parts(programs, batch.x, log_q), log_q
+        labelled = self.labelled_parts(programs, batch.x, batch.c.clamp(min=0))  # unlabelled rows masked below
+        unlabelled = self.unlabelled_parts(programs, batch.x, log_q)
+        return tuple(torch.where(batch.c >= 0, a, b) for a, b in zip(labelled, unlabelled)), log_q
+
+    def objectives(self, programs: Programs, batch: Batch) -> tuple[Tensor, Tensor]:
+        """The per-example bound and training objective (z's KL part weighted by β_t), each ``(batch,)``."""
+        return self._objectives(self.terms(programs, batch)[0], batch)
+
+    def _objectives(self, parts: tuple[Tensor, Tensor], batch: Batch) -> tuple[Tensor, Tensor]:
+        lik, ratio = parts
+        bound = lik + ratio
+        return bound, (lik + self.kl_weight(batch) * ratio if self.weighted else bound)
 
     def objective(self, programs: Programs, batch: Batch) -> Tensor:
         r"""Per-example bound ``(batch,)``: :math:`\mathcal L(x, c)` where ``c >= 0``, else :math:`\mathcal U(x)`."""
-        return self.terms(programs, batch)[0]
+        return self.objectives(programs, batch)[0]
 
     # ------------------------------------------------------------------------------------ the loss
     def classification(self, log_q: Tensor, c: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
@@ -125,7 +151,8 @@ class SVAE(Strategy):
         return -self.alpha * self.classification(log_q, batch.c)[0]
 
     def loss(self, programs: Programs, batch: Batch) -> dict[str, Tensor]:
-        bound, log_q = self.terms(programs, batch)
+        parts, log_q = self.terms(programs, batch)
+        out = self.vae_loss(batch, *self._objectives(parts, batch))
         log_lik, accuracy, labelled = self.classification(log_q, batch.c)
-        return {"vae": -bound.mean() - self.alpha * log_lik, "bound": bound.mean(),
-                "class_nll": -log_lik, "class_acc": accuracy, "labelled": labelled}
+        out["vae"] = out["vae"] - self.alpha * log_lik
+        return {**out, "class_nll": -log_lik, "class_acc": accuracy, "labelled": labelled}

@@ -5,6 +5,7 @@ VAE-family strategies (ELBO, IWAE, wake-sleep, reweighted wake-sleep, SVAE) and 
 from __future__ import annotations
 
 import weakref
+from typing import NamedTuple
 
 import pyro
 import torch
@@ -24,8 +25,28 @@ def repeat_batch(batch: Batch, k: int) -> Batch:
     return Batch(x, c)
 
 
+class LogWeights(NamedTuple):
+    r"""The two parts of the log importance weights, each ``(K, batch)``: ``likelihood`` :math:`\log
+    p_\theta(x \mid z_k)` (the model's observed sites) and ``ratio`` :math:`\log p(z_k) - \log q_\phi(z_k
+    \mid x)` (its guided latents), so that :math:`\log w_k` = likelihood + ratio."""
+
+    likelihood: Tensor
+    ratio: Tensor
+
+    def total(self, beta: Tensor | float | None = None) -> Tensor:
+        r""":math:`\log p(x \mid z) + \beta (\log p(z) - \log q(z \mid x))`; the log-weights themselves for ``None``."""
+        if beta is None:
+            return self.likelihood + self.ratio
+        return self.likelihood + beta * self.ratio
+
+
 def log_weights(programs: Programs, batch: Batch, num_particles: int = 1) -> Tensor:
-    r"""Log importance weights of ``num_particles`` guide samples per example, shape ``(K, batch)``.
+    r"""Log importance weights :math:`\log w_k` of ``num_particles`` guide samples per example, ``(K, batch)``."""
+    return log_weight_terms(programs, batch, num_particles).total()
+
+
+def log_weight_terms(programs: Programs, batch: Batch, num_particles: int = 1) -> LogWeights:
+    r"""The log importance weights of ``num_particles`` guide samples per example, in two parts (:class:`LogWeights`).
 
     The model is scored on ``K`` stacked copies of the batch with ``x`` conditioned, so one vectorised
     pass scores all particles. The guide's network runs once per example when the guide has a single,
@@ -45,9 +66,16 @@ def log_weights(programs: Programs, batch: Batch, num_particles: int = 1) -> Ten
     guide_tr = trace_guide(programs.guide, big.x, big.c)
     model_tr = score_model(programs.model, big.x, big.c, replay=guide_tr)
     m = big.x.shape[0]
-    unguided = latent_names(model_tr) - latent_names(guide_tr)
-    log_w = log_prob_per_example(model_tr, m, exclude=unguided) - log_prob_per_example(guide_tr, m)
-    return log_w.reshape(num_particles, n)
+    guided = latent_names(guide_tr)
+    unguided = latent_names(model_tr) - guided
+    return _split(model_tr, m, guided, unguided, log_prob_per_example(guide_tr, m), num_particles, n)
+
+
+def _split(model_tr, m: int, guided: set[str], unguided: set[str], log_q: Tensor, k: int, n: int) -> LogWeights:
+    """The likelihood (observed sites) and the ratio (guided latents' prior minus ``log_q``), each ``(k, n)``."""
+    likelihood = log_prob_per_example(model_tr, m, exclude=guided | unguided)
+    prior = log_prob_per_example(model_tr, m, sites=guided) if guided else torch.zeros_like(likelihood)
+    return LogWeights(likelihood.reshape(k, n), prior.reshape(k, n) - log_q.reshape(k, n))
 
 
 #: guide module -> the name of its single shareable latent site, or None (probed once per guide)
@@ -75,7 +103,7 @@ def _shareable_site(programs: Programs, batch: Batch) -> str | None:
     return name
 
 
-def _shared_guide(programs: Programs, batch: Batch, big: Batch, k: int) -> Tensor | None:
+def _shared_guide(programs: Programs, batch: Batch, big: Batch, k: int) -> LogWeights | None:
     r"""``log_weights`` with one guide network pass for all particles, or ``None`` if the guide does not allow it.
 
     For a guide with one latent site :math:`q_\phi(z \mid x)` (see :func:`_shareable_site`), the guide
@@ -95,5 +123,4 @@ def _shared_guide(programs: Programs, batch: Batch, big: Batch, k: int) -> Tenso
     model = poutine.condition(programs.model, data={name: z.reshape((k * n,) + tuple(z.shape[2:]))})
     model_tr = score_model(model, big.x, big.c)
     unguided = latent_names(model_tr)  # model latents the guide does not infer (z itself is conditioned)
-    log_p = log_prob_per_example(model_tr, k * n, exclude=unguided)
-    return log_p.reshape(k, n) - log_q
+    return _split(model_tr, k * n, {name}, unguided, log_q, k, n)

@@ -43,6 +43,7 @@ MEANINGS = {
     "d_fake": "mean critic logit on generated data (AAE: on codes of q(z | x))",
     "penalty": "critic penalty, before its weight",
     "bound": "the strategy's lower bound on log p(x) per example (nats)",
+    "kl_weight": "β_t, the weight of the KL part of the bound in training (β-VAE, KL warm-up)",
     "w_real": "AA-VAE: mean weight D(x) of real examples",
     "w_fake": "AA-VAE: mean weight D(x) of generated examples",
     "ess": "effective sample size of the importance weights",
