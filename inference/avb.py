@@ -34,7 +34,7 @@ class AVB(Strategy):
         \ell_{\text{critic}}(\psi) = -\mathbb{E}_{p_{data}} \Big[\mathbb{E}_{q_\phi(z \mid x)} \log \sigma(T_\psi(x, z))
             + \mathbb{E}_{p(z)} \log\big(1 - \sigma(T_\psi(x, z))\big)\Big],
 
-    whose optimum is :math:`T^*(x, z) = \log q_\phi(z \mid x) - \log p(z)` (their Prop. 1). With it the ELBO
+    whose optimum is :math:`T^*(x, z) = \log q_\phi(z \mid x) - \log p(z)`. With it the ELBO
     :math:`\mathbb{E}_{q}[\log p_\theta(x \mid z) - \log q_\phi(z \mid x) + \log p(z)]` reads
 
     .. math::
@@ -42,7 +42,7 @@ class AVB(Strategy):
             \big[\log p_\theta(x \mid z) - T_\psi(x, z)\big], \quad z = f_\phi(x, \epsilon),
 
     minimised in the model and the guide with :math:`T_\psi` held fixed: since
-    :math:`\mathbb{E}_q[\nabla_\phi T^*] = 0` (their Prop. 2) the gradient reaches φ only through the
+    :math:`\mathbb{E}_q[\nabla_\phi T^*] = 0` (shown in the paper) the gradient reaches φ only through the
     reparameterised :math:`z`. The batch mean of :math:`\log p_\theta(x \mid z) - T_\psi(x, z)` is logged as
     ``bound`` (an estimate, not a guaranteed bound: it is the ELBO only where :math:`T = T^*`), its parts as
     ``reconstruction`` and ``kl`` (:math:`\mathbb{E}_q T`, the critic's estimate of
@@ -59,7 +59,7 @@ class AVB(Strategy):
     the VAE. In Hu et al.'s (2018) view the critic is one more inference network over an indicator, here
     "drawn from the encoder" against "drawn from the prior".
 
-    Departures, stated: the adaptive-contrast variant (their §4) is not implemented: T contrasts q with the
+    Departures, stated: the adaptive-contrast variant of the paper is not implemented: T contrasts q with the
     prior itself, which the paper finds hard for T once q is far from p; the paper's toy critic adds
     :math:`\|z\|^2` to its output, while here T is the spec's critic (``Critic("avb_critic", on=("x", "z"))``)
     unless the programs bring their own.
