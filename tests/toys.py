@@ -114,9 +114,16 @@ def contract_setup(strategy, n=256):
     labels = torch.randint(0, 3, (n,), generator=g) if k else None
     if "classifier" in strategy.needs.role_names:
         info = DataInfo(shape=(1, 4, 4), num_classes=3, support="unit")
-        programs = SSVAE(z_dim=3, hidden=16, disc_hidden=16).build(info)
+        programs = _every_role(SSVAE(z_dim=3, hidden=16, disc_hidden=16), info, strategy)
         labels = torch.where(torch.arange(n) % 3 == 0, -1, labels)
         return programs, TensorData(torch.rand(n, 1, 4, 4, generator=g), labels, info)
     info = DataInfo(shape=(2,), num_classes=k, support="real")
-    programs = MLP(hidden=16, disc_hidden=16, likelihood="normal", conditional=bool(k)).build(info)
+    programs = _every_role(MLP(hidden=16, disc_hidden=16, likelihood="normal", conditional=bool(k)), info, strategy)
     return programs, TensorData(torch.randn(n, 2, generator=g), labels, info)
+
+
+def _every_role(spec, info, strategy):
+    """Every role the spec offers, then the critics that the strategy requests with ``Critic`` (no spec names
+    them), built last so that the other roles' weights are those of ``spec.build(info)``."""
+    networks = spec.networks(info)
+    return networks.build(info, roles=(*networks.offered(), *getattr(strategy, "networks", ())))

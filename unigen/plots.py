@@ -57,6 +57,10 @@ MEANINGS = {
     "auxiliary": "auxiliary loss (classification term)",
     "sleep_phi": "sleep-φ loss (nats)",
     "wake_phi": "wake-φ loss (nats)",
+    "critic": "AVB critic T(x, z): BCE of encoder pairs against prior pairs (nats)",
+    "t_q": "AVB: mean critic T(x, z) on encoder pairs, z ~ q(z | x)",
+    "t_prior": "AVB: mean critic T(x, z) on prior pairs, z ~ p(z)",
+    "kl": "KL(q(z | x) ‖ p(z)) per example, or its estimate (AVB: E_q T(x, z)) (nats)",
     "skipped_steps": "updates skipped for a non-finite value (train.on_nan=skip)",
 }
 
