@@ -236,8 +236,9 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default=None)
     e.set_defaults(fn=_eval)
     r = sub.add_parser("reproduce", help="reproduce a published comparison (writes experiments/results/NAME.md)")
-    r.add_argument("name", help="hu2018-iwgan, hu2018-aavae, monoflow-toy, monoflow-gan, mode-collapse, "
-                   "wgan-disjoint, gp-stabilises")
+    from unigen.experiments import REPRODUCTIONS  # the names only: modules import on first use
+
+    r.add_argument("name", help=", ".join(REPRODUCTIONS))
     r.add_argument("--quick", action="store_true", help="reduced settings that finish in minutes on CPU")
     r.add_argument("--seeds", type=int, default=3)
     r.add_argument("--device", default="cpu")
