@@ -82,7 +82,7 @@ class AVB(Strategy):
         t_q = self.critic(programs, batch.x, latent_code(guide_tr, guide_tr, n), batch.c)  # (batch,)
         t_prior = self.critic(programs, batch.x, latent_code(prior_tr, guide_tr, n), batch.c)  # (batch,)
         loss = -(log_q_real(t_q).mean() + log_q_fake(t_prior).mean())
-        return {"critic": loss, "t_q": t_q.mean(), "t_prior": t_prior.mean()}
+        return {"critic": loss, "d_real": t_q.mean(), "d_fake": t_prior.mean()}  # encoder, prior pairs
 
     def terms(self, programs: Programs, batch: Batch) -> tuple[Tensor, Tensor]:
         r"""Per-example :math:`(\log p_\theta(x \mid z), T(x, z))` at one guide draw, each ``(batch,)``."""

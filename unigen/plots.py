@@ -29,7 +29,7 @@ def image_grid(x: Tensor, support: str = "unit") -> Tensor:
 
 # What each logged series means, as a panel title. Players' losses first (in this order), then diagnostics
 # (those of DIAGNOSTICS first, in its order, then the rest sorted).
-PLAYERS = ("discriminator", "latent_discriminator", "generator", "vae", "autoencoder", "model", "guide")
+PLAYERS = ("discriminator", "latent_discriminator", "critic", "generator", "vae", "autoencoder", "model", "guide")
 DIAGNOSTICS = ("d_real", "d_fake", "penalty", "bound", "reconstruction", "adversarial")
 MEANINGS = {
     "discriminator": "discriminator loss (nats for BCE critics)",
@@ -39,8 +39,8 @@ MEANINGS = {
     "autoencoder": "autoencoder loss: reconstruction + weighted adversarial term",
     "model": "wake-θ loss: − log p(x, z) per example (nats)",
     "guide": "guide loss (nats)",
-    "d_real": "mean critic logit on real data (AAE: on prior draws of z)",
-    "d_fake": "mean critic logit on generated data (AAE: on codes of q(z | x))",
+    "d_real": "mean critic logit on real data (AAE: on prior draws of z; AVB: on encoder pairs)",
+    "d_fake": "mean critic logit on generated data (AAE: on codes of q(z | x); AVB: on prior pairs)",
     "penalty": "critic penalty, before its weight",
     "bound": "the strategy's lower bound on log p(x) per example (nats)",
     "kl_weight": "β_t, the weight of the KL part of the bound in training (β-VAE, KL warm-up)",
@@ -58,8 +58,6 @@ MEANINGS = {
     "sleep_phi": "sleep-φ loss (nats)",
     "wake_phi": "wake-φ loss (nats)",
     "critic": "AVB critic T(x, z): BCE of encoder pairs against prior pairs (nats)",
-    "t_q": "AVB: mean critic T(x, z) on encoder pairs, z ~ q(z | x)",
-    "t_prior": "AVB: mean critic T(x, z) on prior pairs, z ~ p(z)",
     "kl": "KL(q(z | x) ‖ p(z)) per example, or its estimate (AVB: E_q T(x, z)) (nats)",
     "skipped_steps": "updates skipped for a non-finite value (train.on_nan=skip)",
 }

@@ -67,7 +67,7 @@ def test_diagnostics_use_the_shared_vocabulary(name):
     for phase in strategy.phases():
         values = trainer.run_phase(phase)
         keys |= set(values)
-        critics = {"discriminator", "latent_discriminator"} & set(phase.players)
+        critics = {"discriminator", "latent_discriminator", "critic"} & set(phase.players)
         if critics:
             assert {"d_real", "d_fake"} <= set(values), f"{name}: a critic phase reports d_real and d_fake"
     assert keys - set(strategy.players) <= set(MEANINGS), f"{name}: undocumented {keys - set(MEANINGS)}"
