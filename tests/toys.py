@@ -118,5 +118,7 @@ def contract_setup(strategy, n=256):
         labels = torch.where(torch.arange(n) % 3 == 0, -1, labels)
         return programs, TensorData(torch.rand(n, 1, 4, 4, generator=g), labels, info)
     info = DataInfo(shape=(2,), num_classes=k, support="real")
-    programs = MLP(hidden=16, disc_hidden=16, likelihood="normal", conditional=bool(k)).build(info)
+    spec = MLP(hidden=16, disc_hidden=16, likelihood="normal", conditional=bool(k))
+    critics = getattr(strategy, "networks", ())  # a Critic role the strategy asks for (ALI's joint critic)
+    programs = spec.build(info, roles=(*spec.networks(info).offered(), *critics))
     return programs, TensorData(torch.randn(n, 2, generator=g), labels, info)
