@@ -60,14 +60,16 @@ class ALI(Strategy):
     ``bigan`` with this default). :func:`reconstruct` maps x → z → x with a trained run.
 
     .. note::
-        Departures, stated: (1) the papers write the minimax value; both official codes, and this
-        strategy, train encoder and generator with the swapped-label loss above; (2) encoder and
+        Departures, stated: (1) the papers write the minimax value; encoder and generator here minimise
+        the swapped-label loss above, the non-saturating form of Goodfellow et al. (2014), as is usual in
+        practice; (2) encoder and
         generator are one player with one optimiser (ALI steps them together too; BiGAN uses one update
         of all three); (3) BiGAN's encoder is deterministic: pass a guide with a ``Delta`` site for that,
         the strategy does not change it. Diagnostics ``d_real``/``d_fake``: the mean logit on encoder and
         on decoder pairs.
 
-    :param n_critic: critic updates per encoder/generator update (ALI only), each on a fresh batch.
+    :param n_critic: critic updates per encoder/generator update, each on a fresh batch (unused when
+        ``simultaneous``).
     :param simultaneous: one phase stepping critic and encoder/generator from the same pairs (BiGAN).
     """
 
@@ -168,7 +170,7 @@ def critic(programs: Programs, x: Tensor, z: Tensor, c: Tensor | None = None) ->
 def reconstruct(programs: Programs, x: Tensor, c: Tensor | None = None) -> Tensor:
     r""":math:`\hat x = \mathbb{E}\,p_\theta(x \mid z)`, :math:`z \sim q_\phi(z \mid x)`: x → z → x with trained programs.
 
-    The decoder's mean (its point for a ``Delta`` generator), where
+    Without gradient. The decoder's mean (its point for a ``Delta`` generator), where
     :func:`unigen.inference.vaegan.reconstruct` takes the likelihood's sample; ``z`` is drawn from the guide
     (BiGAN's deterministic encoder: its point).
     """
