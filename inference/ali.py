@@ -62,11 +62,10 @@ class ALI(Strategy):
     .. note::
         Departures, stated: (1) the papers write the minimax value; encoder and generator here minimise
         the swapped-label loss above, the non-saturating form of Goodfellow et al. (2014), as is usual in
-        practice; (2) encoder and
-        generator are one player with one optimiser (ALI steps them together too; BiGAN uses one update
-        of all three); (3) BiGAN's encoder is deterministic: pass a guide with a ``Delta`` site for that,
-        the strategy does not change it. Diagnostics ``d_real``/``d_fake``: the mean logit on encoder and
-        on decoder pairs.
+        practice; (2) encoder and generator are one player with one optimiser (ALI steps them together
+        too; BiGAN uses one update of all three); (3) BiGAN's encoder is deterministic: pass a guide with
+        a ``Delta`` site for that, the strategy does not change it. Diagnostics ``d_real``/``d_fake``: the
+        mean logit on encoder and on decoder pairs.
 
     :param n_critic: critic updates per encoder/generator update, each on a fresh batch (unused when
         ``simultaneous``).
