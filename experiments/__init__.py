@@ -35,6 +35,7 @@ _MODULES = {
     "wgan-disjoint": "wgan_disjoint",
     "gp-stabilises": "gp_stabilises",
     "avb-toy": "avb_toy",
+    "ali-bigan": "ali_bigan",
 }
 
 

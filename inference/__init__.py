@@ -8,6 +8,7 @@ core maths, :mod:`unigen.importance`. A new strategy file is imported here, by n
 from unigen.inference.adversarial import Adversarial
 from unigen.inference.aae import AAE
 from unigen.inference.aavae import AAVAE
+from unigen.inference.ali import ALI, BiGAN
 from unigen.inference.avb import AVB
 from unigen.inference.cgan import CGAN
 from unigen.inference.cvae import CVAE
@@ -28,6 +29,6 @@ from unigen.inference.vaegan import VAEGAN
 from unigen.inference.wake_sleep import WakeSleep
 from unigen.inference.wgan import WGAN
 
-__all__ = ["AAE", "AAVAE", "AVB", "Adversarial", "CGAN", "CVAE", "ELBO", "FGAN", "HingeGAN", "IWAE", "IWCGAN", "IWGAN",
-           "InfoGAN", "LSGAN", "MinimaxGAN", "MonoFlow", "NonSaturatingGAN", "ReweightedWakeSleep", "SVAE", "VAEGAN",
-           "WGAN", "WakeSleep"]
+__all__ = ["AAE", "AAVAE", "ALI", "AVB", "Adversarial", "BiGAN", "CGAN", "CVAE", "ELBO", "FGAN", "HingeGAN", "IWAE",
+           "IWCGAN", "IWGAN", "InfoGAN", "LSGAN", "MinimaxGAN", "MonoFlow", "NonSaturatingGAN", "ReweightedWakeSleep",
+           "SVAE", "VAEGAN", "WGAN", "WakeSleep"]
