@@ -56,6 +56,10 @@ MEANINGS = {
     "auxiliary": "auxiliary loss (classification term)",
     "sleep_phi": "sleep-φ loss (nats)",
     "wake_phi": "wake-φ loss (nats)",
+    "critics": "CycleGAN: the two critics' LSGAN losses, summed",
+    "generators": "CycleGAN: the generators' adversarial + weighted cycle (+ identity) loss",
+    "cycle": "CycleGAN: cycle error ‖F(G(a)) − a‖₁ + ‖G(F(b)) − b‖₁ (mean per coordinate, before λ)",
+    "identity": "CycleGAN: identity error ‖G(b) − b‖₁ + ‖F(a) − a‖₁ (mean per coordinate, before its weight)",
     "skipped_steps": "updates skipped for a non-finite value (train.on_nan=skip)",
 }
 
