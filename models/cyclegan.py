@@ -89,13 +89,16 @@ class CycleGANNets(ModelSpec):
     """Two MLP generators (A to B, B to A) and two MLP critics for two-domain data (CycleGAN).
 
     :param hidden: width of the generators' hidden layers.
-    :param depth: hidden layers of every network.
+    :param depth: hidden layers of each generator; 0 makes it one linear layer (then squashed), which can
+        represent a permutation of the pixels (a rotation) or an inversion exactly.
     :param disc_hidden: width of the critics' hidden layers.
+    :param disc_depth: hidden layers of each critic.
     """
 
     hidden: int = count(256, hi=100_000)
-    depth: int = count(2, hi=100)
+    depth: int = count(2, lo=0, hi=100)
     disc_hidden: int = count(256, hi=100_000)
+    disc_depth: int = count(2, hi=100)
 
     def networks(self, info: DataInfo) -> Networks:
         if info.support not in OUTPUTS:
@@ -108,11 +111,11 @@ class CycleGANNets(ModelSpec):
         g, f = lru_cache(maxsize=None)(translator), lru_cache(maxsize=None)(translator)  # one module each
 
         def critic() -> Discriminator:
-            return Discriminator(FlatNet(mlp([d] + [self.disc_hidden] * self.depth + [1], act=leaky_relu),
+            return Discriminator(FlatNet(mlp([d] + [self.disc_hidden] * self.disc_depth + [1], act=leaky_relu),
                                          Labels(None)))
 
         def x_features() -> tuple:  # a generic Critic request's body
-            return FlatNet(mlp([d] + [self.disc_hidden] * self.depth, act=leaky_relu, final_act=True),
+            return FlatNet(mlp([d] + [self.disc_hidden] * self.disc_depth, act=leaky_relu, final_act=True),
                            Labels(None)), self.disc_hidden
 
         return Networks(lambda: CycleModel(g(), f()),
