@@ -36,6 +36,7 @@ _MODULES = {
     "gp-stabilises": "gp_stabilises",
     "avb-toy": "avb_toy",
     "ali-bigan": "ali_bigan",
+    "cyclegan-digits": "cyclegan_digits",
 }
 
 

@@ -12,6 +12,7 @@ from unigen.inference.ali import ALI, BiGAN
 from unigen.inference.avb import AVB
 from unigen.inference.cgan import CGAN
 from unigen.inference.cvae import CVAE
+from unigen.inference.cyclegan import CycleGAN
 from unigen.inference.elbo import ELBO
 from unigen.inference.fgan import FGAN
 from unigen.inference.gan_minimax import MinimaxGAN
@@ -29,6 +30,6 @@ from unigen.inference.vaegan import VAEGAN
 from unigen.inference.wake_sleep import WakeSleep
 from unigen.inference.wgan import WGAN
 
-__all__ = ["AAE", "AAVAE", "ALI", "AVB", "Adversarial", "BiGAN", "CGAN", "CVAE", "ELBO", "FGAN", "HingeGAN", "IWAE",
-           "IWCGAN", "IWGAN", "InfoGAN", "LSGAN", "MinimaxGAN", "MonoFlow", "NonSaturatingGAN", "ReweightedWakeSleep",
-           "SVAE", "VAEGAN", "WGAN", "WakeSleep"]
+__all__ = ["AAE", "AAVAE", "ALI", "AVB", "Adversarial", "BiGAN", "CGAN", "CVAE", "CycleGAN", "ELBO", "FGAN",
+           "HingeGAN", "IWAE", "IWCGAN", "IWGAN", "InfoGAN", "LSGAN", "MinimaxGAN", "MonoFlow", "NonSaturatingGAN",
+           "ReweightedWakeSleep", "SVAE", "VAEGAN", "WGAN", "WakeSleep"]

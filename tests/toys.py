@@ -109,6 +109,8 @@ def contract_setup(strategy, n=256):
     MLP programs on 2-D data, labelled (3 classes) when the strategy needs labels; strategies that need
     a classifier (semi-supervised) get the M2 model on 4×4 unit images with a third of the labels hidden.
     """
+    if strategy.needs.domains:
+        return _two_domain_setup(strategy, n)
     g = torch.Generator().manual_seed(0)
     k = 3 if strategy.needs.labels != "none" else None
     labels = torch.randint(0, 3, (n,), generator=g) if k else None
@@ -127,3 +129,18 @@ def _every_role(spec, info, strategy):
     them), built last so that the other roles' weights are those of ``spec.build(info)``."""
     networks = spec.networks(info)
     return networks.build(info, roles=(*networks.offered(), *getattr(strategy, "networks", ())))
+def _two_domain_setup(strategy, n=256):
+    """Two-domain 2-D data (domain 1 = domain 0 turned by 90°, other draws) and the tiny ``cyclegan`` networks."""
+    from unigen.models.cyclegan import CycleGANNets
+    from unigen.roles import needed_roles
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(n // 2, 2, generator=g) * torch.tensor([1.0, 0.3]) + torch.tensor([2.0, 0.0])
+    b = (torch.randn(n // 2, 2, generator=g) * torch.tensor([1.0, 0.3]) + torch.tensor([2.0, 0.0])) @ ROT90.T
+    info = DataInfo(shape=(2,), support="real")
+    domain = torch.cat([torch.zeros(n // 2), torch.ones(n // 2)])
+    programs = CycleGANNets(hidden=16, depth=1, disc_hidden=16).build(info, roles=needed_roles(strategy))
+    return programs, TensorData(torch.cat([a, b]), None, info, domain=domain)
+
+
+ROT90 = torch.tensor([[0.0, -1.0], [1.0, 0.0]])  # x -> R x turns the plane 90° anticlockwise

@@ -59,6 +59,10 @@ MEANINGS = {
     "wake_phi": "wake-φ loss (nats)",
     "critic": "AVB critic T(x, z): BCE of encoder pairs against prior pairs (nats)",
     "kl": "KL(q(z | x) ‖ p(z)) per example, or its estimate (AVB: E_q T(x, z)) (nats)",
+    "critics": "CycleGAN: the two critics' LSGAN losses, summed",
+    "generators": "CycleGAN: the generators' adversarial + weighted cycle (+ identity) loss",
+    "cycle": "CycleGAN: cycle error ‖F(G(a)) − a‖₁ + ‖G(F(b)) − b‖₁ (mean per coordinate, before λ)",
+    "identity": "CycleGAN: identity error ‖G(b) − b‖₁ + ‖F(a) − a‖₁ (mean per coordinate, before its weight)",
     "skipped_steps": "updates skipped for a non-finite value (train.on_nan=skip)",
 }
 

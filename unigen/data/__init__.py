@@ -1,21 +1,23 @@
 """Data sets: tensors in memory (:class:`TensorData`) and the registered specs that build them.
 
 Importing this package registers ``ring``, ``grid``, ``gaussian`` (:mod:`unigen.data.toy`), ``mnist``
-(:mod:`unigen.data.mnist`), ``fashion_mnist`` (:mod:`unigen.data.fashion_mnist`) and ``npz``
-(:mod:`unigen.data.npz`) in :data:`unigen.registry.DATASETS`.
+(:mod:`unigen.data.mnist`), ``fashion_mnist`` (:mod:`unigen.data.fashion_mnist`), ``rotated_digits``
+(:mod:`unigen.data.rotated_digits`, two unpaired digit domains) and ``npz`` (:mod:`unigen.data.npz`) in
+:data:`unigen.registry.DATASETS`.
 """
 from __future__ import annotations
 
 import torch
 
-from unigen.data import fashion_mnist, mnist, npz, toy  # noqa: F401  (registration)
+from unigen.data import fashion_mnist, mnist, npz, rotated_digits, toy  # noqa: F401  (registration)
 from unigen.data.base import SUPPORTS, TensorData
 from unigen.data.fashion_mnist import FashionMNIST
 from unigen.data.mnist import MNIST, read_idx
 from unigen.data.npz import NPZ
+from unigen.data.rotated_digits import RotatedDigits
 from unigen.data.toy import Gaussian, Grid, Ring
 
-__all__ = ["TensorData", "SUPPORTS", "read_idx", "load_data", "Ring", "Grid", "Gaussian", "MNIST", "FashionMNIST", "NPZ"]
+__all__ = ["TensorData", "SUPPORTS", "read_idx", "load_data", "Ring", "Grid", "Gaussian", "MNIST", "FashionMNIST", "NPZ", "RotatedDigits"]
 
 
 def load_data(spec, split: str = "train", device: torch.device | str = "cpu") -> TensorData:
