@@ -10,6 +10,7 @@ from unigen.inference.aae import AAE
 from unigen.inference.aavae import AAVAE
 from unigen.inference.cgan import CGAN
 from unigen.inference.cvae import CVAE
+from unigen.inference.dann import DANN
 from unigen.inference.elbo import ELBO
 from unigen.inference.fgan import FGAN
 from unigen.inference.gan_minimax import MinimaxGAN
@@ -27,6 +28,6 @@ from unigen.inference.vaegan import VAEGAN
 from unigen.inference.wake_sleep import WakeSleep
 from unigen.inference.wgan import WGAN
 
-__all__ = ["AAE", "AAVAE", "Adversarial", "CGAN", "CVAE", "ELBO", "FGAN", "HingeGAN", "IWAE", "IWCGAN", "IWGAN",
+__all__ = ["AAE", "AAVAE", "Adversarial", "CGAN", "CVAE", "DANN", "ELBO", "FGAN", "HingeGAN", "IWAE", "IWCGAN", "IWGAN",
            "InfoGAN", "LSGAN", "MinimaxGAN", "MonoFlow", "NonSaturatingGAN", "ReweightedWakeSleep", "SVAE", "VAEGAN",
            "WGAN", "WakeSleep"]

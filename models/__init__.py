@@ -4,9 +4,10 @@ with only the roles asked for (:mod:`unigen.models.spec`; runs ask for :func:`un
 Importing this package registers every model in :data:`unigen.registry.MODELS`. Models hold no losses
 and no optimisers; any strategy in :mod:`unigen.inference` can train them.
 """
+from .dann import DANNNets
 from .dcgan import DCGAN
 from .mlp import MLP
 from .ssvae import SSVAE
 from .vae import MLPVAE
 
-__all__ = ["DCGAN", "MLP", "MLPVAE", "SSVAE"]
+__all__ = ["DANNNets", "DCGAN", "MLP", "MLPVAE", "SSVAE"]

@@ -1,14 +1,15 @@
 """Data sets: tensors in memory (:class:`TensorData`) and the registered specs that build them.
 
 Importing this package registers ``ring``, ``grid``, ``gaussian`` (:mod:`unigen.data.toy`), ``mnist``
-(:mod:`unigen.data.mnist`), ``fashion_mnist`` (:mod:`unigen.data.fashion_mnist`) and ``npz``
+(:mod:`unigen.data.mnist`), ``fashion_mnist`` (:mod:`unigen.data.fashion_mnist`), ``mnist_to_digits``
+(:mod:`unigen.data.digit_shift`) and ``npz``
 (:mod:`unigen.data.npz`) in :data:`unigen.registry.DATASETS`.
 """
 from __future__ import annotations
 
 import torch
 
-from unigen.data import fashion_mnist, mnist, npz, toy  # noqa: F401  (registration)
+from unigen.data import digit_shift, fashion_mnist, mnist, npz, toy  # noqa: F401  (registration)
 from unigen.data.base import SUPPORTS, TensorData
 from unigen.data.fashion_mnist import FashionMNIST
 from unigen.data.mnist import MNIST, read_idx
