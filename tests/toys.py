@@ -109,6 +109,8 @@ def contract_setup(strategy, n=256):
     MLP programs on 2-D data, labelled (3 classes) when the strategy needs labels; strategies that need
     a classifier (semi-supervised) get the M2 model on 4×4 unit images with a third of the labels hidden.
     """
+    if strategy.needs.domains:
+        return _two_domain_setup(strategy, n)
     g = torch.Generator().manual_seed(0)
     k = 3 if strategy.needs.labels != "none" else None
     labels = torch.randint(0, 3, (n,), generator=g) if k else None
@@ -120,3 +122,18 @@ def contract_setup(strategy, n=256):
     info = DataInfo(shape=(2,), num_classes=k, support="real")
     programs = MLP(hidden=16, disc_hidden=16, likelihood="normal", conditional=bool(k)).build(info)
     return programs, TensorData(torch.randn(n, 2, generator=g), labels, info)
+
+
+def _two_domain_setup(strategy, n=256):
+    """Two-domain 2-D data (source 0 labelled, 3 classes; target 1 shifted, labels hidden) and the ``dann``
+    networks, for strategies that read two domains (``strategy.needs.domains``)."""
+    from unigen.models.dann import DANNNets
+    from unigen.roles import needed_roles
+
+    g = torch.Generator().manual_seed(0)
+    domain = torch.arange(n) % 2
+    labels = torch.where(domain == 0, torch.randint(0, 3, (n,), generator=g), -1)
+    x = torch.randn(n, 2, generator=g) + 2.0 * domain.unsqueeze(-1)
+    info = DataInfo(shape=(2,), num_classes=3, support="real")
+    programs = DANNNets(hidden=16, disc_hidden=16).build(info, roles=needed_roles(strategy))
+    return programs, TensorData(x, labels, info, domain=domain)
