@@ -34,6 +34,7 @@ _MODULES = {
     "mode-collapse": "mode_collapse",
     "wgan-disjoint": "wgan_disjoint",
     "gp-stabilises": "gp_stabilises",
+    "ada-digits": "ada_digits",
 }
 
 
