@@ -37,6 +37,7 @@ _MODULES = {
     "avb-toy": "avb_toy",
     "ali-bigan": "ali_bigan",
     "cyclegan-digits": "cyclegan_digits",
+    "ada-digits": "ada_digits",
 }
 
 

@@ -13,6 +13,7 @@ from unigen.inference.avb import AVB
 from unigen.inference.cgan import CGAN
 from unigen.inference.cvae import CVAE
 from unigen.inference.cyclegan import CycleGAN
+from unigen.inference.dann import DANN
 from unigen.inference.elbo import ELBO
 from unigen.inference.fgan import FGAN
 from unigen.inference.gan_minimax import MinimaxGAN
@@ -30,6 +31,6 @@ from unigen.inference.vaegan import VAEGAN
 from unigen.inference.wake_sleep import WakeSleep
 from unigen.inference.wgan import WGAN
 
-__all__ = ["AAE", "AAVAE", "ALI", "AVB", "Adversarial", "BiGAN", "CGAN", "CVAE", "CycleGAN", "ELBO", "FGAN",
-           "HingeGAN", "IWAE", "IWCGAN", "IWGAN", "InfoGAN", "LSGAN", "MinimaxGAN", "MonoFlow", "NonSaturatingGAN",
-           "ReweightedWakeSleep", "SVAE", "VAEGAN", "WGAN", "WakeSleep"]
+__all__ = ["AAE", "AAVAE", "ALI", "AVB", "Adversarial", "BiGAN", "CGAN", "CVAE", "CycleGAN", "DANN", "ELBO",
+           "FGAN", "HingeGAN", "IWAE", "IWCGAN", "IWGAN", "InfoGAN", "LSGAN", "MinimaxGAN", "MonoFlow",
+           "NonSaturatingGAN", "ReweightedWakeSleep", "SVAE", "VAEGAN", "WGAN", "WakeSleep"]

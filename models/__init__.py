@@ -5,9 +5,10 @@ Importing this package registers every model in :data:`unigen.registry.MODELS`. 
 and no optimisers; any strategy in :mod:`unigen.inference` can train them.
 """
 from .cyclegan import CycleGANNets
+from .dann import DANNNets
 from .dcgan import DCGAN
 from .mlp import MLP
 from .ssvae import SSVAE
 from .vae import MLPVAE
 
-__all__ = ["CycleGANNets", "DCGAN", "MLP", "MLPVAE", "SSVAE"]
+__all__ = ["CycleGANNets", "DANNNets", "DCGAN", "MLP", "MLPVAE", "SSVAE"]

@@ -129,7 +129,9 @@ def _every_role(spec, info, strategy):
     them), built last so that the other roles' weights are those of ``spec.build(info)``."""
     networks = spec.networks(info)
     return networks.build(info, roles=(*networks.offered(), *getattr(strategy, "networks", ())))
-def _two_domain_setup(strategy, n=256):
+
+
+def _cyclegan_setup(strategy, n=256):
     """Two-domain 2-D data (domain 1 = domain 0 turned by 90°, other draws) and the tiny ``cyclegan`` networks."""
     from unigen.models.cyclegan import CycleGANNets
     from unigen.roles import needed_roles
@@ -144,3 +146,25 @@ def _two_domain_setup(strategy, n=256):
 
 
 ROT90 = torch.tensor([[0.0, -1.0], [1.0, 0.0]])  # x -> R x turns the plane 90° anticlockwise
+
+
+def _dann_setup(strategy, n=256):
+    """Two-domain 2-D data (source 0 labelled, 3 classes; target 1 shifted, labels hidden) and the ``dann``
+    networks, for strategies that read two domains (``strategy.needs.domains``)."""
+    from unigen.models.dann import DANNNets
+    from unigen.roles import needed_roles
+
+    g = torch.Generator().manual_seed(0)
+    domain = torch.arange(n) % 2
+    labels = torch.where(domain == 0, torch.randint(0, 3, (n,), generator=g), -1)
+    x = torch.randn(n, 2, generator=g) + 2.0 * domain.unsqueeze(-1)
+    info = DataInfo(shape=(2,), num_classes=3, support="real")
+    programs = DANNNets(hidden=16, disc_hidden=16).build(info, roles=needed_roles(strategy))
+    return programs, TensorData(x, labels, info, domain=domain)
+
+
+def _two_domain_setup(strategy, n=256):
+    """Two-domain programs and data: CycleGAN's translators, or DANN's feature extractor and domain critic."""
+    from unigen.roles import needed_roles
+
+    return (_cyclegan_setup if "generator_ab" in needed_roles(strategy) else _dann_setup)(strategy, n)

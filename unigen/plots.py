@@ -63,6 +63,12 @@ MEANINGS = {
     "generators": "CycleGAN: the generators' adversarial + weighted cycle (+ identity) loss",
     "cycle": "CycleGAN: cycle error ‖F(G(a)) − a‖₁ + ‖G(F(b)) − b‖₁ (mean per coordinate, before λ)",
     "identity": "CycleGAN: identity error ‖G(b) − b‖₁ + ‖F(a) − a‖₁ (mean per coordinate, before its weight)",
+    "feature_extractor": "DANN: source label NLL + weighted feature adversarial term (nats)",
+    "domain_discriminator": "DANN: domain classifier NLL, source = 1, target = 0 (nats)",
+    "d_source": "DANN: mean domain logit on source features",
+    "d_target": "DANN: mean domain logit on target features",
+    "domain_acc": "DANN: domain classifier accuracy on the batch (0.5 = domains confused)",
+    "lambda": "DANN: weight λ_p of the feature adversarial term at this step",
     "skipped_steps": "updates skipped for a non-finite value (train.on_nan=skip)",
 }
 

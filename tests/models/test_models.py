@@ -62,10 +62,11 @@ def seed():
 
 
 def test_every_registered_model_is_covered():
-    assert set(MODELS.names()) == {"mlp", "mlp_vae", "dcgan", "ssvae", "cyclegan"}
+    assert set(MODELS.names()) == {"mlp", "mlp_vae", "dcgan", "ssvae", "cyclegan", "dann"}
     # ssvae (M2) has roles and sites of its own (y, classifier); tests/inference/test_conditional.py covers it
-    # cyclegan (two translators, two critics) is covered by tests/inference/test_cyclegan.py
-    assert {name for name, _, _ in CASES} | {"ssvae", "cyclegan"} == set(MODELS.names())
+    # cyclegan (two translators, two critics) and dann (features, labels, domain critic) are covered by
+    # tests/inference/test_cyclegan.py and tests/inference/test_dann.py
+    assert {name for name, _, _ in CASES} | {"ssvae", "cyclegan", "dann"} == set(MODELS.names())
     assert set(models.__all__) == {cls.__name__ for cls in map(MODELS.get, MODELS.names())}
 
 

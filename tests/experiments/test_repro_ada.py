@@ -1,0 +1,16 @@
+"""ada-digits in quick mode: every method is scored on the held-out target digits, the page says it is CPU-reduced."""
+import json
+
+from unigen.experiments.common import run
+
+
+def test_ada_digits_quick(tmp_path):
+    md = run("ada-digits", quick=True, seeds=1, results=tmp_path)
+    rows = {(r["method"], r["metric"]): r["mean"] for r in json.loads(md.with_suffix(".json").read_text())}
+    methods = ("source only", "DANN (flipped labels)", "DANN (gradient reversal)")
+    metrics = ("target accuracy", "source accuracy", "domain accuracy (final steps)")
+    assert set(rows) == {(m, k) for m in methods for k in metrics}
+    assert all(0 <= v <= 1 for v in rows.values())
+    page = md.read_text()
+    assert "CPU-reduced" in page and "0.7666" in page and "## Protocol" in page
+    assert (tmp_path / "ada-digits.quick.png").is_file() and (tmp_path / "ada-digits.quick-features.png").is_file()
