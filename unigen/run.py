@@ -359,7 +359,10 @@ def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, mai
         return run_dir
     try:
         plots.save_curves(log.path, run_dir / "losses.png", players=list(resolved.strategy.players))
-        write_samples(built, run_dir / "samples.png", step=trainer.step_count)
+        try:
+            write_samples(built, run_dir / "samples.png", step=trainer.step_count)
+        except UserError as e:
+            print(f"no samples.png: {e}")
         results = evaluate_built(built)
     except KeyboardInterrupt:
         raise Interrupted("SIGINT", run_dir, None, during="the final evaluation") from None
@@ -516,6 +519,10 @@ def write_samples(built: Built, path: Path, n: int | None = None, label: int | N
     if seed is not None:
         seed_everything(seed)
     x, c = draw_labelled(built, n, label)
+    if tuple(x.shape[1:]) != tuple(info.shape):
+        raise UserError(f"the model's observed site draws values of shape {tuple(x.shape[1:])}, not examples of the "
+                        f"data ({tuple(info.shape)}): it generates no data (e.g. a label model), so there are no "
+                        f"samples to write")
     x, c = x.detach().cpu(), None if c is None or not _uses_labels(built) else c.cpu()
     suffix = path.suffix.lower()
     if suffix == ".npz":
