@@ -16,8 +16,8 @@ Scores: modes captured, % high-quality samples, and the sliced Wasserstein-1 dis
 (256 random directions).
 
 **Result (3 seeds; a negative one):** at λ = 10 neither penalty rescues the NS-GAN at lr 10⁻² (modes: NS-GAN
-10 ± 3.6, GAN-GP 0.7 ± 1.2, DRAGAN-NS 2.3 ± 3.2; sliced W1 0.74, 2.17, 1.45), and at lr 2·10⁻³ both penalties
-are far behind the plain NS-GAN (modes 20.3 vs 1.3 and 2.7; sliced W1 0.42 vs 2.6 and 0.63): the penalised
+15.0 ± 1.0, GAN-GP 1.7 ± 2.1, DRAGAN-NS 6.7 ± 4.2; sliced W1 0.65, 2.2, 1.06), and at lr 2·10⁻³ both penalties
+are far behind the plain NS-GAN (modes 19.0 vs 4.7 and 5.0; sliced W1 0.42 vs 1.52 and 0.53): the penalised
 generators collapse onto a point, an arc or a few lines (see the plot). So on this synthetic case we do *not*
 see the stabilisation Fedus et al. report on images.
 
