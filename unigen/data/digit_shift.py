@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from unigen.data.base import UNLABELLED, TensorData
-from unigen.data.mnist import MNIST, stratified_subset
+from unigen.data.mnist import MNIST, held_out, stratified_subset
 from unigen.data.toy import split_seed
 from unigen.errors import UserError
 from unigen.programs import DataInfo
@@ -51,11 +51,7 @@ def _sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
 def target_split(split: str) -> tuple[np.ndarray, np.ndarray]:
     """The target's ``split``: 8×8 images in 0..16 and labels (50 per class held out for ``test``)."""
     images, labels = _sklearn_digits()
-    rng = np.random.default_rng(_TARGET_SPLIT_SEED)
-    test = np.concatenate([rng.permutation(np.flatnonzero(labels == k))[:TARGET_TEST_PER_CLASS] for k in range(10)])
-    mask = np.zeros(len(labels), dtype=bool)
-    mask[test] = True
-    keep = np.flatnonzero(mask if split == "test" else ~mask)
+    keep = held_out(labels, TARGET_TEST_PER_CLASS, _TARGET_SPLIT_SEED, split)
     return images[keep], labels[keep]
 
 

