@@ -48,8 +48,10 @@ that, uncompiled).
 """
 from __future__ import annotations
 
-import logging
+import operator
+import sys
 import time
+from contextlib import contextmanager, nullcontext
 from typing import Callable, Hashable, Iterable, Sequence
 
 import torch
@@ -57,8 +59,6 @@ import torch.utils._pytree as pytree
 from torch import Tensor
 
 from unigen.errors import UserError
-
-log = logging.getLogger(__name__)
 
 #: registered strategies whose update cannot be traced, with the reason
 UNTRACEABLE: dict[str, str] = {}
@@ -91,6 +91,28 @@ def optimizer_tensors(optimizers: Iterable[torch.optim.Optimizer]) -> list[Tenso
     return out
 
 
+@contextmanager
+def _undone(state: Callable[[], Iterable[Tensor]], given: list[Tensor]):
+    """Run a block (an update done only for what it creates or records) and undo its effects on the tensors:
+    every tensor of ``state()`` and ``given`` gets its values back, tensors the block created in ``state()``
+    (an optimiser's first moments and step counts) are zeroed, as they were created, and the random-number
+    generators are restored, so the next (replayed) update is the first one."""
+    before = _unique([*state(), *given])
+    saved = [t.detach().clone() for t in before]
+    cuda = sorted({t.device.index or 0 for t in before if t.device.type == "cuda"})
+    with torch.random.fork_rng(devices=cuda):
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for t, v in zip(before, saved):
+                    t.copy_(v)
+                known = {id(t) for t in before}
+                for t in _unique(state()):
+                    if id(t) not in known:
+                        t.zero_()
+
+
 def _unique(tensors: Iterable[Tensor]) -> list[Tensor]:
     seen, out = set(), []
     for t in tensors:
@@ -115,7 +137,7 @@ class TracedStep:
     :param state: the tensors the functions read or write besides their arguments (called at each trace).
     :param name: how errors name the update (e.g. the strategy).
     :param backend: ``"inductor"`` or ``"eager"`` (:data:`BACKENDS`).
-    :param warmup: eager calls per key before tracing.
+    :param warmup: eager runs per graph before tracing, each undone (they only create what is created lazily).
     """
 
     def __init__(self, state: Callable[[], Iterable[Tensor]], name: str = "the step", backend: str = "inductor",
@@ -124,9 +146,10 @@ class TracedStep:
             raise ValueError(f"backend={backend!r}; choose one of {BACKENDS}")
         self.state, self.name, self.backend, self.warmup = state, name, backend, warmup
         self.graphs: dict[Hashable, tuple] = {}
-        self.calls: dict[Hashable, int] = {}
         self.traces = 0  # traces made (one per key and shapes, again after invalidate())
+        self.replays = 0  # updates run by a graph
         self.compile_seconds = 0.0  # tracing and compiling, in all (logged once per graph)
+        self._cache = (0, 0)  # inductor's FX graph cache hits and misses seen so far
         self.pending: dict[Hashable, float] = {}  # graphs traced, compiled at their first replay: tracing seconds
 
     @classmethod
@@ -150,35 +173,37 @@ class TracedStep:
         where = [i for i, t in enumerate(leaves) if isinstance(t, Tensor)]
         given = [leaves[i] for i in where]
         sig = (key, _signature(given))
-        entry = self.graphs.get(sig)
-        if entry is not None:
-            run, state, out_spec, hosts = entry
-            for h in hosts:
-                h.fill()
-            start = time.perf_counter() if sig in self.pending else 0.0
-            try:
-                with torch.no_grad():
-                    flat = run(*state, *given, *[h.scalars for h in hosts])
-            except Exception as e:  # noqa: BLE001  (a compiler's failure, at its first call)
-                if not start:
-                    raise
-                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                raise UserError(f"{self.name}: inductor could not compile the traced update ({first[:200]}); use "
-                                f"train.compile=trace-eager or train.compile=none") from e
-            if start:  # torch.compile compiles at the first call: report it once
-                self._report(sig, self.pending.pop(sig) + time.perf_counter() - start, "traced and compiled")
-            return pytree.tree_unflatten(list(flat), out_spec)
-        n = self.calls.get(key, 0)
-        self.calls[key] = n + 1
-        if n < self.warmup:
-            return fn(*args)
-        return self._trace(sig, fn, leaves, spec, where)
+        if sig not in self.graphs:
+            self._trace(sig, fn, leaves, spec, where)
+        run, state, out_spec, hosts = self.graphs[sig]
+        for h in hosts:
+            h.fill()
+        start = time.perf_counter() if sig in self.pending else 0.0
+        try:
+            # once compiled, skip dynamo's guards (hundreds of tensor checks a call): a graph is only called
+            # with the tensors it was traced with and batches of its own shapes
+            with torch.no_grad(), _trusted() if self.backend == "inductor" and not start else nullcontext():
+                flat = run(*state, *given, *[h.scalars for h in hosts])
+        except Exception as e:  # noqa: BLE001  (a compiler's failure, at its first call)
+            if not start:
+                raise
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise UserError(f"{self.name}: inductor could not compile the traced update ({first[:200]}); use "
+                            f"train.compile=trace-eager or train.compile=none") from e
+        if start:  # torch.compile compiles at the first call: report tracing and compiling once
+            self._report(sig, self.pending.pop(sig) + time.perf_counter() - start, "traced and compiled")
+        self.replays += 1
+        return pytree.tree_unflatten(list(flat), out_spec)
 
     def _trace(self, sig, fn, leaves, spec, where):
         from torch.fx.experimental.proxy_tensor import make_fx
 
         start = time.perf_counter()
         given = [leaves[i] for i in where]
+        args = pytree.tree_unflatten(leaves, spec)
+        for _ in range(self.warmup):  # lazy one-time work (optimiser states, probes), then undone
+            with _undone(self.state, given):
+                fn(*args)
         state = [t for t in _unique(self.state()) if all(t is not g for g in given)]
         holder = {}
 
@@ -187,20 +212,20 @@ class TracedStep:
             for i, t in zip(where, tensors[len(state):]):
                 full[i] = t
             flat, holder["spec"] = pytree.tree_flatten(fn(*pytree.tree_unflatten(full, spec)))
-            holder["flat"] = list(flat)  # real tensors: the values of this (real) update
             return flat
 
         try:
-            gm = make_fx(flat_update, tracing_mode="real")(*state, *given)  # a real update, recorded
+            with _undone(self.state, given):  # make_fx runs the update on the real tensors
+                gm = make_fx(flat_update, tracing_mode="real")(*state, *given)
         except RuntimeError as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise UserError(f"{self.name} could not be traced into one graph ({first[:200]}); it reads tensor "
                             f"values on the host; use train.compile=none") from e
-        out = pytree.tree_unflatten(holder["flat"], holder["spec"])
         _drop_profiler_marks(gm)
         run, hosts = gm, []
         if self.backend == "inductor":
             hosts = _decompose_adam(gm, state + given)
+            _norms_as_sums(gm)
             run = _compile(gm, state + given + [h.scalars for h in hosts])
         self.graphs[sig] = (run, state, holder["spec"], hosts)
         self.traces += 1
@@ -209,12 +234,22 @@ class TracedStep:
             self.pending[sig] = seconds  # and the compilation, at the first replay
         else:
             self._report(sig, seconds, "traced")
-        return out
 
     def _report(self, sig, seconds: float, what: str) -> None:
+        """Say once per graph, on stderr, how long tracing (and compiling) took, and whether inductor's on-disk
+        FX graph cache served the compiled code."""
         self.compile_seconds += seconds
-        log.info("%s: %s update %r (batch shapes %s) in %.1f s", self.name, what, sig[0],
-                 ", ".join("x".join(map(str, s[0])) or "()" for s in sig[1]), seconds)
+        cache = ""
+        if self.backend == "inductor":
+            from torch._dynamo.utils import counters
+
+            hits, misses = counters["inductor"]["fxgraph_cache_hit"], counters["inductor"]["fxgraph_cache_miss"]
+            seen = "hit" if hits > self._cache[0] else "miss" if misses > self._cache[1] else "not used"
+            cache = f"; inductor's FX graph cache: {seen}"
+            self._cache = (hits, misses)
+        shapes = ", ".join("×".join(map(str, s[0])) or "()" for s in sig[1] if s is not None)
+        print(f"unigen: {self.name}: {what} update {sig[0]!r} (inputs {shapes}) in {seconds:.1f} s{cache}",
+              file=sys.stderr, flush=True)
 
 
 class _HostAdam:
@@ -232,6 +267,31 @@ class _HostAdam:
         self.t += 1
         self.scalars.copy_(torch.tensor([float(self.lr) / (1 - self.beta1 ** self.t),
                                          (1 - self.beta2 ** self.t) ** 0.5]), non_blocking=True)
+
+
+def _trusted():
+    return torch.compiler.set_stance("default", skip_guard_eval_unsafe=True)
+
+
+def _norms_as_sums(gm: torch.fx.GraphModule) -> None:
+    """Rewrite ``_foreach_norm`` (a kernel per tensor that inductor calls as is) as square roots of sums of
+    squares, which inductor generates and fuses. Only the flags read them (finite or not), and the two forms
+    overflow alike."""
+    aten = torch.ops.aten
+    for node in list(gm.graph.nodes):
+        if node.op != "call_function" or node.target is not aten._foreach_norm.Scalar:
+            continue
+        if len(node.args) > 1 and node.args[1] != 2 or any(u.target is not operator.getitem for u in node.users):
+            continue
+        with gm.graph.inserting_before(node):
+            norms = [gm.graph.call_function(aten.sqrt.default, (gm.graph.call_function(
+                aten.sum.default, (gm.graph.call_function(aten.mul.Tensor, (t, t)),)),)) for t in node.args[0]]
+        for user in list(node.users):
+            user.replace_all_uses_with(norms[user.args[1]])
+            gm.graph.erase_node(user)
+        gm.graph.erase_node(node)
+    gm.graph.lint()
+    gm.recompile()
 
 
 def _drop_profiler_marks(gm: torch.fx.GraphModule) -> None:
