@@ -57,6 +57,18 @@ def test_the_traced_graph_replays_eager_updates_bit_for_bit(name):
     assert_close(_optimizer_states(traced), _optimizer_states(eager), rtol=0, atol=0)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(set(STRATEGIES.names()) - {"elbo", "iwae", "ns_gan", "wgan", "aae"}
+                                        - set(UNTRACEABLE)))
+def test_every_registered_strategy_traces_and_replays_eager_updates(name):
+    torch.manual_seed(1)
+    eager_losses = _steps(_trainer(name, "none"), 2)
+    torch.manual_seed(1)
+    traced = _trainer(name, "trace-eager")
+    assert_close(_steps(traced, 2), eager_losses, rtol=0, atol=0)
+    assert traced.traced.traces == len(traced.strategy.phases())
+
+
 def test_a_cosine_schedule_fills_the_graphs_rate_like_eager():
     optim = OptimConfig(lr=1e-2, schedule="cosine", warmup=2)
     torch.manual_seed(1)
