@@ -6,13 +6,18 @@ For each case the same networks train on the same synthetic data (shapes and val
 data; timing does not depend on the values) with:
 
 - **hand eager**: :mod:`benchmarks.reference`, a hand-written PyTorch step;
+- **hand compile**: that step under ``torch.compile`` (default mode; its optimiser steps compiled too);
 - **hand graph** (CUDA): that step captured in one CUDA graph;
 - **unigen eager**: the Pyro programs and strategy through :class:`unigen.Trainer`;
+- **unigen traced**: the same with ``compile="trace"`` (:mod:`unigen.traced`: each phase update traced into one
+  graph and compiled by inductor);
 - **unigen graph** (CUDA): the same with ``compile="cudagraph"``;
 - **kernel floor** (CUDA): :math:`10^6 / t` for the summed GPU kernel time :math:`t` (µs) of one unigen step,
   from ``torch.profiler``: the rate at which the GPU could run the step's kernels back to back.
 
-It prints a Markdown table and writes ``benchmarks/results/<device>.json``, then rebuilds
+The compile times (``*_compile_s``) are the seconds of the first call(s), which trace and compile; whether
+inductor's on-disk FX graph cache served them is recorded (``inductor_cache``). ``--no-compile`` skips both
+compiled columns. It prints a Markdown table and writes ``benchmarks/results/<device>.json``, then rebuilds
 ``benchmarks/RESULTS.md`` from every JSON there (``--report`` does only that; ``--out DIR`` writes
 ``DIR/<device>.json`` and ``DIR/../RESULTS.md`` instead).
 """
@@ -168,7 +173,22 @@ def kernel_us(step: Callable[[], object], device: torch.device, steps: int = 20)
     return total / steps
 
 
-def run_case(name: str, case: Case, device: torch.device, min_time: float) -> dict:
+def first_calls(step: Callable[[], object], device: torch.device, calls: int = 2) -> float:
+    """Seconds of a compiled step's first ``calls`` calls (tracing and compiling), minus ``calls - 1`` steady
+    steps: the compile time."""
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(calls):
+        step()
+    sync(device)
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    step()
+    sync(device)
+    return first - (calls - 1) * (time.perf_counter() - start)
+
+
+def run_case(name: str, case: Case, device: torch.device, min_time: float, compiled: bool = True) -> dict:
     torch.manual_seed(0)
     data = case.data(device)
     out = {"case": name, "title": case.title}
@@ -179,6 +199,23 @@ def run_case(name: str, case: Case, device: torch.device, min_time: float) -> di
         raise RuntimeError(f"{name}: unigen's players {counts} differ from the reference's {hand.parameter_counts()}")
     out["parameters"] = counts
     steps = {"hand_eager": hand.step, "unigen_eager": trainer.step}
+    if compiled:
+        from torch._dynamo.utils import counters
+
+        before = (counters["inductor"]["fxgraph_cache_hit"], counters["inductor"]["fxgraph_cache_miss"])
+        hand_c = case.reference(data.x, case.batch_size, False)
+        fn = torch.compile(hand_c.step)
+        try:
+            out["hand_compile_s"] = first_calls(fn, device)
+            steps["hand_compile"] = fn
+        except RuntimeError as e:  # e.g. WGAN-GP: aot_autograd has no double backward
+            out["hand_compile_error"] = str(e).strip().splitlines()[0][:160]  # reported as "fails"
+        traced = case.trainer(data, "trace")
+        first_calls(traced.step, device)
+        out["unigen_traced_s"] = traced.traced.compile_seconds
+        steps["unigen_traced"] = traced.step
+        out["inductor_cache"] = {"hits": counters["inductor"]["fxgraph_cache_hit"] - before[0],
+                                 "misses": counters["inductor"]["fxgraph_cache_miss"] - before[1]}
     if device.type == "cuda":
         steps["hand_graph"] = graphed(case.reference(data.x, case.batch_size, True).step, device)
         steps["unigen_graph"] = case.trainer(data, "cudagraph").step
@@ -191,22 +228,47 @@ def run_case(name: str, case: Case, device: torch.device, min_time: float) -> di
 
 
 # --------------------------------------------------------------------------------------- report
-COLUMNS = [("hand_eager", "hand-written eager"), ("unigen_eager", "unigen eager"), ("hand_graph", "hand-written graph"),
+COLUMNS = [("hand_eager", "hand-written eager"), ("hand_compile", "hand-written torch.compile"),
+           ("unigen_eager", "unigen eager"), ("unigen_traced", "unigen traced"), ("hand_graph", "hand-written graph"),
            ("unigen_graph", "unigen graph"), ("kernel_floor", "kernel floor")]
 
 
 def table(result: dict) -> str:
     rows = result["rows"]
     cols = [(k, t) for k, t in COLUMNS if any(k in r for r in rows)]
-    head = "| case | " + " | ".join(t for _, t in cols) + " | unigen eager / hand eager |" + (
-        " unigen graph / hand eager | unigen graph / floor |" if any("unigen_graph" in r for r in rows) else "")
+    traced = any("unigen_traced" in r for r in rows)
+    graphed = any("unigen_graph" in r for r in rows)
+    head = "| case | " + " | ".join(t for _, t in cols) + " | unigen eager / hand eager |"
+    if traced:
+        head += " hand compile / hand eager | unigen traced / hand eager | unigen traced / hand compile |"
+    if graphed:
+        head += " unigen graph / hand eager | unigen graph / floor |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         cells = [(f"{r[k]:.0f}" if r[k] >= 10 else f"{r[k]:.3g}") if k in r else "—" for k, _ in cols]
         ratios = [f"{r['unigen_eager'] / r['hand_eager']:.2f}×"]
-        if "unigen_graph" in r:
-            ratios += [f"{r['unigen_graph'] / r['hand_eager']:.2f}×", f"{r['unigen_graph'] / r['kernel_floor']:.2f}×"]
+        if traced:
+            ratios += [f"{r[a] / r[b]:.2f}×" if a in r and b in r else "—" for a, b in
+                       [("hand_compile", "hand_eager"), ("unigen_traced", "hand_eager"),
+                        ("unigen_traced", "hand_compile")]]
+        if graphed:
+            ratios += [f"{r['unigen_graph'] / r[b]:.2f}×" if "unigen_graph" in r else "—"
+                       for b in ("hand_eager", "kernel_floor")]
         lines.append(f"| {r['title']} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
+    if traced:
+        lines += ["", "Compile times (first calls, seconds) and the steps after which unigen traced has saved its "
+                  "compile time over unigen eager:", "",
+                  "| case | hand-written torch.compile | unigen traced | inductor FX cache (hits/misses) | "
+                  "unigen traced pays off after |", "|---|---|---|---|---|"]
+        for r in rows:
+            if "unigen_traced" not in r:
+                continue
+            gain = 1 / r["unigen_eager"] - 1 / r["unigen_traced"]
+            even = f"{r['unigen_traced_s'] / gain:,.0f} steps" if gain > 0 else "never (slower)"
+            cache = r.get("inductor_cache", {})
+            hand = f"{r['hand_compile_s']:.1f}" if "hand_compile_s" in r else "fails (see below)"
+            lines.append(f"| {r['title']} | {hand} | {r['unigen_traced_s']:.1f} | "
+                         f"{cache.get('hits', '?')}/{cache.get('misses', '?')} | {even} |")
     return "\n".join(lines)
 
 
@@ -224,6 +286,7 @@ def main(argv=None) -> None:
     p.add_argument("--min-time", type=float, default=3.0, help="seconds timed per measurement")
     p.add_argument("--out", default=str(HERE / "results"), help="folder of the JSON results")
     p.add_argument("--report", action="store_true", help="only rebuild RESULTS.md from the JSON results")
+    p.add_argument("--no-compile", action="store_true", help="skip the torch.compile and traced columns")
     args = p.parse_args(argv)
     out_dir = Path(args.out)
     if not args.report:
@@ -231,7 +294,7 @@ def main(argv=None) -> None:
         pyro.enable_validation(False)
         rows = []
         for name in args.cases:
-            rows.append(run_case(name, CASES[name], device, args.min_time))
+            rows.append(run_case(name, CASES[name], device, args.min_time, not args.no_compile))
             print(json.dumps(rows[-1]), flush=True)
         result = {"device": device_name(device), "torch": torch.__version__, "pyro": pyro.__version__,
                   "min_time_s": args.min_time, "date": time.strftime("%Y-%m-%d"), "rows": rows}

@@ -37,17 +37,22 @@ from torch import Tensor
 
 from unigen.errors import UserError
 
-#: values of ``train.compile``
-COMPILE_MODES = ("none", "cudagraph")
+#: values of ``train.compile`` (``trace``, ``trace-eager``: :mod:`unigen.traced`)
+COMPILE_MODES = ("none", "cudagraph", "trace", "trace-eager")
 
 
 def check_compile(mode: str, device: torch.device, strategy_name: str, capturable: bool | str,
                   skip_nonfinite: bool, world_size: int) -> None:
     """Refuse a compile mode this run cannot use, with a one-line fix."""
     if mode not in COMPILE_MODES:
-        raise UserError(f"unknown train.compile={mode!r}; choose {' or '.join(COMPILE_MODES)}")
+        raise UserError(f"unknown train.compile={mode!r}; choose {', '.join(COMPILE_MODES[:-1])} or "
+                        f"{COMPILE_MODES[-1]}")
     if mode == "none":
         return
+    if mode.startswith("trace"):  # its own refusals (unigen.traced)
+        from unigen.traced import check_traceable
+
+        return check_traceable(strategy_name, skip_nonfinite, world_size)
     if device.type != "cuda":
         raise UserError(f"train.compile={mode} needs a CUDA device but the run is on {device.type}; "
                         f"set train.device=cuda, or train.compile=none")

@@ -63,7 +63,9 @@ class TrainConfig:
     monitor_mode: str = "min"  # min | max
     progress: bool = True  # tqdm bar
     data_placement: str = "auto"  # device | host (streamed to the device each step) | auto: device if it fits
-    compile: str = "none"  # none: eager | cudagraph: capture the whole step in one CUDA graph (unigen.compiled)
+    # none: eager | cudagraph: the whole step in one CUDA graph (unigen.compiled) | trace: each phase update traced
+    # into one graph and compiled by inductor (unigen.traced) | trace-eager: that graph replayed uncompiled
+    compile: str = "none"
     # logs besides metrics.jsonl and metrics.csv (unigen.loggers): none | tensorboard (RUN_DIR/tensorboard)
     logger: str = "none"
     # every this many steps (a multiple of log_every) write RUN_DIR/samples/step_NNNNNN.png; 0: off

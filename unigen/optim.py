@@ -49,28 +49,48 @@ def make_schedule(optimizer: torch.optim.Optimizer, cfg: OptimConfig, updates: i
     return torch.optim.lr_scheduler.LambdaLR(optimizer, multiplier(cfg, updates))
 
 
-def make_optimizer(params: Iterable[nn.Parameter], cfg: OptimConfig, capturable: bool = False) -> torch.optim.Optimizer:
+def make_optimizer(params: Iterable[nn.Parameter], cfg: OptimConfig, capturable: bool = False,
+                   tensor_lr: bool = False) -> torch.optim.Optimizer:
     """Build one player's optimiser from its settings.
 
+    Adam and SGD use torch's fused kernels where torch has them (float32 on a CPU or CUDA: one pass over
+    the parameters instead of one per operation); RMSprop uses the multi-tensor (``foreach``) form.
     ``capturable`` (for CUDA-graph capture, :mod:`unigen.compiled`) keeps Adam's and RMSprop's step
-    counts and learning rates in device tensors; SGD then needs a constant rate.
+    counts and learning rates in device tensors; SGD then needs a constant rate. ``tensor_lr`` (for
+    :mod:`unigen.traced`) keeps a fused optimiser's rate in a float64 tensor (a graph input that schedules
+    fill in place, on the host, where the traced graph's host arithmetic reads it); RMSprop and SGD then
+    need a constant rate, which the traced graph holds as a constant.
     """
     params = list(params)
     if cfg.name not in OPTIMISERS:
         raise UserError(f"unknown optimiser {cfg.name!r}; choose {', '.join(OPTIMISERS)}")
+    fused = cfg.name in ("adam", "sgd") and _fusable(params) and not (tensor_lr and cfg.name == "sgd")
     if capturable and cfg.name in ("adam", "rmsprop"):
         lr, extra = torch.tensor(cfg.lr, device=params[0].device), {"capturable": True, "foreach": True}
     elif capturable and needs_schedule(cfg):
         raise UserError(f"optimiser {cfg.name} keeps its learning rate on the host, so train.compile=cudagraph "
                         f"needs schedule=constant and warmup=0 for it; use adam or rmsprop, or train.compile=none")
+    elif tensor_lr and not fused and needs_schedule(cfg):
+        raise UserError(f"optimiser {cfg.name} keeps its learning rate on the host here, so train.compile=trace "
+                        f"needs schedule=constant and warmup=0 for it; use adam, or train.compile=none")
+    elif tensor_lr and fused:
+        lr, extra = torch.tensor(cfg.lr, dtype=torch.float64), {"fused": True}
     else:
-        lr, extra = cfg.lr, {}
+        lr, extra = cfg.lr, ({"fused": True} if fused else {"foreach": True} if cfg.name == "rmsprop" else {})
     if cfg.name == "adam":
         return torch.optim.Adam(params, lr=lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, **extra)
     if cfg.name == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr, alpha=cfg.alpha, momentum=cfg.momentum,
                                    weight_decay=cfg.weight_decay, **extra)
-    return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **extra)
+
+
+def _fusable(params: list[nn.Parameter]) -> bool:
+    """torch's fused optimisers take floating-point parameters on a CPU or CUDA (all on one device type)."""
+    kinds = {p.device.type for p in params}
+    return len(kinds) == 1 and kinds <= {"cpu", "cuda"} and all(p.dtype in (torch.float32, torch.float64,
+                                                                          torch.float16, torch.bfloat16)
+                                                             for p in params)
 
 
 def set_rate(group: dict, lr: float) -> None:
@@ -112,27 +132,45 @@ def apply_settings(optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_s
 
 
 def build_optimizers(params: dict[str, list[nn.Parameter]], settings: Callable[[str], OptimConfig],
-                     updates: dict[str, int], total_steps: int, capturable: bool = False):
+                     updates: dict[str, int], total_steps: int, capturable: bool = False, tensor_lr: bool = False):
     """One optimiser per player, and a scheduler for each player whose rate is not constant (over its
     ``updates[player] × total_steps`` updates). Returns ``(optimizers, schedulers)``."""
-    optimizers = {p: make_optimizer(ps, settings(p), capturable=capturable) for p, ps in params.items()}
+    optimizers = {p: make_optimizer(ps, settings(p), capturable, tensor_lr) for p, ps in params.items()}
     schedulers = {p: make_schedule(o, settings(p), updates[p] * max(1, total_steps))
                   for p, o in optimizers.items() if needs_schedule(settings(p))}
     return optimizers, schedulers
+
+
+#: param-group keys that choose an optimiser's kernels, kept from construction when a checkpoint is loaded
+_FORM = ("fused", "foreach", "capturable")
+
+
+def advance_schedules(schedulers: dict, updates: dict[str, int]) -> None:
+    """Move each player's learning-rate schedule by its updates per step (between steps, eager or compiled)."""
+    for player, scheduler in schedulers.items():
+        for _ in range(updates[player]):
+            scheduler.step()
 
 
 def restore_optimizers(optimizers: dict, schedulers: dict, state: dict, settings: Callable[[str], OptimConfig],
                        updates: dict[str, int], step: int, device: torch.device | None = None) -> None:
     """Load each player's optimiser and scheduler state from a checkpoint, then :func:`apply_settings`.
 
-    ``device`` (captured runs): re-wrap capturable rates as device tensors, which schedules fill in place.
+    A rate kept in a tensor (captured or traced runs, which read it there) stays a tensor of its dtype and
+    device, whatever the checkpoint holds; ``device`` is accepted for callers of the captured mode.
     """
     for p, o in optimizers.items():
+        built = [{k: g[k] for k in _FORM if k in g} | {"lr": g["lr"]} for g in o.param_groups]
         o.load_state_dict(state["optimizers"][p])
-        if device is not None:
-            for group in o.param_groups:
-                if group.get("capturable"):
-                    group["lr"] = torch.tensor(float(group["lr"]), device=device)
+        for group, form in zip(o.param_groups, built):  # this run's kernels, whatever the checkpoint's were
+            rate = form.pop("lr")
+            group.update(form)
+            if isinstance(rate, torch.Tensor):
+                group["lr"] = torch.tensor(float(group["lr"]), dtype=rate.dtype, device=rate.device)
+            if group.get("fused") or group.get("capturable"):  # their step counts live with the parameters
+                for q in group["params"]:
+                    if isinstance(o.state.get(q, {}).get("step"), torch.Tensor):
+                        o.state[q]["step"] = o.state[q]["step"].to(q.device, torch.float32)
     for p, o in optimizers.items():
         sch = schedulers.get(p)
         done = step * updates[p]

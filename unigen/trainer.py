@@ -15,6 +15,7 @@ reads those outside the step.
 from __future__ import annotations
 
 from contextlib import nullcontext
+from functools import partial
 from typing import Callable
 
 import pyro
@@ -23,12 +24,13 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from unigen.compiled import GraphedStep, check_compile
+from unigen.traced import TracedStep
 from unigen.config import OptimConfig
 from unigen.data.base import TensorData
 from unigen.data.stream import HostBatches, same_device
 from unigen.distributed import RoleWrappers, World, rank_slice, shard_size
 from unigen.errors import UserError
-from unigen.optim import build_optimizers, restore_optimizers
+from unigen.optim import advance_schedules, build_optimizers, restore_optimizers
 from unigen.programs import Batch, Programs, player_parameters
 from unigen.settings import check_settings
 from unigen.strategy import Phase, Strategy
@@ -49,8 +51,8 @@ class Trainer:
     :param seed: seed of the batch-index generator (shared by all data-parallel ranks).
     :param world: this process's data-parallel rank (:mod:`unigen.distributed`); ``batch_size`` is global.
     :param total_steps: the planned number of steps, over which learning-rate schedules run.
-    :param compile: ``"none"`` (eager) or ``"cudagraph"``: capture the whole step in one CUDA graph
-        (:mod:`unigen.compiled`).
+    :param compile: ``"none"`` (eager); ``"cudagraph"``: the whole step in one CUDA graph (:mod:`unigen.compiled`);
+        ``"trace"``: each phase's update traced into one compiled graph (:mod:`unigen.traced`).
     :param device: the training device; by default the data's. Data on another device (the host) are
         streamed: each step's batches are gathered there and copied over (:mod:`unigen.data.stream`).
     :param stream: force (or forbid) streaming; by default, stream when the data are not on ``device``.
@@ -81,10 +83,11 @@ class Trainer:
         self.settings = settings = optim if callable(optim) else (lambda _player: optim)
         for player in strategy.players:
             check_settings(settings(player), f"OptimConfig (player {player!r})")
-        graphed = compile == "cudagraph"
+        graphed, traced = compile == "cudagraph", compile.startswith("trace")
         # updates per step: a player updated k times per step moves its schedule k × steps times
         self.updates = {p: sum(ph.repeats for ph in strategy.phases() if p in ph.players) for p in self.params}
-        self.optimizers, self.schedulers = build_optimizers(self.params, settings, self.updates, total_steps, graphed)
+        self.optimizers, self.schedulers = build_optimizers(self.params, settings, self.updates, total_steps, graphed,
+                                                            traced)
         self.watch = FiniteWatch(self.params, self.device, skip_nonfinite, max_skipped, skip_window)
         self.window = Window()  # the open logging window (kept in checkpoints)
         self.host = None  # host-resident data: batches staged before each step
@@ -93,12 +96,12 @@ class Trainer:
             self.host = HostBatches(data, self.device, batch_size, slots, self.index_generator)
         self.step_count = 0
         self.progress = torch.zeros((), device=self.device)  # = step_count on the device: Batch.step (in place)
-        self.parallel = None
-        if world.size > 1:
-            owned = {role for roles in strategy.players.values() for role in roles}
-            self.parallel = RoleWrappers(programs, owned, self.device)
-        self.graphed = GraphedStep(self.eager_step, self.device, [self.index_generator],
-                                   name=f"strategy {strategy.registry_name!r}") if graphed else None
+        owned = {role for roles in strategy.players.values() for role in roles}
+        self.parallel = RoleWrappers(programs, owned, self.device) if world.size > 1 else None
+        name = f"strategy {strategy.registry_name!r}"
+        self.graphed = GraphedStep(self.eager_step, self.device, [self.index_generator], name=name) if graphed else None
+        self.traced = TracedStep.over(programs, self.optimizers.values(), [self.progress, self.watch.grads,
+                                      self.watch.weights], name, compile) if traced else None
 
     @property
     def skipped(self) -> int:
@@ -120,7 +123,7 @@ class Trainer:
         if self.host is not None:
             self.host.stage()
         out = self.graphed() if self.graphed is not None else self.eager_step()
-        self.advance_schedules()
+        advance_schedules(self.schedulers, self.updates)
         self.step_count += 1
         return out
 
@@ -131,34 +134,30 @@ class Trainer:
             self.programs.train()
         out: dict[str, Tensor] = {}
         with pyro.validation_enabled(False):  # a host sync, and it refuses a Bernoulli decoder's fakes
-            for phase in self.strategy.phases():
-                out.update(self.run_phase(phase))
+            for i, phase in enumerate(self.strategy.phases()):
+                out.update(self.run_phase(phase, i))
         self.progress.add_(1.0)  # in place: a captured step replays it
         return out
 
-    def advance_schedules(self) -> None:
-        """Move each player's learning-rate schedule by its updates per step (between steps, eager or captured)."""
-        for player, scheduler in self.schedulers.items():
-            for _ in range(self.updates[player]):
-                scheduler.step()
-
-    def run_phase(self, phase: Phase) -> dict[str, Tensor]:
-        """Run one phase ``phase.repeats`` times, each on a fresh batch; return the last values."""
+    def run_phase(self, phase: Phase, key=None) -> dict[str, Tensor]:
+        """Run one phase ``phase.repeats`` times, each on a fresh batch (traced: graph ``key``); the last values."""
         roles = {r for p in phase.players for r in self.strategy.players[p]}
+        run = self.update if self.traced is None else partial(self.traced, key, self.update)
         with self.parallel.active(roles) if self.parallel else nullcontext():
-            return self._repeat(phase)
+            for _ in range(phase.repeats):
+                values = run(phase, self.sample_batch())
+            return values
 
-    def _repeat(self, phase: Phase) -> dict[str, Tensor]:
+    def update(self, phase: Phase, batch: Batch) -> dict[str, Tensor]:
+        """One update of the phase's players on ``batch``: losses, backward passes, optimiser steps, flags."""
         watch = self.watch
-        for _ in range(phase.repeats):
-            values = phase.loss(self.programs, self.sample_batch())
-            bad = []
-            for i, player in enumerate(phase.players):
-                self.optimizers[player].zero_grad(set_to_none=True)
-                values[player].backward(inputs=self.params[player], retain_graph=i < len(phase.players) - 1)
-                bad.append(watch.bad_update(player, values[player]))
-            if watch.skip and watch.drop(bool(torch.stack(bad).any()), self.step_count + 1):  # host read: eager
-                continue
+        values = phase.loss(self.programs, batch)
+        bad = []
+        for i, player in enumerate(phase.players):
+            self.optimizers[player].zero_grad(set_to_none=True)
+            values[player].backward(inputs=self.params[player], retain_graph=i < len(phase.players) - 1)
+            bad.append(watch.bad_update(player, values[player]))
+        if not (watch.skip and watch.drop(bool(torch.stack(bad).any()), self.step_count + 1)):  # host read: eager
             for player, flag in zip(phase.players, bad):
                 if not watch.skip:
                     watch.record(player, flag)
@@ -183,7 +182,7 @@ class Trainer:
         flag) ends the loop early.
         """
         if check_every is None:
-            check_every = 1 if self.graphed is None else log_every
+            check_every = log_every if self.graphed or (self.traced and self.device.type != "cpu") else 1
         last, stopped = {}, False
         bar = tqdm(total=steps, initial=self.step_count, disable=not progress, dynamic_ncols=True,
                    mininterval=0.5, desc=self.strategy.registry_name)
@@ -247,5 +246,5 @@ class Trainer:
             detail = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
             raise UserError(f"the checkpoint does not fit these programs and players ({type(e).__name__}: "
                             f"{detail}); resume with the run's own config, or start a new run") from None
-        if self.graphed is not None:  # optimiser states are new tensors: capture again
-            self.graphed.invalidate()
+        for compiled in filter(None, (self.graphed, self.traced)):  # new optimiser states: capture or trace again
+            compiled.invalidate()

@@ -1,0 +1,238 @@
+"""train.compile=trace: the traced graph replays eager updates bit for bit; compiled by inductor, its losses and
+gradients match eager in distribution; traces are counted; refusals name the fix; resume and flags work."""
+import pyro
+import pytest
+import torch
+from scipy import stats
+from torch.testing import assert_close
+
+from unigen import Trainer
+from unigen.cli import main
+from unigen.compiled import check_compile
+from unigen.config import OptimConfig
+from unigen.errors import UserError
+from unigen.registry import STRATEGIES
+from unigen.traced import UNTRACEABLE, TracedStep
+from unigen.watch import NonFiniteError
+
+from toys import contract_setup
+
+CPU = torch.device("cpu")
+SETTINGS = {"wgan": {"clip": 0.0, "penalty": "gp"}}  # WGAN-GP: a double backward in the graph
+
+
+def _trainer(name, compile, optim=OptimConfig(lr=1e-3), total=6, **settings):
+    strategy = STRATEGIES.get(name)(**(SETTINGS.get(name, {}) | settings))
+    pyro.set_rng_seed(0)
+    pyro.enable_validation(False)
+    programs, data = contract_setup(strategy)
+    return Trainer(programs, strategy, data, batch_size=32, optim=optim, compile=compile, total_steps=total)
+
+
+def _steps(trainer, n):
+    return [{k: v.clone() for k, v in trainer.step().items()} for _ in range(n)]
+
+
+def _optimizer_states(trainer):
+    return {f"{p}.{i}.{k}": v for p, o in trainer.optimizers.items()
+            for i, s in enumerate(o.state.values()) for k, v in s.items()}
+
+
+# ----------------------------------------------------------------------------------- bit for bit (no inductor)
+@pytest.mark.parametrize("name", ["elbo", "iwae", "ns_gan", "wgan", "aae"])
+def test_the_traced_graph_replays_eager_updates_bit_for_bit(name):
+    torch.manual_seed(1)
+    eager = _trainer(name, "none")
+    eager_losses = _steps(eager, 4)
+    torch.manual_seed(1)
+    traced = _trainer(name, "trace-eager")
+    traced_losses = _steps(traced, 4)
+    phases = len(traced.strategy.phases())
+    updates = 4 * sum(ph.repeats for ph in traced.strategy.phases())
+    assert traced.traced.traces == phases and traced.traced.replays == updates  # every update a replay
+    for i, (a, b) in enumerate(zip(eager_losses, traced_losses)):
+        assert_close(b, a, rtol=0, atol=0, msg=lambda m: f"{name}, step {i}: {m}")
+    assert_close(dict(traced.programs.named_parameters()), dict(eager.programs.named_parameters()), rtol=0, atol=0)
+    assert_close(dict(traced.programs.named_buffers()), dict(eager.programs.named_buffers()), rtol=0, atol=0)
+    assert_close(_optimizer_states(traced), _optimizer_states(eager), rtol=0, atol=0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(set(STRATEGIES.names()) - {"elbo", "iwae", "ns_gan", "wgan", "aae"}
+                                        - set(UNTRACEABLE)))
+def test_every_registered_strategy_traces_and_replays_eager_updates(name):
+    torch.manual_seed(1)
+    eager_losses = _steps(_trainer(name, "none"), 2)
+    torch.manual_seed(1)
+    traced = _trainer(name, "trace-eager")
+    assert_close(_steps(traced, 2), eager_losses, rtol=0, atol=0)
+    assert traced.traced.traces == len(traced.strategy.phases())
+
+
+def test_a_cosine_schedule_fills_the_graphs_rate_like_eager():
+    optim = OptimConfig(lr=1e-2, schedule="cosine", warmup=2)
+    torch.manual_seed(1)
+    eager = _trainer("ns_gan", "none", optim, total=5)
+    _steps(eager, 5)
+    torch.manual_seed(1)
+    traced = _trainer("ns_gan", "trace-eager", optim, total=5)
+    _steps(traced, 5)
+    for player in eager.optimizers:
+        assert float(traced.optimizers[player].param_groups[0]["lr"]) == eager.optimizers[player].param_groups[0]["lr"]
+    assert_close(dict(traced.programs.named_parameters()), dict(eager.programs.named_parameters()), rtol=0, atol=0)
+
+
+def test_a_traced_run_resumed_from_a_checkpoint_continues_identically():
+    torch.manual_seed(1)
+    whole = _trainer("ns_gan", "trace-eager", total=7)
+    _steps(whole, 7)
+    torch.manual_seed(1)
+    half = _trainer("ns_gan", "trace-eager", total=7)
+    _steps(half, 4)
+    state, rng = half.state_dict(), torch.get_rng_state()
+    resumed = _trainer("ns_gan", "trace-eager", total=7)
+    resumed.load_state_dict(state)
+    torch.set_rng_state(rng)
+    _steps(resumed, 3)
+    assert resumed.traced.replays == 3 * 2  # the resumed updates were replays too
+    assert_close(dict(resumed.programs.named_parameters()), dict(whole.programs.named_parameters()), rtol=0, atol=0)
+    assert_close(_optimizer_states(resumed), _optimizer_states(whole), rtol=0, atol=0)
+
+
+def test_non_finite_weights_are_flagged_on_the_device_as_in_eager():
+    messages = []
+    for compile in ("none", "trace-eager"):
+        trainer = _trainer("ns_gan", compile, OptimConfig(lr=1e38))  # weights past ~1e19 read as non-finite
+        with pytest.raises(NonFiniteError) as e:
+            trainer.fit(3, progress=False)
+        messages.append(str(e.value))
+    assert messages[0] == messages[1] and "non-finite weights after an update" in messages[1]
+
+
+# ----------------------------------------------------------------------------------- traces, counted
+def test_a_graph_is_traced_once_per_key_and_shapes_and_reads_its_state_as_inputs():
+    w = torch.nn.Parameter(torch.ones(3))
+    opt = torch.optim.Adam([w], lr=torch.tensor(0.1, dtype=torch.float64), fused=True)
+    counter = torch.zeros(())
+
+    def update(x):
+        opt.zero_grad(set_to_none=True)
+        loss = ((w * x).sum() - counter) ** 2
+        loss.backward()
+        opt.step()
+        counter.add_(1.0)  # in place, read back by the next update
+        return {"loss": loss.detach()}
+
+    step = TracedStep.over(torch.nn.ParameterList([w]), [opt], [counter], "toy", "trace-eager")
+    twin_w = torch.nn.Parameter(torch.ones(3))
+    twin = torch.optim.Adam([twin_w], lr=0.1, fused=True)
+    for i, n in enumerate([4, 4, 4, 5, 4, 5]):
+        x = torch.full((n, 3), 0.5)
+        got = step("update", update, x)["loss"]
+        twin.zero_grad(set_to_none=True)
+        want = ((twin_w * x).sum() - i) ** 2
+        want.backward()
+        twin.step()
+        assert_close(got, want.detach(), rtol=0, atol=0)
+    assert step.traces == 2 and step.replays == 6 and float(counter) == 6
+    assert_close(w.detach(), twin_w.detach(), rtol=0, atol=0)
+
+
+# ----------------------------------------------------------------------------------- refusals
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(skip_nonfinite=True), "use train.on_nan=error with train.compile=trace"),
+    (dict(world_size=2), "train.compile=trace runs in a single process"),
+    (dict(strategy_name="host_bound"), "cannot be traced (it reads its loss on the host); use train.compile=none"),
+])
+def test_refusals_name_the_problem_and_the_fix(kwargs, message, monkeypatch):
+    monkeypatch.setitem(UNTRACEABLE, "host_bound", "it reads its loss on the host")
+    args = dict(mode="trace", device=CPU, strategy_name="ns_gan", capturable=True, skip_nonfinite=False,
+                world_size=1) | kwargs
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        check_compile(**args)
+    check_compile("trace", CPU, "ns_gan", "not capturable: irrelevant to tracing", False, 1)
+
+
+def test_an_update_that_reads_a_tensor_on_the_host_is_refused_in_one_line():
+    w = torch.nn.Parameter(torch.ones(2))
+    step = TracedStep.over(torch.nn.ParameterList([w]), [], [], "strategy 'toy'", "trace-eager")
+
+    def update(x):
+        return {"loss": w * x.sum().item()}
+
+    with pytest.raises(UserError, match="strategy 'toy' could not be traced into one graph .* train.compile=none"):
+        step("update", update, torch.ones(2))
+    assert_close(w.detach(), torch.ones(2))
+
+
+def test_cli_refuses_trace_with_on_nan_skip_in_one_line(tmp_path, capsys):
+    code = main(["train", "experiments/configs/ring_gan.yaml", "train.steps=2", "train.device=cpu",
+                 "train.compile=trace", "train.on_nan=skip", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "train.on_nan=skip" in err
+
+
+def test_the_cli_trains_a_traced_run_end_to_end(tmp_path):
+    run = tmp_path / "run"
+    assert main(["train", "experiments/configs/ring_gan.yaml", "train.steps=30", "train.batch_size=64",
+                 "train.device=cpu", "train.compile=trace-eager", "train.log_every=10", "train.progress=false",
+                 "eval.num_samples=200", "--out", str(run)]) == 0
+    assert (run / "checkpoint.pt").is_file() and (run / "eval.json").is_file()
+
+
+# ----------------------------------------------------------------------------------- inductor (compiles: slow)
+@pytest.mark.slow
+def test_inductor_adam_with_host_bias_corrections_follows_eager_adam():
+    """A deterministic update (no random numbers), so compiled and eager must agree to rounding: the decomposed
+    Adam's host scalars, the weight decay, and a rate that a schedule fills between updates."""
+    w = torch.nn.Parameter(torch.linspace(-1, 1, 8))
+    twin_w = torch.nn.Parameter(w.detach().clone())
+    opts = [torch.optim.Adam([p], lr=torch.tensor(0.05, dtype=torch.float64), betas=(0.8, 0.99), weight_decay=0.1,
+                             fused=True) for p in (w, twin_w)]
+    schedules = [torch.optim.lr_scheduler.LambdaLR(o, lambda t: 1 / (1 + t)) for o in opts]
+    target = torch.linspace(0, 2, 8)
+
+    def update(p, opt, x):
+        opt.zero_grad(set_to_none=True)
+        loss = ((p * x - target) ** 2).sum()
+        loss.backward()
+        opt.step()
+        return loss.detach()
+
+    step = TracedStep.over(torch.nn.ParameterList([w]), [opts[0]], [], "toy", "trace")
+    for i in range(8):
+        x = torch.full((8,), 1.0 + 0.1 * i)
+        got = step("update", lambda x: update(w, opts[0], x), x)
+        want = update(twin_w, opts[1], x)
+        assert_close(got, want, rtol=1e-5, atol=1e-6)
+        for s in schedules:
+            s.step()
+    assert step.traces == 1 and step.compile_seconds > 0
+    assert_close(w.detach(), twin_w.detach(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_inductor_losses_and_gradients_match_eager_in_distribution():
+    """With a zero rate and beta1 = 0, each update leaves the parameters fixed and Adam's first moment equal to
+    that update's gradient, so both runs draw i.i.d. losses and gradients (fresh batches and latents) from the
+    same distribution. Two-sample Kolmogorov–Smirnov tests on the loss and on 4 gradient coordinates per
+    player, Bonferroni-corrected: the false-alarm rate of the whole test is at most 1e-3."""
+    optim = OptimConfig(lr=0.0, betas=[0.0, 0.999])
+    draws = {}
+    for compile in ("none", "trace"):
+        torch.manual_seed(2)
+        trainer = _trainer("elbo", compile, optim)
+        rows = []
+        for _ in range(300):
+            loss = trainer.step()["vae"]
+            moments = [trainer.optimizers["vae"].state[p]["exp_avg"].flatten()[:4] for p in trainer.params["vae"][:2]]
+            rows.append(torch.cat([loss.reshape(1), *moments]))
+        draws[compile] = torch.stack(rows).double()
+        trainer.raise_if_nonfinite()
+    assert trainer.traced.traces == 1 and trainer.traced.replays == 300
+    eager, compiled = draws["none"], draws["trace"]
+    assert eager.std(0).min() > 0  # the statistics vary: the test has something to compare
+    tests = eager.shape[1]
+    p_values = [stats.ks_2samp(eager[:, j].numpy(), compiled[:, j].numpy()).pvalue for j in range(tests)]
+    assert min(p_values) > 1e-3 / tests, p_values
+    assert not torch.equal(eager, compiled)  # inductor draws its own random numbers
