@@ -53,7 +53,7 @@ CHOICES: dict[tuple[str, str], Callable[[], Iterable[str]]] = {
     ("train", "on_nan"): lambda: ("error", "skip"),
     ("train", "monitor_mode"): lambda: ("min", "max"),
     ("train", "data_placement"): lambda: ("auto", "device", "host"),
-    ("train", "compile"): lambda: ("none", "cudagraph"),
+    ("train", "compile"): _constant("unigen.compiled", "COMPILE_MODES"),
     ("train", "logger"): _constant("unigen.loggers", "LOGGERS"),
     ("optim", "name"): lambda: ("adam", "rmsprop", "sgd"),
     ("optim", "schedule"): lambda: ("constant", "linear", "cosine", "geometric"),
