@@ -55,9 +55,8 @@ update), multi-process runs, and strategies listed in :data:`UNTRACEABLE` — th
 values on the host or branches on them. An update that reads a tensor on the host anyway fails at tracing
 with a one-line :class:`~unigen.errors.UserError` naming ``train.compile=none``.
 
-Untraceable registered strategies (:data:`UNTRACEABLE`): none at this commit — aae, aavae, cgan, cvae, elbo,
-fgan, hinge, infogan, iwae, iwcgan, iwgan, lsgan, minimax_gan, monoflow, ns_gan, rws, svae, vaegan,
-wake_sleep and wgan (clipped, and with ``penalty=gp``) all trace.
+Untraceable registered strategies (:data:`UNTRACEABLE`): none at this commit — every registered strategy
+traces (the slow test replays each one's updates bit for bit), wgan clipped and with ``penalty=gp`` alike.
 
 CUDA: written for it (fused CUDA Adam, device-resident flags and host scalars copied without a sync,
 inductor's Triton back-end) but untested here (no GPU); the compiled updates are not yet captured in a CUDA
