@@ -35,6 +35,7 @@ from unigen.errors import UserError
 from unigen.metrics.evaluation import Evaluation
 from unigen.metrics.evaluation import evaluate as evaluate_metrics
 from unigen.programs import DataInfo, Programs, generate
+from unigen.registry import STRATEGIES
 from unigen.roles import needed_roles
 from unigen.rundir import RunLock, claim_new, disk_errors, remove_stale_temps, usable_dir
 from unigen.trainer import NonFiniteError, Trainer
@@ -518,6 +519,10 @@ def write_samples(built: Built, path: Path, n: int | None = None, label: int | N
     n = n or (2500 if len(info.shape) == 1 else 64)
     if seed is not None:
         seed_everything(seed)
+    if STRATEGIES.get(built.config.strategy.name).needs.domains:
+        raise UserError("the strategy reads two domains: its model maps examples of one domain to the other "
+                        "rather than drawing new ones, so there are no samples to draw; translate examples in "
+                        "Python (unigen.load_run(RUN).programs)")
     x, c = draw_labelled(built, n, label)
     if tuple(x.shape[1:]) != tuple(info.shape):
         raise UserError(f"the model's observed site draws values of shape {tuple(x.shape[1:])}, not examples of the "

@@ -237,3 +237,14 @@ def test_a_foreign_or_missing_safetensors_file_is_one_line(tmp_path, capsys):
     _one_line(code, err, "does not exist")
     code, err = _cli(["sample", str(foreign)], capsys)
     _one_line(code, err, "name the output file")
+
+
+@pytest.mark.parametrize("config, fragment", [("cyclegan_digits", "reads two domains"),
+                                              ("dann_digits", "reads two domains")])
+def test_a_model_that_draws_no_new_data_writes_no_samples_and_says_so(config, fragment, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", config, "train.steps=2", "train.log_every=1", "--out", str(run)]) == 0
+    assert not (run / "samples.png").exists() and fragment in capsys.readouterr().out
+    assert main(["sample", str(run), "-n", "4", "-o", str(tmp_path / "s.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert fragment in err and len(err.splitlines()) == 1 and not (tmp_path / "s.png").exists()
