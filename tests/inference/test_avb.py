@@ -12,6 +12,7 @@ from torch.testing import assert_close
 from toys import LinearGaussianGuide, LinearGaussianModel, gaussian_data
 from unigen import Programs, Trainer
 from unigen.config import OptimConfig
+from unigen.optim import advance_schedules
 from unigen.inference import AVB, ELBO
 from unigen.programs import Batch
 from unigen.roles import needed_roles
@@ -91,7 +92,7 @@ def test_the_trained_critic_is_log_q_over_p():
     critic_phase = strategy.phases()[0]
     for _ in range(steps):
         trainer.run_phase(critic_phase)
-        trainer.advance_schedules()
+        advance_schedules(trainer.schedulers, trainer.updates)
     x, z = torch.meshgrid(torch.linspace(-1.5, 2.5, 9), torch.linspace(-1.2, 1.2, 9), indexing="ij")
     x, z = x.reshape(-1, 1), z.reshape(-1, 1)
     with torch.no_grad():
