@@ -153,11 +153,11 @@ def advance_schedules(schedulers: dict, updates: dict[str, int]) -> None:
 
 
 def restore_optimizers(optimizers: dict, schedulers: dict, state: dict, settings: Callable[[str], OptimConfig],
-                       updates: dict[str, int], step: int, device: torch.device | None = None) -> None:
+                       updates: dict[str, int], step: int) -> None:
     """Load each player's optimiser and scheduler state from a checkpoint, then :func:`apply_settings`.
 
     A rate kept in a tensor (captured or traced runs, which read it there) stays a tensor of its dtype and
-    device, whatever the checkpoint holds; ``device`` is accepted for callers of the captured mode.
+    device, whatever the checkpoint holds.
     """
     for p, o in optimizers.items():
         built = [{k: g[k] for k in _FORM if k in g} | {"lr": g["lr"]} for g in o.param_groups]

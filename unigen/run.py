@@ -35,7 +35,6 @@ from unigen.errors import UserError
 from unigen.metrics.evaluation import Evaluation
 from unigen.metrics.evaluation import evaluate as evaluate_metrics
 from unigen.programs import DataInfo, Programs, generate
-from unigen.registry import STRATEGIES
 from unigen.roles import needed_roles
 from unigen.rundir import RunLock, claim_new, disk_errors, remove_stale_temps, usable_dir
 from unigen.trainer import NonFiniteError, Trainer
@@ -271,6 +270,8 @@ def train(config=None, overrides: list[str] = (), out: str | None = None, resume
 def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, main: bool) -> Path:
     built = build(resolved, distributed=True)
     cfg = resolved.config
+    if cfg.train.sample_every and no_samples(built):
+        raise UserError(f"train.sample_every={cfg.train.sample_every}: {no_samples(built)}; leave train.sample_every=0")
     log = MetricsLog(run_dir / "metrics.jsonl", enabled=main)
     trainer = built.trainer()
     container = OmegaConf.to_container(cfg)
@@ -360,10 +361,10 @@ def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, mai
         return run_dir
     try:
         plots.save_curves(log.path, run_dir / "losses.png", players=list(resolved.strategy.players))
-        try:
+        if no_samples(built):
+            print(f"no samples.png: {no_samples(built)}")
+        else:
             write_samples(built, run_dir / "samples.png", step=trainer.step_count)
-        except UserError as e:
-            print(f"no samples.png: {e}")
         results = evaluate_built(built)
     except KeyboardInterrupt:
         raise Interrupted("SIGINT", run_dir, None, during="the final evaluation") from None
@@ -508,6 +509,15 @@ def draw(built: Built, n: int) -> torch.Tensor:
 SAMPLE_FORMATS = (".png", ".npz", ".npy", ".pt")
 
 
+def no_samples(built: Built) -> str | None:
+    """Why these programs draw no new examples to write (a two-domain strategy), or ``None`` when they do."""
+    if built.resolved.strategy.needs.domains:
+        return ("the strategy reads two domains: its model maps examples of one domain to the other (or labels "
+                "them) rather than drawing new ones, so there are no samples to draw; use the programs in Python "
+                "(unigen.load_run(RUN).programs)")
+    return None
+
+
 def write_samples(built: Built, path: Path, n: int | None = None, label: int | None = None,
                   seed: int | None = None, step: int | None = None) -> None:
     """Draw ``n`` samples and write them by ``path``'s suffix: ``.png`` (an image grid, or a scatter over
@@ -519,15 +529,9 @@ def write_samples(built: Built, path: Path, n: int | None = None, label: int | N
     n = n or (2500 if len(info.shape) == 1 else 64)
     if seed is not None:
         seed_everything(seed)
-    if STRATEGIES.get(built.config.strategy.name).needs.domains:
-        raise UserError("the strategy reads two domains: its model maps examples of one domain to the other "
-                        "rather than drawing new ones, so there are no samples to draw; translate examples in "
-                        "Python (unigen.load_run(RUN).programs)")
+    if no_samples(built):
+        raise UserError(no_samples(built))
     x, c = draw_labelled(built, n, label)
-    if tuple(x.shape[1:]) != tuple(info.shape):
-        raise UserError(f"the model's observed site draws values of shape {tuple(x.shape[1:])}, not examples of the "
-                        f"data ({tuple(info.shape)}): it generates no data (e.g. a label model), so there are no "
-                        f"samples to write")
     x, c = x.detach().cpu(), None if c is None or not _uses_labels(built) else c.cpu()
     suffix = path.suffix.lower()
     if suffix == ".npz":

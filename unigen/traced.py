@@ -275,17 +275,18 @@ class _HostAdam:
     r"""One fused Adam update in a graph, rewritten for inductor as plain operations (which it fuses into the
     generated loops) with its step-dependent scalars computed here, on the host, before each replay:
     :math:`\alpha_t = \mathrm{lr} / (1 - \beta_1^t)` and :math:`\sqrt{1 - \beta_2^t}` (in the graph they
-    would be ``pow`` calls in every inner loop). ``t`` is counted here from the step tensors' value at tracing."""
+    would be ``pow`` calls in every inner loop). ``t`` is read from the optimiser's own step tensor before each
+    replay (the graph increments it), so it stays right when several graphs step the same optimiser (a player
+    in two phases, a retrace for new shapes); on CUDA that read is a host sync per update."""
 
     def __init__(self, lr: Tensor, beta1: float, beta2: float, steps: list[Tensor], device: torch.device):
-        self.lr, self.beta1, self.beta2 = lr, beta1, beta2
-        self.t = float(steps[0])  # the tracing update's; each replay adds one (the graph increments the tensors)
+        self.lr, self.beta1, self.beta2, self.step = lr, beta1, beta2, steps[0]
         self.scalars = torch.zeros(2, dtype=torch.float32, device=device)  # filled before each replay
 
     def fill(self) -> None:
-        self.t += 1
-        self.scalars.copy_(torch.tensor([float(self.lr) / (1 - self.beta1 ** self.t),
-                                         (1 - self.beta2 ** self.t) ** 0.5]), non_blocking=True)
+        t = float(self.step) + 1  # this update's count: the step tensor holds the updates done so far
+        self.scalars.copy_(torch.tensor([float(self.lr) / (1 - self.beta1 ** t), (1 - self.beta2 ** t) ** 0.5]),
+                           non_blocking=True)
 
 
 def _trusted():

@@ -238,8 +238,7 @@ class Trainer:
             self.step_count = int(state["step"])
             self.progress.fill_(float(self.step_count))
             self.watch.skipped = int(state.get("skipped", 0))
-            restore_optimizers(self.optimizers, self.schedulers, state, self.settings, self.updates,
-                               self.step_count, self.device if self.graphed is not None else None)
+            restore_optimizers(self.optimizers, self.schedulers, state, self.settings, self.updates, self.step_count)
             self.index_generator.set_state(state["index_generator"].cpu())
             self.window.load_state_dict(state.get("window", {"sums": {}, "count": 0}), self.device)
         except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as e:

@@ -107,7 +107,11 @@ def test_the_model_program_is_the_pair_translating_partners_and_twice_is_the_cyc
     tr = poutine.trace(model).get_trace(x.x)
     assert tr.nodes["x"]["is_observed"] and bool((tr.nodes["x"]["value"] == x.x).all())
     assert_close(tr.nodes["x"]["fn"].v, model.translate(x.x))
-    assert dict(programs.named_parameters()).keys() >= {"modules_by_role.model.g.w"}  # shared, not copied
+    assert model.g is g and model.f is f  # shared, not copied
+    from unigen.models.cyclegan import CycleGANNets
+    from unigen.programs import DataInfo
+    built = CycleGANNets(hidden=8, depth=1, disc_hidden=8).build(DataInfo(shape=(2,), support="real"))
+    assert built.model.g is built.generator_ab and built.model.f is built.generator_ba  # the spec shares them too
     with pytest.raises(UserError, match="even size"):
         model.translate(x.x[:3])
 

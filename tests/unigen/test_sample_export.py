@@ -248,3 +248,6 @@ def test_a_model_that_draws_no_new_data_writes_no_samples_and_says_so(config, fr
     assert main(["sample", str(run), "-n", "4", "-o", str(tmp_path / "s.png")]) == 2
     err = capsys.readouterr().err.strip()
     assert fragment in err and len(err.splitlines()) == 1 and not (tmp_path / "s.png").exists()
+    assert main(["train", config, "train.steps=2", "train.log_every=1", "train.sample_every=1", "--out",
+                 str(tmp_path / "r2")]) == 2
+    assert "leave train.sample_every=0" in capsys.readouterr().err

@@ -72,7 +72,7 @@ class TensorData:
 
     def _index_domains(self) -> None:
         """The example indices of each domain, on the data's device (the balanced sampler's tables)."""
-        self.by_domain = None
+        self.by_domain, self._patterns = None, {}
         if self.domain is not None:
             self.by_domain = tuple(torch.nonzero(self.domain == d).flatten() for d in (0, 1))
 
@@ -186,7 +186,9 @@ class TensorData:
         """The ``domain`` of every batch of ``batch_size`` (0, 1, 0, 1, ...), or ``None`` for one-domain data."""
         if self.domain is None:
             return None
-        return torch.arange(batch_size, device=self.x.device) % 2
+        if batch_size not in self._patterns:  # made once per size: not on the step's path
+            self._patterns[batch_size] = torch.arange(batch_size, device=self.x.device) % 2
+        return self._patterns[batch_size]
 
     def sample(self, batch_size: int, generator: torch.Generator | None = None) -> Batch:
         """A minibatch of ``batch_size`` examples drawn i.i.d. (with replacement) from the data set.
