@@ -251,3 +251,19 @@ def test_a_model_that_draws_no_new_data_writes_no_samples_and_says_so(config, fr
     assert main(["train", config, "train.steps=2", "train.log_every=1", "train.sample_every=1", "--out",
                  str(tmp_path / "r2")]) == 2
     assert "leave train.sample_every=0" in capsys.readouterr().err
+
+
+def test_a_dann_run_is_evaluated_by_its_label_models_accuracy_on_the_target_digits(tmp_path):
+    import json
+
+    from unigen.data.digit_shift import MNISTToDigits
+
+    run = tmp_path / "run"
+    assert main(["train", "dann_digits", "train.steps=30", "train.log_every=10", "--out", str(run)]) == 0
+    got = json.loads((run / "eval.json").read_text())["test_label_accuracy"]
+    programs = unigen.load_run(str(run)).programs
+    test = MNISTToDigits().load("test")  # the 500 held-out target digits, labelled
+    with torch.no_grad():
+        by_hand = int((programs.model.logits(test.x).argmax(-1) == test.c).sum()) / len(test)
+    assert got == pytest.approx(by_hand, abs=1e-9) and len(test) == 500
+    assert got > 0.2  # 30 steps on the source digits already beat chance (0.1) on the target

@@ -73,7 +73,7 @@ class MNISTToDigits:
     :param seed: seed of ``source_fraction``'s draw.
     """
 
-    metrics: ClassVar[tuple[str, ...]] = ()
+    metrics: ClassVar[tuple[str, ...]] = ("label_accuracy",)  # the label model's accuracy on the target digits
 
     target_size: int = 28
     source_fraction: float = 1.0

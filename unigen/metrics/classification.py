@@ -8,7 +8,7 @@ from unigen.programs import Programs
 
 
 @torch.no_grad()
-def classifier_accuracy(programs: Programs, data, batch_size: int = 1000) -> float:
+def classifier_accuracy(programs: Programs, data, batch_size: int = 1000, logits=None) -> float:
     r"""Fraction of the labelled examples of ``data`` whose label is the mode of :math:`q_\phi(y \mid x)`.
 
     The accuracy of Hu et al.'s (2018) semi-supervised rows (SVAE, AA-SVAE). Unlabelled examples
@@ -16,8 +16,10 @@ def classifier_accuracy(programs: Programs, data, batch_size: int = 1000) -> flo
 
     :param programs: programs with a ``classifier`` role returning logits ``(batch, K)``.
     :param data: a labelled :class:`~unigen.data.base.TensorData` (e.g. the test split).
+    :param logits: another ``x -> (batch, K)`` logits function of the programs to score instead (a label
+        model's own, such as ``dann``'s ``programs.model.logits``).
     """
-    if not programs.has("classifier"):
+    if logits is None and not programs.has("classifier"):
         raise UserError(f"accuracy needs a model with a classifier role, but it has only "
                         f"{', '.join(programs.roles)}; use model.name=ssvae")
     if data.c is None:
@@ -30,7 +32,7 @@ def classifier_accuracy(programs: Programs, data, batch_size: int = 1000) -> flo
         x = data.x[start:start + batch_size].to(device)
         c = data.c[start:start + batch_size].to(device)
         labelled = c >= 0
-        correct += int(((programs.classifier(x).argmax(-1) == c) & labelled).sum())
+        correct += int((((logits or programs.classifier)(x).argmax(-1) == c) & labelled).sum())
         total += int(labelled.sum())
     programs.train(was_training)
     if total == 0:

@@ -133,12 +133,27 @@ class ClassifierAccuracy:
         return {"test_accuracy": classifier_accuracy(ev.programs, ev.test)}
 
 
+class LabelModelAccuracy:
+    """Test accuracy of a model that labels its inputs (``model.logits``: DANN's label model), listed by a data
+    set whose test split is the domain it is judged on (``mnist_to_digits``: the target digits)."""
+
+    generic = False
+
+    def applies(self, ev: Evaluation) -> bool:
+        return callable(getattr(ev.programs.model, "logits", None))
+
+    def __call__(self, ev: Evaluation) -> dict[str, float]:
+        with torch.no_grad():
+            return {"test_label_accuracy": classifier_accuracy(ev.programs, ev.test, logits=ev.programs.model.logits)}
+
+
 #: name -> metric, in the order an evaluation runs them
 METRICS: dict[str, Metric] = {
     "modes": ModeCoverage(),
     "likelihood": LikelihoodBounds(),
     "images": ImageMetrics(),
     "accuracy": ClassifierAccuracy(),
+    "label_accuracy": LabelModelAccuracy(),
 }
 
 
