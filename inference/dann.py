@@ -9,7 +9,7 @@ from torch import Tensor
 
 from unigen.errors import UserError
 from unigen.needs import Needs
-from unigen.programs import Batch, Programs, log_prob_per_example, log_q_fake, log_q_real, score_model, split_domains
+from unigen.programs import Batch, Programs, log_prob_per_example, log_q_fake, log_q_real, score_model
 from unigen.registry import STRATEGIES
 from unigen.settings import bounded, count
 from unigen.strategy import Phase, Strategy
@@ -112,12 +112,18 @@ class DANN(Strategy):
     # ------------------------------------------------------------------------------------ the parts
     @staticmethod
     def features(programs: Programs, batch: Batch) -> tuple[Tensor, Tensor, Tensor]:
-        r""":math:`\log p_\theta(c \mid G(z))` of the source examples ``(half,)`` and the features of both domains."""
-        source, target = split_domains(batch)
-        src = score_model(programs.model, source.x, source.c)
-        tgt = score_model(programs.model, target.x, target.c)  # labels -1: the label site is masked out
-        log_p = log_prob_per_example(src, source.x.shape[0], sites={programs.obs_name})
-        return log_p, src.nodes["feature"]["value"], tgt.nodes["feature"]["value"]
+        r""":math:`\log p_\theta(c \mid G(z))` of the source examples ``(half,)`` and the features of both domains.
+
+        One pass of the model over the interleaved batch (the feature extractor works example by example):
+        target rows carry the label -1, which the label site masks out.
+        """
+        if batch.domain is None:
+            raise ValueError("dann reads two-domain batches (TensorData with `domain`): even rows source, odd target")
+        n = batch.x.shape[0]
+        tr = score_model(programs.model, batch.x, batch.c)
+        log_p = log_prob_per_example(tr, n, sites={programs.obs_name})[0::2]  # source rows, as in split_domains
+        features = tr.nodes["feature"]["value"]  # (batch, width)
+        return log_p, features[0::2], features[1::2]
 
     def adaptation_weight(self, step: Tensor | None, like: Tensor) -> Tensor:
         r""":math:`\lambda_p = w\,(2 / (1 + e^{-10 p}) - 1)`, :math:`p` = ``step / schedule_steps``: a 0-dim tensor."""

@@ -50,14 +50,18 @@ class LabelModel(nn.Module):
                 pyro.sample("c", labels.mask(c >= 0), obs=c.clamp(min=0))
 
 
-def conv_features(channels: int, conv1: int, conv2: int, size: int) -> tuple[nn.Module, int]:
-    """Ganin et al.'s MNIST feature extractor for ``(channels, size, size)`` images; returns it and its width."""
+def conv_width(conv2: int, size: int) -> int:
+    """The feature width of :func:`conv_features` on ``size`` px images: ``conv2`` maps of side ((size − 4)/2 − 4)/2."""
     side = ((size - 4) // 2 - 4) // 2
     if side < 1:
         raise UserError(f"model 'dann' needs images of at least 16 px for its two 5×5 convolutions, got {size}")
-    net = nn.Sequential(nn.Conv2d(channels, conv1, 5), nn.ReLU(), nn.MaxPool2d(2),
-                        nn.Conv2d(conv1, conv2, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
-    return net, conv2 * side * side
+    return conv2 * side * side
+
+
+def conv_features(channels: int, conv1: int, conv2: int) -> nn.Module:
+    """Ganin et al.'s MNIST feature extractor: two 5×5 convolutions, each with ReLU and 2×2 max-pooling."""
+    return nn.Sequential(nn.Conv2d(channels, conv1, 5), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(conv1, conv2, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
 
 
 @MODELS.register("dann")
@@ -81,17 +85,20 @@ class DANNNets(ModelSpec):
             raise UserError("model 'dann' classifies the source labels but the data declare no classes; use a "
                             "labelled data set (e.g. data.name=mnist_to_digits)")
         if len(info.shape) == 3 and info.shape[1] == info.shape[2]:
-            def features() -> tuple[nn.Module, int]:
-                return conv_features(info.shape[0], self.conv1, self.conv2, info.shape[1])
+            width = conv_width(self.conv2, info.shape[1])
+
+            def features() -> nn.Module:
+                return conv_features(info.shape[0], self.conv1, self.conv2)
         elif len(info.shape) == 1:
-            def features() -> tuple[nn.Module, int]:
-                return mlp([info.shape[0], self.hidden, self.hidden], final_act=True), self.hidden
+            width = self.hidden
+
+            def features() -> nn.Module:
+                return mlp([info.shape[0], self.hidden, self.hidden], final_act=True)
         else:
             raise UserError(f"model 'dann' takes vectors (D,) or square images (C, H, H), got {tuple(info.shape)}")
-        width = features()[1]
 
         def model() -> nn.Module:
-            return LabelModel(features()[0], mlp([width, self.hidden, self.hidden, info.num_classes]))
+            return LabelModel(features(), mlp([width, self.hidden, self.hidden, info.num_classes]))
 
         def domain_discriminator() -> nn.Module:
             return nn.Sequential(mlp([width, self.disc_hidden, 1]), nn.Flatten(0))  # logits (batch,)
