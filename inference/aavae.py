@@ -121,7 +121,7 @@ class AAVAE(KLWeighted, Strategy):
         objective = (w_real * objective_real).mean() + self.fake_weight * (w_fake * objective_fake).mean()
         out = {"vae": -objective, "bound": bound_real.mean(), "w_real": w_real.mean(), "w_fake": w_fake.mean()}
         if self.weighted:
-            out["kl_weight"] = torch.zeros_like(out["bound"]).detach() + self._base.kl_weight(batch)
+            out["kl_weight"] = self._base.logged_weight(batch, out["bound"])
         auxiliary = getattr(self._base, "auxiliary_loss", None)  # structural: fixed by the base's class
         if auxiliary is not None:
             out["auxiliary"] = auxiliary(programs, batch)

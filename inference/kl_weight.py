@@ -83,5 +83,9 @@ class KLWeighted:
         the KL part is weighted, :math:`\beta_t` as ``kl_weight``."""
         out = {"vae": -objective.mean(), "bound": bound.mean()}
         if self.weighted:  # structural: fixed by the settings
-            out["kl_weight"] = torch.zeros_like(out["bound"]).detach() + self.kl_weight(batch)
+            out["kl_weight"] = self.logged_weight(batch, out["bound"])
         return out
+
+    def logged_weight(self, batch: Batch, like: Tensor) -> Tensor:
+        r""":math:`\beta_t` as a 0-dim tensor on ``like``'s device, for the log (a float β filled in, capture-safe)."""
+        return torch.zeros_like(like).detach() + self.kl_weight(batch)

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from unigen.errors import UserError
-from unigen.importance import log_weight_terms, repeat_batch
+from unigen.importance import LogWeights, log_weight_terms, repeat_batch
 from unigen.inference.kl_weight import KLWeighted
 from unigen.programs import Batch, Programs
 from unigen.registry import STRATEGIES
@@ -123,9 +123,9 @@ class SVAE(KLWeighted, Strategy):
         return self._objectives(self.terms(programs, batch)[0], batch)
 
     def _objectives(self, parts: tuple[Tensor, Tensor], batch: Batch) -> tuple[Tensor, Tensor]:
-        lik, ratio = parts
-        bound = lik + ratio
-        return bound, (lik + self.kl_weight(batch) * ratio if self.weighted else bound)
+        parts = LogWeights(*parts)  # per example here, not per particle: the same two-part sum
+        bound = parts.total()
+        return bound, (parts.total(self.kl_weight(batch)) if self.weighted else bound)
 
     def objective(self, programs: Programs, batch: Batch) -> Tensor:
         r"""Per-example bound ``(batch,)``: :math:`\mathcal L(x, c)` where ``c >= 0``, else :math:`\mathcal U(x)`."""
