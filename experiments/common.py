@@ -3,7 +3,11 @@
 A reproduction is a module in this package with ``NAME``, ``TITLE``, ``PROTOCOL`` (markdown),
 ``PUBLISHED`` (reference numbers: rows of ``{method, metric, value, source}``, with ``kind: "analytic"`` for
 a value that is derived rather than published) and ``run(ctx) -> list[Row]``, where ``ctx`` is a
-:class:`Context` (quick or full settings, seeds, device, output folder for plots). The runner writes
+:class:`Context` (quick or full settings, seeds, device, data set, output folder for plots). A module that
+runs on more than one data set lists them in ``DATA`` (its default first; ``unigen reproduce NAME --data
+fashion_mnist``); a page for another data set than the default is ``NAME-DATA.md`` (``hu2018-aavae-fashion-mnist.md``),
+its title from ``TITLES[data]``, and its table shows no published numbers (they were measured on the default
+data set). The runner writes
 ``NAME.md`` (table, protocol, hardware, wall time), ``NAME.json`` (rows of ``{method, metric, mean, std,
 seeds}``) and the module's figures into the results folder (default ``./experiments/results`` under the working
 directory). A quick run writes ``NAME.quick.md``, ``NAME.quick.json`` and ``NAME.quick*.png`` instead, so a smoke
@@ -55,15 +59,24 @@ class Context:
     reused_seconds: float = 0.0  # the time those results took to compute, where it was recorded
     name: str = ""  # the reproduction's NAME: the stem of its files
     figures: list[Path] = field(default_factory=list)  # the figures this invocation wrote (:meth:`figure`)
+    data: str = ""  # the data set (a name of unigen's DATASETS); "" where the reproduction has one fixed set
+    default_data: str = ""  # the reproduction's own data set (the first of its DATA)
 
     def pick(self, quick, full):
         """``quick`` settings for tests and CPU smoke runs, ``full`` for the real experiment."""
         return quick if self.quick else full
 
     @property
+    def other_data(self) -> bool:
+        """Whether this run is on another data set than the reproduction's default (``--data``)."""
+        return self.data != self.default_data
+
+    @property
     def stem(self) -> str:
-        """``NAME`` for a full run, ``NAME.quick`` for a quick one: quick files never replace full ones."""
-        return f"{self.name}.quick" if self.quick else self.name
+        """``NAME`` for a full run, ``NAME.quick`` for a quick one: quick files never replace full ones;
+        ``NAME-DATA`` (``-fashion-mnist``) on another data set than the default, so neither page replaces the other."""
+        stem = f"{self.name}-{self.data.replace('_', '-')}" if self.other_data else self.name
+        return f"{stem}.quick" if self.quick else stem
 
     def figure(self, suffix: str = "") -> Path:
         """The path of a figure of this run, ``out/STEM{suffix}.png``; it is listed on the page."""
@@ -184,13 +197,14 @@ def hardware(device: str) -> str:
     return f"CPU {platform.processor() or platform.machine()}, {n} thread{'s' if n != 1 else ''} (torch {torch.__version__})"
 
 
-def table(module, agg: list[dict]) -> list[str]:
+def table(module, agg: list[dict], published: bool = True) -> list[str]:
     """The results table: our mean ± std per method and metric, with a reference number beside ours where
     there is one for the same method and metric, labelled by its kind ("published", or "analytic" for a
     derived truth). Published methods that we did not run (other papers' models) get rows of their own, marked
     by their names; reference numbers for metrics outside the table are listed below it. Every cell is
-    escaped (:func:`cell`), so each row has the header's width."""
-    pubs = getattr(module, "PUBLISHED", [])
+    escaped (:func:`cell`), so each row has the header's width. ``published=False``: our numbers only (a run
+    on another data set than the one the references were measured on)."""
+    pubs = getattr(module, "PUBLISHED", []) if published else []
     published = {(p["method"], p["metric"]): p for p in pubs}
     metrics = list(dict.fromkeys(a["metric"] for a in agg))
     methods = list(dict.fromkeys(a["method"] for a in agg))
@@ -236,11 +250,13 @@ def write(module, ctx: Context, rows: list[Row], wall_s: float, results: Path = 
     markdown path."""
     results.mkdir(parents=True, exist_ok=True)
     agg = aggregate(rows)
-    lines = [f"# {module.TITLE}", "",
-             f"Command: `unigen reproduce {module.NAME}{' --quick' if ctx.quick else ''} --seeds {len(ctx.seeds)}"
+    title = getattr(module, "TITLES", {}).get(ctx.data, module.TITLE) if ctx.other_data else module.TITLE
+    data = f" --data {ctx.data}" if ctx.other_data else ""
+    lines = [f"# {title}", "",
+             f"Command: `unigen reproduce {module.NAME}{data}{' --quick' if ctx.quick else ''} --seeds {len(ctx.seeds)}"
              f" --device {ctx.device}`  ", f"Mode: **{'quick (reduced settings, smoke test)' if ctx.quick else 'full'}**; "
              f"seeds {ctx.seeds}; hardware: {hardware(ctx.device)}; {timing(ctx, wall_s)}.", ""]
-    lines += table(module, agg)
+    lines += table(module, agg, published=not ctx.other_data)
     lines += ["", "## Protocol", "", module.PROTOCOL.strip(), ""]
     if ctx.notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in ctx.notes] + [""]
@@ -272,21 +288,30 @@ def rerender(name: str, results: Path = RESULTS) -> Path:
 
 
 def run(name: str, quick: bool = False, seeds: int = 3, device: str = "cpu", results: Path | None = None,
-        cache: Path | None = None) -> Path:
+        cache: Path | None = None, data: str | None = None) -> Path:
     """Run one reproduction and write its results; returns the markdown path.
 
     :param results: the folder of the page, its JSON and figures (default ``./experiments/results`` under the
         working directory). A quick run writes ``NAME.quick.*`` there, never ``NAME.*``.
     :param cache: a folder for finished trainings' results (its ``NAME`` subfolder); a rerun with the same
         settings reuses them, so an interrupted reproduction resumes where it stopped.
+    :param data: the data set, one of the module's ``DATA`` (default: its first); a reproduction without
+        ``DATA`` runs on its own data only.
     """
+    from unigen.errors import UserError
     from unigen.experiments import REPRODUCTIONS
 
     module = REPRODUCTIONS[name]
+    choices = tuple(getattr(module, "DATA", ()))
+    if data is not None and data not in choices:
+        raise UserError(f"--data {data}: {name} runs on {' or '.join(choices) if choices else 'its own data only'}"
+                        + (f"; choose one of: {', '.join(choices)}" if choices else "; omit --data"))
     results = Path(DEFAULT_RESULTS if results is None else results)
     results.mkdir(parents=True, exist_ok=True)
+    default = choices[0] if choices else ""
     ctx = Context(quick=quick, seeds=list(range(seeds)), device=device, out=results,
-                  cache=None if cache is None else Path(cache) / name, name=name)
+                  cache=None if cache is None else Path(cache) / name, name=name,
+                  data=default if data is None else data, default_data=default)
     start = time.perf_counter()
     rows = module.run(ctx)
     return write(module, ctx, rows, time.perf_counter() - start, results)

@@ -161,7 +161,7 @@ def _reproduce(args) -> None:
     if args.seeds < 1:
         raise UserError(f"--seeds {args.seeds}: use at least 1 seed")
     md = run(args.name, quick=args.quick, seeds=args.seeds, device=args.device, results=results,
-             cache=Path(args.cache) if args.cache else None)
+             cache=Path(args.cache) if args.cache else None, data=args.data)
     print(md.read_text().split("## Protocol")[0].strip())
     print(f"\nresults written to {md} and {md.with_suffix('.json')}")
 
@@ -242,6 +242,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--quick", action="store_true", help="reduced settings that finish in minutes on CPU")
     r.add_argument("--seeds", type=int, default=3)
     r.add_argument("--device", default="cpu")
+    r.add_argument("--data", metavar="DATASET", help="the data set, for reproductions that run on more than one "
+                   "(hu2018-aavae, hu2018-iwgan: mnist or fashion_mnist); writes NAME-DATASET.md")
     r.add_argument("--results", help="output folder (default ./experiments/results under the working "
                    "directory); --quick writes NAME.quick.md/.json/.png there, never the full NAME.md")
     r.add_argument("--cache", metavar="DIR", help="keep each finished training's result in DIR/NAME; rerunning "
