@@ -241,7 +241,36 @@ def choose(keys: list[tuple[str, int]], stats: list[dict]) -> tuple[str, dict[st
     return chosen, summary
 
 
-def _scatter(samples: dict, dataset: str, centres: torch.Tensor, path) -> None:
+def figure_jobs(dataset: str, seed: int, device: str, chosen: str | None = None) -> list[tuple[str, tuple]]:
+    """The full-schedule trainings behind one panel figure of a GPU page: ``(label, job)`` for every method at
+    the shared schedule, the tuned rows and (``chosen``, on the grid) the held-out selection's winner."""
+    jobs = [(label, (dataset, strategy, seed, FULL[dataset], device)) for label, strategy in METHODS]
+    jobs += [(f"{label} (tuned schedule: {TUNED[dataset]['steps']} updates)",
+              (dataset, dict(METHODS)[label], seed, TUNED[dataset], device)) for label in TUNED_METHODS]
+    if chosen is not None:
+        method, sched = CANDIDATES[chosen]
+        first = DEV_SEED_OFFSET
+        jobs.append((f"{chosen} (selected on seeds {first}–{first + 2})", (dataset, dict(METHODS)[method], seed, sched,
+                                                                          device)))
+    return jobs
+
+
+def redraw(dataset: str, path, seed: int = 0, device: str = "cpu", chosen: str | None = None,
+           note: str = "") -> dict[str, dict]:
+    """Re-train the trainings of one figure (:func:`figure_jobs`) and draw it at ``path``; returns each
+    panel's mode statistics. For a figure that must be redrawn where the page's own machine is not at
+    hand: the panels are new trainings with the page's settings (and other random numbers), so ``note``
+    (a line under the title) should say so."""
+    from unigen.registry import DATASETS
+
+    labelled = figure_jobs(dataset, seed, device, chosen)
+    results = run_jobs(_job, [(*job, None) for _, job in labelled])
+    shown = {label: res for (label, _), res in zip(labelled, results)}
+    _scatter(shown, dataset, DATASETS.get(dataset)().centres(), path, seed=seed, note=note)
+    return {label: st for label, (_, st) in shown.items()}
+
+
+def _scatter(samples: dict, dataset: str, centres: torch.Tensor, path, seed: int = 0, note: str = "") -> None:
     n = len(samples)
     cols = min(4, n)
     rows = math.ceil(n / cols)
@@ -263,7 +292,8 @@ def _scatter(samples: dict, dataset: str, centres: torch.Tensor, path) -> None:
         ax.set_yticks([])
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
-    fig.suptitle(f"{dataset}: 2,500 samples per method, seed 0 (red circles: mode centres)", fontsize=10)
+    fig.suptitle(f"{dataset}: 2,500 samples per method, seed {seed} (red circles: mode centres)"
+                 + (f"\n{note}" if note else ""), fontsize=10)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
