@@ -287,7 +287,7 @@ def rerender(name: str, results: Path = RESULTS) -> Path:
     return md
 
 
-def run(name: str, quick: bool = False, seeds: int = 3, device: str = "cpu", results: Path | None = None,
+def run(name: str, quick: bool = False, seeds: int | None = None, device: str = "cpu", results: Path | None = None,
         cache: Path | None = None, data: str | None = None) -> Path:
     """Run one reproduction and write its results; returns the markdown path.
 
@@ -295,6 +295,7 @@ def run(name: str, quick: bool = False, seeds: int = 3, device: str = "cpu", res
         working directory). A quick run writes ``NAME.quick.*`` there, never ``NAME.*``.
     :param cache: a folder for finished trainings' results (its ``NAME`` subfolder); a rerun with the same
         settings reuses them, so an interrupted reproduction resumes where it stopped.
+    :param seeds: the number of seeds ``0..seeds-1`` (default: the module's ``SEEDS``, else 3).
     :param data: the data set, one of the module's ``DATA`` (default: its first); a reproduction without
         ``DATA`` runs on its own data only.
     """
@@ -309,6 +310,7 @@ def run(name: str, quick: bool = False, seeds: int = 3, device: str = "cpu", res
     results = Path(DEFAULT_RESULTS if results is None else results)
     results.mkdir(parents=True, exist_ok=True)
     default = choices[0] if choices else ""
+    seeds = getattr(module, "SEEDS", 3) if seeds is None else seeds
     ctx = Context(quick=quick, seeds=list(range(seeds)), device=device, out=results,
                   cache=None if cache is None else Path(cache) / name, name=name,
                   data=default if data is None else data, default_data=default)

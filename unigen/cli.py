@@ -158,7 +158,7 @@ def _reproduce(args) -> None:
     from unigen.experiments.common import DEFAULT_RESULTS, run
 
     results = Path(args.results) if args.results else DEFAULT_RESULTS  # relative to the working directory
-    if args.seeds < 1:
+    if args.seeds is not None and args.seeds < 1:
         raise UserError(f"--seeds {args.seeds}: use at least 1 seed")
     md = run(args.name, quick=args.quick, seeds=args.seeds, device=args.device, results=results,
              cache=Path(args.cache) if args.cache else None, data=args.data)
@@ -240,7 +240,8 @@ def parser() -> argparse.ArgumentParser:
 
     r.add_argument("name", help=", ".join(REPRODUCTIONS))
     r.add_argument("--quick", action="store_true", help="reduced settings that finish in minutes on CPU")
-    r.add_argument("--seeds", type=int, default=3)
+    r.add_argument("--seeds", type=int, default=None, help="number of seeds 0..N-1 (default: the reproduction's "
+                   "own, 5 for hu2018-iwgan and hu2018-aavae as Hu et al.'s 5 runs, else 3)")
     r.add_argument("--device", default="cpu")
     r.add_argument("--data", metavar="DATASET", help="the data set, for reproductions that run on more than one "
                    "(hu2018-aavae, hu2018-iwgan: mnist or fashion_mnist); writes NAME-DATASET.md")

@@ -231,3 +231,46 @@ def test_reproduce_writes_under_the_working_directory_by_default(tmp_path, monke
     assert cli.main(["reproduce", "wgan-disjoint", "--quick"]) == 0
     assert seen["quick"] and (tmp_path / seen["results"]).resolve() == (tmp_path / "experiments" / "results").resolve()
     assert not Path(seen["results"]).is_absolute()
+
+
+def _data_module(seen):
+    def run(ctx):
+        seen.update(data=ctx.data, seeds=ctx.seeds, stem=ctx.stem)
+        return [Row("VAE", "bound", -100.0 - s, s) for s in ctx.seeds]
+
+    return SimpleNamespace(NAME="fake", TITLE="Fake on MNIST", TITLES={"fashion_mnist": "Fake on Fashion-MNIST"},
+                           PROTOCOL="p", DATA=("mnist", "fashion_mnist"), SEEDS=5, run=run,
+                           PUBLISHED=[{"method": "VAE", "metric": "bound", "value": -92.5, "source": "s"}])
+
+
+def test_another_data_set_gets_its_own_page_title_and_no_published_numbers(tmp_path, monkeypatch):
+    from unigen import experiments
+    from unigen.experiments import common
+
+    seen = {}
+    monkeypatch.setitem(experiments._MODULES, "fake", "fake")
+    monkeypatch.setattr(experiments.REPRODUCTIONS.__class__, "__getitem__", lambda self, name: _data_module(seen))
+    md = common.run("fake", results=tmp_path)  # the default data set and the module's own seed count
+    assert seen == {"data": "mnist", "seeds": [0, 1, 2, 3, 4], "stem": "fake"} and md.name == "fake.md"
+    mnist = md.read_text()
+    assert mnist.startswith("# Fake on MNIST") and "(published: -92.5)" in mnist and "--data" not in mnist
+    other = common.run("fake", seeds=2, results=tmp_path, data="fashion_mnist")
+    assert other.name == "fake-fashion-mnist.md" and md.read_text() == mnist  # the MNIST page is untouched
+    text = other.read_text()
+    assert text.startswith("# Fake on Fashion-MNIST") and "-92.5" not in text
+    assert "`unigen reproduce fake --data fashion_mnist --seeds 2 --device cpu`" in text
+    assert "| VAE | -100.50 ± 0.71 |" in text
+    assert common.run("fake", quick=True, seeds=1, results=tmp_path, data="fashion_mnist").name == \
+        "fake-fashion-mnist.quick.md"
+
+
+def test_a_data_set_the_reproduction_does_not_run_on_is_refused_in_one_line(tmp_path, capsys):
+    from unigen import cli
+
+    assert cli.main(["reproduce", "hu2018-aavae", "--data", "cifar10", "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "unigen: error: --data cifar10: hu2018-aavae runs on mnist or fashion_mnist; choose one of: " \
+                  "mnist, fashion_mnist"
+    assert cli.main(["reproduce", "wgan-disjoint", "--data", "mnist", "--results", str(tmp_path)]) == 2
+    assert "wgan-disjoint runs on its own data only; omit --data" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())

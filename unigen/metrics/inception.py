@@ -56,6 +56,11 @@ def inception_score_from_logits(logits: Tensor, splits: int = 10, seed: int | No
     return float(scores.mean()), float(scores.std(correction=0))
 
 
+def inception_name(classifier: MNISTClassifier) -> str:
+    """The inception score's name under ``classifier``: ``"IS (<label>)"``."""
+    return f"IS ({classifier.label})"
+
+
 def inception_score(samples: Tensor, classifier: MNISTClassifier, splits: int = 10, support: str = "unit",
                     batch_size: int = 500, device: torch.device | str | None = None,
                     seed: int | None = 0) -> dict[str, float]:
@@ -66,5 +71,5 @@ def inception_score(samples: Tensor, classifier: MNISTClassifier, splits: int = 
     """
     logits = classifier_logits(samples, classifier, support, batch_size, device)  # (N, 10)
     mean, std = inception_score_from_logits(logits, splits, seed)
-    name = f"IS ({classifier.label})"
+    name = inception_name(classifier)
     return {name: mean, f"{name} std": std}
