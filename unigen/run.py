@@ -353,7 +353,8 @@ def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, mai
         finally:
             if tb is not None:
                 tb.close()
-        log.write(trainer.step_count, {"wall_s": round(time.perf_counter() - start, 2)}, kind="timing")
+        log.write(trainer.step_count, {"wall_s": round(time.perf_counter() - start, 2), **trainer.compile_stats()},
+                  kind="timing")
         save_checkpoint(trainer.step_count)
     if stop.signal is not None:
         raise Interrupted(stop.signal, run_dir, trainer.step_count)

@@ -210,6 +210,15 @@ class Trainer:
                 on_log(self.step_count, last)
         return last
 
+    def compile_stats(self) -> dict[str, float]:
+        """Under ``train.compile=trace``: seconds spent tracing and compiling (``compile_s``), graphs traced
+        (``traces``: once per phase unless shapes change or a checkpoint replaced the optimiser states) and
+        traced updates replayed (``replays``); empty otherwise. The run writes them into its timing row."""
+        if self.traced is None:
+            return {}
+        return {"compile_s": round(self.traced.compile_seconds, 3), "traces": self.traced.traces,
+                "replays": self.traced.replays}
+
     def raise_if_nonfinite(self, exact: bool = True) -> None:
         """Read the device flags (one host sync) and raise :class:`NonFiniteError` naming the first bad player."""
         self.watch.raise_if_bad(self.step_count, exact)

@@ -1,5 +1,6 @@
 """train.compile=trace: the traced graph replays eager updates bit for bit; compiled by inductor, its losses and
 gradients match eager in distribution; traces are counted; refusals name the fix; resume and flags work."""
+import json
 import pyro
 import pytest
 import torch
@@ -178,6 +179,12 @@ def test_the_cli_trains_a_traced_run_end_to_end(tmp_path):
                  "train.device=cpu", "train.compile=trace-eager", "train.log_every=10", "train.progress=false",
                  "eval.num_samples=200", "--out", str(run)]) == 0
     assert (run / "checkpoint.pt").is_file() and (run / "eval.json").is_file()
+    # the timing row records the traces (one per phase of ns_gan: discriminator, generator), the updates the
+    # graphs ran (every update of the 30 steps, the first of each phase right after its trace) and the seconds
+    timing = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()
+              if json.loads(line)["kind"] == "timing"]
+    assert len(timing) == 1 and timing[0]["traces"] == 2 and timing[0]["replays"] == 2 * 30
+    assert 0 < timing[0]["compile_s"] < timing[0]["wall_s"]
 
 
 # ----------------------------------------------------------------------------------- inductor (compiles: slow)
