@@ -1,5 +1,9 @@
 r"""Do gradient penalties rescue a failing non-saturating GAN? A synthetic test in the spirit of Fedus et al. (2018).
 
+This was the first version of ``gp-stabilises``; it is kept, unchanged in its settings and numbers, as the extra finding
+``gp-stabilises-grid`` (page ``gp-stabilises-grid.md``), beside the rebuilt ``gp-stabilises`` (:mod:`gp_stabilises`),
+which follows Fedus et al.'s protocols.
+
 Fedus, Rosca, Lakshminarayanan, Dai, Mohamed and Goodfellow (ICLR 2018, "Many paths to equilibrium: GANs do not
 need to decrease a divergence at every step") argue that penalties motivated by the Wasserstein view also help
 GANs that are not Wasserstein GANs: on real image data (CIFAR-10, CelebA, colour MNIST), the non-saturating GAN
@@ -57,7 +61,7 @@ from unigen.metrics.sliced import sliced_w1  # noqa: E402
 from unigen.run import build, draw  # noqa: E402
 from unigen.trainer import NonFiniteError  # noqa: E402
 
-NAME = "gp-stabilises"
+NAME = "gp-stabilises-grid"
 TITLE = "Gradient penalties and a failing non-saturating GAN on the 25-Gaussian grid (synthetic test after Fedus et al. 2018)"
 PUBLISHED = [
     {"method": "GAN-GP, DRAGAN-NS (published)", "metric": "claim",
