@@ -1,4 +1,4 @@
-"""Quick runs of the ``mode-collapse`` and ``gp-stabilises`` reproductions: files, rows and the directions they show.
+"""Quick runs of the ``mode-collapse`` and ``gp-stabilises-grid`` reproductions: files, rows and the directions they show.
 
 Each quick run trains two small GANs on one CPU core (about 35 s of CPU each).
 """
@@ -42,10 +42,10 @@ def test_mode_collapse_quick_covers_the_ring(tmp_path):
 
 
 def test_gp_stabilises_quick_shows_the_failure_and_what_the_penalty_does(tmp_path):
-    md = run("gp-stabilises", quick=True, seeds=1, results=tmp_path)
-    assert md.is_file() and (tmp_path / "gp-stabilises.quick.png").is_file()
+    md = run("gp-stabilises-grid", quick=True, seeds=1, results=tmp_path)
+    assert md.is_file() and (tmp_path / "gp-stabilises-grid.quick.png").is_file()
     assert "not a reproduction" in md.read_text()
-    rows = _rows(tmp_path / "gp-stabilises.quick.json")
+    rows = _rows(tmp_path / "gp-stabilises-grid.quick.json")
     for label in ("NS-GAN", "GAN-GP (λ=10)"):
         for metric in ("lr 1e-2: modes (of 25)", "lr 1e-2: high-quality %", "lr 1e-2: sliced W1"):
             assert rows[label, metric]["seeds"] == [0]

@@ -1,0 +1,103 @@
+"""``gp-stabilises`` (Fedus et al. 2018): the vanishing minimax gradient in closed form, the sweep's draw, the page.
+
+The quick run (a few seconds) scores with a seeded, untrained stand-in for the Fashion-MNIST classifier, so that
+the test never trains the real one; the page's numbers are then meaningless, its form is what is checked.
+"""
+import json
+import math
+
+import pytest
+import torch
+
+from unigen.experiments import gp_manifold, gp_stabilises, gp_sweep
+from unigen.experiments.common import run
+from unigen.metrics.classifier import MNISTClassifier
+from unigen.registry import STRATEGIES
+
+
+def _generator_grad(name: str, theta0: float, k: float) -> float:
+    """∂θ of strategy ``name``'s generator loss for fakes at x₁ = θ, under the critic d(x) = k (θ₀/2 − x₁) held fixed."""
+    theta = torch.tensor(theta0, dtype=torch.float64, requires_grad=True)
+    x1 = theta.expand(8)  # the generated batch: every sample at x₁ = θ
+    d_fake = k * (theta0 / 2 - x1)
+    (g,) = torch.autograd.grad(STRATEGIES.get(name)().generator_loss(d_fake), theta)
+    return float(g)
+
+
+@pytest.mark.parametrize("k", [1.0, 5.0, 20.0, 100.0])
+def test_minimax_gradient_vanishes_under_a_near_optimal_critic_and_ns_does_not(k):
+    """Data at x₁ = 0, fakes at x₁ = θ₀ = 1 (disjoint supports). The critic k (θ₀/2 − x₁) tends to the optimal
+    discriminator (D → 1 on data, 0 on fakes; its BCE → 0) as k → ∞. Closed forms:
+    ∂θ E log(1 − D) = k σ(−k θ₀/2) → 0 (minimax), ∂θ −E log D = k σ(k θ₀/2) → k (non-saturating)."""
+    theta0 = 1.0
+    sig = lambda v: 1 / (1 + math.exp(-v))  # noqa: E731
+    mm, ns = _generator_grad("minimax_gan", theta0, k), _generator_grad("ns_gan", theta0, k)
+    assert mm == pytest.approx(k * sig(-k * theta0 / 2), rel=1e-9)
+    assert ns == pytest.approx(k * sig(k * theta0 / 2), rel=1e-9)
+    bce = STRATEGIES.get("ns_gan")().critic_loss(torch.tensor([k * theta0 / 2], dtype=torch.float64),
+                                                  torch.tensor([-k * theta0 / 2], dtype=torch.float64))
+    assert float(bce) == pytest.approx(2 * math.log1p(math.exp(-k * theta0 / 2)), rel=1e-9)
+    if k == 100.0:  # near the optimum: the minimax gradient is gone (≈ 2e-20), the NS one is ≈ k
+        assert mm < 1e-18 and ns == pytest.approx(k, rel=1e-12) and float(bce) < 1e-20
+
+
+def test_distance_to_the_segment_in_closed_form():
+    x = torch.tensor([[0.5, 0.0, 0.0], [0.0, 3.0, 4.0], [2.0, 0.0, 0.0], [-1.5, 0.0, 2.0]])
+    torch.testing.assert_close(gp_manifold.distance_to_data(x), torch.tensor([0.0, 5.0, 1.0, math.sqrt(4.25)]))
+    gen, _ = gp_manifold.networks(gp_manifold.Toy(dim=4), seed=0)
+    with torch.no_grad():  # the generator starts off the data: its output bias is OFFSET · e₂
+        torch.testing.assert_close(gen[-1].bias, torch.tensor([0.0, gp_manifold.OFFSET, 0.0, 0.0]))
+
+
+def test_sweep_draw_is_seeded_and_covers_the_stated_space():
+    a, b = gp_sweep.sample_settings(400, seed=0), gp_sweep.sample_settings(400, seed=0)
+    assert a == b and a != gp_sweep.sample_settings(400, seed=1)
+    space = gp_sweep.SPACE
+    lrs = [s["lr"] for s in a]
+    assert space["lr"][0] <= min(lrs) < 1.2 * space["lr"][0] and space["lr"][1] / 1.2 < max(lrs) <= space["lr"][1]
+    logs = torch.tensor(lrs).log()  # log-uniform: the median sits at the geometric mean of the range
+    assert float(logs.median()) == pytest.approx(math.log(math.sqrt(space["lr"][0] * space["lr"][1])), abs=0.25)
+    b1 = [s["beta1"] for s in a]
+    assert space["beta1"][0] <= min(b1) < 0.05 and 0.85 < max(b1) <= space["beta1"][1]
+    for key in ("beta2", "n_critic", "disc_norm"):
+        assert {s[key] for s in a} == set(space[key])
+    cfg = gp_sweep.config(gp_sweep.METHODS["GAN-GP (λ=10)"], a[0], 3, gp_stabilises.SWEEP["cpu"]["sched"], "cpu")
+    assert cfg["strategy"] == {"name": "ns_gan", "penalty": "gp", "penalty_weight": 10.0, "n_critic": a[0]["n_critic"]}
+    assert cfg["train"]["optim"]["betas"] == [a[0]["beta1"], a[0]["beta2"]] and cfg["train"]["seed"] == 3
+    assert cfg["model"]["disc_norm"] == a[0]["disc_norm"] and cfg["data"]["name"] == "fashion_mnist"
+
+
+def test_summary_counts_a_diverged_run_as_a_failure():
+    s = gp_sweep.summary([10.0, 20.0, 30.0, math.inf], threshold=25.0)
+    assert s["median"] == pytest.approx(25.0) and s["q1"] == pytest.approx(17.5) and s["q3"] == math.inf
+    assert s["below"] == pytest.approx(50.0) and s["failed"] == 1
+
+
+def _fake_classifier(device="cpu"):
+    torch.manual_seed(0)
+    net = MNISTClassifier()
+    net.label = "Fashion-MNIST-classifier"
+    return net.eval().requires_grad_(False).to(device), 0.0
+
+
+def test_quick_run_writes_the_page_box_plots_and_toy(tmp_path, monkeypatch):
+    monkeypatch.setattr(gp_stabilises, "classifier", _fake_classifier)
+    md = run("gp-stabilises", quick=True, seeds=1, results=tmp_path)
+    text = md.read_text()
+    for suffix in ("", "-toy", "-samples"):
+        assert (tmp_path / f"gp-stabilises.quick{suffix}.png").is_file()
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| method |"))
+    table = lines[start:lines.index("", start)]
+    pipes = [line.replace("\\|", "").count("|") for line in table]  # escaped pipes are inside cells
+    assert len(table) == 2 + 2 + 3 and pipes == [pipes[0]] * len(table)
+    rows = {(r["method"], r["metric"]): r for r in json.loads((tmp_path / "gp-stabilises.quick.json").read_text())}
+    for label in list(gp_sweep.METHODS)[:3]:
+        med = rows[f"sweep: {label}", "sweep: FID median"]["mean"]
+        assert rows[f"sweep: {label}", "sweep: FID Q1"]["mean"] <= med <= rows[f"sweep: {label}", "sweep: FID Q3"]["mean"]
+    # the toy: under a trained critic the minimax loss gives the generator far less gradient than the NS loss
+    for name in ("NS-GAN", "minimax GAN"):
+        method = f"toy: {name}, D=16"
+        assert rows[method, "toy: ‖∇θ‖ of minimax loss, trained D"]["mean"] < \
+            0.5 * rows[method, "toy: ‖∇θ‖ of NS loss, trained D"]["mean"]
+    assert "Extra finding" in text and "gp-stabilises-grid.md" in text and "15.0 ± 1.0" in text
