@@ -39,6 +39,7 @@ _MODULES = {
     "ali-bigan": "ali_bigan",
     "cyclegan-digits": "cyclegan_digits",
     "ada-digits": "ada_digits",
+    "stacked-mnist": "stacked_mnist",
 }
 
 

