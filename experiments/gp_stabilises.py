@@ -278,9 +278,24 @@ def _sweep_notes(ctx: Context, p: dict, settings: list[dict], results: dict, mod
                      + "; ".join(f"{i}: {sweep.setting_label(x)}" for i, x in enumerate(settings)) + ".")
     for label, runs in results.items():
         ctx.notes.append(f"FID per setting, {label}: " + ", ".join(f"{r['fid']:.3g}" for r in runs) + ".")
+    ctx.notes.append(paired_note(results))
     if ctx.quick:
         ctx.notes.append("Quick mode: a smoke test (tiny networks, a few updates, 200 images); the numbers are "
                          "meaningless.")
+
+
+def paired_note(results: dict[str, list[dict]]) -> str:
+    """The sweep read setting by setting (the design is paired): for each penalised method, in how many settings
+    its FID is below the first method's (the plain NS-GAN), and the median of the FID differences."""
+    base_label, *others = list(results)
+    base = [r["fid"] for r in results[base_label]]
+    parts = []
+    for label in others:
+        diffs = [r["fid"] - b for r, b in zip(results[label], base)]
+        lower = sum(d < 0 for d in diffs)
+        parts.append(f"{label} below {base_label} in {lower} of {len(diffs)} settings (median difference "
+                     f"{statistics.median(diffs):+.3g})")
+    return "Paired by setting (the same setting and training seed): FID of " + "; ".join(parts) + "."
 
 
 def run(ctx: Context) -> list[Row]:

@@ -101,3 +101,12 @@ def test_quick_run_writes_the_page_box_plots_and_toy(tmp_path, monkeypatch):
         assert rows[method, "toy: ‖∇θ‖ of minimax loss, trained D"]["mean"] < \
             0.5 * rows[method, "toy: ‖∇θ‖ of NS loss, trained D"]["mean"]
     assert "Extra finding" in text and "gp-stabilises-grid.md" in text and "15.0 ± 1.0" in text
+
+
+def test_the_paired_note_counts_the_settings_where_a_penalty_lowers_fid():
+    results = {"NS-GAN": [{"fid": 100.0}, {"fid": 80.0}, {"fid": 60.0}],
+               "GAN-GP": [{"fid": 90.0}, {"fid": 85.0}, {"fid": 40.0}],
+               "DRAGAN-NS": [{"fid": 101.0}, {"fid": 81.0}, {"fid": math.inf}]}
+    note = gp_stabilises.paired_note(results)
+    assert "GAN-GP below NS-GAN in 2 of 3 settings (median difference -10)" in note
+    assert "DRAGAN-NS below NS-GAN in 0 of 3 settings (median difference +1)" in note
