@@ -115,10 +115,8 @@ def _data(data: str, **kw) -> dict:
 
 def _dataset(data: str, **kw):
     """The data set object behind :func:`_data` (for the test split and the training-set sizes)."""
-    from unigen.registry import DATASETS
-
     options = _data(data, **kw)
-    return DATASETS.get(options.pop("name"))(**options)
+    return mc.dataset(options.pop("name"), **options)
 
 
 def _train(steps: int, batch: int, seed: int, compile: str) -> dict:
