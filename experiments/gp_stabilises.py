@@ -9,7 +9,7 @@ need to decrease a divergence at every step", arXiv 1710.08446) make two empiric
    under a well-trained critic the minimax generator's gradient (``minimax_gan``) all but vanishes while the NS one
    does not (the closed form of this is tested in ``tests/experiments/test_repro_gp.py``).
 2. **Penalties on the NS-GAN over a hyper-parameter sweep** (:mod:`gp_sweep`): GAN-GP and DRAGAN-NS (λ = 10)
-   against the plain NS-GAN (and WGAN-GP on a GPU), DCGAN programs on the full Fashion-MNIST, each method under the
+   against the plain NS-GAN, and WGAN-GP beside them, DCGAN programs on the full Fashion-MNIST, each method under the
    same sampled settings (learning rate, Adam β₁ and β₂, discriminator updates per generator update, batch norm in
    the critic or not); FID and KID with the project's Fashion-MNIST classifier features, reported as box plots
    and as median, quartiles and the share of runs under an FID threshold.
@@ -63,7 +63,7 @@ SWEEP = {  # sched: the training of one run; n: sampled settings; eval: generate
     "quick": dict(sched=dict(steps=10, batch=32, width=8, z_dim=16, compile="none", fraction=0.02),
                   n=1, eval=200, kid=5, methods=3),
     "cpu": dict(sched=dict(steps=700, batch=64, width=16, z_dim=100, compile="none"), n=8, eval=2000, kid=20,
-                methods=3),
+                methods=4),
     "gpu": dict(sched=dict(steps=5000, batch=64, width=64, z_dim=100, compile="cudagraph"), n=48, eval=10_000,
                 kid=100, methods=4),
 }
@@ -85,8 +85,8 @@ Rows: mean ± std over seeds at the end of training.
 **Part 2, penalties over a hyper-parameter sweep (after Fedus et al. §4).** Data: the full Fashion-MNIST
 (60,000 training images, in [−1, 1]; Debian's dataset-fashion-mnist). Programs: unigen's `dcgan` (generator
 z → 7 → 14 → 28 with batch norm; critic of stride-2 convolutions). Methods: NS-GAN (`ns_gan`), GAN-GP
-(`ns_gan penalty=gp penalty_weight=10`), DRAGAN-NS (`ns_gan penalty=dragan penalty_weight=10`); on a GPU also
-WGAN-GP (`wgan clip=0 penalty=gp`). Settings are drawn independently (seeded) from: Adam learning rate
+(`ns_gan penalty=gp penalty_weight=10`), DRAGAN-NS (`ns_gan penalty=dragan penalty_weight=10`) and WGAN-GP
+(`wgan clip=0 penalty=gp penalty_weight=10`, its critic updates also swept). Settings are drawn independently (seeded) from: Adam learning rate
 log-uniform in [10⁻⁴, 3·10⁻³] (both players), β₁ uniform in [0, 0.9], β₂ ∈ {0.9, 0.999}, discriminator updates per
 generator update ∈ {1, 2, 3}, critic normalisation ∈ {batch norm, none}; every method runs every setting (setting i
 with training seed i). Scores of the trained generator: FID and KID (cubic-kernel MMD², Bińkowski et al. 2018)
