@@ -279,6 +279,7 @@ def _sweep_notes(ctx: Context, p: dict, settings: list[dict], results: dict, mod
     for label, runs in results.items():
         ctx.notes.append(f"FID per setting, {label}: " + ", ".join(f"{r['fid']:.3g}" for r in runs) + ".")
     ctx.notes.append(paired_note(results))
+    ctx.notes.append(ranking_note(results))
     if ctx.quick:
         ctx.notes.append("Quick mode: a smoke test (tiny networks, a few updates, 200 images); the numbers are "
                          "meaningless.")
@@ -296,6 +297,20 @@ def paired_note(results: dict[str, list[dict]]) -> str:
         parts.append(f"{label} below {base_label} in {lower} of {len(diffs)} settings (median difference "
                      f"{statistics.median(diffs):+.3g})")
     return "Paired by setting (the same setting and training seed): FID of " + "; ".join(parts) + "."
+
+
+def ranking_note(results: dict[str, list[dict]]) -> str:
+    """Which method is best over the sweep (Fedus et al. report WGAN-GP best on two of their data sets): the
+    methods by median FID, lowest first, and in how many settings each had the lowest FID of all methods."""
+    medians = {label: statistics.median(r["fid"] for r in runs) for label, runs in results.items()}
+    labels = list(results)
+    wins = dict.fromkeys(labels, 0)
+    for i in range(len(next(iter(results.values())))):
+        wins[min(labels, key=lambda label: results[label][i]["fid"])] += 1
+    order = sorted(labels, key=lambda label: medians[label])
+    return ("Median FID over the sweep, lowest first: " + ", ".join(f"{label} {medians[label]:.3g}" for label in order)
+            + "; lowest FID of all methods in a setting: "
+            + ", ".join(f"{label} {wins[label]} of {sum(wins.values())}" for label in order) + ".")
 
 
 def run(ctx: Context) -> list[Row]:

@@ -110,3 +110,12 @@ def test_the_paired_note_counts_the_settings_where_a_penalty_lowers_fid():
     note = gp_stabilises.paired_note(results)
     assert "GAN-GP below NS-GAN in 2 of 3 settings (median difference -10)" in note
     assert "DRAGAN-NS below NS-GAN in 0 of 3 settings (median difference +1)" in note
+
+
+def test_the_ranking_note_orders_methods_by_median_fid_and_counts_wins_per_setting():
+    results = {"NS-GAN": [{"fid": 100.0}, {"fid": 80.0}, {"fid": 60.0}],
+               "GAN-GP": [{"fid": 90.0}, {"fid": 85.0}, {"fid": 40.0}],
+               "WGAN-GP": [{"fid": 70.0}, {"fid": 95.0}, {"fid": math.inf}]}
+    note = gp_stabilises.ranking_note(results)
+    assert note.startswith("Median FID over the sweep, lowest first: NS-GAN 80, GAN-GP 85, WGAN-GP 95;")
+    assert "NS-GAN 1 of 3, GAN-GP 1 of 3, WGAN-GP 1 of 3." in note
