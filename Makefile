@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test data clean
+.PHONY: setup demo test data clean gpu-kit
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,5 +50,16 @@ data:
 	export DEBIAN_FRONTEND=noninteractive; \
 	$$as apt-get install -y -q $(FASHION_PKG) || { $$as apt-get update -q && $$as apt-get install -y -q $(FASHION_PKG); }
 
+# What benchmarks/device_visit.sh carries to a lent GPU machine (see that script): the wheels its image lacks
+# (pure Python, no dependencies pulled), Fashion-MNIST's IDX files where installed, and the cached classifiers.
+KIT := .gpu-kit
+gpu-kit:
+	rm -rf $(KIT) && mkdir -p $(KIT)/whl $(KIT)/cache
+	$(PYTHON) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	    --platform manylinux_2_28_x86_64 -d $(KIT)/whl pyro-ppl==1.9.2 pyro-api==0.1.2 omegaconf==2.4.0 mlxtend==0.25.0
+	-[ -d $(FASHION_DIR) ] && cp -r $(FASHION_DIR) $(KIT)/fashion-mnist
+	-cp $${UNIGEN_CACHE:-$$HOME/.cache/unigen}/*.pt $(KIT)/cache/
+	@du -sh $(KIT)
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache $(KIT)

@@ -19,15 +19,29 @@ from unigen.watch import NonFiniteError
 from toys import contract_setup
 
 CPU = torch.device("cpu")
+CUDA = pytest.param(torch.device("cuda"), marks=pytest.mark.skipif(not torch.cuda.is_available(),
+                                                                     reason="the CUDA variant needs a GPU"))
+DEVICES = [CPU, CUDA]  # the CUDA variants run where a GPU is (benchmarks/device_visit.sh)
 SETTINGS = {"wgan": {"clip": 0.0, "penalty": "gp"}}  # WGAN-GP: a double backward in the graph
 
 
-def _trainer(name, compile, optim=OptimConfig(lr=1e-3), total=6, **settings):
+def _trainer(name, compile, optim=OptimConfig(lr=1e-3), total=6, device=CPU, **settings):
     strategy = STRATEGIES.get(name)(**(SETTINGS.get(name, {}) | settings))
     pyro.set_rng_seed(0)
     pyro.enable_validation(False)
     programs, data = contract_setup(strategy)
-    return Trainer(programs, strategy, data, batch_size=32, optim=optim, compile=compile, total_steps=total)
+    return Trainer(programs.to(device), strategy, data.to(device), batch_size=32, optim=optim, compile=compile,
+                   total_steps=total)
+
+
+def _rng_states():
+    return torch.get_rng_state(), torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+
+
+def _set_rng_states(states):
+    torch.set_rng_state(states[0])
+    if states[1]:
+        torch.cuda.set_rng_state_all(states[1])
 
 
 def _steps(trainer, n):
@@ -40,13 +54,14 @@ def _optimizer_states(trainer):
 
 
 # ----------------------------------------------------------------------------------- bit for bit (no inductor)
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("name", ["elbo", "iwae", "ns_gan", "wgan", "aae"])
-def test_the_traced_graph_replays_eager_updates_bit_for_bit(name):
+def test_the_traced_graph_replays_eager_updates_bit_for_bit(name, device):
     torch.manual_seed(1)
-    eager = _trainer(name, "none")
+    eager = _trainer(name, "none", device=device)
     eager_losses = _steps(eager, 4)
     torch.manual_seed(1)
-    traced = _trainer(name, "trace-eager")
+    traced = _trainer(name, "trace-eager", device=device)
     traced_losses = _steps(traced, 4)
     phases = len(traced.strategy.phases())
     updates = 4 * sum(ph.repeats for ph in traced.strategy.phases())
@@ -83,17 +98,18 @@ def test_a_cosine_schedule_fills_the_graphs_rate_like_eager():
     assert_close(dict(traced.programs.named_parameters()), dict(eager.programs.named_parameters()), rtol=0, atol=0)
 
 
-def test_a_traced_run_resumed_from_a_checkpoint_continues_identically():
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_traced_run_resumed_from_a_checkpoint_continues_identically(device):
     torch.manual_seed(1)
-    whole = _trainer("ns_gan", "trace-eager", total=7)
+    whole = _trainer("ns_gan", "trace-eager", total=7, device=device)
     _steps(whole, 7)
     torch.manual_seed(1)
-    half = _trainer("ns_gan", "trace-eager", total=7)
+    half = _trainer("ns_gan", "trace-eager", total=7, device=device)
     _steps(half, 4)
-    state, rng = half.state_dict(), torch.get_rng_state()
-    resumed = _trainer("ns_gan", "trace-eager", total=7)
+    state, rng = half.state_dict(), _rng_states()
+    resumed = _trainer("ns_gan", "trace-eager", total=7, device=device)
     resumed.load_state_dict(state)
-    torch.set_rng_state(rng)
+    _set_rng_states(rng)
     _steps(resumed, 3)
     assert resumed.traced.replays == 3 * 2  # the resumed updates were replays too
     assert_close(dict(resumed.programs.named_parameters()), dict(whole.programs.named_parameters()), rtol=0, atol=0)
@@ -219,7 +235,8 @@ def test_inductor_adam_with_host_bias_corrections_follows_eager_adam():
 
 
 @pytest.mark.slow
-def test_inductor_losses_and_gradients_match_eager_in_distribution():
+@pytest.mark.parametrize("device", DEVICES)
+def test_inductor_losses_and_gradients_match_eager_in_distribution(device):
     """With a zero rate and beta1 = 0, each update leaves the parameters fixed and Adam's first moment equal to
     that update's gradient, so both runs draw i.i.d. losses and gradients (fresh batches and latents) from the
     same distribution. Two-sample Kolmogorov–Smirnov tests on the loss and on 4 gradient coordinates per
@@ -228,13 +245,13 @@ def test_inductor_losses_and_gradients_match_eager_in_distribution():
     draws = {}
     for compile in ("none", "trace"):
         torch.manual_seed(2)
-        trainer = _trainer("elbo", compile, optim)
+        trainer = _trainer("elbo", compile, optim, device=device)
         rows = []
         for _ in range(300):
             loss = trainer.step()["vae"]
             moments = [trainer.optimizers["vae"].state[p]["exp_avg"].flatten()[:4] for p in trainer.params["vae"][:2]]
             rows.append(torch.cat([loss.reshape(1), *moments]))
-        draws[compile] = torch.stack(rows).double()
+        draws[compile] = torch.stack(rows).double().cpu()
         trainer.raise_if_nonfinite()
     assert trainer.traced.traces == 1 and trainer.traced.replays == 300
     eager, compiled = draws["none"], draws["trace"]
