@@ -21,7 +21,9 @@ start=$(date +%s)
 say() { echo "[$(($(date +%s) - start)) s] $*" | tee -a "$OUT/visit.log"; }
 
 say "install: $(ls $KIT/whl | tr '\n' ' ')"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir $KIT/whl/*.whl || exit 1
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site $KIT/whl/*.whl || exit 1
+export PYTHONPATH=/tmp/site
+# unigen itself, editable: the code that runs is the code that travelled (the image has setuptools and wheel)
 python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . || exit 1
 if [ -d "$KIT/fashion-mnist" ] && [ ! -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ]; then
     mkdir -p /usr/share/datasets/fashion-mnist && cp "$KIT"/fashion-mnist/*.gz /usr/share/datasets/fashion-mnist/
@@ -37,7 +39,7 @@ timeout "${TESTS_S:-150}" python3 -m pytest -q -p no:cacheprovider -n 8 -rs \
 say "tests: exit $? ($(tail -1 "$OUT/tests.log"))"
 
 say "stage 2: hu2018-iwgan, 5 seeds, MNIST"
-timeout "${IWGAN_S:-230}" unigen reproduce hu2018-iwgan --seeds 5 --device cuda --results "$OUT" > "$OUT/iwgan.log" 2>&1
+timeout "${IWGAN_S:-230}" python3 -m unigen reproduce hu2018-iwgan --seeds 5 --device cuda --results "$OUT" > "$OUT/iwgan.log" 2>&1
 say "iwgan: exit $?"
 
 say "stage 3: benchmark"

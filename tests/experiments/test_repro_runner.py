@@ -274,3 +274,13 @@ def test_a_data_set_the_reproduction_does_not_run_on_is_refused_in_one_line(tmp_
     assert cli.main(["reproduce", "wgan-disjoint", "--data", "mnist", "--results", str(tmp_path)]) == 2
     assert "wgan-disjoint runs on its own data only; omit --data" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_reproduce_on_a_missing_gpu_is_refused_in_one_line_before_training(tmp_path, capsys):
+    from unigen import cli
+
+    assert cli.main(["reproduce", "wgan-disjoint", "--quick", "--device", "cuda", "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--device=cuda but no CUDA device is available; use --device cpu" in err
+    assert not list(tmp_path.iterdir())  # nothing written
