@@ -87,6 +87,7 @@ class GraphedStep:
         self.graph: torch.cuda.CUDAGraph | None = None
         self.outputs: dict[str, Tensor] = {}
         self.eager_steps = 0
+        self.replays = 0  # steps run by replaying the graph
 
     def invalidate(self) -> None:
         """Drop the graph (e.g. after optimiser states were replaced by a checkpoint); the next call recaptures."""
@@ -105,6 +106,7 @@ class GraphedStep:
         if self.graph is None:
             self.capture()
         self.graph.replay()
+        self.replays += 1
         return self.outputs
 
     def capture(self) -> None:

@@ -39,10 +39,12 @@ from typing import Callable, NamedTuple
 import torch
 import torch.nn.functional as F
 from pyro import poutine
+from pyro.distributions import Bernoulli, Independent
 from pyro.distributions.util import scale_and_mask
 from pyro.poutine.uncondition_messenger import UnconditionMessenger
 from pyro.poutine.util import site_is_subsample
 from torch import Tensor, nn
+from torch.distributions.utils import _sum_rightmost, broadcast_all
 
 from unigen.errors import UserError
 
@@ -330,13 +332,29 @@ def trace_guide(guide: Callable, x: Tensor, c: Tensor | None = None) -> poutine.
     return with_condition(poutine.trace(guide).get_trace, x, c=c)
 
 
+def log_prob(fn, value: Tensor) -> Tensor:
+    r"""``fn.log_prob(value)``, bit for bit, with one shortcut: for independent Bernoulli pixels given by logits
+    (the image likelihood of the VAE models) the binary cross-entropies are summed over the event *before* the
+    sign flip, :math:`-\sum_i \mathrm{BCE}_i` rather than :math:`\sum_i (-\mathrm{BCE}_i)`. Negation is exact
+    in floating point and the sum runs in the same order, so the value is identical; the negation (forward and
+    backward) then touches one number per example instead of every pixel: two passes over :math:`K \times B
+    \times D` values fewer per IWAE update."""
+    base = getattr(fn, "base_dist", None)
+    if (type(fn) is Independent and type(base) is Bernoulli and "logits" in base.__dict__
+            and not base._validate_args):
+        logits, value = broadcast_all(base.logits, value)
+        bce = F.binary_cross_entropy_with_logits(logits, value, reduction="none")
+        return -_sum_rightmost(bce, fn.reinterpreted_batch_ndims)
+    return fn.log_prob(value)
+
+
 def site_log_prob(site: dict, batch_size: int) -> Tensor:
     """Log-density of one sample site per example, shape ``(batch,)``.
 
     Sites outside the data plate (global latents) are spread evenly over the batch so that the sum
     over the batch is the joint log-density. Scale and mask from plates/handlers are applied.
     """
-    lp = scale_and_mask(site["fn"].log_prob(site["value"]), site.get("scale", 1.0), site.get("mask"))
+    lp = scale_and_mask(log_prob(site["fn"], site["value"]), site.get("scale", 1.0), site.get("mask"))
     if lp.dim() == 0:
         return lp.expand(batch_size) / batch_size
     return lp.reshape(batch_size, -1).sum(-1)

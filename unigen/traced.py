@@ -58,9 +58,13 @@ with a one-line :class:`~unigen.errors.UserError` naming ``train.compile=none``.
 Untraceable registered strategies (:data:`UNTRACEABLE`): none at this commit — every registered strategy
 traces (the slow test replays each one's updates bit for bit), wgan clipped and with ``penalty=gp`` alike.
 
-CUDA: written for it (fused CUDA Adam, device-resident flags and host scalars copied without a sync,
-inductor's Triton back-end) but untested here (no GPU); the compiled updates are not yet captured in a CUDA
-graph (``train.compile=cudagraph`` captures the uncompiled step).
+CUDA: the rate tensors live on the device, the Adam scalars are computed in the graph
+(:func:`_graph_adam_scalars`: a host read would be a sync), inductor generates Triton kernels, and the trainer
+captures the whole step of compiled updates in one CUDA graph (:class:`unigen.compiled.GraphedStep`, for
+strategies that can be captured), so a step is one graph replay of fused kernels where
+``train.compile=cudagraph`` replays the uncompiled kernels. Written and tested on CPU where the parts allow
+(the in-graph Adam scalars follow eager Adam, ``adam_scalars="graph"``); the CUDA tests (bit for bit, resume,
+in distribution, Adam) are skipped here and have not yet run on a GPU (``benchmarks/device_visit.sh``).
 """
 from __future__ import annotations
 
@@ -154,13 +158,18 @@ class TracedStep:
     :param name: how errors name the update (e.g. the strategy).
     :param backend: ``"inductor"`` or ``"eager"`` (:data:`BACKENDS`).
     :param warmup: eager runs per graph before tracing, each undone (they only create what is created lazily).
+    :param adam_scalars: where a compiled Adam computes its step-dependent scalars: ``"host"``, ``"graph"``, or
+        ``"auto"`` (host on a CPU, graph on CUDA; :func:`_decompose_adam`).
     """
 
     def __init__(self, state: Callable[[], Iterable[Tensor]], name: str = "the step", backend: str = "inductor",
-                 warmup: int = 1):
+                 warmup: int = 1, adam_scalars: str = "auto"):
         if backend not in BACKENDS:
             raise ValueError(f"backend={backend!r}; choose one of {BACKENDS}")
+        if adam_scalars not in ("auto", "host", "graph"):
+            raise ValueError(f"adam_scalars={adam_scalars!r}; choose auto, host or graph")
         self.state, self.name, self.backend, self.warmup = state, name, backend, warmup
+        self.adam_scalars = adam_scalars
         self.graphs: dict[Hashable, tuple] = {}
         self.traces = 0  # traces made (one per key and shapes, again after invalidate())
         self.replays = 0  # updates run by a graph
@@ -170,14 +179,14 @@ class TracedStep:
 
     @classmethod
     def over(cls, module: torch.nn.Module, optimizers: Iterable[torch.optim.Optimizer], extra, name: str,
-             mode: str = "trace") -> "TracedStep":
+             mode: str = "trace", adam_scalars: str = "auto") -> "TracedStep":
         """Updates of ``module`` by ``optimizers`` that also read or write the tensors in ``extra`` (a tree of
         lists and dicts, read at each trace); ``mode`` is ``train.compile``: ``trace`` (inductor) or
         ``trace-eager`` (the graph replayed uncompiled)."""
         optimizers = list(optimizers)
         return cls(lambda: [*module.parameters(), *module.buffers(), *pytree.tree_leaves(extra),
                             *optimizer_tensors(optimizers)],
-                   name, "eager" if mode == "trace-eager" else "inductor")
+                   name, "eager" if mode == "trace-eager" else "inductor", adam_scalars=adam_scalars)
 
     def invalidate(self) -> None:
         """Drop the graphs (e.g. after a checkpoint replaced the optimiser states); the next calls retrace."""
@@ -244,7 +253,7 @@ class TracedStep:
         _drop_profiler_marks(gm)
         run, hosts = gm, []
         if self.backend == "inductor":
-            hosts = _decompose_adam(gm, state + given)
+            hosts = _decompose_adam(gm, state + given, self.adam_scalars)
             _norms_as_sums(gm)
             run = _compile(gm, state + given + [h.scalars for h in hosts])
         self.graphs[sig] = (run, state, holder["spec"], hosts)
@@ -327,9 +336,28 @@ def _drop_profiler_marks(gm: torch.fx.GraphModule) -> None:
     gm.recompile()
 
 
-def _decompose_adam(gm: torch.fx.GraphModule, inputs: list[Tensor]) -> list[_HostAdam]:
-    """Replace every ``_fused_adam_`` node of ``gm`` by element-wise operations reading host scalars, which
-    become new trailing inputs (one ``(2,)`` tensor per node); return their keepers, in input order."""
+def _graph_adam_scalars(g_: torch.fx.Graph, kw: dict, step: torch.fx.Node, device: torch.device):
+    r"""Nodes computing :math:`\mathrm{lr}/(1-\beta_1^t)` and :math:`\sqrt{1-\beta_2^t}` inside the graph from
+    the (already incremented) step tensor and the rate, in float64: no host read, so the graph can be captured
+    in a CUDA graph and replayed with the rate that a schedule wrote into its tensor."""
+    aten = torch.ops.aten
+    t = g_.call_function(aten._to_copy.default, (step,), {"dtype": torch.float64})
+    lr = kw["lr"] if isinstance(kw["lr"], torch.fx.Node) else float(kw["lr"])
+    bias1 = g_.call_function(aten.rsub.Scalar, (g_.call_function(aten.pow.Scalar, (kw["beta1"], t)), 1.0))
+    step_size = g_.call_function(aten.mul.Tensor, (g_.call_function(aten.reciprocal.default, (bias1,)), lr))
+    bc2 = g_.call_function(aten.sqrt.default, (g_.call_function(aten.rsub.Scalar, (g_.call_function(
+        aten.pow.Scalar, (kw["beta2"], t)), 1.0)),))
+    as_float = {"dtype": torch.float32, "device": device}
+    return (g_.call_function(aten._to_copy.default, (step_size,), as_float),
+            g_.call_function(aten._to_copy.default, (bc2,), as_float))
+
+
+def _decompose_adam(gm: torch.fx.GraphModule, inputs: list[Tensor], scalars: str = "auto") -> list[_HostAdam]:
+    """Replace every ``_fused_adam_`` node of ``gm`` by element-wise operations. Their step-dependent scalars
+    are computed on the host (``scalars="host"``: new trailing inputs, one ``(2,)`` tensor per node, whose
+    keepers are returned in input order) or in the graph (``"graph"``: :func:`_graph_adam_scalars`);
+    ``"auto"``: on the host for a CPU, in the graph on CUDA (where a host read would be a sync, and would
+    stop the graph's capture)."""
     aten = torch.ops.aten
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     value = {n: t for n, t in zip(placeholders, inputs)}
@@ -342,15 +370,21 @@ def _decompose_adam(gm: torch.fx.GraphModule, inputs: list[Tensor]) -> list[_Hos
         if maxes or kw["amsgrad"] or kw["maximize"] or kw.get("grad_scale") is not None:
             raise UserError("train.compile=trace supports Adam without amsgrad, maximize or gradient scaling; "
                             "use train.compile=none")
-        lr = value[kw["lr"]] if isinstance(kw["lr"], torch.fx.Node) else torch.tensor(float(kw["lr"]))
-        keeper = _HostAdam(lr, kw["beta1"], kw["beta2"], [value[s] for s in steps], value[params[0]].device)
-        with gm.graph.inserting_after(last):
-            last = gm.graph.placeholder(f"host_adam_{len(keepers)}")
-        keepers.append(keeper)
+        device = value[params[0]].device
+        on_host = scalars == "host" or scalars == "auto" and device.type == "cpu"
         g_ = gm.graph
+        if on_host:
+            lr = value[kw["lr"]] if isinstance(kw["lr"], torch.fx.Node) else torch.tensor(float(kw["lr"]))
+            keeper = _HostAdam(lr, kw["beta1"], kw["beta2"], [value[s] for s in steps], device)
+            with gm.graph.inserting_after(last):
+                last = gm.graph.placeholder(f"host_adam_{len(keepers)}")
+            keepers.append(keeper)
         with g_.inserting_before(node):
-            step_size = g_.call_function(aten.select.int, (last, 0, 0))
-            bc2 = g_.call_function(aten.select.int, (last, 0, 1))
+            if on_host:
+                step_size = g_.call_function(aten.select.int, (last, 0, 0))
+                bc2 = g_.call_function(aten.select.int, (last, 0, 1))
+            else:
+                step_size, bc2 = _graph_adam_scalars(g_, kw, steps[0], device)
             for p, g, m, v in zip(params, grads, ms, vs):
                 if kw["weight_decay"]:
                     g = g_.call_function(aten.add.Tensor, (g, p), {"alpha": kw["weight_decay"]})

@@ -99,7 +99,10 @@ class Trainer:
         owned = {role for roles in strategy.players.values() for role in roles}
         self.parallel = RoleWrappers(programs, owned, self.device) if world.size > 1 else None
         name = f"strategy {strategy.registry_name!r}"
-        self.graphed = GraphedStep(self.eager_step, self.device, [self.index_generator], name=name) if graphed else None
+        # on CUDA the compiled updates of train.compile=trace are captured too: one CUDA graph per step, of
+        # inductor's fused kernels (their Adam scalars are computed in the graph there: unigen.traced)
+        capture = graphed or (compile == "trace" and self.device.type == "cuda" and strategy.needs.capturable is True)
+        self.graphed = GraphedStep(self.eager_step, self.device, [self.index_generator], name=name) if capture else None
         self.traced = TracedStep.over(programs, self.optimizers.values(), [self.progress, self.watch.grads,
                                       self.watch.weights], name, compile) if traced else None
 
@@ -213,11 +216,16 @@ class Trainer:
     def compile_stats(self) -> dict[str, float]:
         """Under ``train.compile=trace``: seconds spent tracing and compiling (``compile_s``), graphs traced
         (``traces``: once per phase unless shapes change or a checkpoint replaced the optimiser states) and
-        traced updates replayed (``replays``); empty otherwise. The run writes them into its timing row."""
+        traced updates replayed (``replays``; on CUDA, where the step is then captured, the updates run from Python:
+        the warm-up steps and the capture) and replays of the captured step (``graph_replays``); empty otherwise.
+        The run writes them into its timing row."""
         if self.traced is None:
             return {}
-        return {"compile_s": round(self.traced.compile_seconds, 3), "traces": self.traced.traces,
-                "replays": self.traced.replays}
+        stats = {"compile_s": round(self.traced.compile_seconds, 3), "traces": self.traced.traces,
+                 "replays": self.traced.replays}
+        if self.graphed is not None:  # captured on CUDA: the Python calls above, then replays of the step's graph
+            stats["graph_replays"] = self.graphed.replays
+        return stats
 
     def raise_if_nonfinite(self, exact: bool = True) -> None:
         """Read the device flags (one host sync) and raise :class:`NonFiniteError` naming the first bad player."""

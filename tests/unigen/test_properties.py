@@ -87,3 +87,26 @@ def test_every_strategy_gives_scalar_losses_for_any_batch(name, batch):
         values = phase.loss(programs, Batch(torch.randn(batch, 2), c))
         for player in phase.players:
             assert values[player].shape == () and torch.isfinite(values[player])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 3), st.integers(1, 9), st.booleans(), st.integers(0, 2 ** 31 - 1))
+def test_the_bernoulli_shortcut_equals_pyros_log_prob_bit_for_bit(k, batch, pixels, broadcast, seed):
+    """Summing the cross-entropies before the sign flip gives the same bits as Pyro's log_prob, value and
+    gradient, also when the observation broadcasts against the logits (IWAE's particles)."""
+    import pyro.distributions as dist
+
+    from unigen.programs import log_prob
+
+    g = torch.Generator().manual_seed(seed)
+    logits = (3 * torch.randn(k, batch, 1, 2, pixels, generator=g)).requires_grad_()
+    x = torch.rand((batch, 1, 2, pixels) if broadcast else (k, batch, 1, 2, pixels), generator=g)
+    fn = dist.Bernoulli(logits=logits, validate_args=False).to_event(3)
+    fast, plain = log_prob(fn, x), fn.log_prob(x)
+    torch.testing.assert_close(fast, plain, rtol=0, atol=0)
+    weights = torch.randn(fast.shape, generator=g)
+    (g_fast,) = torch.autograd.grad((fast * weights).sum(), logits)
+    (g_plain,) = torch.autograd.grad((plain * weights).sum(), logits)
+    torch.testing.assert_close(g_fast, g_plain, rtol=0, atol=0)
+    normal = dist.Normal(logits, 1.0).to_event(1)  # any other distribution: its own log_prob
+    torch.testing.assert_close(log_prob(normal, x), normal.log_prob(x), rtol=0, atol=0)

@@ -205,15 +205,18 @@ def test_the_cli_trains_a_traced_run_end_to_end(tmp_path):
 
 # ----------------------------------------------------------------------------------- inductor (compiles: slow)
 @pytest.mark.slow
-def test_inductor_adam_with_host_bias_corrections_follows_eager_adam():
+@pytest.mark.parametrize("device, scalars", [(CPU, "host"), (CPU, "graph"),
+                                             pytest.param(torch.device("cuda"), "auto", marks=CUDA.marks)])
+def test_inductor_adam_with_host_or_graph_bias_corrections_follows_eager_adam(device, scalars):
     """A deterministic update (no random numbers), so compiled and eager must agree to rounding: the decomposed
-    Adam's host scalars, the weight decay, and a rate that a schedule fills between updates."""
-    w = torch.nn.Parameter(torch.linspace(-1, 1, 8))
+    Adam's scalars (on the host, or in the graph as on CUDA), the weight decay, and a rate that a schedule
+    fills between updates."""
+    w = torch.nn.Parameter(torch.linspace(-1, 1, 8, device=device))
     twin_w = torch.nn.Parameter(w.detach().clone())
-    opts = [torch.optim.Adam([p], lr=torch.tensor(0.05, dtype=torch.float64), betas=(0.8, 0.99), weight_decay=0.1,
-                             fused=True) for p in (w, twin_w)]
+    opts = [torch.optim.Adam([p], lr=torch.tensor(0.05, dtype=torch.float64, device=device), betas=(0.8, 0.99),
+                             weight_decay=0.1, fused=True) for p in (w, twin_w)]
     schedules = [torch.optim.lr_scheduler.LambdaLR(o, lambda t: 1 / (1 + t)) for o in opts]
-    target = torch.linspace(0, 2, 8)
+    target = torch.linspace(0, 2, 8, device=device)
 
     def update(p, opt, x):
         opt.zero_grad(set_to_none=True)
@@ -222,15 +225,16 @@ def test_inductor_adam_with_host_bias_corrections_follows_eager_adam():
         opt.step()
         return loss.detach()
 
-    step = TracedStep.over(torch.nn.ParameterList([w]), [opts[0]], [], "toy", "trace")
+    step = TracedStep.over(torch.nn.ParameterList([w]), [opts[0]], [], "toy", "trace", adam_scalars=scalars)
     for i in range(8):
-        x = torch.full((8,), 1.0 + 0.1 * i)
+        x = torch.full((8,), 1.0 + 0.1 * i, device=device)
         got = step("update", lambda x: update(w, opts[0], x), x)
         want = update(twin_w, opts[1], x)
         assert_close(got, want, rtol=1e-5, atol=1e-6)
         for s in schedules:
             s.step()
     assert step.traces == 1 and step.compile_seconds > 0
+    assert [bool(hosts) for *_, hosts in step.graphs.values()] == [scalars == "host"]  # host keepers only on host
     assert_close(w.detach(), twin_w.detach(), rtol=1e-5, atol=1e-6)
 
 
@@ -253,10 +257,26 @@ def test_inductor_losses_and_gradients_match_eager_in_distribution(device):
             rows.append(torch.cat([loss.reshape(1), *moments]))
         draws[compile] = torch.stack(rows).double().cpu()
         trainer.raise_if_nonfinite()
-    assert trainer.traced.traces == 1 and trainer.traced.replays == 300
+    assert trainer.traced.traces == 1
+    if trainer.graphed is not None:  # CUDA: the step of compiled updates is captured after its warm-up
+        assert trainer.graphed.replays == 300 - trainer.graphed.warmup
+    else:
+        assert device.type == "cpu" and trainer.traced.replays == 300
     eager, compiled = draws["none"], draws["trace"]
     assert eager.std(0).min() > 0  # the statistics vary: the test has something to compare
     tests = eager.shape[1]
     p_values = [stats.ks_2samp(eager[:, j].numpy(), compiled[:, j].numpy()).pvalue for j in range(tests)]
     assert min(p_values) > 1e-3 / tests, p_values
     assert not torch.equal(eager, compiled)  # inductor draws its own random numbers
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the CUDA variant needs a GPU")
+def test_on_cuda_the_compiled_updates_of_a_step_are_captured_in_one_graph():
+    trainer = _trainer("ns_gan", "trace", total=10, device=torch.device("cuda"))
+    trainer.fit(10, log_every=5, progress=False)
+    warmup = trainer.graphed.warmup
+    assert trainer.traced.traces == 2 and trainer.graphed.replays == 10 - warmup
+    assert trainer.compile_stats()["graph_replays"] == 10 - warmup
+    assert trainer.traced.replays == 2 * (warmup + 1)  # the warm-up steps and the capture ran from Python
+    assert all(torch.isfinite(p).all() for p in trainer.programs.parameters())
+    assert _trainer("ns_gan", "trace").graphed is None  # a CPU run is not captured
