@@ -12,6 +12,8 @@
 #   bench   bench.log and cuda.json: benchmarks/bench.py --device cuda (eager, traced, torch.compile, graphs);
 #           its rows are also printed one by one in bench.log, in case the stage runs out of time
 # Limits in seconds from the environment: TESTS_S, IWGAN_S, BENCH_S; BENCH_CASES chooses the benchmark's cases.
+# Afterwards, here: copy hu2018-iwgan.* into experiments/results/ (the 5-seed MNIST page replaces the 3-seed one),
+# cuda.json into benchmarks/results/ and run `python benchmarks/bench.py --report`; read tests.log for failures.
 set -uo pipefail
 OUT="${OUT:-/tmp/out}"
 KIT=.gpu-kit
