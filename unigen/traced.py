@@ -59,7 +59,9 @@ Untraceable registered strategies (:data:`UNTRACEABLE`): none at this commit —
 traces (the slow test replays each one's updates bit for bit), wgan clipped and with ``penalty=gp`` alike.
 
 CUDA: the rate tensors live on the device, the Adam scalars are computed in the graph
-(:func:`_graph_adam_scalars`: a host read would be a sync), inductor generates Triton kernels, and the trainer
+(:func:`_graph_adam_scalars`: a host read would be a sync), scalar constants that tracing baked in move to the
+device (:func:`_scalar_constants_to`: inductor would copy them from the host at each call, which a capture
+refuses), inductor generates Triton kernels and compiles during the warm-up steps, before any capture, and the trainer
 captures the whole step of compiled updates in one CUDA graph (:class:`unigen.compiled.GraphedStep`, for
 strategies that can be captured), so a step is one graph replay of fused kernels where
 ``train.compile=cudagraph`` replays the uncompiled kernels. Written and tested on CPU where the parts allow
@@ -255,6 +257,7 @@ class TracedStep:
         if self.backend == "inductor":
             hosts = _decompose_adam(gm, state + given, self.adam_scalars)
             _norms_as_sums(gm)
+            _scalar_constants_to(gm, next((t.device for t in state + given if t.device.type != "cpu"), CPU))
             run = _compile(gm, state + given + [h.scalars for h in hosts])
         self.graphs[sig] = (run, state, holder["spec"], hosts)
         self.traces += 1
@@ -321,6 +324,24 @@ def _norms_as_sums(gm: torch.fx.GraphModule) -> None:
         gm.graph.erase_node(node)
     gm.graph.lint()
     gm.recompile()
+
+
+CPU = torch.device("cpu")
+
+
+def _scalar_constants_to(gm: torch.fx.GraphModule, device: torch.device) -> None:
+    """Move the 0-dimensional CPU tensors that tracing baked into ``gm`` as constants (``get_attr``: a literal
+    that Pyro or a distribution wrapped in ``torch.tensor``) to ``device``, where the graph's state lives. Eager
+    kernels read such a tensor as a number; inductor would copy it to the GPU at every call, and a copy from
+    pageable host memory cannot be captured in a CUDA graph. Nothing to do for a CPU graph."""
+    if device.type == "cpu":
+        return
+    for node in gm.graph.nodes:
+        if node.op != "get_attr" or "." in node.target:
+            continue
+        value = getattr(gm, node.target)
+        if isinstance(value, Tensor) and value.device.type == "cpu" and value.dim() == 0:
+            setattr(gm, node.target, value.to(device))
 
 
 def _drop_profiler_marks(gm: torch.fx.GraphModule) -> None:

@@ -280,3 +280,21 @@ def test_on_cuda_the_compiled_updates_of_a_step_are_captured_in_one_graph():
     assert trainer.traced.replays == 2 * (warmup + 1)  # the warm-up steps and the capture ran from Python
     assert all(torch.isfinite(p).all() for p in trainer.programs.parameters())
     assert _trainer("ns_gan", "trace").graphed is None  # a CPU run is not captured
+
+
+def test_scalar_constants_baked_in_by_tracing_move_to_the_graphs_device():
+    """A literal wrapped in a CPU tensor becomes a graph constant; on a GPU it must live there (a host-to-device
+    copy at each call cannot be captured). The meta device stands in for CUDA here."""
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    from unigen.traced import _scalar_constants_to
+
+    gm = make_fx(lambda x: x * torch.tensor(2.0) + torch.ones(3))(torch.ones(3))
+    constants = [n.target for n in gm.graph.nodes if n.op == "get_attr"]
+    assert constants and all(getattr(gm, c).device.type == "cpu" for c in constants)
+    _scalar_constants_to(gm, CPU)  # a CPU graph: unchanged
+    assert all(getattr(gm, c).device.type == "cpu" for c in constants)
+    _scalar_constants_to(gm, torch.device("meta"))
+    moved = {c: getattr(gm, c) for c in constants}
+    assert all(v.device.type == ("meta" if v.dim() == 0 else "cpu") for v in moved.values())
+    assert any(v.dim() == 0 for v in moved.values())
