@@ -3,9 +3,12 @@
 # so that a slow one cannot starve the next, every call ending inside the device tool's 10-minute limit.
 #
 # Here, once (needs PyPI):   make gpu-kit    # wheels missing on the GPU image, Fashion-MNIST, cached classifiers
-# Then, with the device tool, two calls back to back (the second finds the machine warm; 15 minutes in all):
-#   run(command="bash benchmarks/device_visit.sh tests iwgan", carry=[".gpu-kit"], timeout_s=600)
-#   run(command="bash benchmarks/device_visit.sh bench", carry=[".gpu-kit"], timeout_s=600)
+# Then, with the device tool, two calls back to back (the second finds the machine warm). A session has 15
+# minutes of device time, the machine's start (1-2 minutes) included, so the second call is sized to what is left:
+#   run(command="bash benchmarks/device_visit.sh tests iwgan", carry=[".gpu-kit"], timeout_s=560)   # about 8 min
+#   run(command="BENCH_S=200 BENCH_CASES='mlp_vae iwae_k5 ring_gan' bash benchmarks/device_visit.sh bench",
+#       carry=[".gpu-kit"], timeout_s=240)                                                           # about 4 min
+# (the convolutional cases' Triton compiles take minutes: a later visit runs BENCH_CASES='dcgan_ns wgan_gp_dcgan')
 # Stages (default: all three, in this order), each writing under $OUT (at most 8 files come back):
 #   tests   tests.log: the CUDA tests (compiled, traced, stream, data) and the traced-mode tests, on the GPU
 #   iwgan   iwgan.log and hu2018-iwgan.md/.json/.png: unigen reproduce hu2018-iwgan --seeds 5 --device cuda
