@@ -41,7 +41,6 @@ from unigen.experiments.common import Context, Row  # noqa: E402
 from unigen.inference.ali import reconstruct  # noqa: E402
 from unigen.inference.wake_sleep import sleep_log_q  # noqa: E402
 from unigen.metrics import mode_stats  # noqa: E402
-from unigen.optim import set_rate  # noqa: E402
 from unigen.programs import Batch, generate, trace_guide  # noqa: E402
 from unigen.registry import DATASETS, MODELS, STRATEGIES  # noqa: E402
 from unigen.roles import needed_roles  # noqa: E402
@@ -117,17 +116,11 @@ def train(strategy_name: str, seed: int, cfg: dict):
     spec = MODELS.get("mlp")(z_dim=2, hidden=cfg["hidden"], depth=3, disc_hidden=cfg["hidden"], likelihood="delta")
     roles = (*needed_roles(strategy), "guide")  # the GAN's encoder is built now, trained afterwards
     programs = spec.build(data.info, roles=tuple(dict.fromkeys(roles)))
-    trainer = Trainer(programs, strategy, data, cfg["batch_size"], optim=OptimConfig(lr=LR, betas=BETAS), seed=seed)
-    steps, chunk = cfg["steps"], max(cfg["steps"] // 10, 1)
-    for k in range(chunk, steps + chunk, chunk):
-        k = min(k, steps)
-        frac = max(0.0, (k - steps / 2) / (steps / 2))
-        for opt in trainer.optimizers.values():
-            for group in opt.param_groups:
-                set_rate(group, LR * DECAY ** frac)
-        trainer.fit(k, log_every=10 ** 9, progress=False)
-        if k == steps:
-            break
+    steps = cfg["steps"]
+    # held for the first half, then geometric to DECAY × LR in ten stairs (unigen.optim.multiplier)
+    optim = OptimConfig(lr=LR, betas=BETAS, schedule="geometric", final=DECAY, hold=0.5, stair=max(steps // 10, 1))
+    trainer = Trainer(programs, strategy, data, cfg["batch_size"], optim=optim, seed=seed, total_steps=steps)
+    trainer.fit(steps, log_every=10 ** 9, progress=False)
     return programs, grid
 
 

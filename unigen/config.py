@@ -41,6 +41,8 @@ class OptimConfig:
     schedule: str = "constant"  # constant | linear (decay to 0) | cosine | geometric, over train.steps updates
     warmup: int = count(0, lo=0)  # updates of linear warm-up before the schedule
     final: float = bounded(0.01, 0, 1, lo_open=True)  # geometric: the rate's multiplier at the last update
+    hold: float = bounded(0.0, 0, 1, hi_open=True)  # geometric: the share of train.steps before the decay starts
+    stair: int = count(0, lo=0)  # geometric: 0 decays every update; N moves the rate every N steps, to its value there
 
 
 @dataclass

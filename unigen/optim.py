@@ -6,8 +6,13 @@ warm-up :math:`(t+1)/W` over the first :math:`W` updates, then over the remainin
 * ``constant``: :math:`1`;
 * ``linear``: :math:`1 - t/T` (to 0);
 * ``cosine``: :math:`\tfrac12 (1 + \cos \pi t/T)`;
-* ``geometric``: :math:`f^{t/T}`, from 1 down to ``final`` :math:`= f` at the last update (the
-  mode-collapse reproduction's decay).
+* ``geometric``: :math:`f^{t/T}`, from 1 down to ``final`` :math:`= f` at the last update. With ``hold``
+  :math:`= h` the rate first stays for :math:`H = \lfloor hT \rfloor` updates, then falls as
+  :math:`f^{(t-H)/(T-H)}`. With ``stair`` :math:`= N` it moves only every :math:`N` strategy steps, each stair
+  taking the value the decay reaches at its last step: at step :math:`s` (1-based) of :math:`S`, with
+  :math:`k = \min(N \lceil s/N \rceil, S)` and :math:`s_0 = \lfloor hS \rfloor`, the multiplier is
+  :math:`f^{(k - s_0)/(S - s_0)}` once :math:`k > s_0` (the hold-then-decay of the mode-collapse and ALI
+  reproductions, which set it between chunks of training).
 
 :func:`apply_settings` puts a (possibly changed) configuration onto a restored optimiser, so that a
 resumed run uses the rate, betas, weight decay and schedule it is told, not the ones in its checkpoint.
@@ -27,16 +32,37 @@ SCHEDULES = ("constant", "linear", "cosine", "geometric")
 OPTIMISERS = ("adam", "rmsprop", "sgd")
 
 
-def multiplier(cfg: OptimConfig, updates: int) -> Callable[[int], float]:
-    """:math:`m(t)` of the module docstring, for a schedule of ``updates`` optimiser updates in all."""
+def multiplier(cfg: OptimConfig, updates: int, steps: int = 0) -> Callable[[int], float]:
+    """:math:`m(t)` of the module docstring, for a schedule of ``updates`` optimiser updates in all, over
+    ``steps`` strategy steps (needed by ``stair``; the player then updates ``updates // steps`` times a step)."""
     if cfg.schedule not in SCHEDULES:
         raise UserError(f"unknown schedule {cfg.schedule!r}; choose {', '.join(SCHEDULES)}")
+    if (cfg.hold or cfg.stair) and cfg.schedule != "geometric":
+        raise UserError(f"hold and stair shape the geometric schedule, but schedule={cfg.schedule}; "
+                        f"set schedule=geometric, or hold=0 and stair=0")
     warm, total = cfg.warmup, max(1, updates - cfg.warmup)
     shape = {"constant": lambda t: 1.0,
              "linear": lambda t: max(0.0, 1.0 - t / total),
              "cosine": lambda t: 0.5 * (1.0 + math.cos(math.pi * min(t, total) / total)),
-             "geometric": lambda t: cfg.final ** (min(t, total) / total)}[cfg.schedule]
+             "geometric": _geometric(cfg, total, updates, steps)}[cfg.schedule]
     return lambda t: (t + 1) / warm if t < warm else shape(t - warm)
+
+
+def _geometric(cfg: OptimConfig, total: int, updates: int, steps: int) -> Callable[[int], float]:
+    """The geometric decay over the ``total`` updates after the warm-up (of ``updates`` over ``steps`` strategy
+    steps), held first and moved in stairs as ``cfg`` says. ``t`` counts from the end of the warm-up."""
+    if cfg.stair:
+        steps = max(1, steps)
+        per_step = max(1, updates // steps)  # this player's updates in one strategy step
+        start = int(cfg.hold * steps)
+
+        def stairs(t: int) -> float:
+            step = (t + cfg.warmup) // per_step + 1  # the strategy step (1-based) of this update
+            k = min(-(-step // cfg.stair) * cfg.stair, steps)  # the last step of its stair
+            return cfg.final ** ((k - start) / max(steps - start, 1)) if k > start else 1.0
+        return stairs
+    held = int(cfg.hold * total)
+    return lambda t: cfg.final ** (min(max(t - held, 0), total - held) / max(total - held, 1))
 
 
 def needs_schedule(cfg: OptimConfig) -> bool:
@@ -44,9 +70,10 @@ def needs_schedule(cfg: OptimConfig) -> bool:
     return cfg.schedule != "constant" or cfg.warmup > 0
 
 
-def make_schedule(optimizer: torch.optim.Optimizer, cfg: OptimConfig, updates: int) -> torch.optim.lr_scheduler.LambdaLR:
+def make_schedule(optimizer: torch.optim.Optimizer, cfg: OptimConfig, updates: int,
+                  steps: int = 0) -> torch.optim.lr_scheduler.LambdaLR:
     """A :class:`~torch.optim.lr_scheduler.LambdaLR` with the multiplier :func:`multiplier`."""
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, multiplier(cfg, updates))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, multiplier(cfg, updates, steps))
 
 
 def make_optimizer(params: Iterable[nn.Parameter], cfg: OptimConfig, capturable: bool = False,
@@ -138,7 +165,7 @@ def build_optimizers(params: dict[str, list[nn.Parameter]], settings: Callable[[
     """One optimiser per player, and a scheduler for each player whose rate is not constant (over its
     ``updates[player] × total_steps`` updates). Returns ``(optimizers, schedulers)``."""
     optimizers = {p: make_optimizer(ps, settings(p), capturable, tensor_lr) for p, ps in params.items()}
-    schedulers = {p: make_schedule(o, settings(p), updates[p] * max(1, total_steps))
+    schedulers = {p: make_schedule(o, settings(p), updates[p] * max(1, total_steps), max(1, total_steps))
                   for p, o in optimizers.items() if needs_schedule(settings(p))}
     return optimizers, schedulers
 

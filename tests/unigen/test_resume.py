@@ -241,3 +241,32 @@ def test_schedules_follow_their_formulas():
         [0.5, 1.0] + [0.5 * (1 + math.cos(math.pi * t / 8)) for t in range(8)])
     with pytest.raises(UserError, match="unknown schedule"):
         lrs(OptimConfig(schedule="step"))
+
+
+def test_a_held_geometric_decay_in_stairs_follows_its_formula_per_strategy_step():
+    """hold and stair: the rate stays for the first ⌊h·S⌋ steps, then each stair of N steps takes the decay's
+    value at its last step, min(N⌈s/N⌉, S); a player updated r times a step moves with the steps, not its updates."""
+    from unigen.config import OptimConfig
+    from unigen.optim import make_schedule
+
+    def rates(cfg, steps, per_step):
+        p = torch.nn.Parameter(torch.zeros(1))
+        opt = torch.optim.SGD([p], lr=2.0)
+        sched = make_schedule(opt, cfg, steps * per_step, steps)
+        out = []
+        for _ in range(steps):  # the trainer moves a schedule by the player's updates after each step
+            out.append(opt.param_groups[0]["lr"])
+            for _ in range(per_step):
+                opt.step()
+                sched.step()
+        return out
+
+    steps, stair, hold, f = 13, 4, 0.3, 0.05  # start = ⌊0.3 · 13⌋ = 3; stairs end at steps 4, 8, 12, 13
+    expected = [2.0 * (f ** ((k - 3) / 10) if k > 3 else 1.0) for k in [4] * 4 + [8] * 4 + [12] * 4 + [13]]
+    for per_step in (1, 5):
+        cfg = OptimConfig(schedule="geometric", final=f, hold=hold, stair=stair)
+        assert rates(cfg, steps, per_step) == pytest.approx(expected, rel=1e-12)
+    held = rates(OptimConfig(schedule="geometric", final=f, hold=0.5), 10, 1)  # no stairs: every update
+    assert held == pytest.approx([2.0] * 6 + [2.0 * f ** (t / 5) for t in range(1, 5)], rel=1e-12)
+    with pytest.raises(UserError, match="hold and stair shape the geometric schedule"):
+        rates(OptimConfig(schedule="cosine", stair=4), 8, 1)
