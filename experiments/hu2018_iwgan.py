@@ -121,27 +121,43 @@ def run(ctx: Context) -> list[Row]:
                          f"to draw digits and the numbers say nothing about the published comparison. FID against a "
                          f"seeded 1,000 of the training digits.")
     clf, clf_acc = mc.classifier(ctx.device)
-    real = mc.real_images("train", "symmetric")
-    rows: list[Row] = []
-    grids: dict[str, torch.Tensor] = {}
-    for seed in ctx.seeds:
-        rows.append(Row("real digits", ACC, clf_acc, seed))  # the 500 held-out digits under their labels
-        rows.append(Row("real digits", IS, inception_score(real, clf, support="symmetric")[IS], seed))
-        for method, (strategy, conditional) in METHODS.items():
-            built = mc.fit(config(strategy, conditional, width, steps, batch, seed, "cudagraph" if gpu else "none"),
-                           [f"train.device={ctx.device}"])
-            if conditional:
-                x, c = mc.conditional_samples(built, n)
-                rows.append(Row(method, ACC, conditional_accuracy(x, c, clf, support="symmetric"), seed))
-                scores = mc.score_images(x, "symmetric", ctx.device, n_real=n_real)
-            else:
-                scores, x = mc.image_metrics(built, n, ctx.device, n_real=n_real)
-            rows += [Row(method, metric, value, seed) for metric, value in scores.items()]
-            if seed == ctx.seeds[0]:
-                grids[method] = x[:64]
+    real_is = inception_score(mc.real_images("train", "symmetric"), clf, support="symmetric")[IS]
+
+    def train_and_score(built, conditional: bool) -> dict:
+        if conditional:
+            x, c = mc.conditional_samples(built, n)
+            out = {ACC: conditional_accuracy(x, c, clf, support="symmetric")}
+            out.update(mc.score_images(x, "symmetric", ctx.device, n_real=n_real))
+        else:
+            out, x = mc.image_metrics(built, n, ctx.device, n_real=n_real)
+        return {"scores": out, "grid": x[:64]}
+
+    # the real row: the classifier's accuracy on the 500 held-out digits under their labels; IS of the training digits
+    real = {ACC: clf_acc, IS: real_is}
+    rows, grids = _compare(ctx, "real digits", real, lambda strategy, conditional, seed: config(
+        strategy, conditional, width, steps, batch, seed, "cudagraph" if gpu else "none"), train_and_score, [n, n_real])
     mc.save_grids(grids, ctx.figure(), "symmetric", cols=4,
                   title=f"samples after {steps:,} steps (seed {ctx.seeds[0]}; conditional rows: digits 0-9 in turn)")
     return rows
+
+
+def _compare(ctx: Context, real_label: str, real: dict, cfg_of, train_and_score, key: list):
+    """The four methods on every seed, each training cached under its configuration and ``key`` (the scoring's
+    sizes): the rows (the real row first, on every seed) and the first seed's sample grids."""
+    overrides = [f"train.device={ctx.device}"]
+    rows: list[Row] = []
+    grids: dict[str, torch.Tensor] = {}
+    for seed in ctx.seeds:
+        rows += [Row(real_label, metric, value, seed) for metric, value in real.items()]
+        for method, (strategy, conditional) in METHODS.items():
+            cfg = cfg_of(strategy, conditional, seed)
+            result = ctx.cached([NAME, cfg, overrides, *key],
+                                lambda cfg=cfg, conditional=conditional: train_and_score(mc.fit(cfg, overrides),
+                                                                                         conditional))
+            rows += [Row(method, metric, value, seed) for metric, value in result["scores"].items()]
+            if seed == ctx.seeds[0]:
+                grids[method] = result["grid"]
+    return rows, grids
 
 
 def run_fashion(ctx: Context) -> list[Row]:
@@ -177,30 +193,21 @@ def run_fashion(ctx: Context) -> list[Row]:
         ctx.notes.append(f"Quick mode: a smoke test with {steps} steps of batch {batch} and {n} samples against "
                          f"{len(test)} test images; the numbers say nothing about the comparison.")
     floor = image_scores(test, train, clf, support="symmetric", scores=scores)
-    overrides = [f"train.device={ctx.device}"]
-    rows: list[Row] = []
-    grids: dict[str, torch.Tensor] = {}
-    for seed in ctx.seeds:
-        rows.append(Row("real images", ACC, clf_acc, seed))
-        rows += [Row("real images", names[s], floor[names[s]], seed) for s in scores]
-        for method, (strategy, conditional) in METHODS.items():
-            cfg = config(strategy, conditional, width, steps, batch, seed, "cudagraph" if gpu else "none", data)
 
-            def train_and_score(cfg=cfg, conditional=conditional):
-                built = mc.fit(cfg, overrides)
-                if conditional:
-                    x, c = mc.conditional_samples(built, n)
-                    out = {ACC: conditional_accuracy(x, c, clf, support="symmetric")}
-                else:
-                    x, out = draw(built, n).cpu(), {}
-                out.update(mc.score_images(x, "symmetric", ctx.device, n_real=len(test), data=data, split="test",
-                                           scores=scores))
-                return {"scores": out, "grid": x[:64]}
+    def train_and_score(built, conditional: bool) -> dict:
+        if conditional:
+            x, c = mc.conditional_samples(built, n)
+            out = {ACC: conditional_accuracy(x, c, clf, support="symmetric")}
+        else:
+            x, out = draw(built, n).cpu(), {}
+        out.update(mc.score_images(x, "symmetric", ctx.device, n_real=len(test), data=data, split="test",
+                                   scores=scores))
+        return {"scores": out, "grid": x[:64]}
 
-            result = ctx.cached([NAME, cfg, overrides, n, len(test), scores], train_and_score)
-            rows += [Row(method, metric, value, seed) for metric, value in result["scores"].items()]
-            if seed == ctx.seeds[0]:
-                grids[method] = result["grid"]
+    real = {ACC: clf_acc, **{names[s]: floor[names[s]] for s in scores}}
+    rows, grids = _compare(ctx, "real images", real, lambda strategy, conditional, seed: config(
+        strategy, conditional, width, steps, batch, seed, "cudagraph" if gpu else "none", data), train_and_score,
+        [n, len(test), scores])
     mc.save_grids(grids, ctx.figure(), "symmetric", cols=4,
                   title=f"Fashion-MNIST samples after {steps:,} steps (seed {ctx.seeds[0]}; conditional: classes 0-9 in turn)")
     return rows
