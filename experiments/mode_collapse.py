@@ -248,15 +248,16 @@ def figure_jobs(dataset: str, seed: int, device: str, chosen: str | None = None)
 
 
 def redraw(dataset: str, path, seed: int = 0, device: str = "cpu", chosen: str | None = None,
-           note: str = "") -> dict[str, dict]:
+           note: str = "", cache=None) -> dict[str, dict]:
     """Re-train the trainings of one figure (:func:`figure_jobs`) and draw it at ``path``; returns each
     panel's mode statistics. For a figure that must be redrawn where the page's own machine is not at
     hand: the panels are new trainings with the page's settings (and other random numbers), so ``note``
-    (a line under the title) should say so."""
+    (a line under the title) should say so. With ``cache`` (a folder) each training is kept there, so that
+    drawing the figure again costs no training."""
     from unigen.registry import DATASETS
 
     labelled = figure_jobs(dataset, seed, device, chosen)
-    results = run_jobs(_job, [(*job, None) for _, job in labelled])
+    results = run_jobs(_job, [(*job, cache_path(cache, [list(job), False])) for _, job in labelled])
     shown = {label: res for (label, _), res in zip(labelled, results)}
     _scatter(shown, dataset, DATASETS.get(dataset)().centres(), path, seed=seed, note=note)
     return {label: st for label, (_, st) in shown.items()}
@@ -272,9 +273,14 @@ def _scatter(samples: dict, dataset: str, centres: torch.Tensor, path, seed: int
     for ax, (label, (x, st)) in zip(axes.flat, samples.items()):
         ax.scatter(centres[:, 0], centres[:, 1], s=30, c="none", edgecolors="tab:red", lw=0.8)
         if x is not None:
-            ax.scatter(x[:, 0], x[:, 1], s=1, alpha=0.4, c="tab:blue")
+            out = (x.abs() > lim).any(1)  # beyond the frame: drawn on its edge, and counted in the title
+            ax.scatter(x[~out, 0], x[~out, 1], s=1, alpha=0.4, c="tab:blue")
+            if out.any():
+                edge = x[out].clamp(-lim * 0.98, lim * 0.98)
+                ax.scatter(edge[:, 0], edge[:, 1], s=8, marker="x", lw=0.6, c="tab:orange")
+            beyond = f", {int(out.sum())} beyond the frame (× at its edge)" if out.any() else ""
             ax.set_title(f"{textwrap.fill(label, 34)}\n{st['modes']}/{st['num_modes']} modes, "
-                         f"{100 * st['high_quality']:.0f}% HQ", fontsize=8)
+                         f"{100 * st['high_quality']:.0f}% HQ{beyond}", fontsize=8)
         else:
             ax.set_title(f"{textwrap.fill(label, 34)}\n(stopped: non-finite loss)", fontsize=8)
         ax.set_xlim(-lim, lim)
