@@ -35,17 +35,22 @@ OPTIMISERS = ("adam", "rmsprop", "sgd")
 def multiplier(cfg: OptimConfig, updates: int, steps: int = 0) -> Callable[[int], float]:
     """:math:`m(t)` of the module docstring, for a schedule of ``updates`` optimiser updates in all, over
     ``steps`` strategy steps (needed by ``stair``; the player then updates ``updates // steps`` times a step)."""
-    if cfg.schedule not in SCHEDULES:
-        raise UserError(f"unknown schedule {cfg.schedule!r}; choose {', '.join(SCHEDULES)}")
-    if (cfg.hold or cfg.stair) and cfg.schedule != "geometric":
-        raise UserError(f"hold and stair shape the geometric schedule, but schedule={cfg.schedule}; "
-                        f"set schedule=geometric, or hold=0 and stair=0")
+    check_schedule(cfg)
     warm, total = cfg.warmup, max(1, updates - cfg.warmup)
     shape = {"constant": lambda t: 1.0,
              "linear": lambda t: max(0.0, 1.0 - t / total),
              "cosine": lambda t: 0.5 * (1.0 + math.cos(math.pi * min(t, total) / total)),
              "geometric": _geometric(cfg, total, updates, steps)}[cfg.schedule]
     return lambda t: (t + 1) / warm if t < warm else shape(t - warm)
+
+
+def check_schedule(cfg: OptimConfig) -> None:
+    """Refuse, in one line, a schedule name or a setting that the schedule does not read."""
+    if cfg.schedule not in SCHEDULES:
+        raise UserError(f"unknown schedule {cfg.schedule!r}; choose {', '.join(SCHEDULES)}")
+    if (cfg.hold or cfg.stair) and cfg.schedule != "geometric":
+        raise UserError(f"hold and stair shape the geometric schedule, but schedule={cfg.schedule}; "
+                        f"set schedule=geometric, or hold=0 and stair=0")
 
 
 def _geometric(cfg: OptimConfig, total: int, updates: int, steps: int) -> Callable[[int], float]:
@@ -164,6 +169,8 @@ def build_optimizers(params: dict[str, list[nn.Parameter]], settings: Callable[[
                      updates: dict[str, int], total_steps: int, capturable: bool = False, tensor_lr: bool = False):
     """One optimiser per player, and a scheduler for each player whose rate is not constant (over its
     ``updates[player] × total_steps`` updates). Returns ``(optimizers, schedulers)``."""
+    for p in params:
+        check_schedule(settings(p))  # also where the rate is constant (no scheduler reads the settings)
     optimizers = {p: make_optimizer(ps, settings(p), capturable, tensor_lr) for p, ps in params.items()}
     schedulers = {p: make_schedule(o, settings(p), updates[p] * max(1, total_steps), max(1, total_steps))
                   for p, o in optimizers.items() if needs_schedule(settings(p))}

@@ -36,7 +36,8 @@ from unigen.metrics.evaluation import Evaluation
 from unigen.metrics.evaluation import evaluate as evaluate_metrics
 from unigen.programs import DataInfo, Programs, generate
 from unigen.roles import needed_roles
-from unigen.rundir import RunLock, claim_new, disk_errors, remove_stale_temps, usable_dir
+from unigen.rundir import (RunLock, claim_new, discard_unused, disk_errors, first_missing, remove_stale_temps,
+                           usable_dir)
 from unigen.trainer import NonFiniteError, Trainer
 
 
@@ -256,15 +257,20 @@ def train(config=None, overrides: list[str] = (), out: str | None = None, resume
         run_dir = Path(resolved.config.out)
     loggers.check_logging(resolved.config.train)
     main = int(os.environ.get("RANK", "0")) == 0  # only rank 0 writes run files
-    if main:
-        usable_dir(run_dir)
-    with RunLock(run_dir) if main else nullcontext(), disk_errors(run_dir, "free space, then resume with "
-                                                                  f"`unigen train --resume {run_dir}`"):
-        if main and resume is None:
-            claim_new(run_dir, overwrite)
+    created = first_missing(run_dir) if main and resume is None else None
+    try:
         if main:
-            remove_stale_temps(run_dir)
-        return _train(resolved, run_dir, resume is not None, changes, main)
+            usable_dir(run_dir)
+        with RunLock(run_dir) if main else nullcontext(), disk_errors(run_dir, "free space, then resume with "
+                                                                      f"`unigen train --resume {run_dir}`"):
+            if main and resume is None:
+                claim_new(run_dir, overwrite)
+            if main:
+                remove_stale_temps(run_dir)
+            return _train(resolved, run_dir, resume is not None, changes, main)
+    except UserError:  # refused before the run wrote anything (a setting checked when the trainer is built):
+        discard_unused(run_dir, created)  # leave no directory behind that the user did not have
+        raise
 
 
 def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, main: bool) -> Path:

@@ -39,6 +39,34 @@ def usable_dir(path: Path, what: str = "--out") -> Path:
     return path
 
 
+def first_missing(path: Path) -> Path | None:
+    """The outermost of ``path`` and its parents that does not exist yet (``None`` if ``path`` exists): what
+    :func:`usable_dir` will create."""
+    missing = None
+    for p in (path, *path.parents):
+        if p.exists():
+            break
+        missing = p
+    return missing
+
+
+def discard_unused(run_dir: Path, created: Path | None) -> None:
+    """After a run was refused before it wrote anything: remove the directories this invocation created for it
+    (``created``: :func:`first_missing`'s answer, taken before), leaf first, while they hold nothing but the lock."""
+    if created is None:
+        return
+    lock = run_dir / LOCK
+    if lock.is_file() and set(os.listdir(run_dir)) == {LOCK}:
+        lock.unlink()
+    for p in (run_dir, *run_dir.parents):
+        try:
+            p.rmdir()  # only if empty
+        except OSError:
+            return
+        if p == created:
+            return
+
+
 class RunLock:
     """An exclusive lock on a run directory for the life of this object (use as a context manager)."""
 

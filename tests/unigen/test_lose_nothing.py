@@ -58,6 +58,8 @@ VALUES = {
     "zero hidden": ("model.hidden=0", "model.hidden=0 is out of range"),
     "zero z_dim": ("model.z_dim=0", "model.z_dim=0 is out of range"),
     "negative warm-up": ("train.optim.warmup=-3", "train.optim.warmup=-3 is out of range"),
+    "stairs on a linear schedule": ("train.optim.stair=5", "hold and stair shape the geometric schedule"),
+    "hold of 1": ("train.optim.hold=1", "train.optim.hold=1.0 is out of range"),
     "meta device": ("train.device=meta", "cpu or cuda devices only"),
     "mps device": ("train.device=mps", "cpu or cuda devices only"),
     "missing GPU index": ("train.device=cuda:7", "train.device=cuda:7"),
@@ -74,7 +76,7 @@ def test_bad_value_is_one_line(case, capsys, tmp_path):
     override, fragment = VALUES[case]
     code, err, _ = _cli(["train", RING, *TINY, "train.steps=2", override, "--out", str(tmp_path / "r")], capsys)
     _one_line(code, err, fragment)
-    assert not (tmp_path / "r" / "checkpoint.pt").exists()
+    assert not (tmp_path / "r").exists()  # refused: no run directory left behind, not even an empty one
 
 
 @pytest.mark.parametrize("argv", [["--out", ""], ["out="]])
@@ -546,3 +548,19 @@ def test_a_resume_off_a_logging_boundary_logs_like_an_uninterrupted_run(tmp_path
                 for line in (run / "metrics.jsonl").read_text().splitlines() if json.loads(line)["kind"] == "train"]
 
     assert rows(part) == rows(full)
+
+
+def test_a_refused_run_removes_only_the_directories_it_created(capsys, tmp_path):
+    """A setting refused when the trainer is built (after the run directory was made and locked): the new
+    directories go, parents included; an existing directory and what the user keeps in it stay."""
+    code, err, _ = _cli(["train", RING, *TINY, "train.steps=2", "train.optim.stair=5", "--out",
+                         str(tmp_path / "a" / "b" / "c")], capsys)
+    _one_line(code, err, "hold and stair shape")
+    assert not (tmp_path / "a").exists()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    code, err, _ = _cli(["train", RING, *TINY, "train.steps=2", "train.optim.stair=5", "--out", str(mine / "run")],
+                        capsys)
+    _one_line(code, err, "hold and stair shape")
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"] and (mine / "notes.txt").read_text() == "keep"
