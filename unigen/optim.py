@@ -90,9 +90,9 @@ def make_optimizer(params: Iterable[nn.Parameter], cfg: OptimConfig, capturable:
     ``capturable`` (for CUDA-graph capture, :mod:`unigen.compiled`) keeps Adam's and RMSprop's step
     counts and learning rates in device tensors; SGD then needs a constant rate. ``tensor_lr`` (for
     :mod:`unigen.traced`) keeps a fused optimiser's rate in a float64 tensor (a graph input that schedules
-    fill in place: on a CPU, where the traced graph's host arithmetic reads it; on CUDA, on the device,
-    where the graph's own arithmetic reads it); RMSprop and SGD then need a constant rate, which the
-    traced graph holds as a constant.
+    fill in place: on a CPU, where the traced graph's host arithmetic reads it; on CUDA a float32 tensor
+    on the device, where the graph's own arithmetic reads it); RMSprop and SGD then need a constant rate,
+    which the traced graph holds as a constant.
     """
     params = list(params)
     if cfg.name not in OPTIMISERS:
@@ -106,9 +106,12 @@ def make_optimizer(params: Iterable[nn.Parameter], cfg: OptimConfig, capturable:
     elif tensor_lr and not fused and needs_schedule(cfg):
         raise UserError(f"optimiser {cfg.name} keeps its learning rate on the host here, so train.compile=trace "
                         f"needs schedule=constant and warmup=0 for it; use adam, or train.compile=none")
-    elif tensor_lr and fused:  # on CUDA beside the parameters: the traced graph reads it there, captured or not
-        device = params[0].device if params[0].device.type == "cuda" else "cpu"
-        lr, extra = torch.tensor(cfg.lr, dtype=torch.float64, device=device), {"fused": True}
+    elif tensor_lr and fused and params[0].device.type == "cuda":
+        # beside the parameters, where the traced graph reads it (captured or not); float32, as CUDA's fused
+        # Adam reads a device rate (a float64 one it refuses)
+        lr, extra = torch.tensor(cfg.lr, dtype=torch.float32, device=params[0].device), {"fused": True}
+    elif tensor_lr and fused:
+        lr, extra = torch.tensor(cfg.lr, dtype=torch.float64), {"fused": True}
     else:
         lr, extra = cfg.lr, ({"fused": True} if fused else {"foreach": True} if cfg.name == "rmsprop" else {})
     if cfg.name == "adam":
