@@ -278,7 +278,7 @@ def _scatter(samples: dict, dataset: str, centres: torch.Tensor, path, seed: int
             if out.any():
                 edge = x[out].clamp(-lim * 0.98, lim * 0.98)
                 ax.scatter(edge[:, 0], edge[:, 1], s=8, marker="x", lw=0.6, c="tab:orange")
-            beyond = f", {int(out.sum())} beyond the frame (× at its edge)" if out.any() else ""
+            beyond = f"\n{int(out.sum())} beyond the frame (× on its edge)" if out.any() else ""
             ax.set_title(f"{textwrap.fill(label, 34)}\n{st['modes']}/{st['num_modes']} modes, "
                          f"{100 * st['high_quality']:.0f}% HQ{beyond}", fontsize=8)
         else:
