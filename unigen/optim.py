@@ -89,10 +89,10 @@ def make_optimizer(params: Iterable[nn.Parameter], cfg: OptimConfig, capturable:
     the parameters instead of one per operation); RMSprop uses the multi-tensor (``foreach``) form.
     ``capturable`` (for CUDA-graph capture, :mod:`unigen.compiled`) keeps Adam's and RMSprop's step
     counts and learning rates in device tensors; SGD then needs a constant rate. ``tensor_lr`` (for
-    :mod:`unigen.traced`) keeps a fused optimiser's rate in a float64 tensor (a graph input that schedules
-    fill in place: on a CPU, where the traced graph's host arithmetic reads it; on CUDA a float32 tensor
-    on the device, where the graph's own arithmetic reads it); RMSprop and SGD then need a constant rate,
-    which the traced graph holds as a constant.
+    :mod:`unigen.traced`) keeps a fused optimiser's rate in a tensor, a graph input that schedules fill in
+    place: on a CPU a float64 tensor on the host, where the traced graph's host arithmetic reads it; on CUDA
+    a float32 tensor on the device, where the graph's own arithmetic reads it. RMSprop and SGD then need a
+    constant rate, which the traced graph holds as a constant.
     """
     params = list(params)
     if cfg.name not in OPTIMISERS:
