@@ -310,7 +310,7 @@ def test_inductor_runs_are_reproducible_run_to_run_and_resume_identically():
         trainer = _trainer("ns_gan", "trace", total=7)
         if state is not None:
             trainer.load_state_dict(state[0])
-            torch.set_rng_state(state[1])
+            _set_rng_states(state[1])
         losses = _steps(trainer, steps)
         return trainer, losses
 
@@ -320,7 +320,7 @@ def test_inductor_runs_are_reproducible_run_to_run_and_resume_identically():
         assert_close(b, a, rtol=0, atol=0)
     assert_close(dict(again.programs.named_parameters()), dict(whole.programs.named_parameters()), rtol=0, atol=0)
     half, _ = run(4)
-    resumed, tail = run(3, (half.state_dict(), torch.get_rng_state()))
+    resumed, tail = run(3, (half.state_dict(), _rng_states()))
     assert resumed.traced.traces == 2  # one trace per phase, after the checkpoint was loaded
     for a, b in zip(losses[4:], tail):
         assert_close(b, a, rtol=0, atol=0)
