@@ -307,9 +307,6 @@ def run(name: str, quick: bool = False, seeds: int | None = None, device: str = 
     if data is not None and data not in choices:
         raise UserError(f"--data {data}: {name} runs on {' or '.join(choices) if choices else 'its own data only'}"
                         + (f"; choose one of: {', '.join(choices)}" if choices else "; omit --data"))
-    from unigen.run import pick_device
-
-    pick_device(device, "--device")  # before any training or file: a missing GPU is one line, not a traceback
     results = Path(DEFAULT_RESULTS if results is None else results)
     results.mkdir(parents=True, exist_ok=True)
     default = choices[0] if choices else ""

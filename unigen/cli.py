@@ -156,10 +156,12 @@ def _eval(args) -> None:
 
 def _reproduce(args) -> None:
     from unigen.experiments.common import DEFAULT_RESULTS, run
+    from unigen.run import pick_device
 
     results = Path(args.results) if args.results else DEFAULT_RESULTS  # relative to the working directory
     if args.seeds is not None and args.seeds < 1:
         raise UserError(f"--seeds {args.seeds}: use at least 1 seed")
+    pick_device(args.device, "--device")  # before any training: a missing GPU is one line, not a traceback
     md = run(args.name, quick=args.quick, seeds=args.seeds, device=args.device, results=results,
              cache=Path(args.cache) if args.cache else None, data=args.data)
     print(md.read_text().split("## Protocol")[0].strip())
