@@ -61,6 +61,7 @@ class Context:
     figures: list[Path] = field(default_factory=list)  # the figures this invocation wrote (:meth:`figure`)
     data: str = ""  # the data set (a name of unigen's DATASETS); "" where the reproduction has one fixed set
     default_data: str = ""  # the reproduction's own data set (the first of its DATA)
+    variant: str = ""  # set by a run on settings reduced for its hardware ("cpu"): the page gets its own name
 
     def pick(self, quick, full):
         """``quick`` settings for tests and CPU smoke runs, ``full`` for the real experiment."""
@@ -74,8 +75,10 @@ class Context:
     @property
     def stem(self) -> str:
         """``NAME`` for a full run, ``NAME.quick`` for a quick one: quick files never replace full ones;
-        ``NAME-DATA`` (``-fashion-mnist``) on another data set than the default, so neither page replaces the other."""
+        ``NAME-DATA`` (``-fashion-mnist``) on another data set than the default, and ``…-VARIANT`` (``-cpu``) where
+        the run set :attr:`variant`, so that none of these pages replaces another."""
         stem = f"{self.name}-{self.data.replace('_', '-')}" if self.other_data else self.name
+        stem = f"{stem}-{self.variant}" if self.variant else stem
         return f"{stem}.quick" if self.quick else stem
 
     def figure(self, suffix: str = "") -> Path:

@@ -36,14 +36,17 @@ column, the classifier's accuracy on the 500 held-out digits under their true la
 * the classifier behind IS and accuracy is ours, so absolute numbers are not comparable with Table 2; only
   the direction is;
 * on a GPU: DCGAN width 64 and 5,000 steps of batch 64, each step captured in a CUDA graph; on a CPU the
-  width (16) and length (1,500 steps) are reduced (see ``run`` and the page's notes); Hu et al. do not state
-  their number of iterations;
-* 5 seeds by default, as Hu's 5 runs (the committed MNIST page has 3: it awaits a GPU rerun).
+  width is reduced to 16 (and on Fashion-MNIST the length to 1,500 steps; see the pages' notes), and the page is
+  ``NAME-cpu.md`` (``Context.variant``), so that a CPU run and a GPU run never replace each other's page;
+  Hu et al. do not state their number of iterations;
+* 5 seeds by default, as Hu's 5 runs (the committed GPU page ``hu2018-iwgan.md`` has 3 and awaits a GPU
+  rerun; the CPU-reduced ``hu2018-iwgan-cpu.md`` has 5).
 
 ``--data fashion_mnist`` runs the same comparison at full size on Fashion-MNIST (60,000 training images),
 scored with the project's Fashion-MNIST classifier (:data:`unigen.metrics.FEATURE_NETWORKS`): IS, FID and
-KID of 10,000 samples against the 10,000 test images (page ``hu2018-iwgan-fashion-mnist.md``). Hu et al.'s
-Table 2 is on MNIST, so only the direction can be compared.
+KID of 10,000 samples against the 10,000 test images (page ``hu2018-iwgan-fashion-mnist.md``, or
+``hu2018-iwgan-fashion-mnist-cpu.md`` at a CPU's reduced settings). Hu et al.'s Table 2 is on MNIST, so only
+the direction can be compared.
 """
 from __future__ import annotations
 
@@ -99,9 +102,9 @@ def config(strategy: str, conditional: bool, width: int, steps: int, batch: int,
 def run(ctx: Context) -> list[Row]:
     if ctx.data == "fashion_mnist":
         return run_fashion(ctx)
-    gpu = on_gpu(ctx.device) and not ctx.quick  # full width and length, steps captured in CUDA graphs
+    gpu = _settings(ctx)
     width = 64 if gpu else 16
-    steps = ctx.pick(150, 5000 if gpu else 1500)
+    steps = ctx.pick(150, 5000)  # a CPU trains the GPU's length at a quarter of the width (1,500 steps were too few)
     batch = ctx.pick(32, 64)
     n = ctx.pick(1000, 5000)
     n_real = ctx.pick(1000, None)  # FID reference: all 4,500 training digits (quick: 1,000 of them)
@@ -110,8 +113,9 @@ def run(ctx: Context) -> list[Row]:
         f"not the 60,000 MNIST digits; each run is {mc.steps_note(steps, batch, 4500)}. Networks: DCGAN with "
         f"ngf = ndf = {width} (Radford et al. use 64/128); Hu et al. do not state their training length. " + (
             "GPU run: every training step captured in one CUDA graph (train.compile=cudagraph)." if gpu else
-            f"Reduced so that the {len(METHODS)} methods × {len(ctx.seeds)} seeds train on 2 CPU cores in about "
-            f"20 minutes (no GPU was available)."))
+            f"CPU run (no GPU was available): the width reduced from a GPU run's 64 (page {NAME}.md) at the same "
+            f"length, so the networks have about 1/16 of the parameters; the comparison is between methods at equal "
+            f"cost."))
     ctx.notes.append(f"Metrics from {n:,} samples per run; IS and accuracy use unigen's MNIST classifier "
                      f"(not Hu et al.'s), so only the direction IWGAN ≥ GAN, IWCGAN ≥ CGAN is comparable with "
                      f"Table 2. {len(ctx.seeds)} seeds" + (", as Hu's 5 runs." if len(ctx.seeds) == 5 else
@@ -141,6 +145,15 @@ def run(ctx: Context) -> list[Row]:
     return rows
 
 
+def _settings(ctx: Context) -> bool:
+    """Whether this run has the full settings (a GPU: width 64, 5,000 steps, captured steps); a full run on a
+    CPU has reduced ones and writes its own page (``…-cpu.md``)."""
+    gpu = on_gpu(ctx.device) and not ctx.quick
+    if not gpu and not ctx.quick:
+        ctx.variant = "cpu"
+    return gpu
+
+
 def _compare(ctx: Context, real_label: str, real: dict, cfg_of, train_and_score, key: list):
     """The four methods on every seed, each training cached under its configuration and ``key`` (the scoring's
     sizes): the rows (the real row first, on every seed) and the first seed's sample grids."""
@@ -164,7 +177,7 @@ def run_fashion(ctx: Context) -> list[Row]:
     """The comparison on the full Fashion-MNIST: IS, FID and KID of 10,000 samples against the 10,000 test
     images under the project's Fashion-MNIST classifier; each training cached (``--cache``)."""
     data = "fashion_mnist"
-    gpu = on_gpu(ctx.device) and not ctx.quick
+    gpu = _settings(ctx)
     width = 64 if gpu else 16
     steps = ctx.pick(50, 5000 if gpu else 1500)
     batch = ctx.pick(32, 64)
@@ -179,8 +192,8 @@ def run_fashion(ctx: Context) -> list[Row]:
         f"Data: Fashion-MNIST's IDX files (Debian's dataset-fashion-mnist), {n_train:,} training images, in "
         f"[−1, 1]; each run is {mc.steps_note(steps, batch, n_train)}. Networks: DCGAN with ngf = ndf = {width}. "
         + ("GPU run: every training step captured in one CUDA graph (train.compile=cudagraph)." if gpu else
-           "CPU run (no GPU was available): width and length reduced as on the MNIST page (width 16, "
-           f"{steps:,} steps), so the GANs are far from converged; the comparison is between methods at equal cost."))
+           f"CPU run (no GPU was available): width and length reduced from a GPU run's 64 and 5,000 steps to 16 and "
+           f"{steps:,}, so the GANs are far from converged; the comparison is between methods at equal cost."))
     ctx.notes.append(
         f"Metrics under the project's {clf.label} (a small CNN trained on the {n_train:,} training images; test "
         f"accuracy {clf_acc:.4f}), not Inception v3: IS of {n:,} samples (10 parts); FID and KID (torchmetrics' "

@@ -2,19 +2,19 @@ r"""``train.compile=trace``: each phase's update traced once through the Pyro pr
 
 An update is a phase's forward pass through the Pyro programs (poutine handlers, plates, distribution
 objects, ``log_prob`` sums), every player's backward pass, the optimiser steps, the strategy's
-``after_update`` hook and the non-finite flags. :class:`TracedStep` runs it through
+``after_update`` hook and the non-finite watch's norms. :class:`TracedStep` runs it through
 :func:`torch.fx.experimental.proxy_tensor.make_fx`, which executes the Python once and records only the
 tensor operations, forward and backward (the autograd engine's kernels are recorded as plain operations),
 into one FX graph. Inductor compiles that graph (C++/OpenMP on a CPU, Triton on CUDA); every later update
 of the phase replays it. The Python of Pyro never runs again, and inductor fuses the element-wise work of
-the forward, the backward and the flags.
+the forward, the backward, the optimiser and the norms.
 
 What makes the graph valid (and what :class:`TracedStep` arranges):
 
 - **State as explicit inputs.** Every tensor the update reads or writes — parameters, buffers, optimiser
-  states, learning rates, non-finite flags, the step counter behind ``Batch.step`` — is a graph input,
+  states, learning rates, the non-finite watch's sum, the step counter behind ``Batch.step`` — is a graph input,
   passed on every replay; in-place updates of them are in the graph. (``make_fx`` in its ``real`` mode
-  tracks the very tensor objects it is given, so the programs, optimisers and flags, which hold those
+  tracks the very tensor objects it is given, so the programs, optimisers and the watch, which hold those
   objects, read graph inputs; a tensor the update reads but that is not an input would be baked into the
   graph as a constant.)
 - **Batches drawn outside the graph**, fresh for every update, and passed in.
@@ -307,7 +307,7 @@ def _trusted():
 
 def _norms_as_sums(gm: torch.fx.GraphModule) -> None:
     """Rewrite ``_foreach_norm`` (a kernel per tensor that inductor calls as is) as square roots of sums of
-    squares, which inductor generates and fuses. Only the flags read them (finite or not), and the two forms
+    squares, which inductor generates and fuses. Only the watch reads them (finite or not), and the two forms
     overflow alike."""
     aten = torch.ops.aten
     for node in list(gm.graph.nodes):

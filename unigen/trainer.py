@@ -103,8 +103,8 @@ class Trainer:
         # inductor's fused kernels (their Adam scalars are computed in the graph there: unigen.traced)
         capture = graphed or (compile == "trace" and self.device.type == "cuda" and strategy.needs.capturable is True)
         self.graphed = GraphedStep(self.eager_step, self.device, [self.index_generator], name=name) if capture else None
-        self.traced = TracedStep.over(programs, self.optimizers.values(), [self.progress, self.watch.grads,
-                                      self.watch.weights], name, compile) if traced else None
+        self.traced = TracedStep.over(programs, self.optimizers.values(), [self.progress, self.watch.total], name,
+                                      compile) if traced else None
 
     @property
     def skipped(self) -> int:
@@ -139,6 +139,7 @@ class Trainer:
         with pyro.validation_enabled(False):  # a host sync, and it refuses a Bernoulli decoder's fakes
             for i, phase in enumerate(self.strategy.phases()):
                 out.update(self.run_phase(phase, i))
+        self.watch.after_step(add=self.traced is None)  # one fused norm of every weight and loss, on the device
         self.progress.add_(1.0)  # in place: a captured step replays it
         return out
 
@@ -149,26 +150,25 @@ class Trainer:
         with self.parallel.active(roles) if self.parallel else nullcontext():
             for _ in range(phase.repeats):
                 values = run(phase, self.sample_batch())
+                if not self.watch.skip:  # (skip mode checks each update's losses before it applies it)
+                    for player in phase.players:
+                        self.watch.loss(player, values[player])
             return values
 
     def update(self, phase: Phase, batch: Batch) -> dict[str, Tensor]:
-        """One update of the phase's players on ``batch``: losses, backward passes, optimiser steps, flags."""
+        """One update of the phase's players on ``batch``: losses, backward passes, optimiser steps (the
+        non-finite check is the step's: :meth:`eager_step`)."""
         watch = self.watch
         values = phase.loss(self.programs, batch)
-        bad = []
         for i, player in enumerate(phase.players):
             self.optimizers[player].zero_grad(set_to_none=True)
             values[player].backward(inputs=self.params[player], retain_graph=i < len(phase.players) - 1)
-            bad.append(watch.bad_update(player, values[player]))
-        if not (watch.skip and watch.drop(bool(torch.stack(bad).any()), self.step_count + 1)):  # host read: eager
-            for player, flag in zip(phase.players, bad):
-                if not watch.skip:
-                    watch.record(player, flag)
+        if not (watch.skip and watch.drop(watch.bad_update(phase.players, values), self.step_count + 1)):  # eager
+            for player in phase.players:
                 self.optimizers[player].step()
                 self.strategy.after_update(self.programs, player)
-                watch.after_update(player)  # weights an update made non-finite (an infinite rate)
-            if watch.skip:
-                watch.raise_if_bad(self.step_count + 1)
+            if self.traced is not None:  # in the graph, fused; eager: once a step (eager_step)
+                watch.after_update(phase.players, values)
         return {k: v.detach() for k, v in values.items()}
 
     # ------------------------------------------------------------------------------------ the loop
@@ -180,7 +180,7 @@ class Trainer:
 
         Every ``log_every`` steps the mean losses are read (one host sync) and passed to ``on_log``;
         every ``check_every`` steps (default: every step eager, every ``log_every`` captured, where a
-        per-step read would stall the replays) and before every checkpoint the non-finite flags are
+        per-step read would stall the replays) and before every checkpoint the non-finite watch is
         read and a :class:`NonFiniteError` names the first bad player. ``should_stop`` (e.g. a signal
         flag) ends the loop early.
         """
@@ -228,7 +228,7 @@ class Trainer:
         return stats
 
     def raise_if_nonfinite(self, exact: bool = True) -> None:
-        """Read the device flags (one host sync) and raise :class:`NonFiniteError` naming the first bad player."""
+        """Read the non-finite watch (one host sync) and raise :class:`NonFiniteError` naming the first bad player."""
         self.watch.raise_if_bad(self.step_count, exact)
 
     def check_weights(self) -> None:

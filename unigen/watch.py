@@ -1,10 +1,18 @@
-"""Non-finite losses, gradients and weights, watched on the device and read on the host at chosen times.
+r"""Non-finite losses, gradients and weights, watched on the device and read on the host at chosen times.
 
-Each update ORs two per-player device flags: "loss or gradient not finite" (after the backward pass)
-and "weights not finite" (after the optimiser step, e.g. an infinite rate). Both are one fused 2-norm
-per player, capture-safe. :meth:`FiniteWatch.raise_if_bad` reads all flags in one host sync and
-raises :class:`NonFiniteError` naming the first bad player. With ``skip`` (eager only) a bad update
-is dropped instead, and :class:`SkippedTooOften` stops a run whose recent updates are mostly dropped.
+One accumulator per run, on the device: after every step (:meth:`FiniteWatch.after_step`) the 2-norms of
+every parameter and of every loss the step's updates produced are summed into it, in float64. A non-finite
+loss, or a non-finite gradient (Adam, RMSprop and SGD carry it into the weights: :math:`\infty/\infty` and
+NaN both give NaN), or weights an update made non-finite (an infinite rate) make the sum non-finite, and a
+non-finite float64 sum stays so; float32 inputs cannot overflow it. That is one fused ``_foreach_norm``, a
+``stack``, a ``sum`` and an ``add_`` a step (capture-safe), instead of two norms per player and update. A
+traced update (``train.compile=trace``) adds its own players' norms inside its graph, where inductor fuses
+them into the optimiser's loops (:meth:`FiniteWatch.after_update`).
+:meth:`FiniteWatch.raise_if_bad` reads it in one host sync and, only when it is bad, finds the cause on the
+host (the first player whose loss or gradients, else whose weights, are not finite) for
+:class:`NonFiniteError`. With ``skip`` (eager only) each update's losses and gradients are checked before
+its optimiser steps, on the host, and a bad update is dropped; :class:`SkippedTooOften` stops a run whose
+recent updates are mostly dropped.
 """
 from __future__ import annotations
 
@@ -48,25 +56,45 @@ def nonfinite(loss: Tensor | None, tensors: list[Tensor]) -> Tensor:
 
 
 class FiniteWatch:
-    """The per-player flags, the skip record, and their reads."""
+    """The run's accumulator of norms, the losses of the step being taken, the skip record, and their reads."""
 
     def __init__(self, params: dict[str, list[nn.Parameter]], device: torch.device, skip: bool = False,
                  max_skipped: float = 0.5, window: int = 100):
         self.params, self.skip, self.max_skipped = params, skip, max_skipped
-        self.grads = {p: torch.zeros((), dtype=torch.bool, device=device) for p in params}
-        self.weights = {p: torch.zeros((), dtype=torch.bool, device=device) for p in params}
+        self.every = [p for ps in params.values() for p in ps]
+        self.total = torch.zeros((), dtype=torch.float64 if device.type != "mps" else torch.float32, device=device)
+        self.losses: dict[str, list[Tensor]] = {p: [] for p in params}  # this step's applied updates
         self.recent: deque[bool] = deque(maxlen=window)
         self.skipped = 0
 
-    def bad_update(self, player: str, loss: Tensor) -> Tensor:
-        """The flag of ``player``'s loss and fresh gradients (device)."""
-        return nonfinite(loss, [p.grad for p in self.params[player]])
+    def loss(self, player: str, value: Tensor) -> None:
+        """Note an applied update's loss (a device tensor) for this step's check."""
+        self.losses[player].append(value)
 
-    def record(self, player: str, flag: Tensor) -> None:
-        self.grads[player] |= flag
+    def after_step(self, add: bool = True) -> None:
+        """Add this step's norms (every parameter, every noted loss) into the accumulator (unless ``add`` is
+        false: a traced update added its own, :meth:`after_update`); keep the losses for a diagnosis."""
+        if add:
+            self._add(self.every + [v for vs in self.losses.values() for v in vs])
+        self.last = self.losses
+        self.losses = {p: [] for p in self.params}
 
-    def after_update(self, player: str) -> None:
-        self.weights[player] |= nonfinite(None, list(self.params[player]))
+    def after_update(self, players, values: dict[str, Tensor]) -> None:
+        """The same for one update of ``players`` (inside a traced update, where inductor fuses the norms into
+        the optimiser's loops; an eager step adds once, after all its updates)."""
+        self._add([p for player in players for p in self.params[player]] + [values[p] for p in players])
+
+    def _add(self, tensors: list[Tensor]) -> None:
+        with torch.no_grad():  # the norms of parameters would otherwise grow an autograd graph step by step
+            norms = torch._foreach_norm(tensors)
+            if len({n.dtype for n in norms}) > 1:
+                norms = [n.float() for n in norms]
+            self.total.add_(torch.stack(norms).sum())
+
+    def bad_update(self, players, values: dict[str, Tensor]) -> bool:
+        """Skip mode: whether an update's losses or fresh gradients are not finite (a host read)."""
+        grads = [p.grad for player in players for p in self.params[player]]
+        return bool(nonfinite(torch.stack([values[p].detach().float() for p in players]).sum(), grads))
 
     def drop(self, bad: bool, step: int) -> bool:
         """Skip mode: record whether this update is dropped; stop once too many recent ones were."""
@@ -78,15 +106,20 @@ class FiniteWatch:
         return bad
 
     def raise_if_bad(self, step: int, exact: bool = True) -> None:
-        """Read every flag (one host sync); raise for the first bad player."""
-        players = list(self.params)
-        flags = torch.stack([self.grads[p] for p in players] + [self.weights[p] for p in players]).tolist()
-        for i, player in enumerate(players):
-            if flags[i]:
+        """Read the accumulator (one host sync); if it is not finite, raise for the first bad player."""
+        if bool(torch.isfinite(self.total)):
+            return
+        last = getattr(self, "last", {})
+        for player, params in self.params.items():
+            if any(bool(nonfinite(v, [])) for v in last.get(player, ())) or bool(
+                    nonfinite(None, [p.grad for p in params])):
                 raise NonFiniteError(player, step, exact)
-            if flags[len(players) + i]:
+            if bool(nonfinite(None, list(params))):
                 raise NonFiniteError(player, step, exact, what="non-finite weights after an update (a learning "
                                      "rate too high?)")
+        # a captured run reads every log_every steps: a bad loss of an earlier step that left gradients and weights
+        # finite has no trace left, so the first player is named
+        raise NonFiniteError(next(iter(self.params)), step, exact)
 
     def check_weights(self, step: int) -> None:
         """Raise if any player's parameters are not finite now (before a checkpoint is written)."""

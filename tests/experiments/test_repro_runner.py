@@ -284,3 +284,29 @@ def test_reproduce_on_a_missing_gpu_is_refused_in_one_line_before_training(tmp_p
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--device=cuda but no CUDA device is available; use --device cpu" in err
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_a_run_on_reduced_settings_writes_its_own_page_beside_the_full_one(tmp_path, monkeypatch):
+    from unigen import experiments
+    from unigen.experiments import common, hu2018_iwgan
+
+    def module(variant):
+        def run(ctx):
+            ctx.variant = variant
+            return [Row("GAN", "IS", 6.0 + s, s) for s in ctx.seeds]
+        return SimpleNamespace(NAME="fake", TITLE="Fake", PROTOCOL="p", PUBLISHED=[], run=run)
+
+    monkeypatch.setitem(experiments._MODULES, "fake", "fake")
+    current = {}
+    monkeypatch.setattr(experiments.REPRODUCTIONS.__class__, "__getitem__", lambda self, name: current["m"])
+    current["m"] = module("")
+    full = common.run("fake", seeds=2, results=tmp_path)
+    before = full.read_text()
+    current["m"] = module("cpu")
+    reduced = common.run("fake", seeds=3, results=tmp_path)
+    assert (full.name, reduced.name) == ("fake.md", "fake-cpu.md") and full.read_text() == before
+    assert (tmp_path / "fake-cpu.json").exists() and "| GAN | 7.0 ± 1.0 |" in reduced.read_text()
+    # hu2018-iwgan's choice: a full CPU run is the reduced variant; a GPU run and a quick run are not
+    for device, quick, variant in [("cpu", False, "cpu"), ("cuda", False, ""), ("cpu", True, ""), ("cuda", True, "")]:
+        ctx = common.Context(quick=quick, seeds=[0], device=device, out=tmp_path, name="hu2018-iwgan")
+        assert hu2018_iwgan._settings(ctx) == (device == "cuda" and not quick) and ctx.variant == variant

@@ -1,0 +1,62 @@
+"""The non-finite watch: one float64 accumulator of every weight's and loss's 2-norm per step, read on the host;
+what it catches, at which step, whom it names, and that it holds no autograd history."""
+import pyro
+import pytest
+import torch
+
+from unigen import Trainer
+from unigen.config import OptimConfig
+from unigen.inference import NonSaturatingGAN
+from unigen.inference.wgan import WGAN
+from unigen.registry import STRATEGIES
+from unigen.watch import NonFiniteError
+
+from toys import contract_setup
+
+
+def _trainer(name, **settings):
+    pyro.set_rng_seed(0)
+    pyro.enable_validation(False)
+    strategy = STRATEGIES.get(name)(**settings)
+    programs, data = contract_setup(strategy)
+    return Trainer(programs, strategy, data, batch_size=16, optim=OptimConfig(lr=1e-3),
+                   total_steps=10)
+
+
+def _poison(monkeypatch, cls, method, bad_call, make_bad):
+    """Make ``cls.method``'s ``bad_call``-th call return ``make_bad(loss)``."""
+    original, calls = getattr(cls, method), {"n": 0}
+
+    def poisoned(self, *args):
+        calls["n"] += 1
+        loss = original(self, *args)
+        return make_bad(loss) if calls["n"] == bad_call else loss
+
+    monkeypatch.setattr(cls, method, poisoned)
+
+
+def test_an_infinite_loss_with_finite_gradients_is_caught_at_its_step(monkeypatch):
+    # the third generator loss gets an infinite constant: its gradients, and so the weights, stay finite
+    _poison(monkeypatch, NonSaturatingGAN, "generator_loss", 3, lambda loss: loss + torch.tensor(float("inf")))
+    trainer = _trainer("ns_gan")
+    with pytest.raises(NonFiniteError, match=r"^player 'generator' had a non-finite loss or gradient at step 3$"):
+        trainer.fit(10, progress=False)
+    assert all(torch.isfinite(p).all() for ps in trainer.params.values() for p in ps)
+
+
+def test_a_bad_update_in_an_early_repeat_names_its_player_at_its_step(monkeypatch):
+    # WGAN's critic updates 5 times a step; its 7th update (the 2nd of step 2) gets a NaN loss, the others not
+    _poison(monkeypatch, WGAN, "critic_loss", 7, lambda loss: loss * float("nan"))
+    trainer = _trainer("wgan", n_critic=5)
+    with pytest.raises(NonFiniteError, match=r"^player 'discriminator' had a non-finite loss or gradient at step 2$"):
+        trainer.fit(10, progress=False)
+
+
+def test_the_accumulator_holds_no_autograd_history_and_stays_finite_on_a_good_run():
+    trainer = _trainer("ns_gan")
+    trainer.fit(5, progress=False)
+    total = trainer.watch.total
+    assert total.dtype == torch.float64 and total.grad_fn is None and not total.requires_grad
+    # five steps of the norms of every parameter and loss: positive and finite
+    norms = sum(p.detach().norm() for ps in trainer.params.values() for p in ps)
+    assert torch.isfinite(total) and total.item() > 5 * 0.5 * norms.item()
