@@ -15,6 +15,10 @@ data; timing does not depend on the values) with:
 - **kernel floor** (CUDA): :math:`10^6 / t` for the summed GPU kernel time :math:`t` (µs) of one unigen step,
   from ``torch.profiler``: the rate at which the GPU could run the step's kernels back to back.
 
+The ``host_*`` cases shrink the networks until a step's time is the host's work alone (Python, Pyro,
+dispatch): their eager ratio on a CPU stands in for the eager ratio on a GPU, where the real cases are bound
+by that same host work.
+
 The compile times (``*_compile_s``) are the seconds of the first call(s), which trace and compile; whether
 inductor's on-disk FX graph cache served them is recorded (``inductor_cache``). ``--no-compile`` skips both
 compiled columns. It prints a Markdown table and writes ``benchmarks/results/<device>.json``, then rebuilds
@@ -96,6 +100,24 @@ CASES = {
                      OptimConfig(name="adam", lr=2e-3, betas=[0.5, 0.999]), 512,
                      lambda x, b, cap: ref.GANReference(x, b, *ref.mlp_pair(), 2, 2e-3, (0.5, 0.999),
                                                         capturable=cap)),
+}
+
+# Host-cost cases: the same programs and losses with networks so small (16 pixels, hidden 8, batch 8) that a
+# step's time is the host's work (Python, Pyro, dispatch). On a CPU their eager ratio is a proxy for eager
+# on a GPU, where a step of the real cases is bound by the same host work (the H100 ratios of the real
+# cases, 0.62 / 0.56 / 0.74, were close to these cases' CPU ratios when they were added).
+TINY = DataInfo(shape=(1, 4, 4), support="unit")
+CASES |= {
+    "host_vae": Case("host cost: MLP VAE 16-8-2, ELBO, batch 8", TINY, ("mlp_vae", {"z_dim": 2, "hidden": 8}),
+                     ("elbo", {}), VAE_OPT, 8, lambda x, b, cap: ref.VAEReference(x, b, 2, 8, capturable=cap)),
+    "host_iwae": Case("host cost: MLP VAE 16-8-2, IWAE K=5, batch 8", TINY, ("mlp_vae", {"z_dim": 2, "hidden": 8}),
+                      ("iwae", {"num_particles": 5}), VAE_OPT, 8,
+                      lambda x, b, cap: ref.VAEReference(x, b, 2, 8, k=5, capturable=cap)),
+    "host_ring": Case("host cost: 2-D ring MLP GAN (3×8), non-saturating, batch 8", DataInfo(shape=(2,), support="real"),
+                      ("mlp", {"z_dim": 2, "hidden": 8, "depth": 3, "disc_hidden": 8}), ("ns_gan", {}),
+                      OptimConfig(name="adam", lr=2e-3, betas=[0.5, 0.999]), 8,
+                      lambda x, b, cap: ref.GANReference(x, b, *ref.mlp_pair(hidden=8), 2, 2e-3, (0.5, 0.999),
+                                                         capturable=cap)),
 }
 
 
