@@ -15,9 +15,15 @@ class Window:
         self.count = 0
 
     def add(self, values: dict[str, Tensor]) -> None:
-        """Add one step's values (device tensors; no host sync)."""
+        """Add one step's values (device tensors; no host sync): one fused ``_foreach_add_`` over the sums
+        (the window owns them: each is a copy of its first value), the same additions as one by one."""
+        same = [k for k in values if k in self.sums and self.sums[k].shape == values[k].shape
+                and self.sums[k].dtype == values[k].dtype]
+        if same:
+            torch._foreach_add_([self.sums[k] for k in same], [values[k] for k in same])
         for k, v in values.items():
-            self.sums[k] = self.sums[k] + v if k in self.sums else v.clone()
+            if k not in same:
+                self.sums[k] = self.sums[k] + v if k in self.sums else v.clone()
         self.count += 1
 
     def close(self) -> dict[str, float]:
@@ -27,8 +33,9 @@ class Window:
         return means
 
     def state_dict(self) -> dict:
-        return {"sums": {k: v.detach().cpu() for k, v in self.sums.items()}, "count": self.count}
+        # copies: the sums are added to in place, and a state dict must not change after it was taken
+        return {"sums": {k: v.detach().to("cpu", copy=True) for k, v in self.sums.items()}, "count": self.count}
 
     def load_state_dict(self, state: dict, device: torch.device) -> None:
-        self.sums = {k: v.to(device) for k, v in state["sums"].items()}
+        self.sums = {k: v.to(device, copy=True) for k, v in state["sums"].items()}
         self.count = int(state["count"])

@@ -1,5 +1,6 @@
-"""The non-finite watch: one float64 accumulator of every weight's and loss's 2-norm per step, read on the host;
-what it catches, at which step, whom it names, and that it holds no autograd history."""
+"""The per-step device bookkeeping: the non-finite watch (one float64 accumulator of every weight's and loss's
+2-norm per step, read on the host: what it catches, at which step, whom it names, and that it holds no autograd
+history) and the logging window (sums added in place, states that never change once taken)."""
 import pyro
 import pytest
 import torch
@@ -60,3 +61,19 @@ def test_the_accumulator_holds_no_autograd_history_and_stays_finite_on_a_good_ru
     # five steps of the norms of every parameter and loss: positive and finite
     norms = sum(p.detach().norm() for ps in trainer.params.values() for p in ps)
     assert torch.isfinite(total) and total.item() > 5 * 0.5 * norms.item()
+
+
+def test_the_logging_window_sums_in_place_yet_a_taken_state_never_changes():
+    from unigen.window import Window
+
+    w = Window()
+    w.add({"a": torch.tensor(1.0), "b": torch.tensor(2.0)})
+    state = w.state_dict()
+    w.add({"a": torch.tensor(0.5), "b": torch.tensor(0.25), "c": torch.tensor(4.0)})  # "c" joins mid-window
+    assert state["sums"] == {"a": torch.tensor(1.0), "b": torch.tensor(2.0)} and state["count"] == 1
+    resumed = Window()
+    resumed.load_state_dict(state, torch.device("cpu"))
+    resumed.add({"a": torch.tensor(0.5), "b": torch.tensor(0.25)})
+    assert state["sums"]["a"].item() == 1.0  # loading did not alias the state either
+    assert resumed.close() == pytest.approx({"a": 0.75, "b": 1.125})
+    assert w.close() == pytest.approx({"a": 0.75, "b": 1.125, "c": 2.0})
