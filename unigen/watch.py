@@ -64,6 +64,7 @@ class FiniteWatch:
         self.every = [p for ps in params.values() for p in ps]
         self.total = torch.zeros((), dtype=torch.float64 if device.type != "mps" else torch.float32, device=device)
         self.losses: dict[str, list[Tensor]] = {p: [] for p in params}  # this step's applied updates
+        self.last: dict[str, list[Tensor]] = {}  # the last finished step's (for a diagnosis)
         self.recent: deque[bool] = deque(maxlen=window)
         self.skipped = 0
 
@@ -109,9 +110,8 @@ class FiniteWatch:
         """Read the accumulator (one host sync); if it is not finite, raise for the first bad player."""
         if bool(torch.isfinite(self.total)):
             return
-        last = getattr(self, "last", {})
         for player, params in self.params.items():
-            if any(bool(nonfinite(v, [])) for v in last.get(player, ())) or bool(
+            if any(bool(nonfinite(v, [])) for v in self.last.get(player, ())) or bool(
                     nonfinite(None, [p.grad for p in params])):
                 raise NonFiniteError(player, step, exact)
             if bool(nonfinite(None, list(params))):
