@@ -40,7 +40,7 @@ column, the classifier's accuracy on the 500 held-out digits under their true la
   ``NAME-cpu.md`` (``Context.variant``), so that a CPU run and a GPU run never replace each other's page;
   Hu et al. do not state their number of iterations;
 * 5 seeds by default, as Hu's 5 runs (the committed GPU page ``hu2018-iwgan.md`` has 3 and awaits a GPU
-  rerun; the CPU-reduced ``hu2018-iwgan-cpu.md`` has 5).
+  rerun; the CPU page ``hu2018-iwgan-cpu.md``, width 16 at the GPU's 5,000 steps, has 5).
 
 ``--data fashion_mnist`` runs the same comparison at full size on Fashion-MNIST (60,000 training images),
 scored with the project's Fashion-MNIST classifier (:data:`unigen.metrics.FEATURE_NETWORKS`): IS, FID and
