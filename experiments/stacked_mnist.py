@@ -103,8 +103,8 @@ METHODS = {
 BATCH = 64
 #: GPU: PacGAN's width; 20,000 steps = 10 epochs of the 128,000 stacks (PacGAN: 50), every step captured
 GPU = Schedule(64, 20_000, 128_000, TEST_SIZE, tuple(METHODS), "cudagraph")
-#: CPU: 5 methods x 2 seeds in about 23 minutes of one core (measured: 47-143 ms per step at width 16, and
-#: about 25 s to score 26,000 samples)
+#: CPU: a run takes 1-5 minutes of one core (measured: 47-143 ms per step at width 16, and about 25 s to score
+#: 26,000 samples), so 5 methods x 5 seeds about 1.2 hours
 CPU = Schedule(16, 1_500, 128_000, TEST_SIZE, tuple(METHODS))
 QUICK = Schedule(8, 10, 2_000, 500, ("NS-GAN", "WGAN-GP (λ=10)"))
 GRID = 36  # samples per panel of the figure
@@ -166,7 +166,7 @@ def run(ctx: Context) -> list[Row]:
             " GPU run: every training step captured in one CUDA graph (train.compile=cudagraph); 10 epochs rather "
             "than PacGAN's 50, to fit a GPU session." if s is GPU else
             f" CPU run, reduced because no GPU was available: {len(s.methods)} methods × {len(ctx.seeds)} seeds, "
-            f"sized for about 23 minutes of one core (a step measured 47 ms for NS-GAN, 65 ms with R1, 143 ms for "
+            f"each run 1–5 minutes of one core (a step measured 47 ms for NS-GAN, 65 ms with R1, 143 ms for "
             f"WGAN-GP's 5 critic steps, and scoring 26,000 samples about 25 s, on 2 shared cores)."
             if not ctx.quick else ""))
     ctx.notes.append(
