@@ -213,7 +213,7 @@ def save_figures(ctx: Context, grids: dict[str, torch.Tensor], rows: list[Row], 
     plt.close(fig)
 
     methods = list(dict.fromkeys(r.method for r in rows))
-    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    fig, ax = plt.subplots(figsize=(9, 3.6))
     for i, m in enumerate(methods):
         vals = [r.value for r in rows if r.method == m and r.metric == MODES]
         ax.bar(i, sum(vals) / len(vals), color="grey" if m == REAL else "tab:blue")
@@ -225,7 +225,7 @@ def save_figures(ctx: Context, grids: dict[str, torch.Tensor], rows: list[Row], 
     ax.set_ylim(0, 1100)
     ax.set_ylabel("modes hit (of 1,000)")
     ax.set_title(f"modes of {s.n_eval:,} samples (bars: mean; dots: seeds)", fontsize=10)
-    ax.legend(fontsize=8, loc="center right")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)  # beside the bars
     fig.tight_layout()
     fig.savefig(ctx.figure("-modes"), dpi=100)
     plt.close(fig)
