@@ -272,15 +272,15 @@ def write(module, ctx: Context, rows: list[Row], wall_s: float, results: Path = 
     return md
 
 
-def rerender(name: str, results: Path = RESULTS) -> Path:
-    """Rewrite the table of the page ``results/NAME.md`` from ``NAME.json`` and the module's ``PUBLISHED``,
-    without running anything: for a change of the table's format. The page's header, protocol, notes and plots
-    are kept as they were written (the JSON holds only the table's numbers); the header's "1 threads" of
-    earlier runners is corrected."""
+def rerender(name: str, results: Path = RESULTS, stem: str | None = None) -> Path:
+    """Rewrite the table of the page ``results/NAME.md`` (or ``results/STEM.md``: ``hu2018-iwgan-cpu``) from its
+    JSON and the module's ``PUBLISHED``, without running anything: for a change of the table's format. The page's
+    header, protocol, notes and plots are kept as they were written (the JSON holds only the table's numbers);
+    the header's "1 threads" of earlier runners is corrected."""
     from unigen.experiments import REPRODUCTIONS
 
     module = REPRODUCTIONS[name]
-    md = Path(results) / f"{name}.md"
+    md = Path(results) / f"{stem or name}.md"
     text = md.read_text()
     agg = json.loads(md.with_suffix(".json").read_text())
     head, rest = text.split("\n| method |", 1)

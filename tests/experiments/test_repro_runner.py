@@ -206,7 +206,12 @@ def test_rerender_rewrites_only_the_table(tmp_path):
     (tmp_path / "wgan-disjoint.json").write_text(json.dumps(
         [{"method": "WGAN-GP critic (W1)", "metric": "max abs error vs truth", "mean": 0.0502, "std": 0.000193,
           "seeds": [0, 1, 2]}]))
+    (tmp_path / "wgan-disjoint-cpu.md").write_text(page.read_text())  # a variant's page, by its stem
+    (tmp_path / "wgan-disjoint-cpu.json").write_text((tmp_path / "wgan-disjoint.json").read_text())
+    variant = rerender("wgan-disjoint", tmp_path, stem="wgan-disjoint-cpu")
+    assert variant.name == "wgan-disjoint-cpu.md" and "| x | y |" in page.read_text()  # the other page untouched
     text = rerender("wgan-disjoint", tmp_path).read_text()
+    assert variant.read_text() == text
     assert "1 thread (torch 2); wall time 375 s." in text and "| x | y |" not in text
     assert r"| WGAN-GP critic (W1) | 0.0502 ± 0.0002 (analytic: W1 = \|θ\|) |" in text
     assert text.endswith("## Protocol\n\nkept\n\n## Notes\n\n- note\n")
