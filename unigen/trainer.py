@@ -161,7 +161,8 @@ class Trainer:
         watch = self.watch
         values = phase.loss(self.programs, batch)
         for i, player in enumerate(phase.players):
-            self.optimizers[player].zero_grad(set_to_none=True)
+            for q in self.params[player]:  # Optimizer.zero_grad(set_to_none=True), without its dynamo-disabling
+                q.grad = None  # wrapper and profiler range (about 40 µs a call on a CPU host)
             values[player].backward(inputs=self.params[player], retain_graph=i < len(phase.players) - 1)
         if not (watch.skip and watch.drop(watch.bad_update(phase.players, values), self.step_count + 1)):  # eager
             for player in phase.players:
