@@ -182,17 +182,23 @@ class Trainer:
         Every ``log_every`` steps the mean losses are read (one host sync) and passed to ``on_log``;
         every ``check_every`` steps (default: every step eager, every ``log_every`` captured, where a
         per-step read would stall the replays) and before every checkpoint the non-finite watch is
-        read and a :class:`NonFiniteError` names the first bad player. ``should_stop`` (e.g. a signal
+        read and a :class:`NonFiniteError` names the first bad player. On CUDA a per-step check does not
+        wait for the device: it is lagged (:meth:`~unigen.watch.FiniteWatch.post`), read a few steps later,
+        and still names the step that went bad. ``should_stop`` (e.g. a signal
         flag) ends the loop early.
         """
         if check_every is None:
             check_every = log_every if self.graphed or (self.traced and self.device.type != "cpu") else 1
+        lagged = check_every == 1 and self.watch.lagged
         last, stopped = {}, False
         bar = tqdm(total=steps, initial=self.step_count, disable=not progress, dynamic_ncols=True,
                    mininterval=0.5, desc=self.strategy.registry_name)
         while self.step_count < steps:
             self.window.add(self.step())
-            if check_every and self.step_count % check_every == 0:
+            if lagged:  # CUDA, every step: read the watch once the device gets there, never wait for it
+                self.watch.post(self.step_count)
+                self.watch.poll()
+            elif check_every and self.step_count % check_every == 0:
                 self.raise_if_nonfinite(exact=check_every == 1)
             if self.step_count % log_every == 0:
                 last = {**self.window.close(), **({"skipped_steps": self.skipped} if self.skipped else {})}

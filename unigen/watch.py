@@ -10,7 +10,10 @@ traced update (``train.compile=trace``) adds its own players' norms inside its g
 them into the optimiser's loops (:meth:`FiniteWatch.after_update`).
 :meth:`FiniteWatch.raise_if_bad` reads it in one host sync and, only when it is bad, finds the cause on the
 host (the first player whose loss or gradients, else whose weights, are not finite) for
-:class:`NonFiniteError`. With ``skip`` (eager only) each update's losses and gradients are checked before
+:class:`NonFiniteError`. On CUDA that sync would stall an eager run every step, so a per-step check is
+*lagged* instead (:meth:`FiniteWatch.post`, :meth:`FiniteWatch.poll`): each step's value is copied into
+pinned host memory without blocking, behind an event, and read once the device has reached the event, at
+most :attr:`FiniteWatch.depth` steps later; the step it names is still the step that went bad. With ``skip`` (eager only) each update's losses and gradients are checked before
 its optimiser steps, on the host, and a bad update is dropped; :class:`SkippedTooOften` stops a run whose
 recent updates are mostly dropped.
 """
@@ -58,11 +61,19 @@ def nonfinite(loss: Tensor | None, tensors: list[Tensor]) -> Tensor:
 class FiniteWatch:
     """The run's accumulator of norms, the losses of the step being taken, the skip record, and their reads."""
 
+    #: most steps a lagged read may trail the step it reads (then :meth:`post` waits for the oldest)
+    depth = 8
+
     def __init__(self, params: dict[str, list[nn.Parameter]], device: torch.device, skip: bool = False,
-                 max_skipped: float = 0.5, window: int = 100):
+                 max_skipped: float = 0.5, window: int = 100, lagged: bool | None = None):
         self.params, self.skip, self.max_skipped = params, skip, max_skipped
         self.every = [p for ps in params.values() for p in ps]
         self.total = torch.zeros((), dtype=torch.float64 if device.type != "mps" else torch.float32, device=device)
+        #: whether per-step reads are lagged (default: on CUDA, whose host would otherwise wait every step)
+        self.lagged = device.type == "cuda" if lagged is None else lagged
+        self.reads = torch.zeros(self.depth, dtype=self.total.dtype, pin_memory=device.type == "cuda")
+        self.pending: deque[tuple[int, int, object, dict]] = deque()  # (step, slot, event, that step's losses)
+        self.posted = 0
         self.losses: dict[str, list[Tensor]] = {p: [] for p in params}  # this step's applied updates
         self.last: dict[str, list[Tensor]] = {}  # the last finished step's (for a diagnosis)
         self.recent: deque[bool] = deque(maxlen=window)
@@ -106,12 +117,49 @@ class FiniteWatch:
             raise SkippedTooOften(k, n, self.max_skipped, step)
         return bad
 
+    def post(self, step: int) -> None:
+        """Queue a read of the accumulator as it stands after ``step``, without waiting for the device: a
+        non-blocking copy into a pinned slot, behind a CUDA event (elsewhere the copy is done at once). With
+        :attr:`depth` reads queued, the oldest is waited for and read first."""
+        if len(self.pending) == self.depth:
+            self._read(*self.pending.popleft())
+        slot = self.posted % self.depth  # the oldest queued read used this slot, and it was read just above
+        self.reads[slot].copy_(self.total, non_blocking=True)
+        self.pending.append((step, slot, self._event(), self.last))
+        self.posted += 1
+
+    def _event(self):
+        """A marker of how far the device has run (CUDA); ``None`` where a copy is done when issued."""
+        if self.total.device.type != "cuda":
+            return None
+        event = torch.cuda.Event()
+        event.record()
+        return event
+
+    def poll(self) -> None:
+        """Read, in order, every queued read whose copy has finished; raise at the first bad one."""
+        while self.pending and (self.pending[0][2] is None or self.pending[0][2].query()):
+            self._read(*self.pending.popleft())
+
+    def _read(self, step: int, slot: int, event, losses: dict) -> None:
+        if event is not None and not event.query():
+            event.synchronize()
+        if not bool(torch.isfinite(self.reads[slot])):
+            self.pending.clear()
+            self._diagnose(step, True, losses)
+
     def raise_if_bad(self, step: int, exact: bool = True) -> None:
-        """Read the accumulator (one host sync); if it is not finite, raise for the first bad player."""
+        """Read the accumulator (one host sync; queued lagged reads first, in order, so that a lagged run still
+        names the step that went bad); if it is not finite, raise for the first bad player."""
+        while self.pending:
+            self._read(*self.pending.popleft())
         if bool(torch.isfinite(self.total)):
             return
+        self._diagnose(step, exact, self.last)
+
+    def _diagnose(self, step: int, exact: bool, losses: dict) -> None:
         for player, params in self.params.items():
-            if any(bool(nonfinite(v, [])) for v in self.last.get(player, ())) or bool(
+            if any(bool(nonfinite(v, [])) for v in losses.get(player, ())) or bool(
                     nonfinite(None, [p.grad for p in params])):
                 raise NonFiniteError(player, step, exact)
             if bool(nonfinite(None, list(params))):

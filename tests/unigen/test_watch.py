@@ -15,12 +15,12 @@ from unigen.watch import NonFiniteError
 from toys import contract_setup
 
 
-def _trainer(name, **settings):
+def _trainer(name, device=torch.device("cpu"), **settings):
     pyro.set_rng_seed(0)
     pyro.enable_validation(False)
     strategy = STRATEGIES.get(name)(**settings)
     programs, data = contract_setup(strategy)
-    return Trainer(programs, strategy, data, batch_size=16, optim=OptimConfig(lr=1e-3),
+    return Trainer(programs.to(device), strategy, data.to(device), batch_size=16, optim=OptimConfig(lr=1e-3),
                    total_steps=10)
 
 
@@ -77,3 +77,83 @@ def test_the_logging_window_sums_in_place_yet_a_taken_state_never_changes():
     assert state["sums"]["a"].item() == 1.0  # loading did not alias the state either
     assert resumed.close() == pytest.approx({"a": 0.75, "b": 1.125})
     assert w.close() == pytest.approx({"a": 0.75, "b": 1.125, "c": 2.0})
+
+
+class _SlowDevice:
+    """A stand-in for a CUDA event on a device that runs ``lag`` steps behind the host."""
+
+    def __init__(self, clock, lag):
+        self.clock, self.due = clock, clock["posted"] + lag
+        clock["posted"] += 1
+
+    def query(self):
+        return self.clock["posted"] > self.due
+
+    def synchronize(self):
+        self.clock["waited"] += 1
+
+
+@pytest.mark.parametrize("lag", [0, 3, 20])  # 20: more than the queue's depth, so post() waits for the oldest
+def test_a_lagged_read_still_names_the_step_that_went_bad(monkeypatch, lag):
+    # as on CUDA: each step's value is read once the (here simulated) device has caught up; the NaN of the 7th
+    # critic update (step 2) is found later, yet named at step 2, and the queue never grows past its depth
+    _poison(monkeypatch, WGAN, "critic_loss", 7, lambda loss: loss * float("nan"))
+    trainer = _trainer("wgan", n_critic=5)
+    watch, clock, longest = trainer.watch, {"posted": 0, "waited": 0}, []
+    watch.lagged, watch._event = True, lambda: _SlowDevice(clock, lag)
+    monkeypatch.setattr(watch, "poll", lambda poll=watch.poll: (longest.append(len(watch.pending)), poll())[1])
+    with pytest.raises(NonFiniteError, match=r"^player 'discriminator' had a non-finite loss or gradient at step 2$"):
+        trainer.fit(40, progress=False)
+    assert trainer.step_count == min(2 + lag, 2 + watch.depth)  # found when the device caught up, or the queue filled
+    assert max(longest) == min(lag + 1, watch.depth) and not watch.pending
+    assert clock["waited"] == (2 if lag > watch.depth else 0)  # only a full queue waited (for steps 1 and 2)
+
+
+def test_a_lagged_read_catches_an_infinite_loss_whose_step_has_passed(monkeypatch):
+    # the infinite 3rd generator loss leaves every weight finite: only that step's own losses can name it
+    _poison(monkeypatch, NonSaturatingGAN, "generator_loss", 3, lambda loss: loss + torch.tensor(float("inf")))
+    trainer = _trainer("ns_gan")
+    clock = {"posted": 0, "waited": 0}
+    trainer.watch.lagged, trainer.watch._event = True, lambda: _SlowDevice(clock, 4)
+    with pytest.raises(NonFiniteError, match=r"^player 'generator' had a non-finite loss or gradient at step 3$"):
+        trainer.fit(10, progress=False)
+    assert trainer.step_count == 7
+
+
+def test_a_lagged_run_reads_every_queued_step_before_it_ends_or_checkpoints():
+    trainer = _trainer("ns_gan")
+    clock, saved = {"posted": 0, "waited": 0}, []
+    trainer.watch.lagged, trainer.watch._event = True, lambda: _SlowDevice(clock, 100)  # never catches up
+    trainer.fit(6, progress=False, checkpoint_every=4, on_checkpoint=lambda s: saved.append(len(trainer.watch.pending)))
+    assert saved == [0] and not trainer.watch.pending and clock["waited"] == 6
+
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="the lagged read's events need a GPU")
+
+
+@needs_cuda
+@pytest.mark.parametrize("name", ["elbo", "ns_gan"])
+def test_an_eager_cuda_run_checks_every_step_without_waiting_for_the_device(name):
+    import warnings
+
+    trainer = _trainer(name, torch.device("cuda"))
+    assert trainer.watch.lagged
+    trainer.fit(3, progress=False)  # lazy first-step work (probes, optimiser states) may sync
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            trainer.fit(23, log_every=1000, progress=False)
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    syncs = [w for w in caught if "synchroniz" in str(w.message)]
+    # 20 steps, each read on the host: only fit's final read (after the loop) may wait for the device
+    assert len(syncs) <= 1, [str(w.message) for w in syncs]
+
+
+@needs_cuda
+def test_a_lagged_cuda_read_names_the_step_that_went_bad(monkeypatch):
+    _poison(monkeypatch, WGAN, "critic_loss", 7, lambda loss: loss * float("nan"))
+    trainer = _trainer("wgan", torch.device("cuda"), n_critic=5)
+    with pytest.raises(NonFiniteError, match=r"^player 'discriminator' had a non-finite loss or gradient at step 2$"):
+        trainer.fit(40, progress=False)
