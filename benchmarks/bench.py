@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
 import sys
 import time
 from dataclasses import dataclass
@@ -142,20 +143,20 @@ def timed(step: Callable[[], object], device: torch.device, seconds: float) -> t
         chunk = min(2 * chunk, 200)
 
 
-def rates(steps: dict[str, Callable[[], object]], device: torch.device, min_time: float, rounds: int = 5,
+def rates(steps: dict[str, Callable[[], object]], device: torch.device, min_time: float, rounds: int = 10,
           warmup: int = 5) -> dict[str, float]:
-    """Steps per second of each variant, timed in ``rounds`` interleaved slices of ``min_time / rounds``
-    seconds each, so that drift in the machine's load falls on every variant alike."""
+    """Steps per second of each variant: the median over ``rounds`` interleaved slices of ``min_time / rounds``
+    seconds each, so that drift in the machine's load falls on every variant alike and a slice disturbed by
+    other work does not move the result. ``rounds`` holds every slice's rate, for the spread of the ratios."""
     for step in steps.values():
         for _ in range(warmup):
             step()
-    totals = {k: [0, 0.0] for k in steps}
+    per_round = {k: [] for k in steps}
     for _ in range(rounds):
         for k, step in steps.items():
             n, t = timed(step, device, min_time / rounds)
-            totals[k][0] += n
-            totals[k][1] += t
-    return {k: n / t for k, (n, t) in totals.items()}
+            per_round[k].append(n / t)
+    return {k: statistics.median(v) for k, v in per_round.items()} | {"rounds": per_round}
 
 
 def graphed(step: Callable[[], object], device: torch.device, warmup: int = 3) -> Callable[[], None]:
@@ -268,14 +269,12 @@ def table(result: dict) -> str:
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         cells = [(f"{r[k]:.0f}" if r[k] >= 10 else f"{r[k]:.3g}") if k in r else "—" for k, _ in cols]
-        ratios = [f"{r['unigen_eager'] / r['hand_eager']:.2f}×"]
+        ratios = [ratio(r, "unigen_eager", "hand_eager")]
         if traced:
-            ratios += [f"{r[a] / r[b]:.2f}×" if a in r and b in r else "—" for a, b in
-                       [("hand_compile", "hand_eager"), ("unigen_traced", "hand_eager"),
-                        ("unigen_traced", "hand_compile")]]
+            ratios += [ratio(r, a, b) for a, b in [("hand_compile", "hand_eager"), ("unigen_traced", "hand_eager"),
+                                                   ("unigen_traced", "hand_compile")]]
         if graphed:
-            ratios += [f"{r['unigen_graph'] / r[b]:.2f}×" if "unigen_graph" in r else "—"
-                       for b in ("hand_eager", "kernel_floor")]
+            ratios += [ratio(r, "unigen_graph", b) for b in ("hand_eager", "kernel_floor")]
         lines.append(f"| {r['title']} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
     if traced:
         lines += ["", "Compile times (first calls, seconds) and the steps after which unigen traced has saved its "
@@ -294,6 +293,19 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def ratio(row: dict, a: str, b: str) -> str:
+    """``a / b`` of the medians; where both were timed in slices, the range of the ratio of each slice to its
+    neighbouring slice of ``b`` follows in brackets (the noise of the machine, seen by that ratio)."""
+    if a not in row or b not in row:
+        return "—"
+    text = f"{row[a] / row[b]:.2f}×"
+    slices = row.get("rounds", {})
+    if a in slices and b in slices:
+        paired = [x / y for x, y in zip(slices[a], slices[b])]
+        text += f" ({min(paired):.2f}–{max(paired):.2f})"
+    return text
+
+
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
@@ -305,7 +317,7 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cpu")
     p.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES))
-    p.add_argument("--min-time", type=float, default=3.0, help="seconds timed per measurement")
+    p.add_argument("--min-time", type=float, default=6.0, help="seconds timed per variant (in 10 slices)")
     p.add_argument("--out", default=str(HERE / "results"), help="folder of the JSON results")
     p.add_argument("--report", action="store_true", help="only rebuild RESULTS.md from the JSON results")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile and traced columns")
@@ -331,8 +343,11 @@ def write_report(results: Path, path: Path) -> None:
     parts = [(HERE / "RESULTS.head.md").read_text().rstrip() + "\n"]
     for f in sorted(results.glob("*.json")):
         r = json.loads(f.read_text())
-        parts.append(f"\n## {r['device']}\n\ntorch {r['torch']}, pyro {r['pyro']}, {r['date']}; steps/s, each "
-                     f"measured over ≥ {r['min_time_s']:g} s in one process.\n\n{table(r)}\n")
+        timing = (f"the median of 10 interleaved slices of ≥ {r['min_time_s'] / 10:g} s (in brackets after a ratio: its "
+                  f"range over the slices)" if any("rounds" in row for row in r["rows"])
+                  else f"each measured over ≥ {r['min_time_s']:g} s")
+        parts.append(f"\n## {r['device']}\n\ntorch {r['torch']}, pyro {r['pyro']}, {r['date']}; steps/s, "
+                     f"{timing}, in one process.\n\n{table(r)}\n")
     notes = HERE / "RESULTS.notes.md"
     if notes.is_file():
         parts.append("\n" + notes.read_text())

@@ -1,5 +1,6 @@
 """The benchmark stays runnable: the same networks on both sides, finite rates, a table with every row."""
 import json
+import statistics
 import sys
 from pathlib import Path
 
@@ -26,3 +27,12 @@ def test_a_short_cpu_run_writes_rates_and_a_report(tmp_path):
     table = bench.table(result)
     assert "2-D ring MLP GAN" in table and "×" in table
     assert table in (tmp_path / "RESULTS.md").read_text()
+    assert all(len(v) == 10 for v in row["rounds"].values())  # ten interleaved slices per variant
+    assert row["hand_eager"] == statistics.median(row["rounds"]["hand_eager"])  # the median of the slices
+
+
+def test_a_ratio_gives_the_medians_quotient_and_the_range_of_its_slices():
+    row = {"a": 2.0, "b": 1.0, "rounds": {"a": [1.0, 3.0, 2.0], "b": [1.0, 1.0, 0.5]}}
+    assert bench.ratio(row, "a", "b") == "2.00× (1.00–4.00)"
+    assert bench.ratio({"a": 3.0, "b": 2.0}, "a", "b") == "1.50×"  # an older result, without slices
+    assert bench.ratio(row, "a", "missing") == "—"
