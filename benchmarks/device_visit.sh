@@ -46,7 +46,8 @@ for stage in "${stages[@]}"; do
     tests)
         say "tests: the CUDA tests"
         timeout "${TESTS_S:-180}" python3 -m pytest -q -p no:cacheprovider -n 8 -rs tests/unigen/test_compiled.py \
-            tests/unigen/test_traced.py tests/unigen/test_stream.py tests/unigen/test_data.py > "$OUT/tests.log" 2>&1
+            tests/unigen/test_traced.py tests/unigen/test_stream.py tests/unigen/test_data.py \
+            tests/unigen/test_watch.py > "$OUT/tests.log" 2>&1
         say "tests: exit $? ($(tail -n 1 "$OUT/tests.log"))" ;;
     iwgan)
         say "iwgan: hu2018-iwgan, 5 seeds, MNIST"

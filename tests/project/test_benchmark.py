@@ -36,3 +36,15 @@ def test_a_ratio_gives_the_medians_quotient_and_the_range_of_its_slices():
     assert bench.ratio(row, "a", "b") == "2.00× (1.00–4.00)"
     assert bench.ratio({"a": 3.0, "b": 2.0}, "a", "b") == "1.50×"  # an older result, without slices
     assert bench.ratio(row, "a", "missing") == "—"
+
+
+def test_the_inductor_ab_compares_option_sets_against_the_hand_written_step(capsys):
+    from benchmarks import inductor_ab
+
+    inductor_ab.main(["host_ring", "--steps", "1", "--rounds", "2", "--variant", "off", '{"layout_optimization": false}'])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["hand eager", "off"]
+    assert lines[0].split("; by round: ")[1] == "1.00 1.00"  # the reference against itself
+    import unigen.traced
+
+    assert unigen.traced._compile.__module__ == "unigen.traced"  # put back
