@@ -12,6 +12,9 @@ data; timing does not depend on the values) with:
 - **unigen traced**: the same with ``compile="trace"`` (:mod:`unigen.traced`: each phase update traced into one
   graph and compiled by inductor);
 - **unigen graph** (CUDA): the same with ``compile="cudagraph"``;
+- **unigen eager fit()** (CUDA, or ``--fit``): unigen eager through :meth:`unigen.Trainer.fit`, 50 steps a call
+  with one logged window: the step plus the loop's per-step non-finite check (on CUDA a lagged read, which
+  must not make the host wait);
 - **kernel floor** (CUDA): :math:`10^6 / t` for the summed GPU kernel time :math:`t` (µs) of one unigen step,
   from ``torch.profiler``: the rate at which the GPU could run the step's kernels back to back.
 
@@ -211,7 +214,12 @@ def first_calls(step: Callable[[], object], device: torch.device, calls: int = 2
     return first - (calls - 1) * (time.perf_counter() - start)
 
 
-def run_case(name: str, case: Case, device: torch.device, min_time: float, compiled: bool = True) -> dict:
+#: steps per call of the ``unigen_fit`` variant (``Trainer.fit``, logging once per call)
+FIT_STEPS = 50
+
+
+def run_case(name: str, case: Case, device: torch.device, min_time: float, compiled: bool = True,
+             fit: bool = False) -> dict:
     torch.manual_seed(0)
     data = case.data(device)
     out = {"case": name, "title": case.title}
@@ -242,7 +250,13 @@ def run_case(name: str, case: Case, device: torch.device, min_time: float, compi
     if device.type == "cuda":
         steps["hand_graph"] = graphed(case.reference(data.x, case.batch_size, True).step, device)
         steps["unigen_graph"] = case.trainer(data, "cudagraph").step
+    if fit:  # the whole loop: the non-finite check every step (lagged on CUDA) and a logged window per call
+        looped = case.trainer(data, "none")
+        steps["unigen_fit"] = lambda: looped.fit(looped.step_count + FIT_STEPS, log_every=FIT_STEPS, progress=False)
     out.update(rates(steps, device, min_time))
+    if fit:
+        out["unigen_fit"] *= FIT_STEPS
+        out["rounds"]["unigen_fit"] = [r * FIT_STEPS for r in out["rounds"]["unigen_fit"]]
     if device.type == "cuda":
         out["kernel_us_unigen"] = kernel_us(trainer.step, device)
         out["kernel_us_hand"] = kernel_us(hand.step, device)
@@ -253,7 +267,7 @@ def run_case(name: str, case: Case, device: torch.device, min_time: float, compi
 # --------------------------------------------------------------------------------------- report
 COLUMNS = [("hand_eager", "hand-written eager"), ("hand_compile", "hand-written torch.compile"),
            ("unigen_eager", "unigen eager"), ("unigen_traced", "unigen traced"), ("hand_graph", "hand-written graph"),
-           ("unigen_graph", "unigen graph"), ("kernel_floor", "kernel floor")]
+           ("unigen_graph", "unigen graph"), ("kernel_floor", "kernel floor"), ("unigen_fit", "unigen eager fit()")]
 
 
 def table(result: dict) -> str:
@@ -261,11 +275,14 @@ def table(result: dict) -> str:
     cols = [(k, t) for k, t in COLUMNS if any(k in r for r in rows)]
     traced = any("unigen_traced" in r for r in rows)
     graphed = any("unigen_graph" in r for r in rows)
+    fitted = any("unigen_fit" in r for r in rows)
     head = "| case | " + " | ".join(t for _, t in cols) + " | unigen eager / hand eager |"
     if traced:
         head += " hand compile / hand eager | unigen traced / hand eager | unigen traced / hand compile |"
     if graphed:
         head += " unigen graph / hand eager | unigen graph / floor |"
+    if fitted:
+        head += " unigen eager fit() / hand eager |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         cells = [(f"{r[k]:.0f}" if r[k] >= 10 else f"{r[k]:.3g}") if k in r else "—" for k, _ in cols]
@@ -275,6 +292,8 @@ def table(result: dict) -> str:
                                                    ("unigen_traced", "hand_compile")]]
         if graphed:
             ratios += [ratio(r, "unigen_graph", b) for b in ("hand_eager", "kernel_floor")]
+        if fitted:
+            ratios.append(ratio(r, "unigen_fit", "hand_eager"))
         lines.append(f"| {r['title']} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
     if traced:
         lines += ["", "Compile times (first calls, seconds) and the steps after which unigen traced has saved its "
@@ -321,6 +340,8 @@ def main(argv=None) -> None:
     p.add_argument("--out", default=str(HERE / "results"), help="folder of the JSON results")
     p.add_argument("--report", action="store_true", help="only rebuild RESULTS.md from the JSON results")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile and traced columns")
+    p.add_argument("--fit", action=argparse.BooleanOptionalAction, default=None,
+                   help=f"add unigen eager through Trainer.fit ({FIT_STEPS} steps a call; default: on CUDA)")
     args = p.parse_args(argv)
     out_dir = Path(args.out)
     if not args.report:
@@ -328,7 +349,8 @@ def main(argv=None) -> None:
         pyro.enable_validation(False)
         rows = []
         for name in args.cases:
-            rows.append(run_case(name, CASES[name], device, args.min_time, not args.no_compile))
+            fit = device.type == "cuda" if args.fit is None else args.fit
+            rows.append(run_case(name, CASES[name], device, args.min_time, not args.no_compile, fit))
             print(json.dumps(rows[-1]), flush=True)
         result = {"device": device_name(device), "torch": torch.__version__, "pyro": pyro.__version__,
                   "min_time_s": args.min_time, "date": time.strftime("%Y-%m-%d"), "rows": rows}

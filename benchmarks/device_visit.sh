@@ -10,9 +10,9 @@
 #       carry=[".gpu-kit"], timeout_s=240)                                                           # about 4 min
 # (the convolutional cases' Triton compiles take minutes: a later visit runs BENCH_CASES='dcgan_ns wgan_gp_dcgan')
 # Stages (default: all three, in this order), each writing under $OUT (at most 8 files come back):
-#   tests   tests.log: the CUDA tests (compiled, traced, stream, data) and the traced-mode tests, on the GPU
+#   tests   tests.log: the CUDA tests (compiled, traced, stream, data, watch) and the traced-mode tests, on the GPU
 #   iwgan   iwgan.log and hu2018-iwgan.md/.json/.png: unigen reproduce hu2018-iwgan --seeds 5 --device cuda
-#   bench   bench.log and cuda.json: benchmarks/bench.py --device cuda (eager, traced, torch.compile, graphs);
+#   bench   bench.log and cuda.json: benchmarks/bench.py --device cuda (eager, traced, torch.compile, graphs, fit());
 #           its rows are also printed one by one in bench.log, in case the stage runs out of time
 # Limits in seconds from the environment: TESTS_S, IWGAN_S, BENCH_S; BENCH_CASES chooses the benchmark's cases.
 # Afterwards, here: copy hu2018-iwgan.* into experiments/results/ (the 5-seed MNIST page replaces the 3-seed one),

@@ -20,12 +20,13 @@ def test_each_reference_has_the_same_parameters_as_unigen():
 
 
 def test_a_short_cpu_run_writes_rates_and_a_report(tmp_path):
-    bench.main(["--device", "cpu", "--cases", "ring_gan", "--min-time", "0.1", "--out", str(tmp_path / "results")])
+    bench.main(["--device", "cpu", "--cases", "ring_gan", "--min-time", "0.1", "--out", str(tmp_path / "results"),
+                "--fit"])
     result = json.loads((tmp_path / "results" / "cpu.json").read_text())
     (row,) = result["rows"]
-    assert row["hand_eager"] > 0 and row["unigen_eager"] > 0
+    assert row["hand_eager"] > 0 and row["unigen_eager"] > 0 and row["unigen_fit"] > 0
     table = bench.table(result)
-    assert "2-D ring MLP GAN" in table and "×" in table
+    assert "2-D ring MLP GAN" in table and "×" in table and "unigen eager fit() / hand eager" in table
     assert table in (tmp_path / "RESULTS.md").read_text()
     assert all(len(v) == 10 for v in row["rounds"].values())  # ten interleaved slices per variant
     assert row["hand_eager"] == statistics.median(row["rounds"]["hand_eager"])  # the median of the slices
