@@ -180,6 +180,55 @@ def build_optimizers(params: dict[str, list[nn.Parameter]], settings: Callable[[
     return optimizers, schedulers
 
 
+def step(optimizer: torch.optim.Optimizer) -> None:
+    r"""``optimizer.step()``, with one shortcut: a fused Adam whose states exist and that no hook, gradient
+    scaler or option outside the plain update watches is stepped by calling its two kernels directly
+    (``_foreach_add_`` of the step counts, then ``_fused_adam_``), the calls ``Adam.step`` ends in, with the
+    same arguments: the same update bit for bit (tested), without ``Optimizer.step``'s wrappers (profiler
+    range, hooks, grad-mode switch, the per-call grouping): about 60 µs of a 90 µs step on a CPU host, which a
+    GAN pays twice a step. Anything else, the first update included (it creates the states), goes through
+    ``optimizer.step()``."""
+    calls = _direct_adam(optimizer)
+    if calls is None:
+        optimizer.step()
+        return
+    optimizer._opt_called = True  # what a learning-rate scheduler's wrapper of optimizer.step records
+    with torch.no_grad():
+        for params, grads, exp_avgs, exp_avg_sqs, steps, group in calls:
+            beta1, beta2 = group["betas"]
+            torch._foreach_add_(steps, 1)
+            torch._fused_adam_(params, grads, exp_avgs, exp_avg_sqs, [], steps, amsgrad=False, lr=group["lr"],
+                               beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"],
+                               maximize=False, grad_scale=None, found_inf=None)
+
+
+def _direct_adam(opt: torch.optim.Optimizer) -> list[tuple] | None:
+    """The argument lists of :func:`step`'s direct calls, one per param group, or ``None`` where it must not
+    take the shortcut. Nothing is changed before every group has passed."""
+    from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
+
+    if (type(opt) is not torch.optim.Adam or opt._optimizer_step_pre_hooks or opt._optimizer_step_post_hooks
+            or _global_optimizer_pre_hooks or _global_optimizer_post_hooks
+            or getattr(opt, "grad_scale", None) is not None or getattr(opt, "found_inf", None) is not None):
+        return None
+    calls = []
+    for group in opt.param_groups:
+        if (not group["fused"] or group["amsgrad"] or group["maximize"] or group["capturable"]
+                or group["differentiable"] or group["decoupled_weight_decay"] or isinstance(group["lr"], torch.Tensor)
+                or any(isinstance(b, torch.Tensor) for b in group["betas"])):
+            return None
+        params = [p for p in group["params"] if p.grad is not None]
+        states = [opt.state.get(p) for p in params]
+        if not params or not all(states) or any(p.grad.is_sparse or p.is_complex() for p in params):
+            return None
+        first = params[0]
+        if any(p.device != first.device or p.dtype != first.dtype for p in params):
+            return None  # torch groups these by device and dtype: left to it
+        calls.append((params, [p.grad for p in params], [s["exp_avg"] for s in states],
+                      [s["exp_avg_sq"] for s in states], [s["step"] for s in states], group))
+    return calls
+
+
 #: param-group keys that choose an optimiser's kernels, kept from construction when a checkpoint is loaded
 _FORM = ("fused", "foreach", "capturable")
 

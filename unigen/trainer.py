@@ -31,6 +31,7 @@ from unigen.data.stream import HostBatches, same_device
 from unigen.distributed import RoleWrappers, World, rank_slice, shard_size
 from unigen.errors import UserError
 from unigen.optim import advance_schedules, build_optimizers, restore_optimizers
+from unigen.optim import step as optim_step
 from unigen.programs import Batch, Programs, player_parameters
 from unigen.settings import check_settings
 from unigen.strategy import Phase, Strategy
@@ -166,7 +167,10 @@ class Trainer:
             values[player].backward(inputs=self.params[player], retain_graph=i < len(phase.players) - 1)
         if not (watch.skip and watch.drop(watch.bad_update(phase.players, values), self.step_count + 1)):  # eager
             for player in phase.players:
-                self.optimizers[player].step()
+                if self.traced is None:
+                    optim_step(self.optimizers[player])  # fused Adam: its kernels, without Optimizer.step's wrappers
+                else:  # traced: the graph records Optimizer.step's own operations
+                    self.optimizers[player].step()
                 self.strategy.after_update(self.programs, player)
             if self.traced is not None:  # in the graph, fused; eager: once a step (eager_step)
                 watch.after_update(phase.players, values)
