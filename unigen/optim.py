@@ -24,6 +24,7 @@ from typing import Callable, Iterable
 
 import torch
 from torch import nn
+from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
 
 from unigen.config import OptimConfig
 from unigen.errors import UserError
@@ -205,8 +206,6 @@ def step(optimizer: torch.optim.Optimizer) -> None:
 def _direct_adam(opt: torch.optim.Optimizer) -> list[tuple] | None:
     """The argument lists of :func:`step`'s direct calls, one per param group, or ``None`` where it must not
     take the shortcut. Nothing is changed before every group has passed."""
-    from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
-
     if (type(opt) is not torch.optim.Adam or opt._optimizer_step_pre_hooks or opt._optimizer_step_post_hooks
             or _global_optimizer_pre_hooks or _global_optimizer_post_hooks
             or getattr(opt, "grad_scale", None) is not None or getattr(opt, "found_inf", None) is not None):
