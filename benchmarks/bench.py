@@ -150,14 +150,16 @@ def rates(steps: dict[str, Callable[[], object]], device: torch.device, min_time
           warmup: int = 5) -> dict[str, float]:
     """Steps per second of each variant: the median over ``rounds`` interleaved slices of ``min_time / rounds``
     seconds each, so that drift in the machine's load falls on every variant alike and a slice disturbed by
-    other work does not move the result. ``rounds`` holds every slice's rate, for the spread of the ratios."""
+    other work does not move the result. Each round starts one variant later than the last, so that no variant
+    always follows the same one. ``rounds`` holds every slice's rate, for the spread of the ratios."""
     for step in steps.values():
         for _ in range(warmup):
             step()
-    per_round = {k: [] for k in steps}
-    for _ in range(rounds):
-        for k, step in steps.items():
-            n, t = timed(step, device, min_time / rounds)
+    names = list(steps)
+    per_round = {k: [] for k in names}
+    for r in range(rounds):
+        for k in names[r % len(names):] + names[:r % len(names)]:
+            n, t = timed(steps[k], device, min_time / rounds)
             per_round[k].append(n / t)
     return {k: statistics.median(v) for k, v in per_round.items()} | {"rounds": per_round}
 
@@ -313,8 +315,8 @@ def table(result: dict) -> str:
 
 
 def ratio(row: dict, a: str, b: str) -> str:
-    """``a / b`` of the medians; where both were timed in slices, the range of the ratio of each slice to its
-    neighbouring slice of ``b`` follows in brackets (the noise of the machine, seen by that ratio)."""
+    """``a / b`` of the medians; where both were timed in slices, the range of the ratio of each slice to the
+    slice of ``b`` in the same round follows in brackets (the noise of the machine, seen by that ratio)."""
     if a not in row or b not in row:
         return "—"
     text = f"{row[a] / row[b]:.2f}×"
