@@ -6,8 +6,9 @@ r"""A/B of inductor options for unigen's traced step, against the hand-written e
 Each variant is a name and a JSON dict of inductor options (``torch.compile(options=...)``), which replace
 unigen's own (:func:`unigen.traced._compile`: layout optimisation off on a CPU). Every variant is compiled
 first, then the hand-written step and the variants run ``--steps`` steps each, interleaved, for ``--rounds``
-rounds. It prints each variant's median time a step and its ratio to the hand-written step's median, with the
-per-round ratios (a round's variant against the hand-written steps timed just before it). How the layout
+rounds, each round starting one variant later (the order of the variants weighs on this machine). It prints
+each variant's median time a step and its ratio to the hand-written step's median, with the per-round ratios
+(a round's variant against the hand-written steps of the same round). How the layout
 optimisation was measured for ``benchmarks/RESULTS.md``.
 """
 from __future__ import annotations
@@ -52,12 +53,13 @@ def main(argv=None) -> None:
             steps[name] = trainer.step
     finally:
         traced._compile = original
-    times = {k: [] for k in steps}
-    for _ in range(args.rounds):
-        for k, step in steps.items():
+    names = list(steps)
+    times = {k: [] for k in names}
+    for r in range(args.rounds):
+        for k in names[r % len(names):] + names[:r % len(names)]:  # each round starts one variant later
             start = time.perf_counter()
             for _ in range(args.steps):
-                step()
+                steps[k]()
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             times[k].append((time.perf_counter() - start) / args.steps)
