@@ -43,9 +43,10 @@ agree with eager in distribution (a Kolmogorov–Smirnov test). A seeded traced 
 run, and resumes identically (the run's checkpoint holds the generators' states; both tested with inductor).
 
 Compile time: tracing takes about a second; inductor's compilation, on a 2-core CPU with a cold cache,
-22–56 s for the benchmark's models (most of it generating and compiling C++), 2–10 s from its cache. Both are printed once per graph (on stderr), with whether inductor's on-disk FX graph
-cache (``torch._inductor.config.fx_graph_cache``, on by default; it lives in ``/tmp/torchinductor_$USER``
-unless ``TORCHINDUCTOR_CACHE_DIR`` says otherwise) served the compiled code: a second run of the same
+22–56 s for the benchmark's models (most of it generating and compiling C++), 2–10 s from its cache. Both
+are printed once per graph (on stderr), with whether inductor's on-disk FX graph cache
+(``torch._inductor.config.fx_graph_cache``, on by default; it lives in ``/tmp/torchinductor_$USER`` unless
+``TORCHINDUCTOR_CACHE_DIR`` says otherwise) served the compiled code: a second run of the same
 model, strategy and batch size loads it in a few seconds. After the first call dynamo's guards are skipped
 (``skip_guard_eval_unsafe``): a graph is only ever called with its own state tensors and batches of its
 shapes.

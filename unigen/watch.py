@@ -13,9 +13,9 @@ host (the first player whose loss or gradients, else whose weights, are not fini
 :class:`NonFiniteError`. On CUDA that sync would stall an eager run every step, so a per-step check is
 *lagged* instead (:meth:`FiniteWatch.post`, :meth:`FiniteWatch.poll`): each step's value is copied into
 pinned host memory without blocking, behind an event, and read once the device has reached the event, at
-most :attr:`FiniteWatch.depth` steps later; the step it names is still the step that went bad. With ``skip`` (eager only) each update's losses and gradients are checked before
-its optimiser steps, on the host, and a bad update is dropped; :class:`SkippedTooOften` stops a run whose
-recent updates are mostly dropped.
+most :attr:`FiniteWatch.depth` steps later; the step it names is still the step that went bad. With ``skip``
+(eager only) each update's losses and gradients are checked before its optimiser steps, on the host, and a
+bad update is dropped; :class:`SkippedTooOften` stops a run whose recent updates are mostly dropped.
 """
 from __future__ import annotations
 
