@@ -206,6 +206,9 @@ def step(optimizer: torch.optim.Optimizer) -> None:
 def _direct_adam(opt: torch.optim.Optimizer) -> list[tuple] | None:
     """The argument lists of :func:`step`'s direct calls, one per param group, or ``None`` where it must not
     take the shortcut. Nothing is changed before every group has passed."""
+    override = vars(opt).get("step")  # a learning-rate scheduler's counting wrapper is the only one allowed
+    if override is not None and not getattr(override, "_wrapped_by_lr_sched", False):
+        return None
     if (type(opt) is not torch.optim.Adam or opt._optimizer_step_pre_hooks or opt._optimizer_step_post_hooks
             or _global_optimizer_pre_hooks or _global_optimizer_post_hooks
             or getattr(opt, "grad_scale", None) is not None or getattr(opt, "found_inf", None) is not None):

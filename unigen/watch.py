@@ -124,7 +124,7 @@ class FiniteWatch:
         if len(self.pending) == self.depth:
             self._read(*self.pending.popleft())
         slot = self.posted % self.depth  # the oldest queued read used this slot, and it was read just above
-        self.reads[slot].copy_(self.total, non_blocking=True)
+        self.reads[slot].copy_(self.total, non_blocking=self.total.device.type == "cuda")
         self.pending.append((step, slot, self._event(), self.last))
         self.posted += 1
 
@@ -133,7 +133,7 @@ class FiniteWatch:
         if self.total.device.type != "cuda":
             return None
         event = torch.cuda.Event()
-        event.record()
+        event.record(torch.cuda.current_stream(self.total.device))  # the copy's stream, on the watch's GPU
         return event
 
     def poll(self) -> None:
@@ -146,7 +146,7 @@ class FiniteWatch:
             event.synchronize()
         if not bool(torch.isfinite(self.reads[slot])):
             self.pending.clear()
-            self._diagnose(step, True, losses)
+            self._diagnose(step, True, losses, lagged=True)
 
     def raise_if_bad(self, step: int, exact: bool = True) -> None:
         """Read the accumulator (one host sync; queued lagged reads first, in order, so that a lagged run still
@@ -157,7 +157,14 @@ class FiniteWatch:
             return
         self._diagnose(step, exact, self.last)
 
-    def _diagnose(self, step: int, exact: bool, losses: dict) -> None:
+    def _diagnose(self, step: int, exact: bool, losses: dict, lagged: bool = False) -> None:
+        """Raise for the first player whose losses (of the bad step) or gradients, else weights, are not
+        finite. ``lagged``: the gradients and weights are some steps later than ``losses``, and a NaN may have
+        spread to every player by then, so the bad step's own losses are checked first, for every player."""
+        if lagged:
+            for player in self.params:
+                if any(bool(nonfinite(v, [])) for v in losses.get(player, ())):
+                    raise NonFiniteError(player, step, exact)
         for player, params in self.params.items():
             if any(bool(nonfinite(v, [])) for v in losses.get(player, ())) or bool(
                     nonfinite(None, [p.grad for p in params])):

@@ -60,11 +60,17 @@ def test_hooks_a_scaler_and_other_options_go_through_adam_step():
     opt.step()
     assert optim._direct_adam(opt) is not None
     seen = []
+    opt.step = lambda *a, original=opt.step: (seen.append("override"), original(*a))[1]  # an instance's own step
+    assert optim._direct_adam(opt) is None
+    optim.step(opt)
+    del opt.step
+    torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0)  # wraps opt.step to count calls: allowed
+    assert "step" in vars(opt) and optim._direct_adam(opt) is not None
     handle = opt.register_step_pre_hook(lambda *a: seen.append(1))
     assert optim._direct_adam(opt) is None
     optim.step(opt)
     handle.remove()
-    assert seen == [1]
+    assert seen == ["override", 1]
     from torch.optim.optimizer import register_optimizer_step_post_hook
 
     handle = register_optimizer_step_post_hook(lambda *a: None)

@@ -58,8 +58,8 @@ class HostBatches:
         self.device_x.copy_(self.host_x, non_blocking=True)
         if self.device_c is not None:
             self.device_c.copy_(self.host_c, non_blocking=True)
-        if self.copied is not None:
-            self.copied.record()
+        if self.copied is not None:  # on the training device's stream (the current device may be another GPU)
+            self.copied.record(torch.cuda.current_stream(self.device_x.device))
         self.cursor = 0
 
     def next(self) -> Batch:
