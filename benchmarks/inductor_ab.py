@@ -1,23 +1,21 @@
 r"""A/B of inductor options for unigen's traced step, against the hand-written eager step, in one process.
 
-    python benchmarks/inductor_ab.py dcgan_ns --steps 5 --rounds 10 \
-        --variant default '{}' --variant layout_on '{"layout_optimization": true}'
+    python benchmarks/inductor_ab.py dcgan_ns --min-time 20 \
+        --variant on '{}' --variant off '{"layout_optimization": false}'
 
 Each variant is a name and a JSON dict of inductor options (``torch.compile(options=...)``), which replace
 unigen's own (:func:`unigen.traced._compile`: layout optimisation off on a CPU). Every variant is compiled
-first, then the hand-written step and the variants run ``--steps`` steps each, interleaved, for ``--rounds``
-rounds, each round starting one variant later (the order of the variants weighs on this machine). It prints
-each variant's median time a step and its ratio to the hand-written step's median, with the per-round ratios
-(a round's variant against the hand-written steps of the same round). How the layout
-optimisation was measured for ``benchmarks/RESULTS.md``.
+first, then the hand-written step and the variants are timed as the benchmark times them
+(:func:`benchmarks.bench.rates`: ``--rounds`` interleaved slices of ``--min-time / --rounds`` seconds, each
+round starting one variant later). It prints each variant's median time a step and its ratio to the
+hand-written step's median, with the per-round ratios (a round's variant against the hand-written slice of
+the same round). How the layout optimisation was measured for ``benchmarks/RESULTS.md``.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import pyro
@@ -25,14 +23,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import unigen.traced as traced  # noqa: E402
-from benchmarks.bench import CASES  # noqa: E402
+from benchmarks.bench import CASES, rates  # noqa: E402
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("case", choices=list(CASES))
     p.add_argument("--variant", nargs=2, action="append", metavar=("NAME", "OPTIONS_JSON"), required=True)
-    p.add_argument("--steps", type=int, default=5, help="steps of each variant per round")
+    p.add_argument("--min-time", type=float, default=20.0, help="seconds timed per variant, over the rounds")
     p.add_argument("--rounds", type=int, default=10)
     p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
@@ -53,21 +51,12 @@ def main(argv=None) -> None:
             steps[name] = trainer.step
     finally:
         traced._compile = original
-    names = list(steps)
-    times = {k: [] for k in names}
-    for r in range(args.rounds):
-        for k in names[r % len(names):] + names[:r % len(names)]:  # each round starts one variant later
-            start = time.perf_counter()
-            for _ in range(args.steps):
-                steps[k]()
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            times[k].append((time.perf_counter() - start) / args.steps)
-    hand_median = statistics.median(times["hand eager"])
-    for k, ts in times.items():
-        rounds = " ".join(f"{h / t:.2f}" for h, t in zip(times["hand eager"], ts))
-        print(f"{k}: {statistics.median(ts) * 1e3:.1f} ms a step, {hand_median / statistics.median(ts):.3f}× "
-              f"hand eager; by round: {rounds}")
+    measured = rates(steps, device, args.min_time, rounds=args.rounds)
+    slices = measured.pop("rounds")
+    for k, rate in measured.items():
+        by_round = " ".join(f"{v / h:.2f}" for v, h in zip(slices[k], slices["hand eager"]))
+        print(f"{k}: {1e3 / rate:.1f} ms a step, {rate / measured['hand eager']:.3f}× hand eager; "
+              f"by round: {by_round}")
 
 
 if __name__ == "__main__":
