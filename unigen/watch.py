@@ -1,15 +1,16 @@
 r"""Non-finite losses, gradients and weights, watched on the device and read on the host at chosen times.
 
-One accumulator per run, on the device: after every step (:meth:`FiniteWatch.after_step`) the 2-norms of
-every parameter and of every loss the step's updates produced are summed into it, in float64. A non-finite
-loss, or a non-finite gradient (Adam, RMSprop and SGD carry it into the weights: :math:`\infty/\infty` and
-NaN both give NaN), or weights an update made non-finite (an infinite rate) make the sum non-finite, and a
-non-finite float64 sum stays so; float32 inputs cannot overflow it. That is one fused ``_foreach_norm``, a
-``stack``, a ``sum`` and an ``add_`` a step (capture-safe), instead of two norms per player and update. A
-traced update (``train.compile=trace``) adds its own players' norms inside its graph, where inductor fuses
-them into the optimiser's loops (:meth:`FiniteWatch.after_update`).
-:meth:`FiniteWatch.raise_if_bad` reads it in one host sync and, only when it is bad, finds the cause on the
-host (the first player whose loss or gradients, else whose weights, are not finite) for
+One accumulator per run, on the device, with a float64 sum per player: after every step
+(:meth:`FiniteWatch.after_step`) the 2-norms of each player's parameters and of the losses of its updates
+are added into its sum. A non-finite loss, or a non-finite gradient (Adam, RMSprop and SGD carry it into
+the weights: :math:`\infty/\infty` and NaN both give NaN), or weights an update made non-finite (an
+infinite rate) make that player's sum non-finite, and a non-finite float64 sum stays so; float32 inputs
+cannot overflow it. That is one fused ``_foreach_norm``, a ``stack`` and an ``index_add_`` a step
+(capture-safe), instead of two norms per player and update. A traced update (``train.compile=trace``) adds
+its own players' norms inside its graph, where inductor fuses them into the optimiser's loops
+(:meth:`FiniteWatch.after_update`). :meth:`FiniteWatch.raise_if_bad` reads it in one host sync and, only
+when it is bad, names the first player whose sum went bad and finds the cause on the host (its loss or
+gradients, else its weights, not finite) for
 :class:`NonFiniteError`. On CUDA that sync would stall an eager run every step, so a per-step check is
 *lagged* instead (:meth:`FiniteWatch.post`, :meth:`FiniteWatch.poll`): each step's value is copied into
 pinned host memory without blocking, behind an event, and read once the device has reached the event, at
@@ -67,11 +68,13 @@ class FiniteWatch:
     def __init__(self, params: dict[str, list[nn.Parameter]], device: torch.device, skip: bool = False,
                  max_skipped: float = 0.5, window: int = 100, lagged: bool | None = None):
         self.params, self.skip, self.max_skipped = params, skip, max_skipped
-        self.every = [p for ps in params.values() for p in ps]
-        self.total = torch.zeros((), dtype=torch.float64 if device.type != "mps" else torch.float32, device=device)
+        #: one float64 sum per player, in the order of ``params``
+        self.total = torch.zeros(len(params), dtype=torch.float64 if device.type != "mps" else torch.float32,
+                                 device=device)
+        self.owners: dict[tuple, Tensor] = {}  # (player index, tensors) counts -> each norm's player index
         #: whether per-step reads are lagged (default: on CUDA, whose host would otherwise wait every step)
         self.lagged = device.type == "cuda" if lagged is None else lagged
-        self.reads = torch.zeros(self.depth, dtype=self.total.dtype, pin_memory=device.type == "cuda")
+        self.reads = torch.zeros((self.depth, len(params)), dtype=self.total.dtype, pin_memory=device.type == "cuda")
         self.pending: deque[tuple[int, int, object, dict]] = deque()  # (step, slot, event, that step's losses)
         self.posted = 0
         self.losses: dict[str, list[Tensor]] = {p: [] for p in params}  # this step's applied updates
@@ -87,21 +90,29 @@ class FiniteWatch:
         """Add this step's norms (every parameter, every noted loss) into the accumulator (unless ``add`` is
         false: a traced update added its own, :meth:`after_update`); keep the losses for a diagnosis."""
         if add:
-            self._add(self.every + [v for vs in self.losses.values() for v in vs])
+            self._add([ps + self.losses[p] for p, ps in self.params.items()])
         self.last = self.losses
         self.losses = {p: [] for p in self.params}
 
     def after_update(self, players, values: dict[str, Tensor]) -> None:
         """The same for one update of ``players`` (inside a traced update, where inductor fuses the norms into
         the optimiser's loops; an eager step adds once, after all its updates)."""
-        self._add([p for player in players for p in self.params[player]] + [values[p] for p in players])
+        self._add([self.params[p] + [values[p]] if p in players else [] for p in self.params])
 
-    def _add(self, tensors: list[Tensor]) -> None:
+    def _add(self, groups: list[list[Tensor]]) -> None:
+        """Add the 2-norms of each player's tensors (``groups``, in the players' order) into its sum: one fused
+        norm, a ``stack`` and an ``index_add_`` by a cached index of owners (made on the first step, before any
+        capture or trace)."""
+        counts = tuple(len(g) for g in groups)
+        owners = self.owners.get(counts)
+        if owners is None:
+            owners = torch.repeat_interleave(torch.arange(len(groups)), torch.tensor(counts)).to(self.total.device)
+            self.owners[counts] = owners
         with torch.no_grad():  # the norms of parameters would otherwise grow an autograd graph step by step
-            norms = torch._foreach_norm(tensors)
+            norms = torch._foreach_norm([t for g in groups for t in g])
             if len({n.dtype for n in norms}) > 1:
                 norms = [n.float() for n in norms]
-            self.total.add_(torch.stack(norms).sum())
+            self.total.index_add_(0, owners, torch.stack(norms).to(self.total.dtype))
 
     def bad_update(self, players, values: dict[str, Tensor]) -> bool:
         """Skip mode: whether an update's losses or fresh gradients are not finite (a host read)."""
@@ -144,37 +155,34 @@ class FiniteWatch:
     def _read(self, step: int, slot: int, event, losses: dict) -> None:
         if event is not None and not event.query():
             event.synchronize()
-        if not bool(torch.isfinite(self.reads[slot])):
+        if not bool(torch.isfinite(self.reads[slot]).all()):
             self.pending.clear()
-            self._diagnose(step, True, losses, lagged=True)
+            self._diagnose(self.reads[slot], step, True, losses)
 
     def raise_if_bad(self, step: int, exact: bool = True) -> None:
         """Read the accumulator (one host sync; queued lagged reads first, in order, so that a lagged run still
-        names the step that went bad); if it is not finite, raise for the first bad player."""
+        names the step that went bad); if it is not finite, raise for the first player whose sum is not."""
         while self.pending:
             self._read(*self.pending.popleft())
-        if bool(torch.isfinite(self.total)):
+        sums = self.total.cpu()
+        if bool(torch.isfinite(sums).all()):
             return
-        self._diagnose(step, exact, self.last)
+        self._diagnose(sums, step, exact, self.last)
 
-    def _diagnose(self, step: int, exact: bool, losses: dict, lagged: bool = False) -> None:
-        """Raise for the first player whose losses (of the bad step) or gradients, else weights, are not
-        finite. ``lagged``: the gradients and weights are some steps later than ``losses``, and a NaN may have
-        spread to every player by then, so the bad step's own losses are checked first, for every player."""
-        if lagged:
-            for player in self.params:
-                if any(bool(nonfinite(v, [])) for v in losses.get(player, ())):
-                    raise NonFiniteError(player, step, exact)
-        for player, params in self.params.items():
-            if any(bool(nonfinite(v, [])) for v in losses.get(player, ())) or bool(
-                    nonfinite(None, [p.grad for p in params])):
-                raise NonFiniteError(player, step, exact)
-            if bool(nonfinite(None, list(params))):
-                raise NonFiniteError(player, step, exact, what="non-finite weights after an update (a learning "
-                                     "rate too high?)")
-        # a captured run reads every log_every steps: a bad loss of an earlier step that left gradients and weights
-        # finite has no trace left, so the first player is named
-        raise NonFiniteError(next(iter(self.params)), step, exact)
+    def _diagnose(self, sums: Tensor, step: int, exact: bool, losses: dict) -> None:
+        """Raise for the first player whose sum went bad, saying whether its loss or gradients (checked on its
+        losses of the bad step, then its gradients now) or else its weights are not finite."""
+        player = list(self.params)[int((~torch.isfinite(sums)).nonzero()[0])]
+        params = self.params[player]
+        if any(bool(nonfinite(v, [])) for v in losses.get(player, ())) or bool(
+                nonfinite(None, [p.grad for p in params])):
+            raise NonFiniteError(player, step, exact)
+        if bool(nonfinite(None, list(params))):
+            raise NonFiniteError(player, step, exact, what="non-finite weights after an update (a learning "
+                                 "rate too high?)")
+        # read late (a captured run reads every log_every steps, a lagged one some steps later): a bad loss that
+        # left gradients and weights finite has no trace left but the player's sum
+        raise NonFiniteError(player, step, exact)
 
     def check_weights(self, step: int) -> None:
         """Raise if any player's parameters are not finite now (before a checkpoint is written)."""

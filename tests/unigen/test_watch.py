@@ -58,9 +58,10 @@ def test_the_accumulator_holds_no_autograd_history_and_stays_finite_on_a_good_ru
     trainer.fit(5, progress=False)
     total = trainer.watch.total
     assert total.dtype == torch.float64 and total.grad_fn is None and not total.requires_grad
-    # five steps of the norms of every parameter and loss: positive and finite
-    norms = sum(p.detach().norm() for ps in trainer.params.values() for p in ps)
-    assert torch.isfinite(total) and total.item() > 5 * 0.5 * norms.item()
+    # one sum per player, each five steps of the norms of its parameters and losses: positive and finite
+    assert total.shape == (len(trainer.params),) and torch.isfinite(total).all()
+    for i, ps in enumerate(trainer.params.values()):
+        assert total[i].item() > 5 * 0.5 * sum(p.detach().norm() for p in ps).item()
 
 
 def test_the_logging_window_sums_in_place_yet_a_taken_state_never_changes():
@@ -131,6 +132,30 @@ def test_a_lagged_read_names_the_player_whose_loss_went_bad_though_the_nan_has_s
     with pytest.raises(NonFiniteError, match=r"^player 'generator' had a non-finite loss or gradient at step 3$"):
         trainer.fit(10, progress=False)
     assert trainer.step_count == 7
+    assert not all(torch.isfinite(p).all() for p in trainer.params["discriminator"])  # it had spread
+
+
+class _NanGradient(torch.autograd.Function):
+    """The identity, whose gradient is NaN: a finite loss with non-finite gradients."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * float("nan")
+
+
+def test_a_lagged_read_names_the_player_whose_gradient_went_bad_though_its_loss_was_finite(monkeypatch):
+    # the 3rd generator update gets NaN gradients from a finite loss; by the read (step 7) the NaN has reached the
+    # discriminator, which comes first: only the per-player sums of step 3 still say whose update went bad
+    _poison(monkeypatch, NonSaturatingGAN, "generator_loss", 3, _NanGradient.apply)
+    trainer = _trainer("ns_gan")
+    clock = {"posted": 0, "waited": 0}
+    trainer.watch.lagged, trainer.watch._event = True, lambda: _SlowDevice(clock, 4)
+    with pytest.raises(NonFiniteError, match=r"^player 'generator' had a non-finite loss or gradient at step 3$"):
+        trainer.fit(10, progress=False)
     assert not all(torch.isfinite(p).all() for p in trainer.params["discriminator"])  # it had spread
 
 
