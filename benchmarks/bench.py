@@ -367,8 +367,9 @@ def write_report(results: Path, path: Path) -> None:
     parts = [(HERE / "RESULTS.head.md").read_text().rstrip() + "\n"]
     for f in sorted(results.glob("*.json")):
         r = json.loads(f.read_text())
-        timing = (f"the median of 10 interleaved slices of ≥ {r['min_time_s'] / 10:g} s, in rotating order (in "
-                  f"brackets after a ratio: its range over the rounds)" if any("rounds" in row for row in r["rows"])
+        sliced = [len(row["rounds"]["hand_eager"]) for row in r["rows"] if "rounds" in row]
+        timing = (f"the median of {sliced[0]} interleaved slices of ≥ {r['min_time_s'] / sliced[0]:g} s, in rotating "
+                  f"order (in brackets after a ratio: its range over the rounds)" if sliced
                   else f"each measured over ≥ {r['min_time_s']:g} s")
         parts.append(f"\n## {r['device']}\n\ntorch {r['torch']}, pyro {r['pyro']}, {r['date']}; steps/s, "
                      f"{timing}, in one process.\n\n{table(r)}\n")

@@ -71,7 +71,7 @@ class FiniteWatch:
         #: one float64 sum per player, in the order of ``params``
         self.total = torch.zeros(len(params), dtype=torch.float64 if device.type != "mps" else torch.float32,
                                  device=device)
-        self.owners: dict[tuple, Tensor] = {}  # (player index, tensors) counts -> each norm's player index
+        self.owners: dict[tuple, Tensor] = {}  # tensors per player -> the player index of each norm, on the device
         #: whether per-step reads are lagged (default: on CUDA, whose host would otherwise wait every step)
         self.lagged = device.type == "cuda" if lagged is None else lagged
         self.reads = torch.zeros((self.depth, len(params)), dtype=self.total.dtype, pin_memory=device.type == "cuda")
