@@ -34,6 +34,13 @@ def main(argv=None) -> None:
     p.add_argument("--rounds", type=int, default=10)
     p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
+    for name, options in args.variant:
+        try:
+            if not isinstance(json.loads(options), dict):
+                raise ValueError
+        except ValueError:
+            p.error(f"variant {name!r}: options must be a JSON object of inductor settings, e.g. "
+                    f"'{{\"layout_optimization\": false}}', got {options!r}")
     pyro.enable_validation(False)
     case, device = CASES[args.case], torch.device(args.device)
     torch.manual_seed(0)

@@ -50,3 +50,15 @@ def test_the_inductor_ab_compares_option_sets_against_the_hand_written_step(caps
     import unigen.traced
 
     assert unigen.traced._compile.__module__ == "unigen.traced"  # put back
+
+
+def test_the_inductor_ab_refuses_options_that_are_not_a_json_object(capsys):
+    import pytest
+
+    from benchmarks import inductor_ab
+
+    for bad in ("{bad", "[1, 2]"):
+        with pytest.raises(SystemExit) as stop:
+            inductor_ab.main(["host_ring", "--variant", "x", bad])
+        assert stop.value.code == 2
+        assert "variant 'x': options must be a JSON object" in capsys.readouterr().err
