@@ -59,7 +59,8 @@ class VAEReference(Reference):
         self.players = {"vae": nn.ModuleList([self.enc, self.dec])}
         self.opt = adam(self.players["vae"].parameters(), 1e-3, (0.9, 0.999), capturable, x.device)
 
-    def step(self) -> Tensor:
+    def loss(self) -> Tensor:
+        """The negative bound on a fresh batch, with its autograd graph (the forward half of :meth:`step`)."""
         x = self.batch().flatten(1)  # (B, D)
         loc, raw = self.enc(x).chunk(2, -1)
         scale = F.softplus(raw) + 1e-4
@@ -70,7 +71,10 @@ class VAEReference(Reference):
         log_pz = -0.5 * (z ** 2 + LOG_2PI).sum(-1)
         log_qz = (-0.5 * (eps ** 2 + LOG_2PI) - scale.log()).sum(-1)
         bound = torch.logsumexp(log_px + log_pz - log_qz, 0) - math.log(self.k)  # (B,)
-        loss = -bound.mean()
+        return -bound.mean()
+
+    def step(self) -> Tensor:
+        loss = self.loss()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()

@@ -27,13 +27,13 @@ registered buffers, labels are one-hot encoded by comparison with a buffer (``F.
 to check the range), plates are placed on the device of the program's tensors, and nothing reads a
 tensor back to the host. The only Python branches are on settings fixed at build time.
 """
+import math
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import pyro
 import pyro.distributions as dist
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 from torch import Tensor, nn
 
 from unigen.errors import UserError
@@ -66,8 +66,8 @@ def leaky_relu() -> nn.Module:
 
 
 def flatten(x: Tensor) -> Tensor:
-    """``(batch, *event_shape) -> (batch, prod(event_shape))``."""
-    return rearrange(x, "b ... -> b (...)")
+    """``(batch, *event_shape) -> (batch, prod(event_shape))`` (a view where possible)."""
+    return x.reshape(x.shape[0], -1)  # not einops: its parse costs ~15 µs a call, a host-bound step's share
 
 
 class Labels(nn.Module):
@@ -116,6 +116,23 @@ class FlatNet(nn.Module):
 
 
 # ------------------------------------------------------------------------------- distributions
+_LOG_SQRT_2PI = math.log(math.sqrt(2 * math.pi))  # torch's Normal.log_prob constant, to the bit
+
+
+class _UnitNormal(dist.Normal):
+    r"""A ``Normal`` whose ``loc`` is exactly 0 and ``scale`` exactly 1 (:class:`StandardNormal`'s buffers):
+    :math:`\log p(v) = -v^2 / 2 - \log\sqrt{2\pi}`. Subtracting ``loc`` = 0 and :math:`\log 1` and dividing
+    by :math:`2\sigma^2 = 2` are exact in floating point, so value and gradient are ``Normal.log_prob``'s bit
+    for bit (tested) with five tensor operations fewer, a host-bound step's share."""
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        if value.shape != self.loc.shape or value.dtype != self.loc.dtype:  # broadcasting or promoting: Normal's
+            return super().log_prob(value)
+        if self._validate_args:
+            self._validate_sample(value)
+        return -(value**2) / 2 - _LOG_SQRT_2PI
+
+
 class StandardNormal(nn.Module):
     r"""The prior :math:`p(z) = \mathcal N(0, I_d)`, expanded to ``(batch, d)`` from buffers.
 
@@ -129,7 +146,7 @@ class StandardNormal(nn.Module):
 
     def forward(self, batch_size: int) -> dist.Distribution:
         shape = (batch_size, self.loc.shape[0])
-        return dist.Normal(self.loc.expand(shape), self.scale.expand(shape)).to_event(1)
+        return _UnitNormal(self.loc.expand(shape), self.scale.expand(shape)).to_event(1)
 
 
 class GaussianHead(nn.Module):

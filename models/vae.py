@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Optional, Tuple
 
 import pyro.distributions as dist
-from einops import rearrange
 from torch import Tensor, nn
 
 from unigen.errors import UserError
@@ -44,7 +43,7 @@ class BernoulliImage(nn.Module):
 
     def forward(self, z: Tensor, c: Optional[Tensor] = None) -> dist.Distribution:
         logits = self.net(self.labels.append(z, c))  # (batch, C*H*W)
-        logits = rearrange(logits, "b (c h w) -> b c h w", c=self.channels, h=self.height, w=self.width)
+        logits = logits.reshape(-1, self.channels, self.height, self.width)  # "b (c h w) -> b c h w"
         return dist.Bernoulli(logits=logits, validate_args=False).to_event(3)
 
 

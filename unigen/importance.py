@@ -115,7 +115,7 @@ def _shared_guide(programs: Programs, batch: Batch, big: Batch, k: int) -> LogWe
     if name is None:
         return None
     n = batch.x.shape[0]
-    with pyro.plate("particles", k, dim=-2):
+    with pyro.plate("particles", k, dim=-2, device=batch.x.device):  # (a device: no probe tensor a step)
         guide_tr = trace_guide(programs.guide, batch.x, batch.c)
     site = guide_tr.nodes[name]
     z = site["value"]  # (K, batch, *event)

@@ -357,6 +357,8 @@ def site_log_prob(site: dict, batch_size: int) -> Tensor:
     lp = scale_and_mask(log_prob(site["fn"], site["value"]), site.get("scale", 1.0), site.get("mask"))
     if lp.dim() == 0:
         return lp.expand(batch_size) / batch_size
+    if lp.dim() == 1 and lp.shape[0] == batch_size:  # already per example: a sum over one term is the identity
+        return lp
     return lp.reshape(batch_size, -1).sum(-1)
 
 

@@ -1,9 +1,11 @@
 """The benchmark stays runnable: the same networks on both sides, finite rates, a table with every row."""
 import json
+import re
 import statistics
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -62,3 +64,28 @@ def test_the_inductor_ab_refuses_options_that_are_not_a_json_object(capsys):
             inductor_ab.main(["host_ring", "--variant", "x", bad])
         assert stop.value.code == 2
         assert "variant 'x': options must be a JSON object" in capsys.readouterr().err
+
+
+def test_the_hand_written_forward_is_the_first_half_of_its_step():
+    """host_split times ``loss()`` as the step's forward: the same loss from the same random draws."""
+    case = bench.CASES["host_iwae"]
+    hand = case.reference(case.data(torch.device("cpu"), n=256).x, case.batch_size, False)
+    torch.manual_seed(3)
+    forward = hand.loss().detach()
+    torch.manual_seed(3)
+    torch.testing.assert_close(hand.step(), forward, rtol=0, atol=0)
+    torch.manual_seed(3)
+    assert not torch.equal(hand.loss().detach(), forward)  # the step updated the weights
+
+
+def test_the_host_split_divides_the_gap_between_forward_and_rest(capsys):
+    from benchmarks import host_split
+
+    host_split.main(["host_vae", "--min-time", "0.2", "--rounds", "2"])
+    line, split = capsys.readouterr().out.strip().splitlines()[-2:]
+    ms = {k: float(v) for k, v in re.findall(r"(hand step|hand forward|unigen step|unigen forward) ([\d.]+) ms", line)}
+    assert len(ms) == 4 and all(v > 0 for v in ms.values())
+    assert ms["hand forward"] < ms["hand step"] and ms["unigen forward"] < ms["unigen step"]
+    gap, fwd, rest = (float(v) for v in re.findall(r"([+-][\d.]+) ms", split))
+    assert gap == pytest.approx(fwd + rest, abs=2e-3)
+    assert fwd == pytest.approx(ms["unigen forward"] - ms["hand forward"], abs=2e-3)
