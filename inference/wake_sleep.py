@@ -27,8 +27,7 @@ def sleep_log_q(programs: Programs, batch: Batch) -> Tensor:
     with torch.no_grad():
         model_tr = sample_model(programs, n, batch.c, like=batch.x)
     x_dream = model_tr.nodes[programs.obs_name]["value"]
-    guide_tr = poutine.trace(poutine.replay(programs.guide, trace=model_tr)).get_trace(
-        *((x_dream,) if batch.c is None else (x_dream, batch.c)))
+    guide_tr = trace_guide(poutine.replay(programs.guide, trace=model_tr), x_dream, batch.c)
     return log_prob_per_example(guide_tr, n, sites=latent_names(model_tr))
 
 

@@ -24,7 +24,7 @@ from typing import Union
 import torch
 
 from unigen.errors import UserError
-from unigen.programs import Batch, Programs, check_guide, generate, has_density
+from unigen.programs import Batch, Programs, check_guide, generate, has_density, takes_label
 
 Role = Union[str, tuple[str, ...]]
 LABELS = ("none", "given", "partial")
@@ -104,6 +104,10 @@ def require_labels_used(programs: Programs, probe: Batch | None = None) -> None:
     labels ignores them. (A conditional model whose label weights start at exactly zero would be refused
     too; initialise them randomly.)
     """
+    if not takes_label(programs.model):  # it would be called without them (unigen.programs.takes_label)
+        raise UserError("the loss passes labels c to the model, but it does not take them; write "
+                        "model(x, c=None) and use c", cli="the strategy passes labels c to the model, but it "
+                        "does not take them; use a conditional model, e.g. model.conditional=true")
     devices = sorted({p.device.index or 0 for p in programs.parameters() if p.device.type == "cuda"})
     device = next(iter(programs.parameters()), torch.empty(0)).device if probe is None else probe.x.device
     like = None if probe is None else probe.x[:1]
@@ -116,10 +120,6 @@ def require_labels_used(programs: Programs, probe: Batch | None = None) -> None:
                 torch.manual_seed(0)
                 c = torch.full((2,), label, dtype=torch.long, device=device)
                 draws.append(generate(programs, 2, c, like=like)[0])
-    except TypeError as e:  # a model without a ``c`` parameter
-        raise UserError(f"the loss passes labels c to the model, but it does not take them ({e}); write "
-                        f"model(x, c=None) and use c", cli=f"the strategy passes labels c to the model, but it "
-                        f"does not take them ({e}); use a conditional model, e.g. model.conditional=true") from None
     finally:
         for module, training in modes:
             module.training = training

@@ -33,6 +33,7 @@ branches, so a training step built from these helpers can run inside a CUDA grap
 from __future__ import annotations
 
 import inspect
+import weakref
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
@@ -41,6 +42,8 @@ import torch.nn.functional as F
 from pyro import poutine
 from pyro.distributions import Bernoulli, Independent
 from pyro.distributions.util import scale_and_mask
+from pyro.infer.autoguide import AutoGuide
+from pyro.poutine.messenger import unwrap as unwrap_handlers
 from pyro.poutine.uncondition_messenger import UnconditionMessenger
 from pyro.poutine.util import site_is_subsample
 from torch import Tensor, nn
@@ -173,7 +176,7 @@ def role_parameters(programs: Programs, role: str, batch: Batch) -> list[nn.Para
     tr = None
     if role in ("model", "guide"):  # both take the data, as in Pyro
         with torch.no_grad():
-            tr = with_condition(poutine.trace(program, param_only=True).get_trace, batch.x, c=batch.c)
+            tr = trace_program(program, batch.x, batch.c, param_only=True)
     if isinstance(program, nn.Module):
         params.update({id(p): p for p in program.parameters() if p.requires_grad})
     if tr is not None:
@@ -243,9 +246,66 @@ def _cuda(x: Tensor) -> list:
 
 
 # ----------------------------------------------------------------------------------------- traces
+#: a role's call target (a plain function) -> how many positional arguments it takes (None: any number)
+_CAPACITY: "weakref.WeakKeyDictionary[Callable, int | None]" = weakref.WeakKeyDictionary()
+
+
+def _call_target(fn: Callable) -> tuple[Callable, int]:
+    """The plain function that a call of ``fn`` reaches, through Pyro's handlers, ``functools.wraps``, an
+    autoguide (its model), a DDP wrapper and a module's ``forward``; with how many leading parameters it
+    binds itself (``self``)."""
+    for _ in range(16):  # unwrap layer by layer; a cycle is not expected, so the bound only guards
+        fn = inspect.unwrap(unwrap_handlers(fn))
+        if isinstance(fn, AutoGuide) and fn.model is not None:
+            fn = fn.model  # an autoguide is called with its model's arguments
+        elif isinstance(fn, nn.parallel.DistributedDataParallel):
+            fn = fn.module
+        else:
+            break
+    if isinstance(fn, nn.Module):
+        return type(fn).forward, 1
+    if inspect.ismethod(fn):
+        return fn.__func__, 1
+    if inspect.isfunction(fn):
+        return fn, 0
+    return type(fn).__call__, 1  # another callable object
+
+
+def _capacity(target: Callable, bound: int) -> int | None:
+    try:
+        params = list(inspect.signature(target).parameters.values())[bound:]
+    except (TypeError, ValueError):  # a builtin: assume it takes what it is given
+        return None
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return None
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+
+
+def takes_label(fn: Callable, inputs: int = 1) -> bool:
+    """Whether a role can be called with the label ``c`` after its ``inputs`` inputs, as unigen calls roles on
+    labelled data: ``model(x, c)``, ``critic(x, z, c)``. A program written without one (``def model(x)``, an
+    ``nn.Sequential`` discriminator) is called with its inputs alone, as Pyro's SVI passes a program only
+    what it takes. Read from the signature once per function (through Pyro's handlers, an autoguide's model,
+    a DDP wrapper)."""
+    target, bound = _call_target(fn)
+    try:
+        capacity = _CAPACITY[target]
+    except KeyError:
+        capacity = _CAPACITY[target] = _capacity(target, bound)
+    except TypeError:  # not weak-referenceable: no cache
+        capacity = _capacity(target, bound)
+    return capacity is None or capacity > inputs
+
+
 def with_condition(fn: Callable, *args, c: Tensor | None = None):
-    """Call a role with ``c`` appended only when there is a condition."""
-    return fn(*args) if c is None else fn(*args, c)
+    """Call a role with ``c`` appended when there is a condition and the role takes one (:func:`takes_label`)."""
+    return fn(*args) if c is None or not takes_label(fn, len(args)) else fn(*args, c)
+
+
+def trace_program(fn: Callable, x: Tensor, c: Tensor | None = None, **options) -> poutine.Trace:
+    """``poutine.trace(fn, **options).get_trace(x[, c])``: the label only for a program that takes one."""
+    label = c is not None and takes_label(fn, 1)
+    return poutine.trace(fn, **options).get_trace(*((x, c) if label else (x,)))
 
 
 def discriminate(programs: Programs, x: Tensor, c: Tensor | None = None) -> Tensor:
@@ -271,7 +331,7 @@ def find_observed(model: Callable, probe: Batch, name: str | None = None) -> str
     """The observed site of ``model(probe.x, probe.c)``: ``name`` if given (checked), else the only one."""
     try:
         with torch.no_grad(), torch.random.fork_rng(devices=_cuda(probe.x)):  # the run's random streams stay
-            tr = with_condition(poutine.trace(model).get_trace, probe.x, c=probe.c)
+            tr = trace_program(model, probe.x, probe.c)
     except UserError:
         raise
     except Exception as e:  # a user's program failing on its first call: say how unigen calls it
@@ -311,8 +371,7 @@ class Unobserve(UnconditionMessenger):
 def score_model(model: Callable, x: Tensor, c: Tensor | None = None,
                 replay: poutine.Trace | None = None) -> poutine.Trace:
     """Trace ``model(x, c)``, which observes ``x`` itself; ``replay`` reuses a guide's latents."""
-    fn = model if replay is None else poutine.replay(model, trace=replay)
-    return with_condition(poutine.trace(fn).get_trace, x, c=c)
+    return trace_program(model if replay is None else poutine.replay(model, trace=replay), x, c)
 
 
 def sample_model(programs: Programs, n: int, c: Tensor | None = None, model: Callable | None = None,
@@ -325,11 +384,11 @@ def sample_model(programs: Programs, n: int, c: Tensor | None = None, model: Cal
     if replay is not None:
         fn = poutine.replay(fn, trace=replay)
     x = programs.placeholder(n) if like is None else like.new_zeros((n, *like.shape[1:]))
-    return with_condition(poutine.trace(fn).get_trace, x, c=c)
+    return trace_program(fn, x, c)
 
 
 def trace_guide(guide: Callable, x: Tensor, c: Tensor | None = None) -> poutine.Trace:
-    return with_condition(poutine.trace(guide).get_trace, x, c=c)
+    return trace_program(guide, x, c)
 
 
 def log_prob(fn, value: Tensor) -> Tensor:

@@ -292,6 +292,10 @@ def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, mai
                             f"{str(e).splitlines()[0][:120] if str(e) else ''}); restore it from a copy") from None
         except UserError as e:
             raise UserError(f"checkpoint {run_dir / 'checkpoint.pt'}: {e}") from None
+        if cfg.train.steps < trainer.step_count:  # before anything is written: the run stays as it was
+            raise UserError(f"train.steps={cfg.train.steps} is below the {trainer.step_count} steps this run has "
+                            f"taken; resume with train.steps >= {trainer.step_count} (its checkpoint cannot "
+                            f"go back)")
         log.truncate_after(trainer.step_count)
         if main:
             save_config(cfg, run_dir / "config.yaml")  # config.yaml stays true: it holds what this run uses

@@ -372,7 +372,7 @@ def test_cvae_recovers_the_mean_of_each_class():
 def test_conditional_check_names_a_model_without_a_label_parameter():
     programs = Programs(lambda x: None)
     probe = Batch(torch.zeros(2, 1), torch.zeros(2, dtype=torch.long))
-    with pytest.raises(UserError, match=r"does not take them .*write model\(x, c=None\)") as e:
+    with pytest.raises(UserError, match=r"does not take them; write model\(x, c=None\)") as e:
         CVAE().check(Programs(lambda x: None, guide=lambda x: None).bind((1,)), probe=probe)
     assert "model.conditional=true" in e.value.for_cli()
     with pytest.raises(UserError, match=r"lack the role\(s\) guide"):

@@ -273,6 +273,14 @@ def test_resume_refuses_what_cannot_change(run, override, fragment, capsys):
     assert (run / "checkpoint.pt").read_bytes() == before
 
 
+def test_resume_refuses_fewer_steps_than_taken_and_leaves_the_run_as_it_was(run, capsys):
+    files = {name: (run / name).read_bytes() for name in ("checkpoint.pt", "config.yaml", "metrics.jsonl")}
+    taken = _state(run)["step"]
+    code, err, _ = _cli(["train", "--resume", str(run), f"train.steps={taken - 5}"], capsys)
+    _one_line(code, err, f"train.steps={taken - 5} is below the {taken} steps this run has taken")
+    assert {name: (run / name).read_bytes() for name in files} == files
+
+
 def test_resume_refuses_another_out_and_a_config(run, capsys, tmp_path):
     code, err, _ = _cli(["train", "--resume", str(run), "--out", str(tmp_path / "other")], capsys)
     _one_line(code, err, "a run resumes in its own directory")

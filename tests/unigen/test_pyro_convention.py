@@ -83,6 +83,16 @@ def digits():
     return TensorData(x, None, DataInfo(shape=(PIXELS,), support="unit"))
 
 
+@pytest.fixture(scope="module")
+def labelled_digits():
+    """The same digits with their labels: a program that takes only ``x`` is called with ``x`` alone."""
+    from unigen.data.mnist import MNIST
+
+    data = MNIST().load("train")
+    return TensorData(data.x[:1000].reshape(1000, PIXELS), data.c[:1000],
+                      DataInfo(shape=(PIXELS,), support="unit", num_classes=10))
+
+
 def critic():
     return nn.Sequential(nn.Linear(PIXELS, 32), nn.LeakyReLU(0.2), nn.Linear(32, 1), nn.Flatten(0))
 
@@ -98,8 +108,10 @@ STRATEGIES = {"elbo": ELBO(), "iwae": IWAE(num_particles=3), "rws": ReweightedWa
               "iwgan": IWGAN(), "aavae": AAVAE()}
 
 
+@pytest.mark.parametrize("labels", [False, True], ids=["unlabelled", "labelled"])
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
-def test_the_tutorial_vae_trains_unchanged_under(name, digits):
+def test_the_tutorial_vae_trains_unchanged_under(name, labels, digits, labelled_digits):
+    digits = labelled_digits if labels else digits
     torch.manual_seed(0)
     pyro.set_rng_seed(0)
     programs, vae = tutorial_programs()
@@ -308,3 +320,30 @@ def test_errors_name_python_arguments_from_python_and_config_keys_from_the_cli(c
     with pytest.raises(UserError) as e:  # a Delta where the loss scores log p(x|z): Python terms, then CLI terms
         Trainer(Programs(implicit, guide=vae.guide, vae=vae), ELBO(), data, batch_size=4)
     assert "dist.Normal(loc, sigma)" in str(e.value) and "model.likelihood=normal" in e.value.for_cli()
+
+
+def test_a_role_gets_the_label_only_if_its_signature_takes_one():
+    from unigen.programs import takes_label
+
+    def x_only(x):
+        pass
+
+    def with_label(x, c=None):
+        pass
+
+    class Call:
+        def __call__(self, x):
+            pass
+
+    class Conditional(nn.Module):
+        def forward(self, x, c=None):
+            return x
+
+    assert not takes_label(x_only) and takes_label(with_label) and takes_label(lambda *args: None)
+    assert not takes_label(critic()) and takes_label(Conditional()) and not takes_label(Call())
+    assert not takes_label(VAE().model)  # a bound method: self is not an argument
+    # through Pyro's handlers and an autoguide, to the program they call
+    assert not takes_label(poutine.replay(poutine.condition(x_only, data={}), trace=poutine.Trace()))
+    assert takes_label(poutine.block(with_label)) and not takes_label(AutoNormal(poutine.block(x_only)))
+    # a two-input critic D(x, z): the label would be the third argument
+    assert not takes_label(lambda x, z: None, inputs=2) and takes_label(lambda x, z, c=None: None, inputs=2)
