@@ -310,8 +310,9 @@ def run(name: str, quick: bool = False, seeds: int | None = None, device: str = 
     if data is not None and data not in choices:
         raise UserError(f"--data {data}: {name} runs on {' or '.join(choices) if choices else 'its own data only'}"
                         + (f"; choose one of: {', '.join(choices)}" if choices else "; omit --data"))
-    results = Path(DEFAULT_RESULTS if results is None else results)
-    results.mkdir(parents=True, exist_ok=True)
+    results = _folder(Path(DEFAULT_RESULTS if results is None else results), "results")
+    if cache is not None:
+        _folder(Path(cache) / name, "cache")
     default = choices[0] if choices else ""
     seeds = getattr(module, "SEEDS", 3) if seeds is None else seeds
     ctx = Context(quick=quick, seeds=list(range(seeds)), device=device, out=results,
@@ -320,6 +321,22 @@ def run(name: str, quick: bool = False, seeds: int | None = None, device: str = 
     start = time.perf_counter()
     rows = module.run(ctx)
     return write(module, ctx, rows, time.perf_counter() - start, results)
+
+
+def _folder(path: Path, option: str) -> Path:
+    """Make the folder ``path`` (for ``--results`` / ``--cache``) before anything trains, or refuse in one line."""
+    from unigen.errors import UserError
+
+    blocked = next((p for p in [path, *path.parents] if p.exists() and not p.is_dir()), None)
+    if blocked is not None:
+        raise UserError(f"{option}={path}: {blocked} is an existing file; pass a folder",
+                        cli=f"--{option} {path}: {blocked} is an existing file; pass a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"{option}={path} cannot be made ({e.strerror}); pass a folder you can write",
+                        cli=f"--{option} {path} cannot be made ({e.strerror}); pass a folder you can write") from None
+    return path
 
 
 def asdicts(rows: list[Row]) -> list[dict]:

@@ -104,8 +104,15 @@ def claim_new(run_dir: Path, overwrite: bool) -> None:
     """Make ``run_dir`` ready for a new run (call while holding its :class:`RunLock`)."""
     present = holds_run(run_dir)
     if present and not overwrite:
-        raise UserError(f"{run_dir} already holds a run ({', '.join(present)}); continue it with "
-                        f"`unigen train --resume {run_dir}`, or pass --overwrite to replace it")
+        files = ", ".join(present)
+        if "checkpoint.pt" in present:
+            raise UserError(f"{run_dir} already holds a run ({files}); continue it with "
+                            f"`unigen train --resume {run_dir}`, or pass --overwrite to replace it")
+        if "config.yaml" in present:  # it stopped before its first checkpoint: nothing to resume from
+            raise UserError(f"{run_dir} holds a run that stopped before its first checkpoint ({files}); pass "
+                            f"--overwrite to start it again, or choose another --out")
+        raise UserError(f"{run_dir} holds {files}, which a new run would write; move them, pass --overwrite to "
+                        f"replace them, or choose another --out")
     with disk_errors(run_dir):
         for name in present:
             (run_dir / name).unlink()

@@ -281,6 +281,20 @@ def test_a_data_set_the_reproduction_does_not_run_on_is_refused_in_one_line(tmp_
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("option", ["--results", "--cache"])
+def test_a_results_or_cache_folder_that_is_a_file_is_refused_before_training(option, tmp_path, capsys):
+    from unigen import cli
+
+    f = tmp_path / "ring.png"
+    f.write_bytes(b"precious")
+    other = ["--cache", str(tmp_path / "c")] if option == "--results" else ["--results", str(tmp_path / "r")]
+    assert cli.main(["reproduce", "monoflow-gan", "--quick", "--seeds", "1", option, str(f), *other]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{f} is an existing file; pass a folder" in err and option in err
+    assert f.read_bytes() == b"precious"
+    assert not (tmp_path / "c" / "monoflow-gan").exists() or not any((tmp_path / "c" / "monoflow-gan").iterdir())
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_reproduce_on_a_missing_gpu_is_refused_in_one_line_before_training(tmp_path, capsys):
     from unigen import cli

@@ -177,6 +177,23 @@ def test_a_data_root_that_is_a_file_is_not_called_missing(capsys, tmp_path):
     _one_line(code, err, "is a file, not a directory")
 
 
+def test_a_folder_without_a_checkpoint_is_not_offered_a_resume(capsys, tmp_path):
+    """A run that stopped before its first checkpoint, or a folder holding a user's own samples.png: the error
+    offers what works (--overwrite, another --out), never a --resume that would fail, and nothing is touched."""
+    stopped = tmp_path / "stopped"
+    code, err, _ = _cli(["train", RING, *TINY, "train.steps=5", "train.monitor=bogus", "--out", str(stopped)], capsys)
+    assert code == 2 and not (stopped / "checkpoint.pt").exists() and (stopped / "config.yaml").exists()
+    code, err, _ = _cli(["train", RING, *TINY, "train.steps=3", "--out", str(stopped)], capsys)
+    _one_line(code, err, "holds a run that stopped before its first checkpoint")
+    assert "--overwrite" in err and "--resume" not in err
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "samples.png").write_bytes(b"my figure")
+    code, err, _ = _cli(["train", RING, *TINY, "train.steps=3", "--out", str(mine)], capsys)
+    _one_line(code, err, "holds samples.png, which a new run would write; move them")
+    assert "--resume" not in err and (mine / "samples.png").read_bytes() == b"my figure"
+
+
 # ---------------------------------------------------------------------------- one run, many abuses
 @pytest.fixture(scope="module")
 def base_run(tmp_path_factory):
