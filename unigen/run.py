@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +65,26 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed)
     torch.manual_seed(seed)
     pyro.set_rng_seed(seed)
+
+
+@contextmanager
+def seeded(built: "Built"):
+    """Run a block on random streams seeded with ``train.seed`` and the programs in eval mode, then give every
+    stream (torch's on the CPU and the run's GPU, Python's, NumPy's) its state and every module its mode back:
+    what the block draws is fixed, and a training around it draws as if it had not run."""
+    devices = [built.device] if built.device.type == "cuda" else []
+    modes = {m: m.training for m in built.programs.modules()}
+    py, npy = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=devices):
+        seed_everything(built.config.train.seed)
+        built.programs.eval()
+        try:
+            yield
+        finally:
+            random.setstate(py)
+            np.random.set_state(npy)
+            for m, mode in modes.items():
+                m.train(mode)
 
 
 @dataclass
@@ -400,13 +420,8 @@ def snapshot(built: Built, path: Path) -> None:
     """Write a sample grid during training without touching its random streams or its train/eval mode:
     every snapshot draws the same noise (``train.seed``), so successive ones show the model changing."""
     path.parent.mkdir(exist_ok=True)
-    modes = {m: m.training for m in built.programs.modules()}
-    devices = [built.device] if built.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):  # pyro samples from torch's generators only
-        torch.manual_seed(built.config.train.seed)
+    with seeded(built):
         write_samples(built, path)
-    for m, mode in modes.items():
-        m.train(mode)
 
 
 def _normalise(saved: dict) -> dict:
@@ -562,11 +577,14 @@ def write_samples(built: Built, path: Path, n: int | None = None, label: int | N
 
 def evaluate_built(built: Built) -> dict:
     """The metrics that apply to this data and these programs (:mod:`unigen.metrics.evaluation`), or
-    ``{"note": ...}`` saying why none does."""
+    ``{"note": ...}`` saying why none does. Drawn on streams seeded with ``train.seed`` (:func:`seeded`), so
+    the evaluation at the end of training and a later ``unigen eval`` of the same weights give the same
+    numbers, and a training's own streams are left as they were."""
     ev = Evaluation(programs=built.programs, data=built.resolved.data, train=built.train_data, device=built.device,
                     settings=built.resolved.config.eval, draw=lambda n: draw_labelled(built, n),
                     conditional=_uses_labels(built))
-    return plain_keys(evaluate_metrics(ev))
+    with seeded(built):
+        return plain_keys(evaluate_metrics(ev))
 
 
 def metric_id(label: str) -> str:

@@ -22,8 +22,10 @@ def test_train_sample_eval_on_the_ring(tmp_path, capsys):
     assert set(json.loads((out / "eval.json").read_text())) >= {"modes", "high_quality"}
     assert main(["sample", str(out), "-n", "100", "-o", str(tmp_path / "s.png")]) == 0
     assert (tmp_path / "s.png").stat().st_size > 1000
+    at_end = json.loads((out / "eval.json").read_text())
     assert main(["eval", str(out)]) == 0
     assert '"modes"' in capsys.readouterr().out
+    assert json.loads((out / "eval.json").read_text()) == at_end  # seeded alike: the same numbers
 
 
 def test_train_vae_on_mnist_reports_a_test_bound(tmp_path):
@@ -32,6 +34,8 @@ def test_train_vae_on_mnist_reports_a_test_bound(tmp_path):
                  "eval.test_batches=1", "eval.iw_samples=5", "--out", str(out)]) == 0
     results = json.loads((out / "eval.json").read_text())
     assert results["test_elbo"] < 0 and results["test_log_px_iw5"] >= results["test_elbo"] - 1.0
+    assert main(["eval", str(out)]) == 0  # a Monte-Carlo bound, drawn on the same seeded streams
+    assert json.loads((out / "eval.json").read_text()) == results
 
 
 def test_a_fashion_mnist_run_reports_image_metrics_named_after_its_classifier(tmp_path, monkeypatch, fashion_root):

@@ -546,7 +546,8 @@ def test_two_processes_cannot_train_one_directory(tmp_path):
         first.kill()  # kill -9: the lock file stays behind, but its lock dies with the process
         first.communicate(timeout=60)
     assert (run / ".lock").exists()
-    third = subprocess.run([sys.executable, "-m", "unigen", "train", "--resume", str(run), "train.steps=1"],
+    taken = checkpoint.load(run / "checkpoint.pt")["step"]
+    third = subprocess.run([sys.executable, "-m", "unigen", "train", "--resume", str(run), f"train.steps={taken + 1}"],
                            capture_output=True, text=True, env=env, timeout=120)
     assert third.returncode == 0, third.stderr  # the stale lock is taken over
 
