@@ -190,7 +190,8 @@ def _list(args) -> None:
     for name in REPRODUCTIONS:
         print(f"  {name}")
     print("shared settings: train, optim (train.optim), eval")
-    print("`unigen list NAME` shows the settings of any name above: types, defaults, ranges and choices")
+    print("`unigen list NAME` shows the settings of any strategy, model, dataset or penalty above, and of train, "
+          "optim and eval: types, defaults, ranges and choices (a reproduction's page says what it runs)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -198,8 +199,12 @@ def parser() -> argparse.ArgumentParser:
                                 "strategy of the unified GAN/VAE view.")
     p.add_argument("--version", action="version", version=f"unigen {unigen.__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
+    # --debug after the command too (unigen train ... --debug); SUPPRESS: absent there, the top level's stands
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show tracebacks for input errors")
     sub = p.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train a run from a YAML config")
+    t = sub.add_parser("train", parents=[debug], help="train a run from a YAML config")
     t.add_argument("config", nargs="?", help="YAML file, or the name of an example config (ring_gan, mnist_vae, ...)")
     t.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.steps=500")
     t.add_argument("--out", help="run directory (default: the config's `out`)")
@@ -208,11 +213,11 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--overwrite", action="store_true", help="replace the run files in an existing --out "
                    "(without it, an existing run is refused)")
     t.set_defaults(fn=_train)
-    cf = sub.add_parser("config", help="print the fully resolved config (YAML) without training")
+    cf = sub.add_parser("config", parents=[debug], help="print the fully resolved config (YAML) without training")
     cf.add_argument("config", help="YAML file, or the name of an example config")
     cf.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.steps=500")
     cf.set_defaults(fn=_config)
-    s = sub.add_parser("sample", help="draw samples from a trained run or an export")
+    s = sub.add_parser("sample", parents=[debug], help="draw samples from a trained run or an export")
     s.add_argument("run_dir", metavar="RUN", help="a run directory, or a .safetensors file from `unigen export`")
     s.add_argument("-n", "--num", type=int, default=None, help="number of samples (2500 for 2-D data, 64 images); "
                    "with --grid: rows (interpolate, 8) or columns (classes, 10)")
@@ -228,16 +233,16 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="replace an existing -o file")
     s.add_argument("--device", default=None)
     s.set_defaults(fn=_sample)
-    x = sub.add_parser("export", help="write a run's weights (.safetensors, the config in its metadata)")
+    x = sub.add_parser("export", parents=[debug], help="write a run's weights (.safetensors, the config in its metadata)")
     x.add_argument("run_dir", metavar="RUN")
     x.add_argument("-o", "--output", help="the .safetensors file to write")
     x.add_argument("--force", action="store_true", help="replace an existing -o file")
     x.set_defaults(fn=_export)
-    e = sub.add_parser("eval", help="evaluate a trained run (writes RUN_DIR/eval.json)")
+    e = sub.add_parser("eval", parents=[debug], help="evaluate a trained run (writes RUN_DIR/eval.json)")
     e.add_argument("run_dir")
     e.add_argument("--device", default=None)
     e.set_defaults(fn=_eval)
-    r = sub.add_parser("reproduce", help="reproduce a published comparison (writes experiments/results/NAME.md)")
+    r = sub.add_parser("reproduce", parents=[debug], help="reproduce a published comparison (writes experiments/results/NAME.md)")
     from unigen.experiments import REPRODUCTIONS  # the names only: modules import on first use
 
     r.add_argument("name", help=", ".join(REPRODUCTIONS))
@@ -252,7 +257,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--cache", metavar="DIR", help="keep each finished training's result in DIR/NAME; rerunning "
                    "with the same settings reuses them (resumes an interrupted reproduction)")
     r.set_defaults(fn=_reproduce)
-    ls = sub.add_parser("list", help="list strategies, models and datasets; `list NAME`: one's settings")
+    ls = sub.add_parser("list", parents=[debug], help="list strategies, models and datasets; `list NAME`: one's settings")
     ls.add_argument("name", nargs="?", help="a strategy, model, dataset, penalty, or train / optim / eval")
     ls.set_defaults(fn=_list)
     return p

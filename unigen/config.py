@@ -115,6 +115,19 @@ def _one_line(e: Exception) -> str:
     return f"{key}: {msg}" if key and str(key) not in msg else msg
 
 
+def _yaml_problem(e: yaml.YAMLError) -> str:
+    """A YAML error in one line with where it is: ``expected ',' or '}', but got '<stream end>' (line 2, column
+    1; while parsing a flow mapping that starts at line 1, column 7)``."""
+    problem, mark = getattr(e, "problem", None), getattr(e, "problem_mark", None)
+    if not problem or mark is None:
+        return _one_line(e)
+    where = f"line {mark.line + 1}, column {mark.column + 1}"
+    context, start = getattr(e, "context", None), getattr(e, "context_mark", None)
+    if context and start is not None:
+        where += f"; {context} that starts at line {start.line + 1}, column {start.column + 1}"
+    return f"{problem} ({where})"
+
+
 class _StrictLoader(yaml.SafeLoader):
     """The safe loader, refusing duplicate keys, deep nesting and alias expansion beyond a small size."""
 
@@ -203,7 +216,7 @@ def load_yaml(path: str | Path) -> dict:
     except UserError as e:
         raise UserError(f"config file {p}: {e}") from None
     except yaml.YAMLError as e:
-        raise UserError(f"config file {p} is not valid YAML: {_one_line(e)}") from None
+        raise UserError(f"config file {p} is not valid YAML: {_yaml_problem(e)}") from None
     except RecursionError:
         raise UserError(f"config file {p} nests too deeply; a config is a few flat sections") from None
     if not isinstance(data, dict):
@@ -228,16 +241,30 @@ def parse_overrides(overrides: list[str]) -> DictConfig:
     return parsed
 
 
+def _section_name(cfg: DictConfig, sec: str):
+    """The ``name`` a config (or the overrides) gives section ``sec``, or ``None``."""
+    node = cfg.get(sec, None)
+    return node.get("name", None) if isinstance(node, DictConfig) else None
+
+
 def resolve(config: dict | DictConfig | str | Path | None = None, overrides: list[str] = ()) -> Resolved:
     """Merge a YAML file or mapping with ``key=value`` overrides and validate every section.
 
     Every numeric setting must be finite and inside the range its dataclass declares
-    (:mod:`unigen.settings`); each failure is one :class:`~unigen.errors.UserError` naming the key.
+    (:mod:`unigen.settings`); each failure is one :class:`~unigen.errors.UserError` naming the key. An
+    override that names another component for a section (``model.name=dcgan`` over a file's ``mlp_vae``)
+    starts that section from the new component's defaults: the file's settings for the old one are dropped,
+    the section's other overrides apply.
     """
     if isinstance(config, (str, Path)):
         config = load_yaml(config)
     try:
-        raw = OmegaConf.merge(OmegaConf.create(config or {}), parse_overrides(list(overrides)))
+        base, given = OmegaConf.create(config or {}), parse_overrides(list(overrides))
+        for sec in SECTIONS:  # model.name=dcgan over a file's mlp_vae section: dcgan's defaults, not mlp_vae's keys
+            new, old = _section_name(given, sec), _section_name(base, sec)
+            if new is not None and old is not None and new != old:
+                base[sec] = {}
+        raw = OmegaConf.merge(base, given)
     except (OmegaConfBaseException, ValueError, TypeError) as e:
         raise UserError(f"bad config: {_one_line(e)}") from None
     if "out" in raw and (raw.out is None or not str(raw.out).strip()):
@@ -259,7 +286,7 @@ def resolve(config: dict | DictConfig | str | Path | None = None, overrides: lis
             node = OmegaConf.merge(OmegaConf.structured(cls), settings)
             components[sec] = OmegaConf.to_object(node)
         except (OmegaConfBaseException, ValueError, TypeError) as e:
-            raise UserError(f"config {sec} ({name}): {_one_line(e)}") from None
+            raise UserError(f"config {sec} ({name}): {_one_line(e)}; `unigen list {name}` shows its settings") from None
         except UserError as e:  # a component's own check names its fields as Python does: add the section
             raise UserError(str(e), cli=_config_keys(e.for_cli(), cls, sec)) from None
         check_settings(components[sec], sec)
@@ -276,7 +303,9 @@ def resolve(config: dict | DictConfig | str | Path | None = None, overrides: lis
             node = OmegaConf.merge(OmegaConf.structured(OptimConfig), top.train.optim, override)
             check_settings(OmegaConf.to_object(node), f"train.players.{player}")
     except (OmegaConfBaseException, ValueError, TypeError) as e:
-        raise UserError(f"config: {_one_line(e)}") from None
+        hint = (f"; a config holds {', '.join(RunConfig.__dataclass_fields__)}" if "'RunConfig'" in str(e) else
+                "; `unigen list train` (or optim, eval) shows the settings")
+        raise UserError(f"config: {_one_line(e)}{hint}") from None
     if not str(top.out).strip():
         raise UserError("out='' names no directory; give a run directory, e.g. --out runs/mine")
     if top.train.monitor_mode not in ("min", "max"):

@@ -46,3 +46,31 @@ def test_missing_and_malformed_yaml(tmp_path):
     bad.write_text("data: [unclosed\n")
     with pytest.raises(UserError, match="not valid YAML"):
         resolve(bad)
+    bad.write_text("train:\n  steps: 5\n   lr: 1\n")
+    with pytest.raises(UserError, match=r"not valid YAML: mapping values are not allowed here \(line 3, column 6\)"):
+        resolve(bad)
+    bad.write_text("data: {name: ring\n")  # the problem, and where the construct it breaks began
+    with pytest.raises(UserError, match=r"\(line 2, column 1; while parsing a flow mapping that starts at line 1, "
+                                        r"column 7\)"):
+        resolve(bad)
+
+
+def test_naming_another_component_starts_its_section_from_that_components_defaults():
+    """model.name=dcgan over a file's mlp_vae section: the file's mlp_vae settings would not fit dcgan."""
+    from unigen.models.dcgan import DCGAN
+
+    r = resolve("experiments/configs/mnist_vae.yaml", ["model.name=dcgan", "model.ngf=32"])
+    assert r.model == DCGAN(ngf=32)
+    kept = resolve("experiments/configs/ring_gan.yaml", ["model.name=mlp", "model.z_dim=3"])  # the same name
+    assert kept.model.hidden == 128 and kept.model.depth == 3 and kept.model.z_dim == 3  # the file's settings stay
+
+
+@pytest.mark.parametrize("overrides, hint", [
+    (["strategy.divergence=kl"], "`unigen list ns_gan` shows its settings"),
+    (["foo=1"], "a config holds data, model, strategy, train, eval"),
+    (["train.foo=1"], "`unigen list train`"),
+])
+def test_an_unknown_key_names_where_the_settings_are_listed(overrides, hint):
+    with pytest.raises(UserError) as e:
+        resolve("experiments/configs/ring_gan.yaml", overrides)
+    assert hint in str(e.value) and "\n" not in str(e.value)

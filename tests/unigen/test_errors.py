@@ -103,6 +103,11 @@ def test_debug_shows_the_traceback(capsys):
 
     with pytest.raises(UserError):
         main(["--debug", "train", RING, "strategy.name=gann"])
+    with pytest.raises(UserError):  # after the command too
+        main(["train", RING, "strategy.name=gann", "--debug"])
+    with pytest.raises(UserError):
+        main(["list", "bogus", "--debug"])
+    assert main(["train", RING, "strategy.name=gann"]) == 2  # without it: the one-line error
 
 
 def test_likelihood_strategies_refuse_an_implicit_generator(capsys, tmp_path):
