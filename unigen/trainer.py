@@ -39,6 +39,24 @@ from unigen.watch import FiniteWatch, NonFiniteError, SkippedTooOften  # noqa: F
 from unigen.window import Window
 
 
+def check_arguments(programs, strategy, data, batch_size) -> None:
+    """Refuse, in one line each, what the Python API is most often handed by mistake: a strategy class rather
+    than an instance, a bare tensor rather than :class:`TensorData`, programs not wrapped in :class:`Programs`."""
+    if isinstance(strategy, type) and issubclass(strategy, Strategy):
+        raise UserError(f"strategy is the class {strategy.__name__}; pass an instance, {strategy.__name__}()")
+    if not isinstance(strategy, Strategy):
+        raise UserError(f"strategy is a {type(strategy).__name__}; pass a strategy instance, e.g. ELBO() "
+                        f"(`unigen list` names them)")
+    if not isinstance(programs, Programs):
+        raise UserError(f"programs is a {type(programs).__name__}; wrap the roles: Programs(model=..., guide=..., "
+                        f"discriminator=...)")
+    if not isinstance(data, TensorData):
+        raise UserError(f"data is a {type(data).__name__}; wrap it: TensorData(x, c, DataInfo(shape=x.shape[1:])) "
+                        f"(unigen.data.base, unigen.programs), or load a data set, e.g. Ring().load()")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int):
+        raise UserError(f"batch_size={batch_size!r} must be an integer")
+
+
 class Trainer:
     """Steps a strategy's players on programs and data.
 
@@ -66,6 +84,7 @@ class Trainer:
                  seed: int = 0, world: World = World(), total_steps: int = 0, compile: str = "none",
                  device: torch.device | None = None, stream: bool | None = None, max_skipped: float = 0.5,
                  skip_window: int = 100):
+        check_arguments(programs, strategy, data, batch_size)
         check_settings(strategy, type(strategy).__name__)  # from Python, errors name the class's field
         data.check_batch_size(batch_size)
         self.programs, self.strategy, self.data, self.batch_size = programs, strategy, data, batch_size
@@ -191,6 +210,10 @@ class Trainer:
         and still names the step that went bad. ``should_stop`` (e.g. a signal
         flag) ends the loop early.
         """
+        for name, value, least in (("steps", steps, 0), ("log_every", log_every, 1),
+                                   ("checkpoint_every", checkpoint_every, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise UserError(f"fit({name}={value!r}): {name} must be an integer >= {least}")
         if check_every is None:
             check_every = log_every if self.graphed or (self.traced and self.device.type != "cpu") else 1
         lagged = check_every == 1 and self.watch.lagged

@@ -98,6 +98,35 @@ def test_a_strategy_needing_a_missing_role_is_refused():
         Trainer(Programs(model=Gen()), ELBO(), data, batch_size=4)
 
 
+def test_python_api_mistakes_are_one_line_errors_naming_the_fix():
+    import torch
+
+    from unigen import Programs, Trainer, UserError
+    from unigen.data import Ring
+    from unigen.inference import ELBO, NonSaturatingGAN
+    from unigen.models.mlp import MLP
+
+    data = Ring(n=256).load()
+    programs = MLP(hidden=8, disc_hidden=8).build(data.info)
+    cases = [
+        ((programs, ELBO, data, 8), r"strategy is the class ELBO; pass an instance, ELBO\(\)"),
+        ((programs, "elbo", data, 8), r"strategy is a str; pass a strategy instance"),
+        ((programs.model, NonSaturatingGAN(), data, 8), r"programs is a .*; wrap the roles: Programs\(model="),
+        ((programs, NonSaturatingGAN(), torch.randn(100, 2), 8), r"data is a Tensor; wrap it: TensorData\(x, c, "),
+        ((programs, NonSaturatingGAN(), data, 8.0), r"batch_size=8.0 must be an integer"),
+    ]
+    for args, pattern in cases:
+        with pytest.raises(UserError, match=pattern) as e:
+            Trainer(*args)
+        assert "\n" not in str(e.value)
+    trainer = Trainer(programs, NonSaturatingGAN(), data, 8)
+    for kwargs, pattern in (({"steps": -3}, r"fit\(steps=-3\): steps must be an integer >= 0"),
+                            ({"steps": 5, "log_every": 0}, r"log_every must be an integer >= 1")):
+        with pytest.raises(UserError, match=pattern):
+            trainer.fit(progress=False, **kwargs)
+    assert trainer.step_count == 0
+
+
 def test_debug_shows_the_traceback(capsys):
     from unigen.errors import UserError
 
