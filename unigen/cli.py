@@ -80,6 +80,13 @@ def _sample(args) -> None:
     if args.grid is not None and args.num is not None and not 1 <= args.num <= MAX_GRID:
         raise UserError(f"-n {args.num}: a --grid {args.grid} has between 1 and {MAX_GRID} "
                         f"{'rows' if args.grid == 'interpolate' else 'columns'}")
+    if args.grid != "interpolate":
+        given = [f for f, v in (("--steps", args.steps), ("--interpolation", args.interpolation)) if v is not None]
+        if given:
+            raise UserError(f"{' and '.join(given)} shape(s) an interpolation grid; add --grid interpolate, or "
+                            f"drop {' and '.join(given)}")
+    args.steps = 10 if args.steps is None else args.steps
+    args.interpolation = args.interpolation or "linear"
     if not 2 <= args.steps <= MAX_GRID:
         raise UserError(f"--steps {args.steps}: an interpolation has between 2 and {MAX_GRID} steps")
     if args.grid == "classes" and args.label is not None:
@@ -95,8 +102,8 @@ def _sample(args) -> None:
     check_label(built, args.label)
     with disk_errors(path.parent):
         if args.grid is None:
-            write_samples(built, path, args.num, label=args.label, seed=args.seed)
-            what = f"{args.num or 'default number of'} samples" + (f" of class {args.label}" if args.label is not None else "")
+            n = write_samples(built, path, args.num, label=args.label, seed=args.seed)
+            what = f"{n} samples" + (f" of class {args.label}" if args.label is not None else "")
         else:
             what = _grid(built, args, path)
     print(f"{what} written to {path}")
@@ -228,8 +235,10 @@ def parser() -> argparse.ArgumentParser:
                    help="draw every sample of class K (conditional models)")
     s.add_argument("--grid", choices=GRIDS, default=None, help="image models: a latent interpolation grid, or a "
                    "class × sample grid (conditional models); writes a .png")
-    s.add_argument("--steps", type=int, default=10, help="--grid interpolate: columns from one latent to the other")
-    s.add_argument("--interpolation", choices=("linear", "spherical"), default="linear")
+    s.add_argument("--steps", type=int, default=None, help="--grid interpolate: columns from one latent to the "
+                   "other (default 10)")
+    s.add_argument("--interpolation", choices=("linear", "spherical"), default=None,
+                   help="--grid interpolate: the path between the latents (default linear)")
     s.add_argument("--force", action="store_true", help="replace an existing -o file")
     s.add_argument("--device", default=None)
     s.set_defaults(fn=_sample)

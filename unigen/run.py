@@ -545,11 +545,12 @@ def no_samples(built: Built) -> str | None:
 
 
 def write_samples(built: Built, path: Path, n: int | None = None, label: int | None = None,
-                  seed: int | None = None, step: int | None = None) -> None:
-    """Draw ``n`` samples and write them by ``path``'s suffix: ``.png`` (an image grid, or a scatter over
-    the data for 2-D), ``.npz`` (arrays ``x`` and, for a conditional model, ``c``), ``.npy`` (``x``) or
-    ``.pt`` (a dict of tensors ``x``, ``c``, readable with ``torch.load(weights_only=True)``).
-    ``seed`` seeds every generator first: the same seed gives the same samples."""
+                  seed: int | None = None, step: int | None = None) -> int:
+    """Draw ``n`` samples (by default 2,500 of 2-D data, 64 images) and write them by ``path``'s suffix:
+    ``.png`` (an image grid, or a scatter over the data for 2-D), ``.npz`` (arrays ``x`` and, for a
+    conditional model, ``c``), ``.npy`` (``x``) or ``.pt`` (a dict of tensors ``x``, ``c``, readable with
+    ``torch.load(weights_only=True)``). ``seed`` seeds every generator first: the same seed gives the same
+    samples. Returns how many were drawn."""
     path = Path(path)
     info = built.info
     n = n or (2500 if len(info.shape) == 1 else 64)
@@ -573,6 +574,7 @@ def write_samples(built: Built, path: Path, n: int | None = None, label: int | N
         spec = getattr(getattr(built, "resolved", None), "data", None)
         centres = spec.centres() if hasattr(spec, "centres") else None  # ring / grid: mark the modes
         plots.save_samples(x, path, support=info.support, reference=ref, title=title, centres=centres, step=step)
+    return n
 
 
 def evaluate_built(built: Built) -> dict:

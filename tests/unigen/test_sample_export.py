@@ -65,6 +65,15 @@ def test_the_same_seed_gives_the_same_samples_and_a_new_seed_new_ones(ring, tmp_
     assert not np.allclose(a, c)
 
 
+def test_the_message_counts_the_samples_drawn(ring, vae, tmp_path, capsys):
+    capsys.readouterr()
+    _sample(ring, tmp_path, "r.npy")
+    assert capsys.readouterr().out.strip() == f"2500 samples written to {tmp_path / 'r.npy'}"
+    assert np.load(tmp_path / "r.npy").shape[0] == 2500
+    _sample(vae, tmp_path, "v.npy")
+    assert capsys.readouterr().out.strip().startswith("64 samples written to")
+
+
 def test_raw_formats_hold_the_samples_and_labels(cvae, vae, tmp_path):
     pt = torch.load(_sample(cvae, tmp_path, "s.pt", "-n", "12"), weights_only=True)
     assert set(pt) == {"x", "c"} and pt["x"].shape == (12, 1, 28, 28) and pt["c"].dtype == torch.long
@@ -89,6 +98,8 @@ def test_a_class_gives_samples_of_that_class(cvae, tmp_path):
     (["--grid", "classes", "--class", "1"], "--grid classes shows every class; drop --class 1"),
     (["--grid", "classes", "-n", "0"], "-n 0: a --grid classes has between 1 and 100 columns"),
     (["--grid", "interpolate", "--steps", "1"], "--steps 1"),
+    (["--steps", "12"], "--steps shape(s) an interpolation grid; add --grid interpolate, or drop --steps"),
+    (["--grid", "classes", "--interpolation", "spherical"], "add --grid interpolate, or drop --interpolation"),
     (["--grid", "interpolate", "-o", "g.npz"], "unknown format '.npz'; use .png"),
     (["--seed", "-1"], "--seed -1 is out of range"),
     (["-o", "s.txt"], "unknown format '.txt'; use .png, .npz, .npy, .pt"),
