@@ -7,6 +7,7 @@ Any wrong key or type becomes a one-line :class:`~unigen.errors.UserError` namin
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List
@@ -268,7 +269,7 @@ def resolve(config: dict | DictConfig | str | Path | None = None, overrides: lis
     except (OmegaConfBaseException, ValueError, TypeError) as e:
         raise UserError(f"bad config: {_one_line(e)}") from None
     if "out" in raw and (raw.out is None or not str(raw.out).strip()):
-        raise UserError("out='' names no directory; give a run directory, e.g. --out runs/mine")
+        raise UserError("out='' (--out) names no directory; give a run directory, e.g. --out runs/mine")
     schema = raw.get("schema", SCHEMA)
     if not isinstance(schema, int) or schema > SCHEMA:
         raise UserError(f"schema={schema}: these run files were written by a newer unigen (this one reads up to "
@@ -307,11 +308,18 @@ def resolve(config: dict | DictConfig | str | Path | None = None, overrides: lis
                 "; `unigen list train` (or optim, eval) shows the settings")
         raise UserError(f"config: {_one_line(e)}{hint}") from None
     if not str(top.out).strip():
-        raise UserError("out='' names no directory; give a run directory, e.g. --out runs/mine")
+        raise UserError("out='' (--out) names no directory; give a run directory, e.g. --out runs/mine")
     if top.train.monitor_mode not in ("min", "max"):
         raise UserError(f"train.monitor_mode={top.train.monitor_mode!r}; choose min or max")
     if top.train.on_nan not in ("error", "skip"):
         raise UserError(f"train.on_nan={top.train.on_nan!r}; choose error or skip")
+    from unigen.compiled import COMPILE_MODES  # (torch-heavy: only once a config resolves)
+
+    if top.train.compile not in COMPILE_MODES:  # what this machine can run is checked when a run starts
+        raise UserError(f"unknown train.compile={top.train.compile!r}; choose {', '.join(COMPILE_MODES[:-1])} or "
+                        f"{COMPILE_MODES[-1]}")
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(top.train.device)):
+        raise UserError(f"train.device={top.train.device!r} is not a device; use auto, cpu, cuda or cuda:N")
     unknown = set(top.train.players) - set(components["strategy"].players)
     if unknown:
         raise UserError(f"train.players names {sorted(unknown)} but strategy {top.strategy.name!r} "

@@ -377,8 +377,9 @@ def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, mai
             kept = run_dir / "checkpoint.pt"
             last = (f"the last good checkpoint {kept} (step {last_good['step']}) is kept"
                     if kept.is_file() and last_good["step"] is not None else "no checkpoint was written yet")
-            fix = ("lower the learning rate, or set train.on_nan=skip" if cfg.train.on_nan == "error"
-                   else "lower the learning rate")
+            # skipping drops an update whose loss or gradient is bad; it cannot catch weights an update overflows
+            skippable = cfg.train.on_nan == "error" and "weights" not in e.what
+            fix = "lower the learning rate, or set train.on_nan=skip" if skippable else "lower the learning rate"
             raise UserError(f"{e}; {last}; {fix}") from None
         finally:
             if tb is not None:

@@ -158,9 +158,10 @@ def test_non_finite_weights_stop_the_run_and_never_reach_a_checkpoint(tmp_path, 
     _poison_weights_at(monkeypatch, 5)
     run = tmp_path / on_nan
     with pytest.raises(UserError, match=r"player 'generator' had non-finite weights after an update .*at step 5; "
-                                        r"the last good checkpoint .*checkpoint.pt \(step 4\) is kept"):
+                                        r"the last good checkpoint .*checkpoint.pt \(step 4\) is kept") as e:
         train("experiments/configs/ring_gan.yaml", TINY + ["train.steps=20", "train.checkpoint_every=1",
               f"train.on_nan={on_nan}"], out=str(run))
+    assert str(e.value).endswith("; lower the learning rate")  # skipping cannot catch weights an update overflows
     state = checkpoint.load(run / "checkpoint.pt")
     assert state["step"] == 4
     assert all(torch.isfinite(v).all() for v in state["programs"].values() if v.is_floating_point())
