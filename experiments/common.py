@@ -279,8 +279,13 @@ def rerender(name: str, results: Path = RESULTS, stem: str | None = None) -> Pat
     the header's "1 threads" of earlier runners is corrected."""
     from unigen.experiments import REPRODUCTIONS
 
+    from unigen.errors import UserError
+
     module = REPRODUCTIONS[name]
     md = Path(results) / f"{stem or name}.md"
+    if not md.is_file() or not md.with_suffix(".json").is_file():
+        pages = sorted(p.stem for p in Path(results).glob(f"{name}*.md") if p.with_suffix(".json").is_file())
+        raise UserError(f"no page {md} with its JSON to rerender; {name}'s pages there: {', '.join(pages) or 'none'}")
     text = md.read_text()
     agg = json.loads(md.with_suffix(".json").read_text())
     head, rest = text.split("\n| method |", 1)

@@ -7,7 +7,6 @@ Any wrong key or type becomes a one-line :class:`~unigen.errors.UserError` namin
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List
@@ -242,6 +241,23 @@ def parse_overrides(overrides: list[str]) -> DictConfig:
     return parsed
 
 
+def check_device_name(name: str, key: str = "train.device"):
+    """Refuse, in one line, a device name unigen cannot train on anywhere (``auto``, ``cpu``, ``cuda``, ``cuda:N``
+    pass; whether this machine has that GPU is checked when a run starts: :func:`unigen.run.pick_device`).
+    Returns the ``torch.device``, ``None`` for ``auto``."""
+    import torch
+
+    if name == "auto":
+        return None
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise UserError(f"{key}={name!r} is not a device; use auto, cpu or cuda") from None
+    if device.type not in ("cpu", "cuda"):
+        raise UserError(f"{key}={name!r}: unigen trains on cpu or cuda devices only; use auto, cpu or cuda")
+    return device
+
+
 def _section_name(cfg: DictConfig, sec: str):
     """The ``name`` a config (or the overrides) gives section ``sec``, or ``None``."""
     node = cfg.get(sec, None)
@@ -318,8 +334,7 @@ def resolve(config: dict | DictConfig | str | Path | None = None, overrides: lis
     if top.train.compile not in COMPILE_MODES:  # what this machine can run is checked when a run starts
         raise UserError(f"unknown train.compile={top.train.compile!r}; choose {', '.join(COMPILE_MODES[:-1])} or "
                         f"{COMPILE_MODES[-1]}")
-    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(top.train.device)):
-        raise UserError(f"train.device={top.train.device!r} is not a device; use auto, cpu, cuda or cuda:N")
+    check_device_name(str(top.train.device))
     unknown = set(top.train.players) - set(components["strategy"].players)
     if unknown:
         raise UserError(f"train.players names {sorted(unknown)} but strategy {top.strategy.name!r} "

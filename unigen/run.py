@@ -26,7 +26,7 @@ import torch
 from omegaconf import OmegaConf
 
 from unigen import checkpoint, loggers, plots
-from unigen.config import SCHEMA, Resolved, optim_config, resolve
+from unigen.config import SCHEMA, Resolved, check_device_name, optim_config, resolve
 from unigen.config import save as save_config
 from unigen.data import TensorData
 from unigen.data.stream import fits_on_device
@@ -43,14 +43,9 @@ from unigen.trainer import NonFiniteError, Trainer
 
 def pick_device(name: str, key: str = "train.device") -> torch.device:
     """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (an existing GPU); anything else is refused in one line."""
-    if name == "auto":
+    device = check_device_name(name, key)
+    if device is None:  # auto
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise UserError(f"{key}={name!r} is not a device; use auto, cpu or cuda") from None
-    if device.type not in ("cpu", "cuda"):
-        raise UserError(f"{key}={name!r}: unigen trains on cpu or cuda devices only; use auto, cpu or cuda")
     if device.type == "cuda" and not torch.cuda.is_available():
         fix = "--device cpu" if key == "--device" else "train.device=cpu"
         raise UserError(f"{key}={name} but no CUDA device is available; use {fix}")

@@ -216,6 +216,11 @@ def test_rerender_rewrites_only_the_table(tmp_path):
     assert r"| WGAN-GP critic (W1) | 0.0502 ± 0.0002 (analytic: W1 = \|θ\|) |" in text
     assert text.endswith("## Protocol\n\nkept\n\n## Notes\n\n- note\n")
     assert wgan_disjoint.PUBLISHED[1]["kind"] == "analytic"
+    from unigen.errors import UserError
+
+    with pytest.raises(UserError, match=r"no page .*nope.md with its JSON to rerender; wgan-disjoint's pages there: "
+                                        r"wgan-disjoint, wgan-disjoint-cpu$"):
+        rerender("wgan-disjoint", tmp_path, stem="nope")
 
 
 def test_reproduce_writes_under_the_working_directory_by_default(tmp_path, monkeypatch):

@@ -32,7 +32,8 @@ def test_switching_strategy_is_one_override():
     (["train.players.critic.lr=1"], "critic"),
     (["train.players.generator.lrr=1"], "lrr"),
     (["steps"], "key=value"),
-    (["train.device=tpu"], "train.device='tpu' is not a device; use auto, cpu, cuda or cuda:N"),
+    (["train.device=tpu"], "train.device='tpu' is not a device; use auto, cpu or cuda"),
+    (["train.device=mps"], "train.device='mps': unigen trains on cpu or cuda devices only"),
     (["train.compile=bogus"], "unknown train.compile='bogus'"),
 ])
 def test_bad_config_is_a_one_line_error_naming_it(overrides, fragment):

@@ -206,6 +206,8 @@ def evaluate(ev: Evaluation) -> dict[str, Any]:
 def no_metric_note(ev: Evaluation, own: tuple[str, ...]) -> str:
     name = getattr(ev.data, "registry_name", type(ev.data).__name__)
     lists = f"lists {', '.join(own)}, which do not apply" if own else "lists no metrics of its own"
+    if "images" in own and not ev.settings.image_metrics:
+        lists += " (eval.image_metrics=false turns the image metrics off)"
     return (f"no metric applies to {name} data with these programs (roles: {', '.join(ev.programs.roles)}): "
             f"the data set {lists}; likelihood bounds need a guide and a model with a density at x, "
             f"accuracy a classifier role")

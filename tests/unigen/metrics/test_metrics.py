@@ -426,3 +426,16 @@ def test_sliced_w1_moved_into_the_metrics_and_measures_a_shift():
     # a shift by s along a unit direction u moves each projection by s·<u, θ>: E|<u, θ>| = 2/π in 2-D
     assert_close(sliced_w1(x + torch.tensor([1.0, 0.0]), x, projections=20000), 2 / math.pi, rtol=0.02, atol=0)
     assert sliced_w1(torch.full((3, 2), float("nan")), x) == math.inf
+
+
+def test_the_no_metric_note_names_the_setting_that_turned_image_metrics_off():
+    from types import SimpleNamespace
+
+    from unigen.metrics.evaluation import no_metric_note
+
+    ev = SimpleNamespace(data=SimpleNamespace(registry_name="mnist"), programs=SimpleNamespace(roles={"model": 0}),
+                         settings=SimpleNamespace(image_metrics=False))
+    assert "lists images, which do not apply (eval.image_metrics=false turns the image metrics off)" in \
+        no_metric_note(ev, ("images",))
+    ev.settings.image_metrics = True
+    assert "image_metrics" not in no_metric_note(ev, ("images",))
