@@ -14,7 +14,9 @@
 #   iwgan   iwgan.log and hu2018-iwgan.md/.json/.png: unigen reproduce hu2018-iwgan --seeds 5 --device cuda
 #   bench   bench.log and cuda.json: benchmarks/bench.py --device cuda (eager, traced, torch.compile, graphs, fit());
 #           its rows are also printed one by one in bench.log, in case the stage runs out of time
-# Limits in seconds from the environment: TESTS_S, IWGAN_S, BENCH_S; BENCH_CASES chooses the benchmark's cases.
+#   split   split.log: benchmarks/host_split.py --device cuda mlp_vae iwae_k5 (not in the default; about 1 min):
+#           how much of the eager GPU gap is the forward pass, i.e. Pyro's host work (RESULTS.notes.md)
+# Limits in seconds from the environment: TESTS_S, IWGAN_S, BENCH_S, SPLIT_S; BENCH_CASES chooses the bench cases.
 # Afterwards, here: copy hu2018-iwgan.* into experiments/results/ (the 5-seed MNIST page replaces the 3-seed one),
 # cuda.json into benchmarks/results/ and run `python benchmarks/bench.py --report`; read tests.log for failures.
 set -uo pipefail
@@ -62,8 +64,13 @@ for stage in "${stages[@]}"; do
         say "bench: exit $?"
         [ -f "$OUT/bench/cuda.json" ] && mv "$OUT/bench/cuda.json" "$OUT/cuda.json"
         rm -rf "$OUT/bench" "$OUT/RESULTS.md" ;;  # RESULTS.md is rebuilt here: bench.py --report
+    split)
+        say "split: benchmarks/host_split.py --device cuda (the eager VAE gap: forward vs rest)"
+        timeout "${SPLIT_S:-90}" python3 benchmarks/host_split.py --device cuda mlp_vae iwae_k5 --min-time 4 \
+            > "$OUT/split.log" 2>&1
+        say "split: exit $?" ;;
     *)
-        say "unknown stage $stage (tests, iwgan, bench)"; exit 2 ;;
+        say "unknown stage $stage (tests, iwgan, bench, split)"; exit 2 ;;
     esac
 done
 say "done"
