@@ -31,7 +31,8 @@ class CGAN(NonSaturatingGAN):
 
     Needs labelled data (the trainer refuses data without labels) and conditional programs
     (e.g. ``model.conditional=true``): :meth:`check` verifies once at set-up that generated samples change
-    with the label; that the discriminator reads it too is left to the model. Labels ``-1`` (unlabelled)
+    with the label, and refuses a discriminator whose signature cannot take it (an ``nn.Sequential``); that the
+    discriminator uses the label it takes is left to the model. Labels ``-1`` (unlabelled)
     are not treated specially: train on fully labelled data. Players: ``discriminator``; ``generator``
     (the model).
     """

@@ -75,6 +75,11 @@ class Needs:
             return
         if self.labels == "given":
             require_labels_used(programs, probe)
+            if "discriminator" in self.role_names and not takes_label(programs.discriminator):
+                raise UserError("the loss gives the discriminator the labels c, but it does not take them "
+                                "(it would be called with x alone); write its forward as forward(x, c=None) "
+                                "and use c", cli="the strategy gives the discriminator the labels c, but it "
+                                "does not take them; use a conditional model, e.g. model.conditional=true")
         if "guide" in self.role_names and programs.has("guide"):
             check_guide(programs, probe)
         if self.density and not has_density(programs, None if probe.c is None else probe.c.clamp(min=0)):

@@ -405,6 +405,18 @@ class CondQuadraticDiscriminator(nn.Module):
         return (torch.cat([x ** 2, x, torch.ones_like(x)], -1) * self.w[c]).sum(-1)
 
 
+def test_cgan_refuses_a_discriminator_that_cannot_take_the_labels():
+    """Unlabelled-strategy programs may drop the label (a Sequential critic); a cGAN's discriminator may not."""
+    c = torch.randint(0, 2, (64,))
+    data = TensorData(torch.randn(64, 1), c, DataInfo((1,), num_classes=2))
+    blind = nn.Sequential(nn.Linear(1, 1), nn.Flatten(0))
+    with pytest.raises(UserError, match=r"gives the discriminator the labels c, but it does not take them .*"
+                                        r"forward\(x, c=None\)"):
+        Trainer(Programs(CondShiftGenerator(), discriminator=blind), CGAN(), data, batch_size=8)
+    Trainer(Programs(CondShiftGenerator(), discriminator=blind), NonSaturatingGAN(), data, batch_size=8).fit(
+        2, progress=False)  # an unconditional loss calls it with x alone
+
+
 def test_cgan_recovers_the_location_of_each_class():
     torch.manual_seed(0)
     pyro.set_rng_seed(0)
