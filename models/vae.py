@@ -43,7 +43,7 @@ class BernoulliImage(nn.Module):
 
     def forward(self, z: Tensor, c: Optional[Tensor] = None) -> dist.Distribution:
         logits = self.net(self.labels.append(z, c))  # (batch, C*H*W)
-        logits = logits.reshape(-1, self.channels, self.height, self.width)  # "b (c h w) -> b c h w"
+        logits = logits.reshape(logits.shape[0], self.channels, self.height, self.width)  # "b (c h w) -> b c h w"
         return dist.Bernoulli(logits=logits, validate_args=False).to_event(3)
 
 

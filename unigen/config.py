@@ -275,10 +275,13 @@ def resolve(config: dict | DictConfig | str | Path | None = None, overrides: lis
     """
     if isinstance(config, (str, Path)):
         config = load_yaml(config)
+    defaults = OmegaConf.structured(RunConfig)
     try:
         base, given = OmegaConf.create(config or {}), parse_overrides(list(overrides))
+        OmegaConf.set_readonly(base, False)  # (a copy: the caller's config is not touched)
         for sec in SECTIONS:  # model.name=dcgan over a file's mlp_vae section: dcgan's defaults, not mlp_vae's keys
-            new, old = _section_name(given, sec), _section_name(base, sec)
+            new = _section_name(given, sec)
+            old = (_section_name(base, sec) or defaults[sec].name) if sec in base else None
             if new is not None and old is not None and new != old:
                 base[sec] = {}
         raw = OmegaConf.merge(base, given)
@@ -290,7 +293,6 @@ def resolve(config: dict | DictConfig | str | Path | None = None, overrides: lis
     if not isinstance(schema, int) or schema > SCHEMA:
         raise UserError(f"schema={schema}: these run files were written by a newer unigen (this one reads up to "
                         f"{SCHEMA}); upgrade unigen")
-    defaults = OmegaConf.structured(RunConfig)
     components, sections = {}, {}
     for sec, registry in SECTIONS.items():
         given = raw.get(sec, None) or defaults[sec]

@@ -32,6 +32,7 @@ branches, so a training step built from these helpers can run inside a CUDA grap
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import weakref
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ from pyro import poutine
 from pyro.distributions import Bernoulli, Independent
 from pyro.distributions.util import scale_and_mask
 from pyro.infer.autoguide import AutoGuide
-from pyro.poutine.messenger import unwrap as unwrap_handlers
+from pyro.poutine.messenger import _bound_partial, _context_wrap
 from pyro.poutine.uncondition_messenger import UnconditionMessenger
 from pyro.poutine.util import site_is_subsample
 from torch import Tensor, nn
@@ -246,66 +247,94 @@ def _cuda(x: Tensor) -> list:
 
 
 # ----------------------------------------------------------------------------------------- traces
-#: a role's call target (a plain function) -> how many positional arguments it takes (None: any number)
-_CAPACITY: "weakref.WeakKeyDictionary[Callable, int | None]" = weakref.WeakKeyDictionary()
+#: a role's signature -> how unigen passes it the label: "positional", "keyword" (a parameter ``c`` after ``*``) or
+#: ``None`` (it cannot take one). Keyed by the function that holds the signature, then by whether it is bound.
+_LABEL_MODES: "weakref.WeakKeyDictionary[Callable, dict]" = weakref.WeakKeyDictionary()
 
 
-def _call_target(fn: Callable) -> tuple[Callable, int]:
-    """The plain function that a call of ``fn`` reaches, through Pyro's handlers, ``functools.wraps``, an
-    autoguide (its model), a DDP wrapper and a module's ``forward``; with how many leading parameters it
-    binds itself (``self``)."""
-    for _ in range(16):  # unwrap layer by layer; a cycle is not expected, so the bound only guards
-        fn = inspect.unwrap(unwrap_handlers(fn))
-        if isinstance(fn, AutoGuide) and fn.model is not None:
-            fn = fn.model  # an autoguide is called with its model's arguments
-        elif isinstance(fn, nn.parallel.DistributedDataParallel):
-            fn = fn.module
-        else:
-            break
-    if isinstance(fn, nn.Module):
-        return type(fn).forward, 1
-    if inspect.ismethod(fn):
-        return fn.__func__, 1
-    if inspect.isfunction(fn):
-        return fn, 0
-    return type(fn).__call__, 1  # another callable object
+def _handler_inner(fn: Callable) -> Callable | None:
+    """The program inside one layer of Pyro's handler wrapping (``poutine.trace(f)``, ``replay``, ``block``...),
+    or ``None`` if ``fn`` is not such a wrapper. A user's own ``functools.partial`` is not one."""
+    if isinstance(fn, _bound_partial):
+        return fn.func
+    if isinstance(fn, functools.partial) and fn.func is _context_wrap and len(fn.args) >= 2:
+        return fn.args[1]
+    return None
 
 
-def _capacity(target: Callable, bound: int) -> int | None:
+def _call_target(fn: Callable) -> Callable:
+    """The callable whose signature a call of ``fn`` meets: through Pyro's handlers, an autoguide (its model),
+    DDP and ``torch.compile`` wrappers, and a module's ``forward`` as its instance resolves it."""
+    for _ in range(32):  # layer by layer; the bound only guards against a cycle
+        inner = _handler_inner(fn)
+        if inner is None and isinstance(fn, AutoGuide) and fn.model is not None:
+            inner = fn.model  # an autoguide is called with its model's arguments
+        elif inner is None and isinstance(fn, nn.Module):
+            inner = getattr(fn, "module", None) if isinstance(fn, nn.parallel.DistributedDataParallel) else \
+                getattr(fn, "_orig_mod", None)  # a DDP wrapper, a torch.compile'd module
+            if inner is None:
+                return fn.forward  # the instance's: a bound method, or a function set on the instance
+        if inner is None:
+            return fn
+        fn = inner
+    return fn
+
+
+def _label_mode(target: Callable, inputs: int) -> str | None:
     try:
-        params = list(inspect.signature(target).parameters.values())[bound:]
+        params = list(inspect.signature(target).parameters.values())  # bound methods, partials, __wrapped__
     except (TypeError, ValueError):  # a builtin: assume it takes what it is given
-        return None
+        return "positional"
     if any(p.kind is p.VAR_POSITIONAL for p in params):
-        return None
-    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+        return "positional"
+    if sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params) > inputs:
+        return "positional"
+    if any(p.name == "c" and p.kind is p.KEYWORD_ONLY for p in params):
+        return "keyword"
+    return None
+
+
+def label_mode(fn: Callable, inputs: int = 1) -> str | None:
+    """How a role takes the label ``c`` after its ``inputs`` inputs, as unigen calls roles on labelled data:
+    ``"positional"`` (``model(x, c)``, ``critic(x, z, c)``), ``"keyword"`` (a keyword-only ``c``: ``model(x, *,
+    c=None)``) or ``None``: a program written without one (``def model(x)``, an ``nn.Sequential``
+    discriminator) is called with its inputs alone, as Pyro's SVI passes a program only what it takes. Read from
+    the signature that the call meets (:func:`_call_target`), once per function."""
+    target = _call_target(fn)
+    func, bound = (target.__func__, True) if inspect.ismethod(target) else (target, False)
+    try:
+        modes = _LABEL_MODES.setdefault(func, {})
+    except TypeError:  # not weak-referenceable: no cache
+        return _label_mode(target, inputs)
+    key = (bound, inputs)
+    if key not in modes:
+        modes[key] = _label_mode(target, inputs)
+    return modes[key]
 
 
 def takes_label(fn: Callable, inputs: int = 1) -> bool:
-    """Whether a role can be called with the label ``c`` after its ``inputs`` inputs, as unigen calls roles on
-    labelled data: ``model(x, c)``, ``critic(x, z, c)``. A program written without one (``def model(x)``, an
-    ``nn.Sequential`` discriminator) is called with its inputs alone, as Pyro's SVI passes a program only
-    what it takes. Read from the signature once per function (through Pyro's handlers, an autoguide's model,
-    a DDP wrapper)."""
-    target, bound = _call_target(fn)
-    try:
-        capacity = _CAPACITY[target]
-    except KeyError:
-        capacity = _CAPACITY[target] = _capacity(target, bound)
-    except TypeError:  # not weak-referenceable: no cache
-        capacity = _capacity(target, bound)
-    return capacity is None or capacity > inputs
+    """Whether a role takes the label ``c`` after its ``inputs`` inputs (:func:`label_mode`)."""
+    return label_mode(fn, inputs) is not None
+
+
+def _call_with_label(call: Callable, fn: Callable, args: tuple, c: Tensor | None):
+    """``call(*args)``, with ``c`` appended as role ``fn`` takes it (:func:`label_mode`)."""
+    mode = None if c is None else label_mode(fn, len(args))
+    if mode == "positional":
+        return call(*args, c)
+    if mode == "keyword":
+        return call(*args, c=c)
+    return call(*args)
 
 
 def with_condition(fn: Callable, *args, c: Tensor | None = None):
-    """Call a role with ``c`` appended when there is a condition and the role takes one (:func:`takes_label`)."""
-    return fn(*args) if c is None or not takes_label(fn, len(args)) else fn(*args, c)
+    """Call a role with ``c`` when there is a condition and the role takes one (:func:`label_mode`)."""
+    return _call_with_label(fn, fn, args, c)
 
 
 def trace_program(fn: Callable, x: Tensor, c: Tensor | None = None, **options) -> poutine.Trace:
     """``poutine.trace(fn, **options).get_trace(x[, c])``: the label only for a program that takes one."""
-    label = c is not None and takes_label(fn, 1)
-    return poutine.trace(fn, **options).get_trace(*((x, c) if label else (x,)))
+    return _call_with_label(poutine.trace(fn, **options).get_trace, fn, (x,), c)
 
 
 def discriminate(programs: Programs, x: Tensor, c: Tensor | None = None) -> Tensor:

@@ -14,6 +14,7 @@ reads those outside the step.
 """
 from __future__ import annotations
 
+import numbers
 from contextlib import nullcontext
 from functools import partial
 from typing import Callable
@@ -53,7 +54,7 @@ def check_arguments(programs, strategy, data, batch_size) -> None:
     if not isinstance(data, TensorData):
         raise UserError(f"data is a {type(data).__name__}; wrap it: TensorData(x, c, DataInfo(shape=x.shape[1:])) "
                         f"(unigen.data.base, unigen.programs), or load a data set, e.g. Ring().load()")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int):
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
         raise UserError(f"batch_size={batch_size!r} must be an integer")
 
 
@@ -212,7 +213,7 @@ class Trainer:
         """
         for name, value, least in (("steps", steps, 0), ("log_every", log_every, 1),
                                    ("checkpoint_every", checkpoint_every, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
                 raise UserError(f"fit({name}={value!r}): {name} must be an integer >= {least}")
         if check_every is None:
             check_every = log_every if self.graphed or (self.traced and self.device.type != "cpu") else 1

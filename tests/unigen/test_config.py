@@ -66,6 +66,14 @@ def test_naming_another_component_starts_its_section_from_that_components_defaul
     assert r.model == DCGAN(ngf=32)
     kept = resolve("experiments/configs/ring_gan.yaml", ["model.name=mlp", "model.z_dim=3"])  # the same name
     assert kept.model.hidden == 128 and kept.model.depth == 3 and kept.model.z_dim == 3  # the file's settings stay
+    # a section that names no model is the default's (mlp): naming another one drops its settings too
+    assert resolve({"model": {"hidden": 7}}, ["model.name=mlp_vae"]).model.hidden == 400
+    assert resolve({"model": {"hidden": 7}}, ["model.name=mlp"]).model.hidden == 7
+    from omegaconf import OmegaConf
+
+    frozen = OmegaConf.create({"model": {"name": "mlp", "hidden": 7}})
+    OmegaConf.set_readonly(frozen, True)
+    assert resolve(frozen, ["model.name=mlp_vae"]).model.hidden == 400 and frozen.model.hidden == 7
 
 
 @pytest.mark.parametrize("overrides, hint", [

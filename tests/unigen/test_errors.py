@@ -119,12 +119,14 @@ def test_python_api_mistakes_are_one_line_errors_naming_the_fix():
         with pytest.raises(UserError, match=pattern) as e:
             Trainer(*args)
         assert "\n" not in str(e.value)
-    trainer = Trainer(programs, NonSaturatingGAN(), data, 8)
+    trainer = Trainer(programs, NonSaturatingGAN(), data, np.int64(8))  # NumPy integers are integers
     for kwargs, pattern in (({"steps": -3}, r"fit\(steps=-3\): steps must be an integer >= 0"),
                             ({"steps": 5, "log_every": 0}, r"log_every must be an integer >= 1")):
         with pytest.raises(UserError, match=pattern):
             trainer.fit(progress=False, **kwargs)
     assert trainer.step_count == 0
+    trainer.fit(np.int64(2), log_every=np.int64(1), progress=False)
+    assert trainer.step_count == 2
 
 
 def test_debug_shows_the_traceback(capsys):

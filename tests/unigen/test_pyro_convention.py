@@ -347,3 +347,53 @@ def test_a_role_gets_the_label_only_if_its_signature_takes_one():
     assert takes_label(poutine.block(with_label)) and not takes_label(AutoNormal(poutine.block(x_only)))
     # a two-input critic D(x, z): the label would be the third argument
     assert not takes_label(lambda x, z: None, inputs=2) and takes_label(lambda x, z, c=None: None, inputs=2)
+
+
+def test_the_label_rule_reads_the_signature_the_call_meets():
+    import functools
+
+    from unigen.programs import label_mode
+
+    def with_two(net, prior, x, c=None):
+        pass
+
+    def with_one(net, x):
+        pass
+
+    # a user's partial is not one of Pyro's handler wrappers: its own remaining signature counts
+    assert label_mode(functools.partial(with_two, 1, 2)) == "positional"
+    assert label_mode(functools.partial(with_one, 1)) is None
+
+    def disc(x, c=None):
+        pass
+
+    class Static(nn.Module):
+        forward = staticmethod(disc)
+
+    # the same function reached bound and unbound, in either order: the cache keeps the two apart
+    assert label_mode(Static()) == "positional" and label_mode(disc) == "positional"
+    assert label_mode(Static()) == "positional"
+
+    assert label_mode(torch.compile(critic(), backend="eager")) is None  # through torch.compile's wrapper
+    instance = critic()
+    instance.forward = lambda x, c=None: x  # a forward set on the instance is the one a call meets
+    assert label_mode(instance) == "positional" and label_mode(critic()) is None
+
+    class KeywordLabel(nn.Module):
+        def forward(self, x, *, c=None):
+            return x
+
+    assert label_mode(KeywordLabel()) == "keyword"
+    seen = []
+
+    def keyword_model(x, *, c=None):
+        seen.append(c)
+        with pyro.plate("data", x.shape[0]):
+            pyro.sample("x", dist.Normal(0.0, 1.0), obs=x)
+
+    from unigen.programs import trace_program, with_condition
+
+    c = torch.zeros(3, dtype=torch.long)
+    trace_program(keyword_model, torch.zeros(3), c)
+    assert seen[-1] is c
+    assert with_condition(KeywordLabel(), torch.ones(3), c=c).shape == (3,)
