@@ -40,6 +40,11 @@ from unigen.watch import FiniteWatch, NonFiniteError, SkippedTooOften  # noqa: F
 from unigen.window import Window
 
 
+def _integer(value) -> bool:
+    """An integer (NumPy's too), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def check_arguments(programs, strategy, data, batch_size) -> None:
     """Refuse, in one line each, what the Python API is most often handed by mistake: a strategy class rather
     than an instance, a bare tensor rather than :class:`TensorData`, programs not wrapped in :class:`Programs`."""
@@ -54,7 +59,7 @@ def check_arguments(programs, strategy, data, batch_size) -> None:
     if not isinstance(data, TensorData):
         raise UserError(f"data is a {type(data).__name__}; wrap it: TensorData(x, c, DataInfo(shape=x.shape[1:])) "
                         f"(unigen.data.base, unigen.programs), or load a data set, e.g. Ring().load()")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
+    if not _integer(batch_size):
         raise UserError(f"batch_size={batch_size!r} must be an integer")
 
 
@@ -213,7 +218,7 @@ class Trainer:
         """
         for name, value, least in (("steps", steps, 0), ("log_every", log_every, 1),
                                    ("checkpoint_every", checkpoint_every, 0)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+            if not _integer(value) or value < least:
                 raise UserError(f"fit({name}={value!r}): {name} must be an integer >= {least}")
         if check_every is None:
             check_every = log_every if self.graphed or (self.traced and self.device.type != "cpu") else 1
