@@ -197,8 +197,8 @@ def _list(args) -> None:
     for name in REPRODUCTIONS:
         print(f"  {name}")
     print("shared settings: train, optim (train.optim), eval")
-    print("`unigen list NAME` shows the settings of any strategy, model, dataset or penalty above, and of train, "
-          "optim and eval: types, defaults, ranges and choices (a reproduction's page says what it runs)")
+    print("`unigen list NAME` shows the settings of any name above (types, defaults, ranges and choices), and for a "
+          "reproduction what it runs")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -148,6 +148,18 @@ def _summary(cls: type) -> str:
     return doc.split("\n\n")[0].replace("\n", " ") if doc else ""
 
 
+def _reproduction(name: str, module) -> str:
+    """``unigen list NAME`` of a reproduction: what it reproduces, its data sets and seeds, how to run it."""
+    data = tuple(getattr(module, "DATA", ()))
+    lines = [f"{name} (reproduction; unigen reproduce {name} [--quick] [--seeds N]"
+             f"{' [--data D]' if data else ''} [--device cuda] [--cache DIR])", f"  {_summary(module)}",
+             f"data: {', '.join(data)} (default {data[0]})" if data else "data: its own",
+             f"seeds: {getattr(module, 'SEEDS', 3)} by default",
+             f"page: experiments/results/{name}.md" + (f" ({name}-DATA.md for another --data; " if data else " (")
+             + f"{name}.quick.md with --quick)"]
+    return "\n".join(lines)
+
+
 def components() -> dict[str, tuple[str, type | Callable]]:
     """Every name ``unigen list NAME`` knows: ``{name: (kind, class or function)}``."""
     from unigen.config import EvalConfig, OptimConfig, TrainConfig
@@ -167,9 +179,14 @@ def components() -> dict[str, tuple[str, type | Callable]]:
 
 def describe(name: str) -> str:
     """The text of ``unigen list NAME``; an unknown name is a :class:`UserError` listing the names."""
+    from unigen.experiments import REPRODUCTIONS
+
     known = components()
+    if name not in known and name in REPRODUCTIONS:
+        return _reproduction(name, REPRODUCTIONS[name])
     if name not in known:
-        raise UserError(f"unknown name {name!r}; `unigen list NAME` takes one of: {', '.join(sorted(known))}")
+        raise UserError(f"unknown name {name!r}; `unigen list NAME` takes one of: {', '.join(sorted(known))}, "
+                        f"or a reproduction: {', '.join(REPRODUCTIONS)}")
     kind, obj = known[name]
     usage = {"strategy": f"strategy.name={name}", "model": f"model.name={name}", "dataset": f"data.name={name}",
              "penalty": f"strategy.penalty={name} (any adversarial strategy)",

@@ -68,10 +68,24 @@ def test_list_a_dataset_and_a_penalty(capsys):
     assert "Gulrajani" in capsys.readouterr().out
 
 
+def test_list_a_reproduction_says_what_it_runs_and_how(capsys):
+    from unigen.experiments import REPRODUCTIONS
+
+    assert main(["list", "hu2018-iwgan"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("hu2018-iwgan (reproduction; unigen reproduce hu2018-iwgan [--quick]")
+    assert "Importance weighted GANs on MNIST" in out and "seeds: 5 by default" in out
+    assert f"data: {', '.join(REPRODUCTIONS['hu2018-iwgan'].DATA)} (default mnist)" in out
+    assert main(["list", "wgan-disjoint"]) == 0
+    out = capsys.readouterr().out
+    assert "data: its own" in out and "seeds: 3 by default" in out and "[--data D]" not in out
+
+
 def test_list_an_unknown_name_is_one_line_listing_the_names(capsys):
     code = main(["list", "fgan2"])
     err = capsys.readouterr().err.strip()
     _one_line(code, err, "unknown name 'fgan2'")
+    assert "or a reproduction: hu2018-iwgan," in err
     for name in ("fgan", "monoflow", "mlp_vae", "mnist", "gp", "train"):
         assert f" {name}," in err or err.endswith(f" {name}")
 
