@@ -41,12 +41,17 @@ from unigen.errors import UserError
 COMPILE_MODES = ("none", "cudagraph", "trace", "trace-eager")
 
 
-def check_compile(mode: str, device: torch.device, strategy_name: str, capturable: bool | str,
-                  skip_nonfinite: bool, world_size: int) -> None:
-    """Refuse a compile mode this run cannot use, with a one-line fix."""
+def check_compile_name(mode: str) -> None:
+    """Refuse, in one line, a ``train.compile`` that is no mode at all (what this run can use: :func:`check_compile`)."""
     if mode not in COMPILE_MODES:
         raise UserError(f"unknown train.compile={mode!r}; choose {', '.join(COMPILE_MODES[:-1])} or "
                         f"{COMPILE_MODES[-1]}")
+
+
+def check_compile(mode: str, device: torch.device, strategy_name: str, capturable: bool | str,
+                  skip_nonfinite: bool, world_size: int) -> None:
+    """Refuse a compile mode this run cannot use, with a one-line fix."""
+    check_compile_name(mode)
     if mode == "none":
         return
     if mode.startswith("trace"):  # its own refusals (unigen.traced)

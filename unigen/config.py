@@ -331,11 +331,9 @@ def resolve(config: dict | DictConfig | str | Path | None = None, overrides: lis
         raise UserError(f"train.monitor_mode={top.train.monitor_mode!r}; choose min or max")
     if top.train.on_nan not in ("error", "skip"):
         raise UserError(f"train.on_nan={top.train.on_nan!r}; choose error or skip")
-    from unigen.compiled import COMPILE_MODES  # (torch-heavy: only once a config resolves)
+    from unigen.compiled import check_compile_name  # (torch-heavy: only once a config resolves)
 
-    if top.train.compile not in COMPILE_MODES:  # what this machine can run is checked when a run starts
-        raise UserError(f"unknown train.compile={top.train.compile!r}; choose {', '.join(COMPILE_MODES[:-1])} or "
-                        f"{COMPILE_MODES[-1]}")
+    check_compile_name(top.train.compile)  # what this machine can run is checked when a run starts
     check_device_name(str(top.train.device))
     unknown = set(top.train.players) - set(components["strategy"].players)
     if unknown:
