@@ -3,7 +3,7 @@ r"""A/B of inductor options for unigen's traced step, against the hand-written e
     python benchmarks/inductor_ab.py dcgan_ns --min-time 20 \
         --variant on '{}' --variant off '{"layout_optimization": false}'
 
-Each variant is a name and a JSON dict of inductor options (``torch.compile(options=...)``), which replace
+Each variant is a name and a JSON dict of inductor options (``compile_fx``'s ``config_patches``), which replace
 unigen's own (:func:`unigen.traced._compile`: layout optimisation off on a CPU). Every variant is compiled
 first, then the hand-written step and the variants are timed as the benchmark times them
 (:func:`benchmarks.bench.rates`: ``--rounds`` interleaved slices of ``--min-time / --rounds`` seconds, each
@@ -51,8 +51,7 @@ def main(argv=None) -> None:
     try:
         for name, options in args.variant:
             opts = json.loads(options)
-            traced._compile = lambda gm, inputs, o=opts: torch.compile(gm, backend="inductor", fullgraph=True,
-                                                                         dynamic=False, options=o)
+            traced._compile = lambda gm, inputs, o=opts: original(gm, inputs, o)
             trainer = case.trainer(data, "trace")
             trainer.step(), trainer.step()  # trace and compile
             steps[name] = trainer.step

@@ -47,9 +47,9 @@ Compile time: tracing takes about a second; inductor's compilation, on a 2-core 
 are printed once per graph (on stderr), with whether inductor's on-disk FX graph cache
 (``torch._inductor.config.fx_graph_cache``, on by default; it lives in ``/tmp/torchinductor_$USER`` unless
 ``TORCHINDUCTOR_CACHE_DIR`` says otherwise) served the compiled code: a second run of the same
-model, strategy and batch size loads it in a few seconds. After the first call dynamo's guards are skipped
-(``skip_guard_eval_unsafe``): a graph is only ever called with its own state tensors and batches of its
-shapes.
+model, strategy and batch size loads it in a few seconds. Inductor is called directly on the traced graph, without
+dynamo (:func:`_compile`), so a replay has no guards to check and no frame to evaluate: a graph is only ever
+called with its own state tensors and batches of its shapes.
 
 Refused (one line each, :func:`check_traceable`): ``train.on_nan=skip`` (a host decision inside the
 update), multi-process runs, and strategies listed in :data:`UNTRACEABLE` — those whose update reads tensor
@@ -74,7 +74,7 @@ from __future__ import annotations
 import operator
 import sys
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Callable, Hashable, Iterable, Sequence
 
 import torch
@@ -177,8 +177,7 @@ class TracedStep:
         self.traces = 0  # traces made (one per key and shapes, again after invalidate())
         self.replays = 0  # updates run by a graph
         self.compile_seconds = 0.0  # tracing and compiling, in all (logged once per graph)
-        self._cache = (0, 0)  # inductor's FX graph cache hits and misses before a graph's compilation
-        self.pending: dict[Hashable, float] = {}  # graphs traced, compiled at their first replay: tracing seconds
+        self.last_cache = ""  # whether inductor's FX graph cache served the last compilation: hit, miss, not used
 
     @classmethod
     def over(cls, module: torch.nn.Module, optimizers: Iterable[torch.optim.Optimizer], extra, name: str,
@@ -194,7 +193,6 @@ class TracedStep:
     def invalidate(self) -> None:
         """Drop the graphs (e.g. after a checkpoint replaced the optimiser states); the next calls retrace."""
         self.graphs.clear()
-        self.pending.clear()
 
     def __call__(self, key: Hashable, fn: Callable, *args):
         leaves, spec = pytree.tree_flatten(args)
@@ -206,24 +204,8 @@ class TracedStep:
         run, state, out_spec, hosts = self.graphs[sig]
         for h in hosts:
             h.fill()
-        start = time.perf_counter() if sig in self.pending else 0.0
-        if start and self.backend == "inductor":
-            from torch._dynamo.utils import counters
-
-            self._cache = (counters["inductor"]["fxgraph_cache_hit"], counters["inductor"]["fxgraph_cache_miss"])
-        try:
-            # once compiled, skip dynamo's guards (hundreds of tensor checks a call): a graph is only called
-            # with the tensors it was traced with and batches of its own shapes
-            with torch.no_grad(), _trusted() if self.backend == "inductor" and not start else nullcontext():
-                flat = run(*state, *given, *[h.scalars for h in hosts])
-        except Exception as e:  # noqa: BLE001  (a compiler's failure, at its first call)
-            if not start:
-                raise
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise UserError(f"{self.name}: inductor could not compile the traced update ({first[:200]}); use "
-                            f"train.compile=trace-eager or train.compile=none") from e
-        if start:  # torch.compile compiles at the first call: report tracing and compiling once
-            self._report(sig, self.pending.pop(sig) + time.perf_counter() - start, "traced and compiled")
+        with torch.no_grad():
+            flat = run(*state, *given, *[h.scalars for h in hosts])
         self.replays += 1
         return pytree.tree_unflatten(list(flat), out_spec)
 
@@ -254,31 +236,37 @@ class TracedStep:
             raise UserError(f"{self.name} could not be traced into one graph ({first[:200]}); it reads tensor "
                             f"values on the host; use train.compile=none") from e
         _drop_profiler_marks(gm)
-        run, hosts = gm, []
+        run, hosts, cache = gm, [], ""
         if self.backend == "inductor":
             hosts = _decompose_adam(gm, state + given, self.adam_scalars)
             _norms_as_sums(gm)
             _scalar_constants_to(gm, next((t.device for t in state + given if t.device.type != "cpu"), CPU))
-            run = _compile(gm, state + given + [h.scalars for h in hosts])
+            run, cache = self._compiled(gm, state + given + [h.scalars for h in hosts])
+            self.last_cache = cache
         self.graphs[sig] = (run, state, holder["spec"], hosts)
         self.traces += 1
-        seconds = time.perf_counter() - start
-        if self.backend == "inductor":
-            self.pending[sig] = seconds  # and the compilation, at the first replay
-        else:
-            self._report(sig, seconds, "traced")
+        self._report(sig, time.perf_counter() - start, "traced and compiled" if cache else "traced", cache)
 
-    def _report(self, sig, seconds: float, what: str) -> None:
+    def _compiled(self, gm: torch.fx.GraphModule, inputs: list[Tensor]):
+        """``gm`` compiled by inductor (:func:`_compile`), and whether inductor's on-disk FX graph cache served it
+        (``hit``, ``miss`` or ``not used``); a compiler's failure is a one-line :class:`UserError`."""
+        from torch._dynamo.utils import counters
+
+        before = (counters["inductor"]["fxgraph_cache_hit"], counters["inductor"]["fxgraph_cache_miss"])
+        try:
+            run = _compile(gm, inputs)
+        except Exception as e:  # noqa: BLE001  (inductor's own errors have no common type)
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise UserError(f"{self.name}: inductor could not compile the traced update ({first[:200]}); use "
+                            f"train.compile=trace-eager or train.compile=none") from e
+        hits, misses = counters["inductor"]["fxgraph_cache_hit"], counters["inductor"]["fxgraph_cache_miss"]
+        return run, "hit" if hits > before[0] else "miss" if misses > before[1] else "not used"
+
+    def _report(self, sig, seconds: float, what: str, cache: str = "") -> None:
         """Say once per graph, on stderr, how long tracing (and compiling) took, and whether inductor's on-disk
         FX graph cache served the compiled code."""
         self.compile_seconds += seconds
-        cache = ""
-        if self.backend == "inductor":
-            from torch._dynamo.utils import counters
-
-            hits, misses = counters["inductor"]["fxgraph_cache_hit"], counters["inductor"]["fxgraph_cache_miss"]
-            seen = "hit" if hits > self._cache[0] else "miss" if misses > self._cache[1] else "not used"
-            cache = f"; inductor's FX graph cache: {seen}"
+        cache = f"; inductor's FX graph cache: {cache}" if cache else ""
         shapes = ", ".join("×".join(map(str, s[0])) or "()" for s in sig[1] if s is not None)
         print(f"unigen: {self.name}: {what} update {sig[0]!r} (inputs {shapes}) in {seconds:.1f} s{cache}",
               file=sys.stderr, flush=True)
@@ -300,10 +288,6 @@ class _HostAdam:
         t = float(self.step) + 1  # this update's count: the step tensor holds the updates done so far
         self.scalars.copy_(torch.tensor([float(self.lr) / (1 - self.beta1 ** t), (1 - self.beta2 ** t) ** 0.5]),
                            non_blocking=True)
-
-
-def _trusted():
-    return torch.compiler.set_stance("default", skip_guard_eval_unsafe=True)
 
 
 def _norms_as_sums(gm: torch.fx.GraphModule) -> None:
@@ -423,15 +407,29 @@ def _decompose_adam(gm: torch.fx.GraphModule, inputs: list[Tensor], scalars: str
     return keepers
 
 
-def _compile(gm: torch.fx.GraphModule, example_inputs: list[Tensor]):
-    """Inductor over the graph, through ``torch.compile`` (whose shape environment lets inductor's FX graph
-    cache, on disk, serve a graph compiled by an earlier run). One graph, static shapes.
+def _compile(gm: torch.fx.GraphModule, example_inputs: list[Tensor],
+             options: dict | None = None) -> Callable[..., Sequence[Tensor]]:
+    """Inductor over the graph, called directly (``compile_fx``, what ``torch.compile``'s inductor back-end calls),
+    without dynamo. One graph, static shapes, compiled now; the result is called with the inputs in order.
+    ``options`` (inductor settings) replace unigen's own, below (``benchmarks/inductor_ab.py`` compares sets).
+
+    Without dynamo a replay skips its frame evaluation, cache look-up and compiled-region wrapper: about 0.1 ms a
+    call on the host-cost cases of ``benchmarks/bench.py`` (traced host-cost VAE 0.32 → 0.21 ms a step, ring GAN
+    0.80 → 0.58 ms; full-size ring GAN 7.8 → 7.2 ms, VAE 8.2 → 7.8 ms; same process, 10 interleaved rounds). The
+    tracing context gives inductor the shape environment that its on-disk FX graph cache needs (without one the
+    cache is bypassed), so a second run of the same graph loads it from there.
 
     On a CPU, inductor's layout optimisation (the convolutions' tensors made channels-last) is off: without it
     the traced DCGAN and WGAN-GP steps ran 9% and 13% faster (medians of 10 interleaved rounds each, faster in
     19 of the 20, one a tie). Its generated element-wise code (the norms, leaky ReLUs, the penalty and Adam)
     took 314–343 ms of a WGAN-GP step with it (two profiles) and 101–127 ms without (four).
     """
-    cpu = all(t.device.type == "cpu" for t in example_inputs)
-    return torch.compile(gm, backend="inductor", fullgraph=True, dynamic=False,
-                         options={"layout_optimization": False} if cpu else None)
+    from torch._guards import TracingContext, tracing
+    from torch._inductor.compile_fx import compile_fx
+    from torch._subclasses import FakeTensorMode
+    from torch.fx.experimental.symbolic_shapes import ShapeEnv
+
+    if options is None:
+        options = {"layout_optimization": False} if all(t.device.type == "cpu" for t in example_inputs) else {}
+    with tracing(TracingContext(FakeTensorMode(shape_env=ShapeEnv()))), torch.no_grad():
+        return compile_fx(gm, list(example_inputs), config_patches=options)

@@ -326,3 +326,54 @@ def test_inductor_runs_are_reproducible_run_to_run_and_resume_identically():
         assert_close(b, a, rtol=0, atol=0)
     assert_close(dict(resumed.programs.named_parameters()), dict(whole.programs.named_parameters()), rtol=0, atol=0)
     assert_close(_optimizer_states(resumed), _optimizer_states(whole), rtol=0, atol=0)
+
+
+def _toy_step(backend):
+    w = torch.nn.Parameter(torch.ones(3))
+    opt = torch.optim.Adam([w], lr=torch.tensor(0.1, dtype=torch.float64), fused=True)
+
+    def update(x):
+        opt.zero_grad(set_to_none=True)
+        loss = ((w * x).sum() - 1.0) ** 2
+        loss.backward()
+        opt.step()
+        return {"loss": loss.detach()}
+
+    return w, TracedStep.over(torch.nn.ParameterList([w]), [opt], [], "strategy 'toy'", backend), update
+
+
+def test_inductor_compiles_the_traced_graph_without_dynamo_once_at_the_trace(capsys):
+    """The graph goes to inductor directly: no frame is handed to dynamo, at the trace or at any replay, and the
+    compiled updates follow the uncompiled graph's (same arithmetic up to fused rounding). Inductor's on-disk FX
+    graph cache still serves it: the same graph compiled again is a cache hit (without a shape environment
+    inductor would bypass its cache)."""
+    from torch._dynamo.utils import counters
+
+    w, step, update = _toy_step("trace")
+    w_eager, step_eager, update_eager = _toy_step("trace-eager")
+    captured = dict(counters["stats"])  # dynamo's: the graphs it captured and the calls it traced
+    for i in range(4):
+        x = torch.full((4, 3), 0.25 * (i + 1))
+        assert_close(step("update", update, x)["loss"], step_eager("update", update_eager, x)["loss"])
+    assert dict(counters["stats"]) == captured
+    assert step.traces == 1 and step.replays == 4 and step.compile_seconds > 0
+    assert_close(w.detach(), w_eager.detach())
+    capsys.readouterr()
+    _, again, update_again = _toy_step("trace")
+    again("update", update_again, torch.ones(4, 3))
+    assert "traced and compiled update 'update' (inputs 4×3)" in capsys.readouterr().err
+    assert again.last_cache == "hit"
+
+
+def test_a_compiler_failure_is_one_line_naming_the_uncompiled_modes(monkeypatch):
+    import torch._inductor.compile_fx as compile_fx
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("C++ compiler not found\nmore detail")
+
+    monkeypatch.setattr(compile_fx, "compile_fx", broken)
+    w, step, update = _toy_step("trace")
+    with pytest.raises(UserError, match=r"^strategy 'toy': inductor could not compile the traced update \(C\+\+ "
+                                        r"compiler not found\); use train.compile=trace-eager or train.compile=none$"):
+        step("update", update, torch.ones(4, 3))
+    assert_close(w.detach(), torch.ones(3))  # the tracing run was undone
