@@ -413,11 +413,15 @@ def _compile(gm: torch.fx.GraphModule, example_inputs: list[Tensor],
     without dynamo. One graph, static shapes, compiled now; the result is called with the inputs in order.
     ``options`` (inductor settings) replace unigen's own, below (``benchmarks/inductor_ab.py`` compares sets).
 
-    Without dynamo a replay skips its frame evaluation, cache look-up and compiled-region wrapper: about 0.1 ms a
-    call on the host-cost cases of ``benchmarks/bench.py`` (traced host-cost VAE 0.32 → 0.21 ms a step, ring GAN
-    0.80 → 0.58 ms; full-size ring GAN 7.8 → 7.2 ms, VAE 8.2 → 7.8 ms; same process, 10 interleaved rounds). The
-    tracing context gives inductor the shape environment that its on-disk FX graph cache needs (without one the
-    cache is bypassed), so a second run of the same graph loads it from there.
+    Without dynamo a replay skips dynamo's cache look-up and compiled-region wrapper, 0.2–0.25 ms a call under
+    ``torch.profiler`` (full-size VAE, two profiles: 92–100 µs and 123–134 µs; guards were already skipped). In one
+    process, 10 interleaved rounds, against ``torch.compile`` with its guards skipped after the first call: traced
+    host-cost VAE 0.41 → 0.28 ms a step, host-cost ring GAN 0.84 → 0.49 ms; full-size VAE 8.0 → 7.4 and 9.0 → 8.6
+    ms, ring GAN 8.8 → 8.1 and 7.9 → 7.4 ms (both orders); IWAE K=5 within the noise (20.4 / 20.6, 19.6 / 20.7).
+    The tracing context gives inductor the shape environment that its on-disk FX graph cache needs (without one
+    the cache is bypassed), so a second run of the same graph loads it from there. The inputs inductor sees are
+    fake tensors of static shapes, as ``torch.compile(dynamic=False)`` gives it; from the real tensors it would
+    make every size a symbol (dynamic-shape kernels, and the DCGAN's graph failed to compile).
 
     On a CPU, inductor's layout optimisation (the convolutions' tensors made channels-last) is off: without it
     the traced DCGAN and WGAN-GP steps ran 9% and 13% faster (medians of 10 interleaved rounds each, faster in
@@ -431,5 +435,7 @@ def _compile(gm: torch.fx.GraphModule, example_inputs: list[Tensor],
 
     if options is None:
         options = {"layout_optimization": False} if all(t.device.type == "cpu" for t in example_inputs) else {}
-    with tracing(TracingContext(FakeTensorMode(shape_env=ShapeEnv()))), torch.no_grad():
-        return compile_fx(gm, list(example_inputs), config_patches=options)
+    fake = FakeTensorMode(shape_env=ShapeEnv())
+    with tracing(TracingContext(fake)), torch.no_grad():
+        static = [fake.from_tensor(t, static_shapes=True) for t in example_inputs]  # as dynamo's dynamic=False
+        return compile_fx(gm, static, config_patches=options)

@@ -377,3 +377,29 @@ def test_a_compiler_failure_is_one_line_naming_the_uncompiled_modes(monkeypatch)
                                         r"compiler not found\); use train.compile=trace-eager or train.compile=none$"):
         step("update", update, torch.ones(4, 3))
     assert_close(w.detach(), torch.ones(3))  # the tracing run was undone
+
+
+@pytest.mark.slow
+def test_inductor_compiles_a_dcgan_step_with_static_shapes():
+    """Inductor is given fake inputs of static shapes, as ``torch.compile(dynamic=False)`` gives them. Given the
+    real tensors it would make every size a symbol, and a DCGAN's update (batch norms, transposed convolutions)
+    failed to compile (a symbolic float in ``tensorify_python_scalars``). A tiny DCGAN under ns_gan now compiles,
+    both phases replay, and its losses follow the uncompiled graph's."""
+    from unigen.data.base import TensorData
+    from unigen.programs import DataInfo
+    from unigen.registry import MODELS
+
+    info = DataInfo(shape=(1, 32, 32), support="symmetric")
+    data = TensorData(2 * torch.rand(64, 1, 32, 32, generator=torch.Generator().manual_seed(0)) - 1, None, info)
+
+    def run(compile):
+        torch.manual_seed(0)
+        programs = MODELS.get("dcgan")(ngf=4, ndf=4, z_dim=8).build(info)
+        trainer = Trainer(programs, STRATEGIES.get("ns_gan")(), data, batch_size=4, compile=compile)
+        return trainer, [{k: float(v) for k, v in trainer.step().items()} for _ in range(3)]
+
+    traced, losses = run("trace")
+    _, eager_losses = run("trace-eager")
+    assert traced.traced.traces == 2 and traced.traced.replays == 6
+    for got, want in zip(losses, eager_losses):
+        assert got == pytest.approx(want, rel=1e-3, abs=1e-4)
