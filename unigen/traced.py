@@ -48,8 +48,8 @@ are printed once per graph (on stderr), with whether inductor's on-disk FX graph
 (``torch._inductor.config.fx_graph_cache``, on by default; it lives in ``/tmp/torchinductor_$USER`` unless
 ``TORCHINDUCTOR_CACHE_DIR`` says otherwise) served the compiled code: a second run of the same
 model, strategy and batch size loads it in a few seconds. Inductor is called directly on the traced graph, without
-dynamo (:func:`_compile`), so a replay has no guards to check and no frame to evaluate: a graph is only ever
-called with its own state tensors and batches of its shapes.
+dynamo (:func:`_compile`), so a replay has no guards to check and no frame to evaluate (AOTAutograd's thin
+runtime wrapper remains): a graph is only ever called with its own state tensors and batches of its shapes.
 
 Refused (one line each, :func:`check_traceable`): ``train.on_nan=skip`` (a host decision inside the
 update), multi-process runs, and strategies listed in :data:`UNTRACEABLE` — those whose update reads tensor
@@ -253,12 +253,16 @@ class TracedStep:
         from torch._dynamo.utils import counters
 
         before = (counters["inductor"]["fxgraph_cache_hit"], counters["inductor"]["fxgraph_cache_miss"])
+        cuda = sorted({t.device.index or 0 for t in inputs if t.device.type == "cuda"})
         try:
-            run = _compile(gm, inputs)
+            # inductor may draw random inputs to time its choices (pad_mm on CUDA), only when its cache misses:
+            # the generators are put back, so the run's random numbers do not depend on the cache
+            with torch.random.fork_rng(devices=cuda):
+                run = _compile(gm, inputs)
         except Exception as e:  # noqa: BLE001  (inductor's own errors have no common type)
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise UserError(f"{self.name}: inductor could not compile the traced update ({first[:200]}); use "
-                            f"train.compile=trace-eager or train.compile=none") from e
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise UserError(f"{self.name}: inductor could not compile the traced update ({type(e).__name__}: "
+                            f"{first[:200]}); use train.compile=trace-eager or train.compile=none") from e
         hits, misses = counters["inductor"]["fxgraph_cache_hit"], counters["inductor"]["fxgraph_cache_miss"]
         return run, "hit" if hits > before[0] else "miss" if misses > before[1] else "not used"
 
