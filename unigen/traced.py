@@ -122,8 +122,7 @@ def _undone(state: Callable[[], Iterable[Tensor]], given: list[Tensor]):
     generators are restored, so the next (replayed) update is the first one."""
     before = _unique([*state(), *given])
     saved = [t.detach().clone() for t in before]
-    cuda = sorted({t.device.index or 0 for t in before if t.device.type == "cuda"})
-    with torch.random.fork_rng(devices=cuda):
+    with torch.random.fork_rng(devices=_cuda_indices(before)):
         try:
             yield
         finally:
@@ -134,6 +133,11 @@ def _undone(state: Callable[[], Iterable[Tensor]], given: list[Tensor]):
                 for t in _unique(state()):
                     if id(t) not in known:
                         t.zero_()
+
+
+def _cuda_indices(tensors: Iterable[Tensor]) -> list[int]:
+    """The CUDA devices that ``tensors`` live on (whose generators ``fork_rng`` must save and restore)."""
+    return sorted({t.device.index or 0 for t in tensors if t.device.type == "cuda"})
 
 
 def _unique(tensors: Iterable[Tensor]) -> list[Tensor]:
@@ -253,11 +257,10 @@ class TracedStep:
         from torch._dynamo.utils import counters
 
         before = (counters["inductor"]["fxgraph_cache_hit"], counters["inductor"]["fxgraph_cache_miss"])
-        cuda = sorted({t.device.index or 0 for t in inputs if t.device.type == "cuda"})
         try:
             # inductor may draw random inputs to time its choices (pad_mm on CUDA), only when its cache misses:
             # the generators are put back, so the run's random numbers do not depend on the cache
-            with torch.random.fork_rng(devices=cuda):
+            with torch.random.fork_rng(devices=_cuda_indices(inputs)):
                 run = _compile(gm, inputs)
         except Exception as e:  # noqa: BLE001  (inductor's own errors have no common type)
             first = str(e).strip().splitlines()[0] if str(e).strip() else ""
