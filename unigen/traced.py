@@ -181,7 +181,6 @@ class TracedStep:
         self.traces = 0  # traces made (one per key and shapes, again after invalidate())
         self.replays = 0  # updates run by a graph
         self.compile_seconds = 0.0  # tracing and compiling, in all (logged once per graph)
-        self.last_cache = ""  # whether inductor's FX graph cache served the last compilation: hit, miss, not used
 
     @classmethod
     def over(cls, module: torch.nn.Module, optimizers: Iterable[torch.optim.Optimizer], extra, name: str,
@@ -246,10 +245,10 @@ class TracedStep:
             _norms_as_sums(gm)
             _scalar_constants_to(gm, next((t.device for t in state + given if t.device.type != "cpu"), CPU))
             run, cache = self._compiled(gm, state + given + [h.scalars for h in hosts])
-            self.last_cache = cache
         self.graphs[sig] = (run, state, holder["spec"], hosts)
         self.traces += 1
-        self._report(sig, time.perf_counter() - start, "traced and compiled" if cache else "traced", cache)
+        compiled = self.backend == "inductor"
+        self._report(sig, time.perf_counter() - start, "traced and compiled" if compiled else "traced", cache)
 
     def _compiled(self, gm: torch.fx.GraphModule, inputs: list[Tensor]):
         """``gm`` compiled by inductor (:func:`_compile`), and whether inductor's on-disk FX graph cache served it
