@@ -424,17 +424,16 @@ def _compile(gm: torch.fx.GraphModule, example_inputs: list[Tensor],
     process, 10 interleaved rounds, against ``torch.compile`` with its guards skipped after the first call: traced
     host-cost VAE 0.41 → 0.28 ms a step, host-cost ring GAN 0.84 → 0.49 ms; full-size VAE 8.0 → 7.4 and 9.0 → 8.6
     ms, ring GAN 8.8 → 8.1 and 7.9 → 7.4 ms (both orders); IWAE K=5 within the noise (20.4 / 20.6, 19.6 / 20.7).
-    The tracing context gives inductor the shape environment that its on-disk FX graph cache needs (without one
-    the cache is bypassed), so a second run of the same graph loads it from there. The inputs inductor sees are
-    fake tensors of static shapes, as ``torch.compile(dynamic=False)`` gives it; from the real tensors it would
-    make every size a symbol (dynamic-shape kernels, and the DCGAN's graph failed to compile).
+    The inputs inductor sees are fake tensors of static shapes, as ``torch.compile(dynamic=False)`` gives it: from
+    the real tensors it would make every size a symbol (dynamic-shape kernels, and the DCGAN's graph failed to
+    compile). Their fake mode carries a shape environment, which inductor's on-disk FX graph cache needs (without
+    one the cache is bypassed), so a second run of the same graph loads it from there.
 
     On a CPU, inductor's layout optimisation (the convolutions' tensors made channels-last) is off: without it
     the traced DCGAN and WGAN-GP steps ran 9% and 13% faster (medians of 10 interleaved rounds each, faster in
     19 of the 20, one a tie). Its generated element-wise code (the norms, leaky ReLUs, the penalty and Adam)
     took 314–343 ms of a WGAN-GP step with it (two profiles) and 101–127 ms without (four).
     """
-    from torch._guards import TracingContext, tracing
     from torch._inductor.compile_fx import compile_fx
     from torch._subclasses import FakeTensorMode
     from torch.fx.experimental.symbolic_shapes import ShapeEnv
@@ -442,6 +441,6 @@ def _compile(gm: torch.fx.GraphModule, example_inputs: list[Tensor],
     if options is None:
         options = {"layout_optimization": False} if all(t.device.type == "cpu" for t in example_inputs) else {}
     fake = FakeTensorMode(shape_env=ShapeEnv())
-    with tracing(TracingContext(fake)), torch.no_grad():
-        static = [fake.from_tensor(t, static_shapes=True) for t in example_inputs]  # as dynamo's dynamic=False
+    static = [fake.from_tensor(t, static_shapes=True) for t in example_inputs]  # as dynamo's dynamic=False
+    with torch.no_grad():
         return compile_fx(gm, static, config_patches=options)
