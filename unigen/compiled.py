@@ -35,7 +35,7 @@ import gc
 import torch
 from torch import Tensor
 
-from unigen.errors import UserError
+from unigen.errors import UserError, first_line
 
 #: values of ``train.compile`` (``trace``, ``trace-eager``: :mod:`unigen.traced`)
 COMPILE_MODES = ("none", "cudagraph", "trace", "trace-eager")
@@ -127,7 +127,7 @@ class GraphedStep:
             with torch.cuda.graph(graph):
                 outputs = self.step()
         except RuntimeError as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            first = first_line(e)
             raise UserError(f"{self.name} could not be captured in a CUDA graph ({first}); it syncs with the "
                             f"host; use train.compile=none") from e
         finally:

@@ -15,7 +15,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from unigen.errors import UserError
+from unigen.errors import UserError, first_line
 from unigen.registry import DATASETS, MODELS, STRATEGIES, Registry
 from unigen.settings import bounded, check_settings, count
 from unigen.settings import seed as seed_setting
@@ -110,7 +110,7 @@ class Resolved:
 
 def _one_line(e: Exception) -> str:
     """First line of an exception, prefixed by the offending key when OmegaConf knows it."""
-    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    msg = first_line(e)
     key = getattr(e, "full_key", None)
     return f"{key}: {msg}" if key and str(key) not in msg else msg
 

@@ -15,3 +15,12 @@ class UserError(Exception):
 
     def for_cli(self) -> str:
         return self.cli or str(self)
+
+
+def first_line(e: BaseException, empty: str | None = None) -> str:
+    """The first line of an exception's message, for a one-line error; ``empty`` (the exception's type name when
+    ``None``) when the message is blank."""
+    text = str(e).strip()
+    if text:
+        return text.splitlines()[0]
+    return type(e).__name__ if empty is None else empty

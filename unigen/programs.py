@@ -50,7 +50,7 @@ from pyro.poutine.util import site_is_subsample
 from torch import Tensor, nn
 from torch.distributions.utils import _sum_rightmost, broadcast_all
 
-from unigen.errors import UserError
+from unigen.errors import UserError, first_line
 
 #: first-argument names of the retired convention ``model(batch_size, c=None)``
 _SIZE_ARGS = ("batch_size", "n", "num", "num_samples", "size", "batch")
@@ -215,7 +215,7 @@ def check_guide(programs: Programs, probe: Batch) -> None:
             guide_tr = trace_guide(programs.guide, probe.x, probe.c)
             model_tr = score_model(programs.model, probe.x, probe.c, replay=guide_tr)
     except (TypeError, ValueError, RuntimeError, AttributeError, KeyError) as e:
-        detail = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
+        detail = first_line(e, "")[:160]
         raise UserError(f"calling the guide as guide(x{', c' if probe.c is not None else ''}) and replaying the "
                         f"model on it failed ({type(e).__name__}: {detail}); the guide takes the model's arguments "
                         f"and samples its latent sites") from None
@@ -364,7 +364,7 @@ def find_observed(model: Callable, probe: Batch, name: str | None = None) -> str
     except UserError:
         raise
     except Exception as e:  # a user's program failing on its first call: say how unigen calls it
-        detail = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
+        detail = first_line(e, "")[:160]
         raise UserError(f"calling the model as model(x{', c' if probe.c is not None else ''}) failed "
                         f"({type(e).__name__}: {detail}); unigen calls it as Pyro's SVI does, with the data "
                         f"batch x observed by pyro.sample(..., obs=x)") from None

@@ -81,7 +81,7 @@ import torch
 import torch.utils._pytree as pytree
 from torch import Tensor
 
-from unigen.errors import UserError
+from unigen.errors import UserError, first_line
 
 #: registered strategies whose update cannot be traced, with the reason
 UNTRACEABLE: dict[str, str] = {}
@@ -235,7 +235,7 @@ class TracedStep:
             with _undone(self.state, given):  # make_fx runs the update on the real tensors
                 gm = make_fx(flat_update, tracing_mode="real")(*state, *given)
         except RuntimeError as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            first = first_line(e)
             raise UserError(f"{self.name} could not be traced into one graph ({first[:200]}); it reads tensor "
                             f"values on the host; use train.compile=none") from e
         _drop_profiler_marks(gm)
@@ -262,7 +262,7 @@ class TracedStep:
             with torch.random.fork_rng(devices=_cuda_indices(inputs)):
                 run = _compile(gm, inputs)
         except Exception as e:  # noqa: BLE001  (inductor's own errors have no common type)
-            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            first = first_line(e, "")
             raise UserError(f"{self.name}: inductor could not compile the traced update ({type(e).__name__}: "
                             f"{first[:200]}); use train.compile=trace-eager or train.compile=none") from e
         hits, misses = counters["inductor"]["fxgraph_cache_hit"], counters["inductor"]["fxgraph_cache_miss"]

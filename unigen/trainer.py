@@ -30,7 +30,7 @@ from unigen.config import OptimConfig
 from unigen.data.base import TensorData
 from unigen.data.stream import HostBatches, same_device
 from unigen.distributed import RoleWrappers, World, rank_slice, shard_size
-from unigen.errors import UserError
+from unigen.errors import UserError, first_line
 from unigen.optim import advance_schedules, build_optimizers, restore_optimizers
 from unigen.optim import step as optim_step
 from unigen.programs import Batch, Programs, player_parameters
@@ -299,7 +299,7 @@ class Trainer:
             self.index_generator.set_state(state["index_generator"].cpu())
             self.window.load_state_dict(state.get("window", {"sums": {}, "count": 0}), self.device)
         except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as e:
-            detail = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+            detail = first_line(e)[:160]
             raise UserError(f"the checkpoint does not fit these programs and players ({type(e).__name__}: "
                             f"{detail}); resume with the run's own config, or start a new run") from None
         for compiled in filter(None, (self.graphed, self.traced)):  # new optimiser states: capture or trace again

@@ -151,3 +151,11 @@ def test_unlabelled_examples_need_a_semi_supervised_strategy(capsys, tmp_path):
     code, err = _run(["train", "experiments/configs/cvae_mnist.yaml", "data.label_fraction=0.5", *FAST, "--out",
                       str(tmp_path / "r")], capsys)
     assert code == 2 and "unlabelled examples" in err and len(err.splitlines()) == 1
+
+
+def test_first_line_keeps_the_first_line_of_a_message_or_names_a_blank_one():
+    from unigen.errors import first_line
+
+    assert first_line(RuntimeError("  shape mismatch\n  at layer 2\n")) == "shape mismatch"
+    assert first_line(KeyError()) == "KeyError"
+    assert first_line(ValueError("   "), "") == ""
