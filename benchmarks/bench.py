@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -334,6 +335,21 @@ def device_name(device: torch.device) -> str:
     return f"CPU {platform.machine()}, {n} thread{'s' if n != 1 else ''}"
 
 
+def host_name() -> str:
+    """The machine the run timed: the CPU's model (with its family and model numbers, as a virtual machine
+    often names the CPU only generically) and the number of cores the process may use."""
+    fields: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    numbers = f" (family {fields['cpu family']}, model {fields['model']})" if "model" in fields else ""
+    return f"{name}{numbers}, {len(os.sched_getaffinity(0))} cores"
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cpu")
@@ -354,7 +370,7 @@ def main(argv=None) -> None:
             fit = device.type == "cuda" if args.fit is None else args.fit
             rows.append(run_case(name, CASES[name], device, args.min_time, not args.no_compile, fit))
             print(json.dumps(rows[-1]), flush=True)
-        result = {"device": device_name(device), "torch": torch.__version__, "pyro": pyro.__version__,
+        result = {"device": device_name(device), "host": host_name(), "torch": torch.__version__, "pyro": pyro.__version__,
                   "min_time_s": args.min_time, "date": time.strftime("%Y-%m-%d"), "rows": rows}
         print(table(result))
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -371,7 +387,8 @@ def write_report(results: Path, path: Path) -> None:
         timing = (f"the median of {sliced[0]} interleaved slices of ≥ {r['min_time_s'] / sliced[0]:g} s, in rotating "
                   f"order (in brackets after a ratio: its range over the rounds)" if sliced
                   else f"each measured over ≥ {r['min_time_s']:g} s")
-        parts.append(f"\n## {r['device']}\n\ntorch {r['torch']}, pyro {r['pyro']}, {r['date']}; steps/s, "
+        host = f"{r['host']}; " if "host" in r else ""
+        parts.append(f"\n## {r['device']}\n\n{host}torch {r['torch']}, pyro {r['pyro']}, {r['date']}; steps/s, "
                      f"{timing}, in one process.\n\n{table(r)}\n")
     notes = HERE / "RESULTS.notes.md"
     if notes.is_file():
