@@ -43,7 +43,7 @@ agree with eager in distribution (a Kolmogorov–Smirnov test). A seeded traced 
 run, and resumes identically (the run's checkpoint holds the generators' states; both tested with inductor).
 
 Compile time: tracing takes about a second; inductor's compilation, on a 2-core CPU with a cold cache,
-22–56 s for the benchmark's models (most of it generating and compiling C++), 0.3–3 s from its cache. Both
+21–56 s for the benchmark's models (most of it generating and compiling C++), 0.3–4 s from its cache. Both
 are printed once per graph (on stderr), with whether inductor's on-disk FX graph cache
 (``torch._inductor.config.fx_graph_cache``, on by default; it lives in ``/tmp/torchinductor_$USER`` unless
 ``TORCHINDUCTOR_CACHE_DIR`` says otherwise) served the compiled code: a second run of the same
