@@ -80,7 +80,7 @@ def _fake_classifier(device="cpu"):
     return net.eval().requires_grad_(False).to(device), 0.0
 
 
-def test_quick_run_writes_the_page_box_plots_and_toy(tmp_path, monkeypatch):
+def test_quick_run_writes_the_page_box_plots_and_toy(tmp_path, monkeypatch, fashion_root):
     monkeypatch.setattr(gp_stabilises, "classifier", _fake_classifier)
     md = run("gp-stabilises", quick=True, seeds=1, results=tmp_path)
     text = md.read_text()
