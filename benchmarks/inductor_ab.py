@@ -4,7 +4,7 @@ r"""A/B of inductor options for unigen's traced step, against the hand-written e
         --variant on '{}' --variant off '{"layout_optimization": false}'
 
 Each variant is a name and a JSON dict of inductor options (``compile_fx``'s ``config_patches``), which replace
-unigen's own (:func:`unigen.traced._compile`: layout optimisation off on a CPU). Every variant is compiled
+unigen's own (:func:`unigen.traced._compile`: on a CPU, layout optimisation off and the C++ wrapper on: ``traced.CPU_OPTIONS``). Every variant is compiled
 first, then the hand-written step and the variants are timed as the benchmark times them
 (:func:`benchmarks.bench.rates`: ``--rounds`` interleaved slices of ``--min-time / --rounds`` seconds, each
 round starting one variant later). It prints each variant's median time a step and its ratio to the

@@ -413,6 +413,9 @@ def _decompose_adam(gm: torch.fx.GraphModule, inputs: list[Tensor], scalars: str
     return keepers
 
 
+CPU_OPTIONS = {"layout_optimization": False, "cpp_wrapper": True}  # inductor's settings for a CPU graph (_compile)
+
+
 def _compile(gm: torch.fx.GraphModule, example_inputs: list[Tensor],
              options: dict | None = None) -> Callable[..., Sequence[Tensor]]:
     """Inductor over the graph, called directly (``compile_fx``, what ``torch.compile``'s inductor back-end calls),
@@ -429,6 +432,14 @@ def _compile(gm: torch.fx.GraphModule, example_inputs: list[Tensor],
     compile). Their fake mode carries a shape environment, which inductor's on-disk FX graph cache needs (without
     one the cache is bypassed), so a second run of the same graph loads it from there.
 
+    On a CPU the kernels are called from inductor's C++ wrapper (``cpp_wrapper``) rather than from generated
+    Python: the same kernels on the same inputs (updates bit for bit equal, tested), with less host work a call.
+    Same process, 10 interleaved rounds against the Python wrapper: host-cost VAE 0.26 → 0.18 ms a step, host-cost
+    IWAE 0.27 → 0.20 ms, host-cost ring GAN (two graphs) 0.75 → 0.46 ms, faster in 10, 9 and 10 of 10 rounds;
+    full-size VAE 7.5 → 7.1 ms; ring GAN and IWAE within the noise (5.5 / 5.4, 18.1 / 18.2 ms). It compiles
+    the placeholders' recorded values, so those are set to the static fake inputs first (``make_fx`` leaves values
+    of fake modes of its own, which the C++ wrapper's compile refuses to mix).
+
     On a CPU, inductor's layout optimisation (the convolutions' tensors made channels-last) is off: without it
     the traced DCGAN and WGAN-GP steps ran 9% and 13% faster (medians of 10 interleaved rounds each, faster in
     19 of the 20, one a tie). Its generated element-wise code (the norms, leaky ReLUs, the penalty and Adam)
@@ -439,8 +450,10 @@ def _compile(gm: torch.fx.GraphModule, example_inputs: list[Tensor],
     from torch.fx.experimental.symbolic_shapes import ShapeEnv
 
     if options is None:
-        options = {"layout_optimization": False} if all(t.device.type == "cpu" for t in example_inputs) else {}
+        options = dict(CPU_OPTIONS) if all(t.device.type == "cpu" for t in example_inputs) else {}
     fake = FakeTensorMode(shape_env=ShapeEnv())
     static = [fake.from_tensor(t, static_shapes=True) for t in example_inputs]  # as dynamo's dynamic=False
+    for node, value in zip([n for n in gm.graph.nodes if n.op == "placeholder"], static):
+        node.meta["val"] = value  # what the C++ wrapper compiles from: one fake mode, static shapes
     with torch.no_grad():
         return compile_fx(gm, static, config_patches=options)

@@ -426,3 +426,35 @@ def test_inductor_compiles_a_dcgan_step_with_static_shapes():
     assert traced.traced.traces == 2 and traced.traced.replays == 6
     for got, want in zip(losses, eager_losses):
         assert got == pytest.approx(want, rel=1e-3, abs=1e-4)
+
+
+def test_on_a_cpu_the_kernels_are_called_from_the_cpp_wrapper_with_the_python_wrappers_results():
+    """On a CPU inductor's C++ wrapper calls the kernels (less host work a replay than generated Python). It runs
+    the same kernels: an update that writes its input in place and draws random numbers in the graph gives the
+    same outputs and writes, bit for bit, through either wrapper, from the same generator state."""
+    from torch._inductor.codecache import PyCodeCache
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    from unigen.traced import CPU_OPTIONS, _compile
+
+    def update(w, x):
+        w.mul_(0.5).add_(torch.rand_like(w))  # an in-place write of a state input, with an in-graph draw
+        return [(w * x).relu().sum(), torch.randn_like(x) + 0.125]
+
+    w0, x = torch.randn(5, 7, generator=torch.Generator().manual_seed(3)), torch.linspace(-1, 1, 35).reshape(5, 7)
+
+    def compiled(options):
+        gm = make_fx(update)(w0.clone(), x)
+        loaded = len(PyCodeCache.modules)
+        run = _compile(gm, [w0, x], options)
+        (module,) = PyCodeCache.modules[loaded:]  # the wrapper inductor generated (or took from its cache)
+        w = w0.clone()
+        torch.manual_seed(11)
+        return open(module.__file__).read(), [w, *run(w, x)]
+
+    cpp_source, cpp = compiled(None)  # unigen's own settings on a CPU
+    py_source, py = compiled({k: v for k, v in CPU_OPTIONS.items() if k != "cpp_wrapper"})
+    assert "CppWrapperCodeCache" in cpp_source and "CppWrapperCodeCache" not in py_source
+    assert not torch.equal(cpp[0], w0)  # written in place
+    for a, b in zip(cpp, py):
+        assert_close(a, b, rtol=0, atol=0)
