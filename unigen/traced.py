@@ -71,6 +71,7 @@ in distribution, Adam) are skipped here and have not yet run on a GPU (``benchma
 """
 from __future__ import annotations
 
+import copy
 import operator
 import sys
 import time
@@ -438,7 +439,8 @@ def _compile(gm: torch.fx.GraphModule, example_inputs: list[Tensor],
     IWAE 0.27 → 0.20 ms, host-cost ring GAN (two graphs) 0.75 → 0.46 ms, faster in 10, 9 and 10 of 10 rounds;
     full-size VAE 7.5 → 7.1 ms; ring GAN and IWAE within the noise (5.5 / 5.4, 18.1 / 18.2 ms). It compiles
     the placeholders' recorded values, so those are set to the static fake inputs first (``make_fx`` leaves values
-    of fake modes of its own, which the C++ wrapper's compile refuses to mix).
+    of fake modes of its own, which the C++ wrapper's compile refuses to mix). Should the C++ wrapper fail to compile
+    a graph (every registered strategy's compiles), the kernels are called from Python, with one line on stderr.
 
     On a CPU, inductor's layout optimisation (the convolutions' tensors made channels-last) is off: without it
     the traced DCGAN and WGAN-GP steps ran 9% and 13% faster (medians of 10 interleaved rounds each, faster in
@@ -449,11 +451,21 @@ def _compile(gm: torch.fx.GraphModule, example_inputs: list[Tensor],
     from torch._subclasses import FakeTensorMode
     from torch.fx.experimental.symbolic_shapes import ShapeEnv
 
-    if options is None:
+    own = options is None
+    if own:
         options = dict(CPU_OPTIONS) if all(t.device.type == "cpu" for t in example_inputs) else {}
     fake = FakeTensorMode(shape_env=ShapeEnv())
     static = [fake.from_tensor(t, static_shapes=True) for t in example_inputs]  # as dynamo's dynamic=False
     for node, value in zip([n for n in gm.graph.nodes if n.op == "placeholder"], static):
         node.meta["val"] = value  # what the C++ wrapper compiles from: one fake mode, static shapes
     with torch.no_grad():
-        return compile_fx(gm, static, config_patches=options)
+        if not (own and options.get("cpp_wrapper")):
+            return compile_fx(gm, static, config_patches=options)
+        spare = torch.fx.GraphModule(gm, copy.deepcopy(gm.graph))  # compile_fx may rewrite the graph it is given
+        try:
+            return compile_fx(gm, static, config_patches=options)
+        except Exception as e:  # noqa: BLE001  (an operator the C++ wrapper cannot call, say: Python calls it)
+            print(f"unigen: inductor's C++ wrapper could not compile the traced update ({type(e).__name__}: "
+                  f"{first_line(e, '')[:160]}); its kernels are called from Python instead", file=sys.stderr, flush=True)
+            python = {k: v for k, v in options.items() if k != "cpp_wrapper"}
+            return compile_fx(spare, static, config_patches=python)

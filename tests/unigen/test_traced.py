@@ -458,3 +458,27 @@ def test_on_a_cpu_the_kernels_are_called_from_the_cpp_wrapper_with_the_python_wr
     assert not torch.equal(cpp[0], w0)  # written in place
     for a, b in zip(cpp, py):
         assert_close(a, b, rtol=0, atol=0)
+
+
+def test_where_the_cpp_wrapper_fails_the_kernels_are_called_from_python_with_one_line(monkeypatch, capsys):
+    import torch._inductor.compile_fx as compile_fx
+
+    real = compile_fx.compile_fx
+
+    def no_cpp(gm, inputs, config_patches=None, **kwargs):
+        if (config_patches or {}).get("cpp_wrapper"):
+            raise NotImplementedError("no C shim for aten::toy\nmore detail")
+        return real(gm, inputs, config_patches=config_patches, **kwargs)
+
+    monkeypatch.setattr(compile_fx, "compile_fx", no_cpp)
+    w, step, update = _toy_step("trace")
+    w_eager, step_eager, update_eager = _toy_step("trace-eager")
+    capsys.readouterr()
+    for i in range(3):
+        x = torch.full((4, 3), 0.5 * (i + 1))
+        assert_close(step("update", update, x)["loss"], step_eager("update", update_eager, x)["loss"])
+    err = capsys.readouterr().err
+    assert ("unigen: inductor's C++ wrapper could not compile the traced update (NotImplementedError: no C shim for "
+            "aten::toy); its kernels are called from Python instead\n") in err
+    assert "traced and compiled update 'update'" in err and step.replays == 3
+    assert_close(w.detach(), w_eager.detach())
