@@ -346,8 +346,10 @@ def host_name() -> str:
     except OSError:
         pass
     name = fields.get("model name") or platform.processor() or platform.machine()
-    numbers = f" (family {fields['cpu family']}, model {fields['model']})" if "model" in fields else ""
-    return f"{name}{numbers}, {len(os.sched_getaffinity(0))} cores"
+    numbers = ", ".join(f"{label} {fields[key]}" for key, label in (("cpu family", "family"), ("model", "model"))
+                        if key in fields)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return f"{name}{f' ({numbers})' if numbers else ''}, {cores} core{'s' if cores != 1 else ''}"
 
 
 def main(argv=None) -> None:
@@ -363,14 +365,14 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     out_dir = Path(args.out)
     if not args.report:
-        device = torch.device(args.device)
+        device, host = torch.device(args.device), host_name()  # named first: a failure here loses no run
         pyro.enable_validation(False)
         rows = []
         for name in args.cases:
             fit = device.type == "cuda" if args.fit is None else args.fit
             rows.append(run_case(name, CASES[name], device, args.min_time, not args.no_compile, fit))
             print(json.dumps(rows[-1]), flush=True)
-        result = {"device": device_name(device), "host": host_name(), "torch": torch.__version__, "pyro": pyro.__version__,
+        result = {"device": device_name(device), "host": host, "torch": torch.__version__, "pyro": pyro.__version__,
                   "min_time_s": args.min_time, "date": time.strftime("%Y-%m-%d"), "rows": rows}
         print(table(result))
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -73,6 +73,7 @@ from __future__ import annotations
 
 import copy
 import operator
+import os
 import sys
 import time
 from contextlib import contextmanager
@@ -417,6 +418,14 @@ def _decompose_adam(gm: torch.fx.GraphModule, inputs: list[Tensor], scalars: str
 CPU_OPTIONS = {"layout_optimization": False, "cpp_wrapper": True}  # inductor's settings for a CPU graph (_compile)
 
 
+def _own_options(example_inputs: list[Tensor]) -> dict:
+    """unigen's inductor settings for a graph on these inputs: :data:`CPU_OPTIONS` on a CPU, inductor's defaults on
+    CUDA. ``TORCHINDUCTOR_CPP_WRAPPER=0`` in the environment (inductor's own switch) turns the C++ wrapper off."""
+    if not all(t.device.type == "cpu" for t in example_inputs):
+        return {}
+    return CPU_OPTIONS | ({"cpp_wrapper": False} if os.environ.get("TORCHINDUCTOR_CPP_WRAPPER") == "0" else {})
+
+
 def _compile(gm: torch.fx.GraphModule, example_inputs: list[Tensor],
              options: dict | None = None) -> Callable[..., Sequence[Tensor]]:
     """Inductor over the graph, called directly (``compile_fx``, what ``torch.compile``'s inductor back-end calls),
@@ -440,7 +449,8 @@ def _compile(gm: torch.fx.GraphModule, example_inputs: list[Tensor],
     full-size VAE 7.5 → 7.1 ms; ring GAN and IWAE within the noise (5.5 / 5.4, 18.1 / 18.2 ms). It compiles
     the placeholders' recorded values, so those are set to the static fake inputs first (``make_fx`` leaves values
     of fake modes of its own, which the C++ wrapper's compile refuses to mix). Should the C++ wrapper fail to compile
-    a graph (every registered strategy's compiles), the kernels are called from Python, with one line on stderr.
+    a graph (all 25 registered strategies' compiled with it, checked once on the contract toys), the kernels are called
+    from Python, with one line on stderr; ``TORCHINDUCTOR_CPP_WRAPPER=0`` turns it off.
 
     On a CPU, inductor's layout optimisation (the convolutions' tensors made channels-last) is off: without it
     the traced DCGAN and WGAN-GP steps ran 9% and 13% faster (medians of 10 interleaved rounds each, faster in
@@ -452,20 +462,27 @@ def _compile(gm: torch.fx.GraphModule, example_inputs: list[Tensor],
     from torch.fx.experimental.symbolic_shapes import ShapeEnv
 
     own = options is None
-    if own:
-        options = dict(CPU_OPTIONS) if all(t.device.type == "cpu" for t in example_inputs) else {}
+    options = _own_options(example_inputs) if own else options
     fake = FakeTensorMode(shape_env=ShapeEnv())
     static = [fake.from_tensor(t, static_shapes=True) for t in example_inputs]  # as dynamo's dynamic=False
-    for node, value in zip([n for n in gm.graph.nodes if n.op == "placeholder"], static):
-        node.meta["val"] = value  # what the C++ wrapper compiles from: one fake mode, static shapes
     with torch.no_grad():
-        if not (own and options.get("cpp_wrapper")):
+        if not options.get("cpp_wrapper"):
             return compile_fx(gm, static, config_patches=options)
-        spare = torch.fx.GraphModule(gm, copy.deepcopy(gm.graph))  # compile_fx may rewrite the graph it is given
+        placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+        for node, value in zip(placeholders, static, strict=True):
+            node.meta["val"] = value  # what the C++ wrapper compiles from: one fake mode, static shapes
+        spare = torch.fx.GraphModule(gm, copy.deepcopy(gm.graph)) if own else None  # compile_fx may mutate gm (its docstring)
         try:
             return compile_fx(gm, static, config_patches=options)
         except Exception as e:  # noqa: BLE001  (an operator the C++ wrapper cannot call, say: Python calls it)
-            print(f"unigen: inductor's C++ wrapper could not compile the traced update ({type(e).__name__}: "
-                  f"{first_line(e, '')[:160]}); its kernels are called from Python instead", file=sys.stderr, flush=True)
+            if spare is None:
+                raise
             python = {k: v for k, v in options.items() if k != "cpp_wrapper"}
-            return compile_fx(spare, static, config_patches=python)
+            try:
+                run = compile_fx(spare, static, config_patches=python)
+            except Exception:  # noqa: BLE001  (not the wrapper's fault: the first error is the one to see)
+                raise e from None
+            print(f"unigen: inductor's C++ wrapper could not compile the traced update ({type(e).__name__}: "
+                  f"{first_line(e, '')[:160]}); its kernels are called from Python instead (TORCHINDUCTOR_CPP_WRAPPER=0 "
+                  f"skips the attempt)", file=sys.stderr, flush=True)
+            return run

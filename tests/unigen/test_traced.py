@@ -387,7 +387,9 @@ def test_random_numbers_drawn_while_compiling_are_given_back(monkeypatch):
     assert torch.equal(torch.get_rng_state(), before)
 
 
-def test_a_compiler_failure_is_one_line_naming_the_uncompiled_modes(monkeypatch):
+def test_a_compiler_failure_is_one_line_naming_the_uncompiled_modes(monkeypatch, capsys):
+    """Inductor fails whichever wrapper calls the kernels: the first error is reported, once, and no line claims that
+    the Python wrapper took over."""
     import torch._inductor.compile_fx as compile_fx
 
     def broken(*args, **kwargs):
@@ -400,6 +402,7 @@ def test_a_compiler_failure_is_one_line_naming_the_uncompiled_modes(monkeypatch)
                                         r"train.compile=none$"):
         step("update", update, torch.ones(4, 3))
     assert_close(w.detach(), torch.ones(3))  # the tracing run was undone
+    assert "C++ wrapper" not in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -461,16 +464,14 @@ def test_on_a_cpu_the_kernels_are_called_from_the_cpp_wrapper_with_the_python_wr
 
 
 def test_where_the_cpp_wrapper_fails_the_kernels_are_called_from_python_with_one_line(monkeypatch, capsys):
-    import torch._inductor.compile_fx as compile_fx
+    """The C++ wrapper fails late, after inductor has worked on the graph (its compiled wrapper cannot be loaded):
+    a spare copy of the graph is compiled with the Python wrapper, and the updates follow the uncompiled graph's."""
+    from torch._inductor.codecache import CppWrapperCodeCache
 
-    real = compile_fx.compile_fx
+    def refuse(*args, **kwargs):
+        raise NotImplementedError("no C shim for aten::toy\nmore detail")
 
-    def no_cpp(gm, inputs, config_patches=None, **kwargs):
-        if (config_patches or {}).get("cpp_wrapper"):
-            raise NotImplementedError("no C shim for aten::toy\nmore detail")
-        return real(gm, inputs, config_patches=config_patches, **kwargs)
-
-    monkeypatch.setattr(compile_fx, "compile_fx", no_cpp)
+    monkeypatch.setattr(CppWrapperCodeCache, "load_pybinding", refuse)
     w, step, update = _toy_step("trace")
     w_eager, step_eager, update_eager = _toy_step("trace-eager")
     capsys.readouterr()
@@ -478,7 +479,17 @@ def test_where_the_cpp_wrapper_fails_the_kernels_are_called_from_python_with_one
         x = torch.full((4, 3), 0.5 * (i + 1))
         assert_close(step("update", update, x)["loss"], step_eager("update", update_eager, x)["loss"])
     err = capsys.readouterr().err
-    assert ("unigen: inductor's C++ wrapper could not compile the traced update (NotImplementedError: no C shim for "
-            "aten::toy); its kernels are called from Python instead\n") in err
+    line = ("unigen: inductor's C++ wrapper could not compile the traced update (NotImplementedError: no C shim for "
+            "aten::toy); its kernels are called from Python instead (TORCHINDUCTOR_CPP_WRAPPER=0 skips the attempt)\n")
+    assert err.count(line) == 1 and err.count("C++ wrapper") == 1
     assert "traced and compiled update 'update'" in err and step.replays == 3
     assert_close(w.detach(), w_eager.detach())
+
+
+def test_torchinductors_own_switch_turns_the_cpp_wrapper_off(monkeypatch):
+    from unigen.traced import _own_options
+
+    cpu = [torch.ones(2)]
+    assert _own_options(cpu)["cpp_wrapper"] is True
+    monkeypatch.setenv("TORCHINDUCTOR_CPP_WRAPPER", "0")
+    assert _own_options(cpu) == {"layout_optimization": False, "cpp_wrapper": False}
