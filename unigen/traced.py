@@ -449,8 +449,8 @@ def _compile(gm: torch.fx.GraphModule, example_inputs: list[Tensor],
     full-size VAE 7.5 → 7.1 ms; ring GAN and IWAE within the noise (5.5 / 5.4, 18.1 / 18.2 ms). It compiles
     the placeholders' recorded values, so those are set to the static fake inputs first (``make_fx`` leaves values
     of fake modes of its own, which the C++ wrapper's compile refuses to mix). Should the C++ wrapper fail to compile
-    a graph (all 25 registered strategies' compiled with it, checked once on the contract toys), the kernels are called
-    from Python, with one line on stderr; ``TORCHINDUCTOR_CPP_WRAPPER=0`` turns it off.
+    a graph (all 25 registered strategies' compiled with it, checked once on the contract toys), the kernels are
+    called from Python, with one line on stderr; ``TORCHINDUCTOR_CPP_WRAPPER=0`` turns it off.
 
     On a CPU, inductor's layout optimisation (the convolutions' tensors made channels-last) is off: without it
     the traced DCGAN and WGAN-GP steps ran 9% and 13% faster (medians of 10 interleaved rounds each, faster in
@@ -471,7 +471,8 @@ def _compile(gm: torch.fx.GraphModule, example_inputs: list[Tensor],
         placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
         for node, value in zip(placeholders, static, strict=True):
             node.meta["val"] = value  # what the C++ wrapper compiles from: one fake mode, static shapes
-        spare = torch.fx.GraphModule(gm, copy.deepcopy(gm.graph)) if own else None  # compile_fx may mutate gm (its docstring)
+        # compile_fx may mutate the module it is given (its docstring): a fallback compiles a spare copy
+        spare = torch.fx.GraphModule(gm, copy.deepcopy(gm.graph)) if own else None
         try:
             return compile_fx(gm, static, config_patches=options)
         except Exception as e:  # noqa: BLE001  (an operator the C++ wrapper cannot call, say: Python calls it)
@@ -483,6 +484,6 @@ def _compile(gm: torch.fx.GraphModule, example_inputs: list[Tensor],
             except Exception:  # noqa: BLE001  (not the wrapper's fault: the first error is the one to see)
                 raise e from None
             print(f"unigen: inductor's C++ wrapper could not compile the traced update ({type(e).__name__}: "
-                  f"{first_line(e, '')[:160]}); its kernels are called from Python instead (TORCHINDUCTOR_CPP_WRAPPER=0 "
-                  f"skips the attempt)", file=sys.stderr, flush=True)
+                  f"{first_line(e, '')[:160]}); its kernels are called from Python instead "
+                  f"(TORCHINDUCTOR_CPP_WRAPPER=0 skips the attempt)", file=sys.stderr, flush=True)
             return run
