@@ -478,9 +478,8 @@ def _compile(gm: torch.fx.GraphModule, example_inputs: list[Tensor],
         except Exception as e:  # noqa: BLE001  (an operator the C++ wrapper cannot call, say: Python calls it)
             if spare is None:
                 raise
-            python = {k: v for k, v in options.items() if k != "cpp_wrapper"}
             try:
-                run = compile_fx(spare, static, config_patches=python)
+                run = compile_fx(spare, static, config_patches=options | {"cpp_wrapper": False})
             except Exception:  # noqa: BLE001  (not the wrapper's fault: the first error is the one to see)
                 raise e from None
             print(f"unigen: inductor's C++ wrapper could not compile the traced update ({type(e).__name__}: "
