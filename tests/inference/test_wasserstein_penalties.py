@@ -118,6 +118,31 @@ def test_unit_norm_penalties_of_a_linear_critic_are_the_squared_norm_gap(name, n
     assert_close(grad, 2 * (norm - 1) * direction, rtol=1e-5, atol=1e-6)
 
 
+N_MC = 400_000  # Monte Carlo points: the standard error of each mean below is about 1e-3 or less
+
+
+def test_gradient_penalty_is_taken_on_uniform_interpolates_between_real_and_fake():
+    # d(x) = ½‖x‖² has ∇d(x̂) = x̂. Real points at (2, 0), fakes at (-1, 0): x̂ = (3α - 1, 0) with α ~ U[0, 1],
+    # so t = 3α - 1 ~ U[-1, 2] and E(|t| - 1)² = (1/3)(∫_{-1}^0 (t + 1)² dt + ∫_0^2 (t - 1)² dt) = 1/3.
+    # The penalty at the real points is 1, at the fakes 0, at the midpoints 1/4.
+    torch.manual_seed(0)
+    x_real = torch.tensor([2.0, 0.0]).expand(N_MC, 2)
+    x_fake = torch.tensor([-1.0, 0.0]).expand(N_MC, 2)
+    pen = PENALTIES["gp"](quadratic_critic(torch.eye(2)), x_real, x_fake)
+    assert pen.item() == pytest.approx(1 / 3, abs=5e-3)
+
+
+def test_dragan_perturbs_real_points_by_half_their_std_times_two_uniforms():
+    # d(x) = ½x² in 1-D, real points at 1 and 3 (σ = their std): x̂ = x + h v, h = σ/2, v = αu with α, u ~ U[0, 1]
+    # independent, so E v = 1/4 and E v² = 1/9. At 1: (|x̂| - 1)² = h²v²; at 3: (2 + h v)². Their average is
+    # 2 + h/2 + h²/9 (2.28 for h ≈ 1/2; an unperturbed penalty gives 2, a perturbation ten times larger 7.3).
+    torch.manual_seed(0)
+    x_real = torch.tensor([1.0, 3.0]).repeat(N_MC // 2).reshape(N_MC, 1)
+    h = 0.5 * x_real.std().item()
+    pen = PENALTIES["dragan"](quadratic_critic(torch.eye(1)), x_real, x_real)
+    assert pen.item() == pytest.approx(2 + h / 2 + h ** 2 / 9, abs=5e-3)
+
+
 @pytest.mark.parametrize("name, on_fakes", [("r1", False), ("r2", True)])
 def test_r1_and_r2_match_their_closed_form_for_a_quadratic_critic(name, on_fakes):
     # d(x) = ½ xᵀAx has ∇d = Ax, so R1 = ½ E_real ‖Ax‖² and R2 = ½ E_fake ‖Ax‖²
