@@ -6,8 +6,8 @@ a value that is derived rather than published) and ``run(ctx) -> list[Row]``, wh
 :class:`Context` (quick or full settings, seeds, device, data set, output folder for plots). A module that
 runs on more than one data set lists them in ``DATA`` (its default first; ``unigen reproduce NAME --data
 fashion_mnist``); a page for another data set than the default is ``NAME-DATA.md`` (``hu2018-aavae-fashion-mnist.md``),
-its title from ``TITLES[data]``, and its table shows no published numbers (they were measured on the default
-data set). The runner writes
+its title from ``TITLES[data]`` and its protocol from ``PROTOCOLS[data]`` where the module has them, and its table
+shows no published numbers (they were measured on the default data set). The runner writes
 ``NAME.md`` (table, protocol, hardware, wall time), ``NAME.json`` (rows of ``{method, metric, mean, std,
 seeds}``) and the module's figures into the results folder (default ``./experiments/results`` under the working
 directory). A quick run writes ``NAME.quick.md``, ``NAME.quick.json`` and ``NAME.quick*.png`` instead, so a smoke
@@ -254,13 +254,14 @@ def write(module, ctx: Context, rows: list[Row], wall_s: float, results: Path = 
     results.mkdir(parents=True, exist_ok=True)
     agg = aggregate(rows)
     title = getattr(module, "TITLES", {}).get(ctx.data, module.TITLE) if ctx.other_data else module.TITLE
+    protocol = getattr(module, "PROTOCOLS", {}).get(ctx.data, module.PROTOCOL) if ctx.other_data else module.PROTOCOL
     data = f" --data {ctx.data}" if ctx.other_data else ""
     lines = [f"# {title}", "",
              f"Command: `unigen reproduce {module.NAME}{data}{' --quick' if ctx.quick else ''} --seeds {len(ctx.seeds)}"
              f" --device {ctx.device}`  ", f"Mode: **{'quick (reduced settings, smoke test)' if ctx.quick else 'full'}**; "
              f"seeds {ctx.seeds}; hardware: {hardware(ctx.device)}; {timing(ctx, wall_s)}.", ""]
     lines += table(module, agg, published=not ctx.other_data)
-    lines += ["", "## Protocol", "", module.PROTOCOL.strip(), ""]
+    lines += ["", "## Protocol", "", protocol.strip(), ""]
     if ctx.notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in ctx.notes] + [""]
     plots = sorted(dict.fromkeys(p.name for p in ctx.figures if p.exists()))
@@ -276,7 +277,9 @@ def rerender(name: str, results: Path = RESULTS, stem: str | None = None) -> Pat
     """Rewrite the table of the page ``results/NAME.md`` (or ``results/STEM.md``: ``hu2018-iwgan-cpu``) from its
     JSON and the module's ``PUBLISHED``, without running anything: for a change of the table's format. The page's
     header, protocol, notes and plots are kept as they were written (the JSON holds only the table's numbers);
-    the header's "1 threads" of earlier runners is corrected."""
+    the header's "1 threads" of earlier runners is corrected. A page for another data set than the module's
+    default (``hu2018-iwgan-fashion-mnist-cpu``) keeps its table free of the published numbers, as :func:`write`
+    wrote it."""
     from unigen.experiments import REPRODUCTIONS
 
     from unigen.errors import UserError
@@ -291,7 +294,9 @@ def rerender(name: str, results: Path = RESULTS, stem: str | None = None) -> Pat
     head, rest = text.split("\n| method |", 1)
     tail = rest[rest.index("\n## Protocol"):]
     head = head.replace(" 1 threads ", " 1 thread ")
-    md.write_text(head.rstrip("\n") + "\n\n" + "\n".join(table(module, agg)) + "\n" + tail)
+    other = [f"{name}-{d.replace('_', '-')}" for d in getattr(module, "DATA", ())[1:]]
+    published = not any(md.stem == o or md.stem.startswith(f"{o}-") or md.stem.startswith(f"{o}.") for o in other)
+    md.write_text(head.rstrip("\n") + "\n\n" + "\n".join(table(module, agg, published)) + "\n" + tail)
     return md
 
 

@@ -106,6 +106,7 @@ discriminator step per VAE step, as many generated samples as real ones, weights
 log p(x | c) for CVAE, the label-summed bound U(x) ≤ log p(x) for SVAE (for SVAE, "P data" = P of the labels).
 Test accuracy: the SVAE classifier q(y|x) on the held-out digits. Data, steps and widths: see the notes.
 """
+PROTOCOLS = {"fashion_mnist": PROTOCOL.replace("digits", "images")}
 
 
 def _data(data: str, **kw) -> dict:

@@ -85,6 +85,17 @@ classifier and are not comparable in absolute value; the `real digits` row gives
 the 4,500 training digits and its accuracy on the 500 held-out digits; the claim tested is the direction IWGAN ≥ GAN,
 IWCGAN ≥ CGAN. Width and steps: see the notes.
 """
+PROTOCOLS = {"fashion_mnist": """
+DCGAN programs (`model.name=dcgan`, z 100, BatchNorm discriminator, tanh output, Fashion-MNIST in [−1, 1]) trained
+by `ns_gan` (GAN), `iwgan` (IWGAN: generator loss −Σ_i softmax(d)_i log D(x_i), weights detached, K = the
+minibatch), `cgan` and `iwcgan` (the same with `model.conditional=true`); Adam 2e-4, β (0.5, 0.999), batch 64,
+one discriminator step per generator step (Hu et al.'s DCGAN settings, not retuned). Each seed gives all four
+methods the same initialisation and batch order. IS, FID and KID under unigen's Fashion-MNIST classifier (its
+128-d features), against the test images; accuracy on conditional samples = fraction of class-balanced samples
+of p(x | c) classified as c (Hu et al.'s CGAN metric). Hu et al. report MNIST only, so no published number
+applies; the claim tested is their direction, IWGAN ≥ GAN and IWCGAN ≥ CGAN. Sample counts, width and steps:
+see the notes.
+"""}
 
 METHODS = {"GAN": ("ns_gan", False), "IWGAN": ("iwgan", False), "CGAN": ("cgan", True), "IWCGAN": ("iwcgan", True)}
 

@@ -223,6 +223,25 @@ def test_rerender_rewrites_only_the_table(tmp_path):
         rerender("wgan-disjoint", tmp_path, stem="nope")
 
 
+def test_a_page_on_another_data_set_has_its_own_protocol_and_no_published_numbers(tmp_path):
+    from unigen.experiments import hu2018_iwgan as iw
+
+    rows = [Row("IWCGAN", iw.ACC, 0.73, 0), Row("IWCGAN", iw.ACC, 0.74, 1)]
+    pages = {}
+    for data in iw.DATA:
+        ctx = Context(quick=False, seeds=[0, 1], device="cpu", out=tmp_path, name=iw.NAME, data=data,
+                      default_data=iw.DATA[0], variant="cpu")
+        pages[data] = write(iw, ctx, rows, 1.0, tmp_path)
+    mnist, fashion = pages["mnist"], pages["fashion_mnist"]
+    assert fashion.name == "hu2018-iwgan-fashion-mnist-cpu.md"
+    for _ in range(2):  # as written, then rerendered from the JSON
+        assert "(published: 0.987)" in mnist.read_text() and "published" not in fashion.read_text().split("##")[0]
+        assert iw.PROTOCOL.strip() in mnist.read_text() and "4,500 training digits" not in fashion.read_text()
+        assert iw.PROTOCOLS["fashion_mnist"].strip() in fashion.read_text()
+        for page in pages.values():
+            rerender(iw.NAME, tmp_path, stem=page.stem)
+
+
 def test_reproduce_writes_under_the_working_directory_by_default(tmp_path, monkeypatch):
     from unigen import cli
     from unigen.experiments import common
