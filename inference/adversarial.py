@@ -5,7 +5,8 @@ In the unified view (Hu et al., 2018) the discriminator is an inference network
 ``d(x)`` estimates :math:`\log p_{data}(x) / p_\theta(x)`. Each step first fits :math:`q_\phi`
 (``n_critic`` times, each on a fresh batch, on detached generated samples), then updates the
 generator through :math:`q_\phi` with one generator loss. Subclasses supply ``generator_loss`` and
-may replace ``critic_loss``; nothing else. A gradient penalty from
+may replace ``critic_loss`` (WGAN, LSGAN, hinge, f-GAN), ``generator_step`` (IWGAN's weights, InfoGAN's code
+term) or ``phases`` and ``fakes`` (VAE-GAN). A gradient penalty from
 :mod:`unigen.inference.penalties` composes with any of them through the ``penalty`` setting.
 """
 from __future__ import annotations

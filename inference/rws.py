@@ -51,9 +51,9 @@ class ReweightedWakeSleep(Strategy):
 
     The guide's loss is :math:`(1 - \lambda)\,\text{wake-}\phi + \lambda\,\text{sleep-}\phi` with
     :math:`\lambda` = ``sleep_phi``. Both players are differentiated from the same particles and stepped
-    together in one phase. Losses are averaged over the batch. Diagnostics: ``iwae`` (the bound
-    :math:`\mathcal{L}_K`) and ``ess``, the effective sample size :math:`1 / \sum_k \tilde w_k^2`, both
-    averaged over the batch.
+    together in one phase. Losses are averaged over the batch. Diagnostics, averaged over the batch:
+    ``bound`` (:math:`\mathcal{L}_K`), ``wake_phi`` and, for :math:`\lambda > 0`, ``sleep_phi`` (the two
+    terms of the guide's loss), and ``ess``, the effective sample size :math:`1 / \sum_k \tilde w_k^2`.
 
     Departures and conventions: Pyro's ``ReweightedWakeSleep`` calls :math:`1 - \lambda` ``insomnia``
     and sums over the batch; Bornschein & Bengio (2015) also use the sleep-:math:`\phi` term, while

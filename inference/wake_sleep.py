@@ -20,8 +20,8 @@ def sleep_log_q(programs: Programs, batch: Batch) -> Tensor:
     r""":math:`\log q_\phi(z \mid x)` on dreams :math:`(x, z) \sim p_\theta(x, z)`, shape ``(batch,)``.
 
     One dream per row of ``batch`` (only its size and labels ``c`` are used). The dream is detached:
-    it is a sample of the ``"x"`` site, so a ``Delta`` likelihood dreams the generated ``x`` and a
-    Bernoulli one a binary sample, not its mean. The guide is replayed at the dreamt latents.
+    it is a sample of the ``"x"`` site, so a Bernoulli likelihood dreams a binary sample, not its mean.
+    The guide is replayed at the dreamt latents.
     """
     n = batch.x.shape[0]
     with torch.no_grad():
@@ -45,8 +45,10 @@ class WakeSleep(Strategy):
       :math:`\min_\phi\; -\mathbb{E}_{p_\theta(x, z)} \log q_\phi(z \mid x)
       = \mathbb{E}_{p_\theta(x)}\,\mathrm{KL}(p_\theta(z \mid x) \,\|\, q_\phi(z \mid x)) + \text{const}`,
       the *opposite* KL direction to the ELBO's, and an expectation over the model's
-      :math:`p_\theta(x)` rather than the data. With a ``Delta`` likelihood the dreamt :math:`x` is the
-      generated :math:`x` and sleep is the guide regressing :math:`z` on :math:`G_\theta(z)`.
+      :math:`p_\theta(x)` rather than the data.
+
+    The wake phase scores :math:`\log p_\theta(x \mid z)`, so the model needs a density: a ``Delta``
+    likelihood (an implicit generator) is refused before training.
 
     Hu et al. (2018) read the two phases as the two halves of their unified view: VAEs extend the
     wake phase (:math:`\mathrm{KL}(q \| p)`), GANs the sleep phase (:math:`\mathrm{KL}(p \| q)`).
