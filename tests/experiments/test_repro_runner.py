@@ -66,6 +66,24 @@ def test_monoflow_gan_reports_a_run_stopped_by_a_non_finite_loss(monkeypatch):
     assert mf.config(16, 10, 8, 0)["train"]["on_nan"] == "skip"
 
 
+def _trains(failing: dict[str, int], seeds: int = 3) -> list[Row]:
+    """``trains`` rows for every MonoFlow loss: 1 in every seed but ``failing[name]`` seeds of 0 (the control fails)."""
+    fails = {mf.CONTROL: seeds, **failing}
+    return [Row(name, mf.TRAINS, float(s >= fails.get(name, 0)), s) for name in mf.LOSSES for s in range(seeds)]
+
+
+def test_monoflow_gan_reading_states_a_failed_increasing_h_as_a_negative_result():
+    assert mf.reading(_trains({})) == ("Reading: every increasing h trained in every seed, as claimed; the "
+                                       "non-monotone control trained in 0 of 3 seeds, as MonoFlow predicts.")
+    text = mf.reading(_trains({mf.KL: 3}))
+    assert text.startswith("Reading (a negative result for part of the claim): not every increasing h trained; "
+                           "failed: kl (h = r) (0 of 3 seeds). For kl (h = r = e^d) this is the saturation")
+    assert "Neyman χ², whose h' = 2e^(−d) is largest there, trained in every seed" in text
+    text = mf.reading(_trains({mf.NEYMAN: 1, mf.CONTROL: 2}))
+    assert "failed: neyman χ² (h = 2 − 2/r) (2 of 3 seeds)" in text and "saturation" not in text
+    assert text.endswith("trained in 1 of 3 seeds, against MonoFlow's prediction.")
+
+
 def test_cli_passes_the_cache_folder(tmp_path, monkeypatch, capsys):
     from unigen import cli
     from unigen.experiments import common
