@@ -371,3 +371,27 @@ def test_a_run_on_reduced_settings_writes_its_own_page_beside_the_full_one(tmp_p
     for device, quick, variant in [("cpu", False, "cpu"), ("cuda", False, ""), ("cpu", True, ""), ("cuda", True, "")]:
         ctx = common.Context(quick=quick, seeds=[0], device=device, out=tmp_path, name="hu2018-iwgan")
         assert hu2018_iwgan._settings(ctx) == (device == "cuda" and not quick) and ctx.variant == variant
+
+
+def test_gp_stabilises_reading_says_where_the_ns_gan_did_not_reach_the_line():
+    from unigen.experiments import gp_stabilises as g
+
+    def results(ends_128):
+        out = {}
+        for dim, ends in ((2, [0.02, 0.03]), (128, ends_128)):
+            for seed, end in enumerate(ends):
+                out[dim, "NS-GAN", seed] = {"curve": [(0, 2.0, {}), (1500, end, {})]}
+                out[dim, "minimax GAN", seed] = {"curve": [(0, 2.0, {}), (1500, 1.0, {})]}
+        return out
+
+    text = g.toy_reading(results([0.38, 0.40]), (2, 128), [0, 1])
+    assert text.startswith("Reading of part 1 (the claim holds only in part): D = 2: from 2.00 at the start, the "
+                           "NS-GAN ends at 0.025 (99% of the gap closed; on the line in every seed), the minimax GAN "
+                           "at 1.00 (50%); D = 128: from 2.00 at the start, the NS-GAN ends at 0.390 (80% of the gap "
+                           "closed; not on the line)")
+    assert "stopped short" in text
+    text = g.toy_reading(results([0.01, 0.06]), (2, 128), [0, 1])  # one seed off the line is enough
+    assert "(the claim holds only in part)" in text and "D = 128: from 2.00 at the start, the NS-GAN ends at " \
+        "0.035 (98% of the gap closed; not on the line)" in text
+    text = g.toy_reading(results([0.01, 0.02]), (2, 128), [0, 1])
+    assert "only in part" not in text and "stopped short" not in text and text.endswith("for the other.")
