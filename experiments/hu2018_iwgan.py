@@ -181,7 +181,40 @@ def _compare(ctx: Context, real_label: str, real: dict, cfg_of, train_and_score,
             rows += [Row(method, metric, value, seed) for metric, value in result["scores"].items()]
             if seed == ctx.seeds[0]:
                 grids[method] = result["grid"]
+    if not ctx.quick:
+        ctx.notes.append(paired_reading(rows))
     return rows, grids
+
+
+def paired_reading(rows: list[Row]) -> str:
+    """The verdict on Hu et al.'s direction (IWGAN ≥ GAN, IWCGAN ≥ CGAN), paired by seed (each seed gives both
+    methods of a pair the same initialisation and batches): per pair and metric, the seeds in which the
+    importance-weighted method is better (higher accuracy and IS, lower FID and KID) and the two means. The
+    verdict is on Table 2's metric of each pair (IS for GAN/IWGAN, accuracy for CGAN/IWCGAN): the direction
+    holds where the weighted method is better in more than half the seeds."""
+    value = {(r.method, r.metric, r.seed): r.value for r in rows}
+    metrics = list(dict.fromkeys(r.metric for r in rows if r.method in METHODS))
+    parts, held, failed = [], [], []
+    for base, weighted, table2 in (("GAN", "IWGAN", "IS"), ("CGAN", "IWCGAN", ACC)):
+        cells = []
+        for metric in metrics:
+            seeds = [s for (m, mt, s) in value if m == base and mt == metric and (weighted, metric, s) in value]
+            if not seeds:
+                continue
+            lower = metric.startswith(("FID", "KID"))
+            better = sum(value[weighted, metric, s] != value[base, metric, s]
+                         and (value[weighted, metric, s] < value[base, metric, s]) == lower for s in seeds)
+            mean = [sum(value[m, metric, s] for s in seeds) / len(seeds) for m in (weighted, base)]
+            cells.append(f"{metric.split(' (')[0]} better in {better} of {len(seeds)} seeds "
+                         f"({mean[0]:.4g} against {mean[1]:.4g})")
+            if metric.startswith(table2):
+                (held if better > len(seeds) / 2 else failed).append(f"{weighted} ≥ {base}")
+        parts.append(f"{weighted} against {base}: " + ", ".join(cells))
+    verdict = (f"Hu et al.'s direction holds: {' and '.join(held)}" if not failed
+               else f"A negative result for {' and '.join(failed)}" + (f"; {' and '.join(held)} holds" if held else ""))
+    return (f"Reading, paired by seed: {'; '.join(parts)}. On Table 2's metrics (IS for the unconditional pair, "
+            f"accuracy for the conditional one; a direction holds where the weighted method is better in more than "
+            f"half the seeds): {verdict}.")
 
 
 def run_fashion(ctx: Context) -> list[Row]:

@@ -395,3 +395,23 @@ def test_gp_stabilises_reading_says_where_the_ns_gan_did_not_reach_the_line():
         "0.035 (98% of the gap closed; not on the line)" in text
     text = g.toy_reading(results([0.01, 0.02]), (2, 128), [0, 1])
     assert "only in part" not in text and "stopped short" not in text and text.endswith("for the other.")
+
+
+def test_iwgan_paired_reading_counts_seeds_and_judges_on_table_2s_metrics():
+    from unigen.experiments import hu2018_iwgan as iw
+
+    def rows(acc_iwc):  # IWGAN: higher IS in 2 of 3 seeds, worse FID in all; IWCGAN: accuracy as given
+        out = []
+        for s in range(3):
+            out += [Row("real digits", iw.IS, 9.4, s), Row("GAN", iw.IS, 6.0, s), Row("GAN", iw.FID, 60.0, s),
+                    Row("IWGAN", iw.IS, 6.1 if s < 2 else 5.9, s), Row("IWGAN", iw.FID, 61.0, s),
+                    Row("CGAN", iw.ACC, 0.98, s), Row("IWCGAN", iw.ACC, acc_iwc[s], s)]
+        return out
+
+    text = iw.paired_reading(rows([0.99, 0.99, 0.97]))
+    assert text.startswith("Reading, paired by seed: IWGAN against GAN: IS better in 2 of 3 seeds (6.033 against 6), "
+                           "FID better in 0 of 3 seeds (61 against 60); IWCGAN against CGAN: accuracy on conditional "
+                           "samples better in 2 of 3 seeds (0.9833 against 0.98).")
+    assert text.endswith("Hu et al.'s direction holds: IWGAN ≥ GAN and IWCGAN ≥ CGAN.")
+    text = iw.paired_reading(rows([0.99, 0.98, 0.97]))  # a tie is not better: 1 of 3
+    assert text.endswith("A negative result for IWCGAN ≥ CGAN; IWGAN ≥ GAN holds.")
