@@ -131,7 +131,7 @@ def _plot_features(results: dict[str, dict], path) -> None:
 
 
 def run(ctx: Context) -> list[Row]:
-    s = ctx.pick(Settings(steps=8, batch_size=32, eval_every=8), Settings(steps=1500, eval_every=100))
+    s = ctx.pick(Settings(steps=80, batch_size=32, eval_every=40), Settings(steps=1500, eval_every=100))
     ctx.notes.append(f"CPU-reduced: {s.steps} steps of {s.batch_size // 2} + {s.batch_size // 2} digits per seed and "
                      f"method, convolutions of {s.conv1} and {s.conv2} channels (the paper: 32 and 48); "
                      f"Ganin et al. train far longer. On CPU: 2 cores shared with other jobs, 1 torch thread.")

@@ -1,4 +1,5 @@
-"""ada-digits in quick mode: every method is scored on the held-out target digits, the page says it is CPU-reduced."""
+"""ada-digits in quick mode: every method is scored on the held-out target digits, 80 steps already classify above
+chance, the adversarial forms confuse their domain critic where source only does not, the page says it is CPU-reduced."""
 import json
 
 from unigen.experiments.common import run
@@ -11,6 +12,12 @@ def test_ada_digits_quick(tmp_path):
     metrics = ("target accuracy", "source accuracy", "domain accuracy (final steps)")
     assert set(rows) == {(m, k) for m in methods for k in metrics}
     assert all(0 <= v <= 1 for v in rows.values())
+    for m in methods:  # chance is 0.1 on either domain's 10 classes
+        assert rows[m, "source accuracy"] > 0.5 and rows[m, "target accuracy"] > 0.2, m
+    # the domain critic of source only separates the domains' features; the adversarial forms pull them together
+    # (seed 0 on this machine: 0.95 against 0.59 for both DANN forms)
+    for m in methods[1:]:
+        assert rows[m, "domain accuracy (final steps)"] < rows["source only", "domain accuracy (final steps)"] - 0.15
     page = md.read_text()
     assert "CPU-reduced" in page and "0.7666" in page and "## Protocol" in page
     assert (tmp_path / "ada-digits.quick.png").is_file() and (tmp_path / "ada-digits.quick-features.png").is_file()

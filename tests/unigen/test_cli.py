@@ -33,7 +33,8 @@ def test_train_vae_on_mnist_reports_a_test_bound(tmp_path):
     assert main(["train", "experiments/configs/mnist_vae.yaml", "train.steps=5", "train.progress=false",
                  "eval.test_batches=1", "eval.iw_samples=5", "--out", str(out)]) == 0
     results = json.loads((out / "eval.json").read_text())
-    assert results["test_elbo"] < 0 and results["test_log_px_iw5"] >= results["test_elbo"] - 1.0
+    # L_1 ≤ L_5 ≤ log p(x) < 0 for binary pixels: after 5 steps the 5-sample bound is many nats above the ELBO
+    assert results["test_elbo"] + 1.0 < results["test_log_px_iw5"] < 0
     assert main(["eval", str(out)]) == 0  # a Monte-Carlo bound, drawn on the same seeded streams
     assert json.loads((out / "eval.json").read_text()) == results
 
