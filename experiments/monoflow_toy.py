@@ -156,7 +156,7 @@ detached (gradients through log q_θ and through x; true VI), (2) ratio detached
 gradients only through x: the GAN regime with the exact ratio), (3) a 2-512-256-1 LeakyReLU BCE discriminator
 in place of log r (one D step per G step, batch 32, 5,000 iterations), and (4, added, not in the paper) the
 detached regime with the MonoFlow form h = r f'(r) − f(r) of each f-loss. Batch 1,000 in (1), (2), (4).
-Iterations and learning rates per loss follow the official notebooks (see the module docstring). Rows: final
+Iterations and learning rates per loss follow the official notebooks (listed in the notes). Rows: final
 mean μ, closed-form KL(q‖p) at the end, and converged = 1 if that KL < {KL_TOL} nats (mean over seeds: the
 fraction of seeds that converged). Pearson χ² is slow and seed-dependent in (1) and (4): at the start its
 Monte-Carlo gradient has infinite variance (E_q r^4 = ∫ p^4/q^3 diverges, as 4Σp⁻¹ − 3Σq⁻¹ is not positive
@@ -316,11 +316,21 @@ def _rows(method: str, res: Result, seed: int) -> list[Row]:
             Row(method, f"converged (KL<{KL_TOL})", float(res.kl < KL_TOL), seed)]
 
 
+def schedule_note() -> str:
+    """The full runs' iterations and learning rates per regime and loss (the official notebooks')."""
+    parts = [f"{regime}: " + ", ".join(f"{loss} {it:,} at {lr:g}" for loss, (it, lr) in SCHEDULE[regime].items())
+             for regime in SCHEDULE]
+    gan = ", ".join(f"{loss} {it:,} at G {lr_g:g} / D {lr_d:g}" for loss, (it, lr_g, lr_d) in GAN_SCHEDULE.items())
+    return (f"Iterations and Adam learning rates of the full runs (the official notebooks'; batch {BATCH:,}): "
+            + "; ".join(parts) + f". {GAN} (batch {GAN_BATCH}): {gan}.")
+
+
 def run(ctx: Context) -> list[Row]:
     # Every tensor here is tiny (2-D parameters, batches of 32 to 1,000): extra intra-op threads only add
     # synchronisation, which on a shared machine made each step 25-40x slower. One thread, restored after.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    ctx.notes.append(schedule_note())
     ctx.notes.append("All runs use one intra-op torch thread (set inside the reproduction, whatever the "
                      "thread count in the hardware line): the tensors are tiny, and more threads only slow them.")
     try:
