@@ -64,6 +64,7 @@ ACC = "accuracy on conditional samples"
 IS, FID = mc.IS_NAME, mc.FID_NAME
 DATA = ("mnist", "fashion_mnist")  # `--data fashion_mnist`: the full-size set, FID/KID on 10,000 vs 10,000
 SEEDS = 5  # Hu et al.'s 5 runs
+VARIANTS = ("cpu",)  # a full run on a CPU has reduced settings and writes NAME[-DATA]-cpu.md (ctx.variant)
 TITLES = {"fashion_mnist": "Importance weighted GANs at full size, on Fashion-MNIST (60,000 / 10,000): GAN vs IWGAN, "
                            "CGAN vs IWCGAN (Hu et al. 2018, Table 2's protocol)"}
 PUBLISHED = [

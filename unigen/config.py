@@ -331,6 +331,7 @@ def resolve(config: dict | DictConfig | str | Path | None = None, overrides: lis
         raise UserError(f"train.monitor_mode={top.train.monitor_mode!r}; choose min or max")
     if top.train.on_nan not in ("error", "skip"):
         raise UserError(f"train.on_nan={top.train.on_nan!r}; choose error or skip")
+    check_shared_choices(top.train)
     from unigen.compiled import check_compile_name  # (torch-heavy: only once a config resolves)
 
     check_compile_name(top.train.compile)  # what this machine can run is checked when a run starts
@@ -340,6 +341,28 @@ def resolve(config: dict | DictConfig | str | Path | None = None, overrides: lis
         raise UserError(f"train.players names {sorted(unknown)} but strategy {top.strategy.name!r} "
                         f"has players {sorted(components['strategy'].players)}")
     return Resolved(top, components["data"], components["model"], components["strategy"])
+
+
+def check_shared_choices(train: DictConfig) -> None:
+    """Refuse, before anything is built, an optimiser, schedule or data placement that is not one of its
+    choices (the table ``unigen list train`` / ``optim`` shows), and Adam ``betas`` that are not two numbers;
+    for ``train.optim`` and every ``train.players.NAME`` override."""
+    from unigen.describe import CHOICES  # the one table of allowed names
+
+    if train.data_placement not in CHOICES["train", "data_placement"]():
+        raise UserError(f"train.data_placement={train.data_placement!r}; choose "
+                        f"{', '.join(CHOICES['train', 'data_placement']())}")
+    nodes = {"train.optim": train.optim}
+    nodes.update({f"train.players.{p}": OmegaConf.merge(train.optim, o) for p, o in train.players.items()})
+    for key, node in nodes.items():
+        for field in ("name", "schedule"):
+            allowed = tuple(CHOICES["optim", field]())
+            if node[field] not in allowed:
+                raise UserError(f"{key}.{field}={node[field]!r} is not one of {', '.join(allowed)}; "
+                                f"`unigen list optim` shows the settings")
+        if len(node.betas) != 2:
+            raise UserError(f"{key}.betas={list(node.betas)} must hold two numbers (β1, β2), e.g. "
+                            f"{key}.betas=[0.5,0.999]")
 
 
 def optim_config(cfg: DictConfig, player: str) -> OptimConfig:

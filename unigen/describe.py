@@ -55,8 +55,8 @@ CHOICES: dict[tuple[str, str], Callable[[], Iterable[str]]] = {
     ("train", "data_placement"): lambda: ("auto", "device", "host"),
     ("train", "compile"): _constant("unigen.compiled", "COMPILE_MODES"),
     ("train", "logger"): _constant("unigen.loggers", "LOGGERS"),
-    ("optim", "name"): lambda: ("adam", "rmsprop", "sgd"),
-    ("optim", "schedule"): lambda: ("constant", "linear", "cosine", "geometric"),
+    ("optim", "name"): _constant("unigen.optim", "OPTIMISERS"),
+    ("optim", "schedule"): _constant("unigen.optim", "SCHEDULES"),
 }
 
 
@@ -155,8 +155,11 @@ def _reproduction(name: str, module) -> str:
              f"{' [--data D]' if data else ''} [--device cuda] [--cache DIR])", f"  {_summary(module)}",
              f"data: {', '.join(data)} (default {data[0]})" if data else "data: its own",
              f"seeds: {getattr(module, 'SEEDS', 3)} by default",
-             f"page: experiments/results/{name}.md" + (f" ({name}-DATA.md for another --data; " if data else " (")
-             + f"{name}.quick.md with --quick)"]
+             f"page: experiments/results/{name}.md" + (
+                 f" ({name}-{data[1].replace('_', '-')}.md for --data {data[1]}; " if len(data) > 1 else " (")
+             + f"{name}.quick.md with --quick"
+             + "".join(f"; {name}-{v}.md from a run at settings reduced for a {v.upper()}"
+                       for v in getattr(module, "VARIANTS", ())) + ")"]
     return "\n".join(lines)
 
 

@@ -86,7 +86,8 @@ class Needs:
             raise UserError("the loss scores log p(x|z) but the model's observed site is a Delta (an implicit "
                             "generator); give it a likelihood, e.g. dist.Normal(loc, sigma).to_event(1)",
                             cli="the strategy scores log p(x|z) but the model's x is a Delta (an implicit "
-                                "generator); give the model a likelihood (e.g. model.likelihood=normal)")
+                                "generator); use a model with a likelihood (mlp: model.likelihood=normal; mlp_vae) "
+                                "or a GAN strategy (e.g. strategy.name=ns_gan)")
 
     def _check_labels(self, data) -> None:
         if self.labels != "none" and data.c is None:

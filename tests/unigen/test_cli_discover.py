@@ -76,9 +76,12 @@ def test_list_a_reproduction_says_what_it_runs_and_how(capsys):
     assert out.startswith("hu2018-iwgan (reproduction; unigen reproduce hu2018-iwgan [--quick]")
     assert "Importance weighted GANs on MNIST" in out and "seeds: 5 by default" in out
     assert f"data: {', '.join(REPRODUCTIONS['hu2018-iwgan'].DATA)} (default mnist)" in out
+    assert ("page: experiments/results/hu2018-iwgan.md (hu2018-iwgan-fashion-mnist.md for --data fashion_mnist; "
+            "hu2018-iwgan.quick.md with --quick; hu2018-iwgan-cpu.md from a run at settings reduced for a CPU)") in out
     assert main(["list", "wgan-disjoint"]) == 0
     out = capsys.readouterr().out
     assert "data: its own" in out and "seeds: 3 by default" in out and "[--data D]" not in out
+    assert "page: experiments/results/wgan-disjoint.md (wgan-disjoint.quick.md with --quick)" in out
 
 
 def test_list_an_unknown_name_is_one_line_listing_the_names(capsys):

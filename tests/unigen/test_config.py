@@ -35,6 +35,13 @@ def test_switching_strategy_is_one_override():
     (["train.device=tpu"], "train.device='tpu' is not a device; use auto, cpu or cuda"),
     (["train.device=mps"], "train.device='mps': unigen trains on cpu or cuda devices only"),
     (["train.compile=bogus"], "unknown train.compile='bogus'"),
+    # caught by `unigen config` too, not first by the optimiser's constructor at `train`
+    (["train.optim.betas=[0.5]"], "train.optim.betas=[0.5] must hold two numbers (β1, β2)"),
+    (["train.optim.betas=[0.5,0.9,0.1]"], "train.optim.betas=[0.5, 0.9, 0.1] must hold two numbers"),
+    (["train.players.generator.betas=[]"], "train.players.generator.betas=[] must hold two numbers"),
+    (["train.optim.name=adamw"], "train.optim.name='adamw' is not one of adam, rmsprop, sgd"),
+    (["train.players.critic.schedule=foo"], "train.players.critic.schedule='foo' is not one of constant, linear"),
+    (["train.data_placement=gpu"], "train.data_placement='gpu'; choose auto, device, host"),
 ])
 def test_bad_config_is_a_one_line_error_naming_it(overrides, fragment):
     with pytest.raises(UserError) as e:
