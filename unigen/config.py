@@ -27,6 +27,11 @@ MAX_CONFIG_BYTES = 1 << 20
 
 SECTIONS: dict[str, Registry] = {"data": DATASETS, "model": MODELS, "strategy": STRATEGIES}
 
+#: the allowed names of the shared settings that name something (``unigen list optim`` / ``train`` shows them)
+OPTIMISERS = ("adam", "rmsprop", "sgd")
+SCHEDULES = ("constant", "linear", "cosine", "geometric")
+PLACEMENTS = ("auto", "device", "host")
+
 
 @dataclass
 class OptimConfig:
@@ -345,20 +350,17 @@ def resolve(config: dict | DictConfig | str | Path | None = None, overrides: lis
 
 def check_shared_choices(train: DictConfig) -> None:
     """Refuse, before anything is built, an optimiser, schedule or data placement that is not one of its
-    choices (the table ``unigen list train`` / ``optim`` shows), and Adam ``betas`` that are not two numbers;
+    choices (:data:`OPTIMISERS`, :data:`SCHEDULES`, :data:`PLACEMENTS`, which ``unigen list optim`` / ``train``
+    shows), and Adam ``betas`` that are not two numbers;
     for ``train.optim`` and every ``train.players.NAME`` override."""
-    from unigen.describe import CHOICES  # the one table of allowed names
-
-    if train.data_placement not in CHOICES["train", "data_placement"]():
-        raise UserError(f"train.data_placement={train.data_placement!r}; choose "
-                        f"{', '.join(CHOICES['train', 'data_placement']())}")
+    if train.data_placement not in PLACEMENTS:
+        raise UserError(f"train.data_placement={train.data_placement!r}; choose {', '.join(PLACEMENTS)}")
     nodes = {"train.optim": train.optim}
     nodes.update({f"train.players.{p}": OmegaConf.merge(train.optim, o) for p, o in train.players.items()})
     for key, node in nodes.items():
-        for field in ("name", "schedule"):
-            allowed = tuple(CHOICES["optim", field]())
-            if node[field] not in allowed:
-                raise UserError(f"{key}.{field}={node[field]!r} is not one of {', '.join(allowed)}; "
+        for name, allowed in (("name", OPTIMISERS), ("schedule", SCHEDULES)):
+            if node[name] not in allowed:
+                raise UserError(f"{key}.{name}={node[name]!r} is not one of {', '.join(allowed)}; "
                                 f"`unigen list optim` shows the settings")
         if len(node.betas) != 2:
             raise UserError(f"{key}.betas={list(node.betas)} must hold two numbers (β1, β2), e.g. "

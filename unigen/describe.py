@@ -52,11 +52,11 @@ CHOICES: dict[tuple[str, str], Callable[[], Iterable[str]]] = {
     ("train", "device"): lambda: ("auto", "cpu", "cuda", "cuda:N"),
     ("train", "on_nan"): lambda: ("error", "skip"),
     ("train", "monitor_mode"): lambda: ("min", "max"),
-    ("train", "data_placement"): lambda: ("auto", "device", "host"),
+    ("train", "data_placement"): _constant("unigen.config", "PLACEMENTS"),
     ("train", "compile"): _constant("unigen.compiled", "COMPILE_MODES"),
     ("train", "logger"): _constant("unigen.loggers", "LOGGERS"),
-    ("optim", "name"): _constant("unigen.optim", "OPTIMISERS"),
-    ("optim", "schedule"): _constant("unigen.optim", "SCHEDULES"),
+    ("optim", "name"): _constant("unigen.config", "OPTIMISERS"),
+    ("optim", "schedule"): _constant("unigen.config", "SCHEDULES"),
 }
 
 

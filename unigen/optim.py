@@ -26,11 +26,9 @@ import torch
 from torch import nn
 from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
 
-from unigen.config import OptimConfig
+from unigen.config import OPTIMISERS, SCHEDULES, OptimConfig  # noqa: F401  (importable from here)
 from unigen.errors import UserError
 
-SCHEDULES = ("constant", "linear", "cosine", "geometric")
-OPTIMISERS = ("adam", "rmsprop", "sgd")
 
 
 def multiplier(cfg: OptimConfig, updates: int, steps: int = 0) -> Callable[[int], float]:

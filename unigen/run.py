@@ -26,7 +26,7 @@ import torch
 from omegaconf import OmegaConf
 
 from unigen import checkpoint, loggers, plots
-from unigen.config import SCHEMA, Resolved, check_device_name, optim_config, resolve
+from unigen.config import PLACEMENTS, SCHEMA, Resolved, check_device_name, optim_config, resolve
 from unigen.config import save as save_config
 from unigen.data import TensorData
 from unigen.data.stream import fits_on_device
@@ -119,8 +119,8 @@ class Built:
 
 def place(data: TensorData, device: torch.device, placement: str) -> TensorData:
     """Move the training data to ``device``, or keep them on the host to be streamed (``train.data_placement``)."""
-    if placement not in ("auto", "device", "host"):
-        raise UserError(f"unknown train.data_placement={placement!r}; choose auto, device or host")
+    if placement not in PLACEMENTS:
+        raise UserError(f"unknown train.data_placement={placement!r}; choose {', '.join(PLACEMENTS)}")
     if placement == "host" or (placement == "auto" and not fits_on_device(data, device)):
         return data
     return data.to(device)
