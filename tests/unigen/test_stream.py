@@ -44,7 +44,7 @@ def test_placement_keeps_host_data_on_the_host_and_refuses_unknown_values():
     _, data = contract_setup(STRATEGIES.get("elbo")())
     assert place(data, torch.device("cpu"), "host") is data
     assert place(data, torch.device("cpu"), "auto").x.device.type == "cpu"
-    with pytest.raises(UserError, match="choose auto, device or host"):
+    with pytest.raises(UserError, match="choose auto, device, host"):
         place(data, torch.device("cpu"), "disk")
 
 
