@@ -200,6 +200,42 @@ def player_parameters(programs: Programs, player: str, roles: tuple[str, ...], b
     return list(found.values())
 
 
+def _home(program) -> nn.Module | None:
+    """The module a program's parameters live in: the program itself, or the module of a bound method."""
+    if isinstance(program, nn.Module):
+        return program
+    owner = getattr(program, "__self__", None)
+    return owner if isinstance(owner, nn.Module) else None
+
+
+def check_all_trained(programs: Programs, params: dict[str, list[nn.Parameter]],
+                      players: dict[str, tuple[str, ...]]) -> None:
+    """Refuse trainable parameters that a player's programs hold but no player trains.
+
+    A player's parameters are found by tracing its programs (:func:`role_parameters`), so a module that a bound
+    method uses without ``pyro.module`` (``self.enc`` in ``guide(self, x)``) is invisible and would silently keep
+    its initial weights. The check looks inside the modules that hold the players' programs (a module role, or the
+    module of a bound-method role) and leaves alone the roles no player uses (a discriminator kept beside a VAE);
+    where an unused role is a method of the same module, it cannot tell which parameters are whose, and passes.
+    """
+    used = {r for roles in players.values() for r in roles if programs.has(r)}
+    homes = {id(h): h for r in used if (h := _home(programs.roles[r])) is not None}
+    unused = [programs.roles[r] for r in programs.roles if r not in used]
+    if any(not isinstance(p, nn.Module) and id(_home(p)) in homes for p in unused):
+        return
+    owned = {id(p) for ps in params.values() for p in ps}
+    elsewhere = {id(p) for prog in unused if isinstance(prog, nn.Module) and id(prog) not in homes
+                 for p in prog.parameters()}
+    names = {id(p): n for n, p in programs.named_parameters()}
+    stray = list(dict.fromkeys(names.get(id(p), n) for h in homes.values() for n, p in h.named_parameters()
+                               if p.requires_grad and id(p) not in owned and id(p) not in elsewhere))
+    if stray:
+        shown = ", ".join(stray[:3]) + (f" and {len(stray) - 3} more" if len(stray) > 3 else "")
+        raise UserError(f"{len(stray)} trainable parameter tensor(s) in the players' programs would never be trained "
+                        f"({shown}): no player's trace reaches them; register the module in the program that uses "
+                        f"it with pyro.module(name, module), or set requires_grad=False on what should stay fixed")
+
+
 def check_guide(programs: Programs, probe: Batch) -> None:
     """Refuse, in one line, a guide that does not fit the model (call after :meth:`Programs.bind`):
 
@@ -379,8 +415,12 @@ def find_observed(model: Callable, probe: Batch, name: str | None = None) -> str
         raise UserError("the model observes no site; write pyro.sample('x', likelihood, obs=x) inside "
                         "pyro.plate('data', x.shape[0]), as for Pyro's SVI")
     if len(observed) > 1:
+        # suggest the site whose observed value is the data batch itself (a label site observes c)
+        data_sites = [n for n in observed if tr.nodes[n]["value"] is probe.x
+                      or tr.nodes[n]["value"].shape == probe.x.shape and torch.equal(tr.nodes[n]["value"], probe.x)]
+        guess = (data_sites or observed)[0]
         raise UserError(f"the model observes several sites ({', '.join(observed)}); name the one that observes "
-                        f"the data with Programs(..., obs={observed[0]!r})")
+                        f"the data with Programs(..., obs={guess!r})")
     return observed[0]
 
 

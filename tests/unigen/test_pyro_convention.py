@@ -265,6 +265,26 @@ def test_a_guide_site_the_model_lacks_is_refused(digits):
         Trainer(Programs(vae.model, misnamed_guide, vae=vae), ELBO(), digits, batch_size=8)
 
 
+class UnregisteredEncoderVAE(VAE):
+    def guide(self, x):  # self.encoder without pyro.module: no trace of the guide shows its weights
+        with pyro.plate("data", x.shape[0]):
+            z_loc, z_scale = self.encoder(x)
+            pyro.sample("latent", dist.Normal(z_loc, z_scale).to_event(1))
+
+
+def test_weights_no_player_would_train_are_refused(digits):
+    vae = UnregisteredEncoderVAE()
+    with pytest.raises(UserError, match=r"^6 trainable parameter tensor\(s\) in the players' programs would never "
+                                        r"be trained \(modules_by_role.vae.encoder.fc1.weight, .* and 3 more\): .*"
+                                        r"pyro.module\(name, module\)"):
+        Trainer(Programs(model=vae.model, guide=vae.guide, vae=vae), ELBO(), digits, batch_size=8)
+    # registered, the same module trains; a role no player of the strategy uses (the critic under ELBO) is left alone
+    registered = Programs(model=vae.model, guide=VAE.guide.__get__(vae), discriminator=critic(), vae=vae)
+    before = vae.encoder.fc1.weight.detach().clone()
+    Trainer(registered, ELBO(), digits, batch_size=8, optim=OptimConfig(lr=1e-2)).fit(1, progress=False)
+    assert not torch.equal(vae.encoder.fc1.weight.detach(), before)
+
+
 def test_a_model_with_two_observed_sites_must_name_its_data(digits):
     def model(x, c=None):  # a functional Pyro program: its parameter is a pyro.param, found by tracing
         shift = pyro.param("shift", torch.zeros(PIXELS))
@@ -273,7 +293,7 @@ def test_a_model_with_two_observed_sites_must_name_its_data(digits):
             z = pyro.sample("z", dist.Normal(torch.zeros(x.shape[0], PIXELS), 1.0).to_event(1))
             pyro.sample("x", dist.Delta(z + shift, event_dim=1), obs=x)
 
-    with pytest.raises(UserError, match=r"observes several sites \(y, x\); name the one .*obs='y'"):
+    with pytest.raises(UserError, match=r"observes several sites \(y, x\); name the one .*obs='x'"):
         Trainer(Programs(model, discriminator=critic()), NonSaturatingGAN(), digits, batch_size=8)
     Trainer(Programs(model, discriminator=critic(), obs="x"), NonSaturatingGAN(), digits, batch_size=8,
             optim=OptimConfig(lr=0.1)).fit(1, progress=False)
