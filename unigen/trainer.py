@@ -277,8 +277,17 @@ class Trainer:
         self.watch.check_weights(self.step_count)
 
     # ------------------------------------------------------------------------------------- state
+    def _outside_programs(self) -> dict[str, dict[str, Tensor]]:
+        """The players' parameters that ``programs.state_dict()`` does not hold, by player and position: a
+        ``pyro.param`` of a functional program, or a module-level network registered only with ``pyro.module``."""
+        inside = {id(p) for p in self.programs.parameters()}
+        return {player: {str(i): p for i, p in enumerate(ps) if id(p) not in inside}
+                for player, ps in self.params.items()}
+
     def state_dict(self) -> dict:
+        outside = {pl: {i: p.detach().clone() for i, p in ps.items()} for pl, ps in self._outside_programs().items()}
         return {"programs": self.programs.state_dict(),
+                "outside_programs": {pl: ps for pl, ps in outside.items() if ps},
                 "optimizers": {p: o.state_dict() for p, o in self.optimizers.items()},
                 "schedulers": {p: sch.state_dict() for p, sch in self.schedulers.items()},
                 "step": self.step_count, "skipped": self.watch.skipped,
@@ -293,6 +302,14 @@ class Trainer:
         """
         try:
             self.programs.load_state_dict(state["programs"])
+            saved, here = state.get("outside_programs", {}), self._outside_programs()
+            if {pl: sorted(ps) for pl, ps in saved.items()} != {pl: sorted(ps) for pl, ps in here.items() if ps}:
+                raise ValueError("the parameters held outside the programs (pyro.param, pyro.module) differ: "
+                                 f"saved {sorted(saved)}, here {sorted(pl for pl, ps in here.items() if ps)}")
+            with torch.no_grad():
+                for player, ps in saved.items():
+                    for i, value in ps.items():
+                        here[player][i].copy_(value)
             self.step_count = int(state["step"])
             self.progress.fill_(float(self.step_count))
             self.watch.skipped = int(state.get("skipped", 0))

@@ -417,3 +417,38 @@ def test_the_label_rule_reads_the_signature_the_call_meets():
     trace_program(keyword_model, torch.zeros(3), c)
     assert seen[-1] is c
     assert with_condition(KeywordLabel(), torch.ones(3), c=c).shape == (3,)
+
+
+def test_a_checkpoint_holds_the_weights_that_live_outside_the_programs():
+    # a functional program: a pyro.param and a module-level network registered only with pyro.module
+    torch.manual_seed(0)
+    decoder, encoder = nn.Linear(2, 2), nn.Linear(2, 4)
+
+    def model(x, c=None):
+        pyro.module("decoder", decoder)
+        shift = pyro.param("shift_outside", torch.zeros(2))
+        with pyro.plate("data", x.shape[0]):
+            z = pyro.sample("z", dist.Normal(x.new_zeros(x.shape[0], 2), 1.0).to_event(1))
+            pyro.sample("x", dist.Normal(decoder(z) + shift, 0.5).to_event(1), obs=x)
+
+    def guide(x, c=None):
+        pyro.module("encoder", encoder)
+        loc, log_scale = encoder(x).chunk(2, -1)
+        with pyro.plate("data", x.shape[0]):
+            pyro.sample("z", dist.Normal(loc, log_scale.exp()).to_event(1))
+
+    data = TensorData(torch.randn(256, 2) + 3, None, DataInfo(shape=(2,)))
+    trainer = Trainer(Programs(model, guide, encoder=encoder), ELBO(), data, batch_size=32,
+                      optim=OptimConfig(lr=1e-2))
+    trainer.fit(3, progress=False)
+    state = trainer.state_dict()
+    assert sorted(state["outside_programs"]["vae"]) == ["0", "1", "2"]  # decoder weight and bias, and shift
+    saved = [p.detach().clone() for p in (pyro.param("shift_outside"), decoder.weight, decoder.bias)]
+    trainer.fit(6, progress=False)  # six steps in all
+    assert not torch.equal(pyro.param("shift_outside").detach(), saved[0])
+    trainer.load_state_dict(state)
+    for p, s in zip((pyro.param("shift_outside"), decoder.weight, decoder.bias), saved, strict=True):
+        assert torch.equal(p.detach(), s)
+    del state["outside_programs"]
+    with pytest.raises(UserError, match="the parameters held outside the programs .* differ"):
+        trainer.load_state_dict(state)
