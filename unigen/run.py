@@ -344,6 +344,11 @@ def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, mai
     best = {"value": None}
     sign = 1.0 if cfg.train.monitor_mode == "min" else -1.0
 
+    def check_monitor(names: set[str]) -> None:
+        if cfg.train.monitor and cfg.train.monitor not in names:
+            raise UserError(f"train.monitor={cfg.train.monitor!r} names no logged series; choose one of "
+                            f"{', '.join(sorted(names))}")
+
     def on_log(step: int, values: dict) -> None:
         values = {**values, **loggers.player_stats(trainer)}
         row = log.write(step, values)
@@ -354,9 +359,7 @@ def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, mai
             plain.write(step, values)
         if main and cfg.train.sample_every and step % cfg.train.sample_every == 0:
             snapshot(built, run_dir / SNAPSHOTS / f"step_{step:06d}.png")
-        if cfg.train.monitor and cfg.train.monitor not in values:
-            raise UserError(f"train.monitor={cfg.train.monitor!r} names no logged series; choose one of "
-                            f"{', '.join(sorted(values))}")
+        check_monitor(set(values))
         value = values.get(cfg.train.monitor) if cfg.train.monitor else None
         if value is not None and (best["value"] is None or sign * value < sign * best["value"]):
             best["value"] = value
@@ -367,7 +370,8 @@ def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, mai
         try:
             trainer.fit(cfg.train.steps, log_every=cfg.train.log_every, on_log=on_log,
                         on_checkpoint=save_checkpoint, checkpoint_every=cfg.train.checkpoint_every,
-                        progress=cfg.train.progress and plain is None, should_stop=stop.requested)
+                        progress=cfg.train.progress and plain is None, should_stop=stop.requested,
+                        on_first_step=lambda losses: check_monitor(losses | set(loggers.player_stats(trainer))))
         except NonFiniteError as e:
             kept = run_dir / "checkpoint.pt"
             last = (f"the last good checkpoint {kept} (step {last_good['step']}) is kept"

@@ -206,7 +206,8 @@ class Trainer:
     def fit(self, steps: int, log_every: int = 50, on_log: Callable[[int, dict[str, float]], None] | None = None,
             on_checkpoint: Callable[[int], None] | None = None, checkpoint_every: int = 0,
             progress: bool = True, should_stop: Callable[[], bool] | None = None,
-            check_every: int | None = None) -> dict[str, float]:
+            check_every: int | None = None,
+            on_first_step: Callable[[set[str]], None] | None = None) -> dict[str, float]:
         """Run until ``steps`` steps in all have been taken (a resumed trainer continues from its count).
 
         Every ``log_every`` steps the mean losses are read (one host sync) and passed to ``on_log``;
@@ -215,7 +216,8 @@ class Trainer:
         read and a :class:`NonFiniteError` names the first bad player. On CUDA a per-step check does not
         wait for the device: it is lagged (:meth:`~unigen.watch.FiniteWatch.post`), read a few steps later,
         and still names the step that went bad. ``should_stop`` (e.g. a signal
-        flag) ends the loop early.
+        flag) ends the loop early. ``on_first_step`` is called once, after this call's first step, with the
+        names of the losses a log row will hold (to check a name against them before a long wait).
         """
         for name, value, least in (("steps", steps, 0), ("log_every", log_every, 1),
                                    ("checkpoint_every", checkpoint_every, 0)):
@@ -229,6 +231,9 @@ class Trainer:
                    mininterval=0.5, desc=self.strategy.registry_name)
         while self.step_count < steps:
             self.window.add(self.step())
+            if on_first_step is not None:
+                on_first_step(set(self.window.sums) | ({"skipped_steps"} if self.skipped else set()))
+                on_first_step = None
             if lagged:  # CUDA, every step: read the watch once the device gets there, never wait for it
                 self.watch.post(self.step_count)
                 self.watch.poll()

@@ -91,10 +91,12 @@ def test_iwae_particles_must_be_positive(capsys, tmp_path):
     _one_line(code, err, "strategy.num_particles")
 
 
-def test_monitor_must_name_a_logged_series(capsys, tmp_path):
-    code, err, _ = _cli(["train", RING, *TINY, "train.steps=5", "train.monitor=nosuch", "--out",
-                         str(tmp_path / "r")], capsys)
+def test_monitor_must_name_a_logged_series_and_is_checked_after_the_first_step(capsys, tmp_path):
+    code, err, _ = _cli(["train", RING, *TINY, "train.steps=200", "train.log_every=100", "train.monitor=nosuch",
+                         "--out", str(tmp_path / "r")], capsys)
     _one_line(code, err, "train.monitor='nosuch' names no logged series; choose one of")
+    assert "discriminator, generator, grad_norm/discriminator" in err and "lr/generator" in err
+    assert not (tmp_path / "r" / "metrics.jsonl").read_text().strip()  # refused before the first log line
 
 
 # --------------------------------------------------------------------------------- config files
