@@ -158,7 +158,7 @@ def _export(args) -> None:
 def _eval(args) -> None:
     from unigen.run import evaluate
 
-    print(json.dumps(evaluate(args.run_dir, args.device), indent=2))
+    print(json.dumps(evaluate(args.run_dir, args.device, args.overrides), indent=2))
 
 
 def _reproduce(args) -> None:
@@ -247,8 +247,11 @@ def parser() -> argparse.ArgumentParser:
     x.add_argument("-o", "--output", help="the .safetensors file to write")
     x.add_argument("--force", action="store_true", help="replace an existing -o file")
     x.set_defaults(fn=_export)
-    e = sub.add_parser("eval", parents=[debug], help="evaluate a trained run (writes RUN_DIR/eval.json)")
+    e = sub.add_parser("eval", parents=[debug], help="evaluate a trained run (writes RUN_DIR/eval.json; with "
+                       "eval.KEY=VALUE overrides RUN_DIR/eval.KEY=VALUE.json)")
     e.add_argument("run_dir")
+    e.add_argument("overrides", nargs="*", metavar="eval.KEY=VALUE",
+                   help="evaluation settings for this evaluation only, e.g. eval.num_images=10000")
     e.add_argument("--device", default=None)
     e.set_defaults(fn=_eval)
     r = sub.add_parser("reproduce", parents=[debug], help="reproduce a published comparison (writes experiments/results/NAME.md)")

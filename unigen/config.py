@@ -246,6 +246,22 @@ def parse_overrides(overrides: list[str]) -> DictConfig:
     return parsed
 
 
+def eval_overrides(saved: DictConfig, overrides: list[str]) -> DictConfig:
+    """A run's ``eval`` section with ``eval.KEY=VALUE`` overrides applied and checked (``unigen eval RUN
+    eval.num_images=10000``): only the evaluation's own settings may change after training."""
+    parsed = parse_overrides(overrides)
+    other = [k for k in parsed if k != "eval"]
+    if other:
+        raise UserError(f"unigen eval takes eval.* settings only (got {', '.join(sorted(other))}); the trained "
+                        f"weights fix everything else; `unigen list eval` shows them")
+    try:
+        node = OmegaConf.merge(OmegaConf.structured(EvalConfig), saved, parsed.get("eval", {}))
+        check_settings(OmegaConf.to_object(node), "eval")
+    except (OmegaConfBaseException, ValueError, TypeError) as e:
+        raise UserError(f"config: {_one_line(e)}; `unigen list eval` shows the settings") from None
+    return node
+
+
 def check_device_name(name: str, key: str = "train.device"):
     """Refuse, in one line, a device name unigen cannot train on anywhere (``auto``, ``cpu``, ``cuda``, ``cuda:N``
     pass; whether this machine has that GPU is checked when a run starts: :func:`unigen.run.pick_device`).

@@ -613,9 +613,21 @@ def _uses_labels(built: Built) -> bool:
     return built.resolved.strategy.needs.labels != "none" or bool(getattr(built.resolved.model, "conditional", False))
 
 
-def evaluate(run_dir: str | Path, device: str | None = None) -> dict:
+def eval_file(overrides: list[str] = ()) -> str:
+    """Where :func:`evaluate` writes in the run directory: ``eval.json``, or with overrides a file named after
+    them (``eval.num_images=10000.json``), so the end-of-training evaluation is never replaced by another's."""
+    return "eval.json" if not overrides else "eval." + ",".join(o.removeprefix("eval.") for o in overrides) + ".json"
+
+
+def evaluate(run_dir: str | Path, device: str | None = None, overrides: list[str] = ()) -> dict:
+    """Evaluate a trained run and write the results into it (:func:`eval_file`); ``overrides`` (``eval.KEY=VALUE``)
+    change the evaluation's own settings, e.g. the sample count of FID."""
+    from unigen.config import eval_overrides
+
     built = load_run(run_dir, device)
+    if overrides:
+        built.resolved.config.eval = eval_overrides(built.resolved.config.eval, list(overrides))
     results = evaluate_built(built)
     with disk_errors(Path(run_dir)):
-        write_json(Path(run_dir) / "eval.json", results)
+        write_json(Path(run_dir) / eval_file(overrides), results)
     return strict_json(results)

@@ -26,6 +26,13 @@ def test_train_sample_eval_on_the_ring(tmp_path, capsys):
     assert main(["eval", str(out)]) == 0
     assert '"modes"' in capsys.readouterr().out
     assert json.loads((out / "eval.json").read_text()) == at_end  # seeded alike: the same numbers
+    # another evaluation size: its own file, the end-of-training evaluation kept
+    assert main(["eval", str(out), "eval.num_samples=2000"]) == 0
+    bigger = json.loads((out / "eval.num_samples=2000.json").read_text())
+    assert json.loads((out / "eval.json").read_text()) == at_end and bigger != at_end
+    assert json.loads(capsys.readouterr().out) == bigger
+    assert main(["eval", str(out), "train.steps=3"]) == 2
+    assert "unigen eval takes eval.* settings only (got train)" in capsys.readouterr().err
 
 
 def test_train_vae_on_mnist_reports_a_test_bound(tmp_path):
