@@ -130,7 +130,7 @@ def _grid(built, args, path: Path) -> str:
         k, cols = info.num_classes, args.num or 10
         x = grids.class_grid(built.programs, k, cols, built.device)
         grids.save_grid(x, k, cols, path, info.support, row_labels=[str(i) for i in range(k)], title=title)
-        return f"a {k} × {cols} class grid"
+        return f"{_a(k)} {k} × {cols} class grid"
     rows = args.num or 8
     c = None
     if args.label is not None:
@@ -141,7 +141,7 @@ def _grid(built, args, path: Path) -> str:
     labels = None if c is None else [str(v) for v in c.tolist()]
     grids.save_grid(x, rows, args.steps, path, info.support, row_labels=labels,
                     title=f"{title}: {args.interpolation} interpolation")
-    return f"a {rows} × {args.steps} {args.interpolation} interpolation grid"
+    return f"{_a(rows)} {rows} × {args.steps} {args.interpolation} interpolation grid"
 
 
 def _export(args) -> None:
@@ -153,6 +153,11 @@ def _export(args) -> None:
         raise UserError(f"name the export file with -o, e.g. unigen export {args.run_dir} -o model.safetensors")
     path = export_run(args.run_dir, args.output, force=args.force)
     print(f"weights and config of {args.run_dir} written to {path}")
+
+
+def _a(n: int) -> str:
+    """The article before a number said aloud: "an 8", "an 11", "an 18", "a 10"."""
+    return "an" if str(n).startswith("8") or n in (11, 18) else "a"
 
 
 def _eval(args) -> None:

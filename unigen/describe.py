@@ -188,7 +188,13 @@ def describe(name: str) -> str:
     if name not in known and name in REPRODUCTIONS:
         return _reproduction(name, REPRODUCTIONS[name])
     if name not in known:
-        raise UserError(f"unknown name {name!r}; `unigen list NAME` takes one of: {', '.join(sorted(known))}, "
+        import difflib
+
+        names = [*known, *REPRODUCTIONS]
+        near = difflib.get_close_matches(name.replace("-", "_").lower(), names, n=1, cutoff=0.6) or \
+            difflib.get_close_matches(name.replace("_", "-").lower(), names, n=1, cutoff=0.6)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise UserError(f"unknown name {name!r}{hint}; `unigen list NAME` takes one of: {', '.join(sorted(known))}, "
                         f"or a reproduction: {', '.join(REPRODUCTIONS)}")
     kind, obj = known[name]
     usage = {"strategy": f"strategy.name={name}", "model": f"model.name={name}", "dataset": f"data.name={name}",

@@ -85,6 +85,9 @@ def test_list_a_reproduction_says_what_it_runs_and_how(capsys):
 
 
 def test_list_an_unknown_name_is_one_line_listing_the_names(capsys):
+    for typo, near in (("ns-gan", "ns_gan"), ("nsgan", "ns_gan"), ("hu2018_iwgan", "hu2018-iwgan")):
+        assert main(["list", typo]) == 2
+        assert f"unknown name {typo!r} (did you mean {near!r}?)" in capsys.readouterr().err
     code = main(["list", "fgan2"])
     err = capsys.readouterr().err.strip()
     _one_line(code, err, "unknown name 'fgan2'")

@@ -278,3 +278,9 @@ def test_a_dann_run_is_evaluated_by_its_label_models_accuracy_on_the_target_digi
         by_hand = int((programs.model.logits(test.x).argmax(-1) == test.c).sum()) / len(test)
     assert got == pytest.approx(by_hand, abs=1e-9) and len(test) == 500
     assert got > 0.3  # 60 steps on the source digits beat chance (0.1) on the target (seeded: 0.45)
+
+
+def test_the_grid_message_reads_an_8_and_a_10():
+    from unigen.cli import _a
+
+    assert [f"{_a(n)} {n}" for n in (8, 10, 11, 18, 80, 4)] == ["an 8", "a 10", "an 11", "an 18", "an 80", "a 4"]
