@@ -25,6 +25,8 @@ def _train(args) -> None:
 
     if args.resume is None and args.config is None:
         raise UserError("unigen train needs a CONFIG file, or --resume RUN_DIR to continue a run")
+    if args.resume is not None and args.overwrite:
+        raise UserError("--resume continues a run and --overwrite replaces one; drop one of them")
     if args.resume is not None and args.config is not None and "=" in args.config:
         args.overrides.insert(0, args.config)  # `train --resume DIR key=value`: no config file given
         args.config = None

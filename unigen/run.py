@@ -264,8 +264,9 @@ def train(config=None, overrides: list[str] = (), out: str | None = None, resume
                             f"first (cp -r {run_dir} {out}) and resume the copy")
         if not (run_dir / "config.yaml").is_file():
             raise UserError(f"{run_dir} is not a run directory (no config.yaml); pass the directory to resume")
-        saved = resolve(run_dir / "config.yaml")
-        resolved = resolve(run_dir / "config.yaml", list(overrides))
+        here = [f"out={run_dir}"]  # where the run is now: a copied run (cp -r) records its new place
+        saved = resolve(run_dir / "config.yaml", here)
+        resolved = resolve(run_dir / "config.yaml", here + list(overrides))
         changes = resume_changes(OmegaConf.to_container(saved.config), OmegaConf.to_container(resolved.config))
     else:
         resolved = resolve(config, list(overrides) + ([f"out={out}"] if out is not None else []))

@@ -292,6 +292,20 @@ def test_resume_refuses_what_cannot_change(run, override, fragment, capsys):
     assert (run / "checkpoint.pt").read_bytes() == before
 
 
+def test_a_copied_run_resumes_in_its_new_place_and_records_it(run, base_run, capsys):
+    from omegaconf import OmegaConf
+
+    assert OmegaConf.load(run / "config.yaml").out == str(base_run)  # the fixture's run is a copy (cp -r)
+    original = (base_run / "config.yaml").read_bytes()
+    taken = _state(run)["step"]
+    code, err, _ = _cli(["train", "--resume", str(run), f"train.steps={taken + 5}"], capsys)
+    assert code == 0, err
+    assert OmegaConf.load(run / "config.yaml").out == str(run) and _state(run)["step"] == taken + 5
+    assert (base_run / "config.yaml").read_bytes() == original
+    code, err, _ = _cli(["train", "--resume", str(run), "--overwrite"], capsys)
+    _one_line(code, err, "--resume continues a run and --overwrite replaces one; drop one of them")
+
+
 def test_resume_refuses_fewer_steps_than_taken_and_leaves_the_run_as_it_was(run, capsys):
     files = {name: (run / name).read_bytes() for name in ("checkpoint.pt", "config.yaml", "metrics.jsonl")}
     taken = _state(run)["step"]
