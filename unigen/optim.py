@@ -20,6 +20,8 @@ resumed run uses the rate, betas, weight decay and schedule it is told, not the 
 from __future__ import annotations
 
 import math
+import re
+import warnings
 from typing import Callable, Iterable
 
 import torch
@@ -234,10 +236,16 @@ _FORM = ("fused", "foreach", "capturable")
 
 
 def advance_schedules(schedulers: dict, updates: dict[str, int]) -> None:
-    """Move each player's learning-rate schedule by its updates per step (between steps, eager or compiled)."""
-    for player, scheduler in schedulers.items():
-        for _ in range(updates[player]):
-            scheduler.step()
+    """Move each player's learning-rate schedule by its updates per step (between steps, eager or compiled).
+
+    The schedule counts steps, not applied updates: a step whose update was skipped (``train.on_nan=skip``) or
+    replayed from a graph moves it too, so torch's warning that the scheduler stepped before its optimiser
+    does not apply and is silenced here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=re.escape("Detected call of `lr_scheduler.step()` before"))
+        for player, scheduler in schedulers.items():
+            for _ in range(updates[player]):
+                scheduler.step()
 
 
 def restore_optimizers(optimizers: dict, schedulers: dict, state: dict, settings: Callable[[str], OptimConfig],

@@ -113,3 +113,15 @@ def test_a_trainer_takes_the_direct_step_and_trains_as_with_adam_step(monkeypatc
     a, b = fit(direct=False), fit(direct=True)
     assert all(o.param_groups[0]["fused"] for o in b.optimizers.values())
     assert_close(dict(b.programs.named_parameters()), dict(a.programs.named_parameters()), rtol=0, atol=0)
+
+
+def test_a_schedule_moved_past_a_skipped_update_says_nothing():
+    import warnings
+
+    ws, opt = _adam()
+    scheduler = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0 / (t + 1))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        optim.advance_schedules({"p": scheduler}, {"p": 2})  # no optimiser step yet: torch would warn
+    assert not [w for w in seen if "lr_scheduler.step()" in str(w.message)]
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.01 / 3)  # the schedule still moved two updates
