@@ -7,6 +7,8 @@ Any wrong key or type becomes a one-line :class:`~unigen.errors.UserError` namin
 """
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List
@@ -114,9 +116,17 @@ class Resolved:
 
 
 def _one_line(e: Exception) -> str:
-    """First line of an exception, prefixed by the offending key when OmegaConf knows it."""
+    """First line of an exception, prefixed by the offending key when OmegaConf knows it; OmegaConf's wording
+    for a scalar given to a list, a value given to a section and a float given to a count is put plainly."""
     msg = first_line(e)
     key = getattr(e, "full_key", None)
+    if "is not a ListConfig" in msg:
+        return f"{key or 'the setting'} takes a list, e.g. {key or 'KEY'}=[0.5,0.999]"
+    if (m := re.match(r"Merge error: (\w+) is not a subclass of (\w+)", msg)):
+        return (f"a single value ({m.group(1)}) was given where a section of settings ({m.group(2)}) goes; set "
+                f"the section's keys instead (SECTION.KEY=VALUE)")
+    elif (m := re.search(r"Value '(-?\d+)\.0' of type 'float' could not be converted to Integer", msg)):
+        msg = f"{msg}; write it as a whole number ({m.group(1)}, not in e-notation)"
     return f"{key}: {msg}" if key and str(key) not in msg else msg
 
 

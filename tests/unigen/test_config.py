@@ -42,6 +42,10 @@ def test_switching_strategy_is_one_override():
     (["train.optim.name=adamw"], "train.optim.name='adamw' is not one of adam, rmsprop, sgd"),
     (["train.players.critic.schedule=foo"], "train.players.critic.schedule='foo' is not one of constant, linear"),
     (["train.data_placement=gpu"], "train.data_placement='gpu'; choose auto, device, host"),
+    # OmegaConf's wording put plainly
+    (["train.optim.betas=0.5"], "train.optim.betas takes a list, e.g. train.optim.betas=[0.5,0.999]"),
+    (["train.optim=3"], "a single value (int) was given where a section of settings (OptimConfig) goes"),
+    (["train.steps=1e3"], "write it as a whole number (1000, not in e-notation)"),
 ])
 def test_bad_config_is_a_one_line_error_naming_it(overrides, fragment):
     with pytest.raises(UserError) as e:
