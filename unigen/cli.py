@@ -43,8 +43,11 @@ def _config(args) -> None:
     from unigen.config import resolve
     from unigen.loggers import check_logging
 
+    from unigen.describe import check_choices
+
     resolved = resolve(config_source(args.config), args.overrides)
     check_logging(resolved.config.train)
+    check_choices(resolved)
     print(OmegaConf.to_yaml(resolved.config), end="")
 
 

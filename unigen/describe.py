@@ -163,6 +163,19 @@ def _reproduction(name: str, module) -> str:
     return "\n".join(lines)
 
 
+def check_choices(resolved) -> None:
+    """Refuse, in one line, a component setting outside its choices (``model.likelihood=foo``), for ``unigen
+    config``: a training refuses it too, when the component is built; this says so before anything runs."""
+    for sec, obj in (("data", resolved.data), ("model", resolved.model), ("strategy", resolved.strategy)):
+        name = resolved.config[sec].name
+        for f in fields(obj):
+            value = getattr(obj, f.name)
+            allowed = choices(name, type(obj), f.name)
+            if allowed and isinstance(value, (str, int)) and not isinstance(value, bool) and str(value) not in allowed:
+                raise UserError(f"{sec}.{f.name}={value!r} is not one of {', '.join(allowed)}; "
+                                f"`unigen list {name}` shows the settings")
+
+
 def components() -> dict[str, tuple[str, type | Callable]]:
     """Every name ``unigen list NAME`` knows: ``{name: (kind, class or function)}``."""
     from unigen.config import EvalConfig, OptimConfig, TrainConfig

@@ -114,6 +114,9 @@ def test_config_prints_the_resolved_yaml(capsys):
     (["config", "ring_gann"], "no example config"),
     (["config", "no/such.yaml"], "does not exist"),
     (["config", "ring_gan", "train.steps"], "not key=value"),
+    # a component's choice that only building it would check: `unigen config` says so before a run
+    (["config", "ring_gan", "model.likelihood=foo"], "model.likelihood='foo' is not one of delta, normal"),
+    (["config", "mnist_vae", "model.name=dcgan", "model.disc_norm=group"], "model.disc_norm='group' is not one of"),
     (["train", "ring_gann"], "ring_gan"),
 ])
 def test_bad_config_input_is_one_line(argv, fragment, capsys):
@@ -146,3 +149,23 @@ def test_importing_unigen_does_not_import_the_run_machinery():
     code = "import sys, unigen; print('unigen.run' in sys.modules, 'matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_every_components_defaults_lie_in_their_choice_tables():
+    """check_choices refuses nothing that resolves with defaults: the tables `unigen list` shows are complete."""
+    from unigen.config import resolve
+    from unigen.describe import check_choices
+    from unigen.errors import UserError
+    from unigen.registry import DATASETS, MODELS, STRATEGIES
+
+    checked = 0
+    for key, registry in (("strategy", STRATEGIES), ("model", MODELS), ("data", DATASETS)):
+        for name in registry.names():
+            for other in ([], ["model.name=mlp_vae"], ["data.name=mnist", "model.name=dcgan"]):
+                try:
+                    resolved = resolve({}, [*other, f"{key}.name={name}"])
+                except UserError:
+                    continue
+                check_choices(resolved)
+                checked += 1
+    assert checked > 60
