@@ -68,7 +68,7 @@ def test_a_fashion_mnist_run_reports_image_metrics_named_after_its_classifier(tm
                         ("fid_fashion_mnist_classifier", "FID (Fashion-MNIST-classifier features)"),
                         ("kid_fashion_mnist_classifier", "KID (Fashion-MNIST-classifier features)")):
         assert ident in results and labels[ident] == name
-    assert results["fid_samples"] == results["fid_reference_size"] == 300 and results["kid_subset_size"] == 300
+    assert results["fid_samples"] == results["fid_reference_size"] == 300 and results["kid_subset_size"] == 150
     assert not any("MNIST-classifier" in k and "Fashion" not in k for k in labels.values())
     computed = results["computed_on"]["image_metrics"]  # what the numbers were computed on
     assert computed["generated_samples"] == computed["reference_size"] == 300

@@ -15,7 +15,9 @@ reported with the standard deviation over the subsets (``ddof=0``). The subsets 
 ``torchmetrics.image.kid.KernelInceptionDistance``, here seeded, so a value is reproducible;
 ``subset_size`` is at most 1,000 (Bińkowski et al.'s choice) and at most the smaller set. When it equals
 both sets' sizes every subset is the whole set reordered, so the std is 0: it measures the spread over
-subsets, not the error of the mean.
+subsets, not the error of the mean. :func:`kid` (the metric of ``eval.json`` and the reproductions) therefore
+takes subsets of at most half the smaller set, so that they differ; :func:`kernel_distance` takes the size
+it is given (the whole sets give the exact MMD² of the two).
 
 :func:`kid` uses the data set's own classifier features (:mod:`unigen.metrics.classifier`), not
 Inception v3's, and names the value after it, e.g. ``"KID (Fashion-MNIST-classifier features)"``.
@@ -79,8 +81,8 @@ def kid(real: Tensor, fake: Tensor, classifier: MNISTClassifier, support: str = 
     :param fake: generated images of the same shape and support.
     :param device: where the classifier runs (default: where it is).
     """
-    check_sizes("KID", real, fake, 2)
-    m = min(subset_size, real.shape[0], fake.shape[0])
+    check_sizes("KID", real, fake, 4)
+    m = min(subset_size, real.shape[0] // 2, fake.shape[0] // 2)  # subsets that differ: a std that means something
     mean, std = _kid(real, fake, *wrap_classifier(classifier, support, device), subsets, m, seed, batch_size)
     name = kid_name(classifier)
     return {name: mean, f"{name} std": std, "kid_subsets": subsets, "kid_subset_size": m}

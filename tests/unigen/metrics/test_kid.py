@@ -68,16 +68,19 @@ def test_kid_of_images_names_its_feature_network_and_its_subsets():
     out = kid(x[:30], x[30:], net, support="symmetric", subsets=5)
     name = "KID (Fashion-MNIST-classifier features)"
     assert kid_name(net) == name and set(out) == {name, f"{name} std", "kid_subsets", "kid_subset_size"}
-    assert out["kid_subsets"] == 5 and out["kid_subset_size"] == 10  # capped at the smaller set
+    assert out["kid_subsets"] == 5 and out["kid_subset_size"] == 5  # capped at half the smaller set: subsets differ
+    assert out[f"{name} std"] > 0
     features = net.features(x, "symmetric").detach().double()
-    assert_close(kid(x[:10], x[10:20], net, support="symmetric", subsets=1)[name],
-                 unbiased_mmd2(features[:10].numpy(), features[10:20].numpy()), rtol=1e-4, atol=1e-6)
+    # the same seeded subsets of the classifier's features
+    assert_close(kid(x[:20], x[20:], net, support="symmetric", subsets=3)[name],
+                 kernel_distance(features[:20], features[20:], nn.Identity(), subsets=3, subset_size=10)[0],
+                 rtol=1e-4, atol=1e-6)
 
 
 def test_kid_refuses_too_few_samples_and_the_raw_classifier():
     x = torch.rand(5, 1, 28, 28)
     net = MNISTClassifier().eval()
-    with pytest.raises(ValueError, match="KID needs at least 2"):
+    with pytest.raises(ValueError, match="KID needs at least 4"):
         kid(x[:1], x, net)
     with pytest.raises(TypeError, match="kid"):
         kernel_distance(x, x, net)
