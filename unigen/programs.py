@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 import weakref
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
@@ -208,32 +209,43 @@ def _home(program) -> nn.Module | None:
     return owner if isinstance(owner, nn.Module) else None
 
 
+def check_method_roles(programs: Programs, players: dict[str, tuple[str, ...]]) -> None:
+    """Refuse a player's role other than the model and the guide given as a method of a module: such a role's
+    parameters are its module's (it is not a Pyro program to trace), so a method's cannot be told from the rest."""
+    for role in sorted({r for roles in players.values() for r in roles if programs.has(r)} - {"model", "guide"}):
+        program = programs.roles[role]
+        if not isinstance(program, nn.Module) and isinstance(_home(program), nn.Module):
+            raise UserError(f"role {role!r} is a method of a module, so its weights cannot be told from the rest of "
+                            f"the module's; pass a module whose forward does what the method does ({role}=MODULE)")
+
+
 def check_all_trained(programs: Programs, params: dict[str, list[nn.Parameter]],
                       players: dict[str, tuple[str, ...]]) -> None:
-    """Refuse trainable parameters that a player's programs hold but no player trains.
+    """Warn of weights that would never train.
 
-    A player's parameters are found by tracing its programs (:func:`role_parameters`), so a module that a bound
-    method uses without ``pyro.module`` (``self.enc`` in ``guide(self, x)``) is invisible and would silently keep
-    its initial weights. The check looks inside the modules that hold the players' programs (a module role, or the
-    module of a bound-method role) and leaves alone the roles no player uses (a discriminator kept beside a VAE);
-    where an unused role is a method of the same module, it cannot tell which parameters are whose, and passes.
+    A player's parameters are found by tracing its Pyro programs (the model and the guide: :func:`role_parameters`)
+    and, for every other role (a discriminator, a code posterior), as the parameters of the role's module (a method
+    there is refused: :func:`check_method_roles`). Weights inside the module of a model or guide method that no
+    player's trace reaches (``self.enc`` used without ``pyro.module``) are named in one line on stderr: they keep their initial values. It is a warning,
+    not a refusal, because a strategy may leave part of a module unused on purpose (a GAN never calls the
+    VAE's encoder); it is left out where a role no player uses is a plain function or a method of that same
+    module, whose weights cannot be attributed.
     """
     used = {r for roles in players.values() for r in roles if programs.has(r)}
-    homes = {id(h): h for r in used if (h := _home(programs.roles[r])) is not None}
+    homes = {id(h): h for r in used & {"model", "guide"} if (h := _home(programs.roles[r])) is not None}
     unused = [programs.roles[r] for r in programs.roles if r not in used]
-    if any(not isinstance(p, nn.Module) and id(_home(p)) in homes for p in unused):
+    if any(not isinstance(p, nn.Module) and (_home(p) is None or id(_home(p)) in homes) for p in unused):
         return
     owned = {id(p) for ps in params.values() for p in ps}
-    elsewhere = {id(p) for prog in unused if isinstance(prog, nn.Module) and id(prog) not in homes
-                 for p in prog.parameters()}
+    elsewhere = {id(p) for prog in unused if id(_home(prog)) not in homes for p in _home(prog).parameters()}
     names = {id(p): n for n, p in programs.named_parameters()}
     stray = list(dict.fromkeys(names.get(id(p), n) for h in homes.values() for n, p in h.named_parameters()
                                if p.requires_grad and id(p) not in owned and id(p) not in elsewhere))
     if stray:
         shown = ", ".join(stray[:3]) + (f" and {len(stray) - 3} more" if len(stray) > 3 else "")
-        raise UserError(f"{len(stray)} trainable parameter tensor(s) in the players' programs would never be trained "
-                        f"({shown}): no player's trace reaches them; register the module in the program that uses "
-                        f"it with pyro.module(name, module), or set requires_grad=False on what should stay fixed")
+        print(f"unigen: warning: {len(stray)} trainable parameter tensor(s) in the modules of the players' programs "
+              f"are reached by no player's trace and will keep their initial values ({shown}); if a program uses "
+              f"them, register the module there with pyro.module(name, module)", file=sys.stderr)
 
 
 def check_guide(programs: Programs, probe: Batch) -> None:

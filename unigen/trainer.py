@@ -33,7 +33,7 @@ from unigen.distributed import RoleWrappers, World, rank_slice, shard_size
 from unigen.errors import UserError, first_line
 from unigen.optim import advance_schedules, build_optimizers, restore_optimizers
 from unigen.optim import step as optim_step
-from unigen.programs import Batch, Programs, check_all_trained, player_parameters
+from unigen.programs import Batch, Programs, check_all_trained, check_method_roles, player_parameters
 from unigen.settings import check_settings
 from unigen.strategy import Phase, Strategy
 from unigen.watch import FiniteWatch, NonFiniteError, SkippedTooOften  # noqa: F401  (importable from here)
@@ -105,6 +105,7 @@ class Trainer:
             strategy.check(programs, data)  # roles and labels, before any program runs
             programs.bind(data.info.shape, probe)  # the event shape and the observed site
             strategy.check(programs, data, probe)  # then the checks that run the programs on the probe
+            check_method_roles(programs, strategy.players)
             self.params = {p: player_parameters(programs, p, roles, probe) for p, roles in strategy.players.items()}
             check_all_trained(programs, self.params, strategy.players)
         self.settings = settings = optim if callable(optim) else (lambda _player: optim)
