@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     p = parser()
     args, extra = p.parse_known_args(argv)
     if extra:  # `key=value` overrides may follow options such as --out
-        if args.command not in ("train", "config") or any("=" not in e or e.startswith("-") for e in extra):
+        if args.command not in ("train", "config", "eval") or any("=" not in e or e.startswith("-") for e in extra):
             p.error(f"unrecognized arguments: {' '.join(extra)}")
         args.overrides += extra
     from unigen.run import Interrupted

@@ -264,9 +264,11 @@ def train(config=None, overrides: list[str] = (), out: str | None = None, resume
                             f"first (cp -r {run_dir} {out}) and resume the copy")
         if not (run_dir / "config.yaml").is_file():
             raise UserError(f"{run_dir} is not a run directory (no config.yaml); pass the directory to resume")
-        here = [f"out={run_dir}"]  # where the run is now: a copied run (cp -r) records its new place
-        saved = resolve(run_dir / "config.yaml", here)
-        resolved = resolve(run_dir / "config.yaml", here + list(overrides))
+        saved = resolve(run_dir / "config.yaml")
+        resolved = resolve(run_dir / "config.yaml", list(overrides))
+        if resolved.config.out in (saved.config.out, str(run_dir)):  # the run is where it is now (a copy,
+            saved.config.out = resolved.config.out = str(run_dir)  # cp -r, records its new place); set as a
+            # string, not parsed from a dotlist, so a folder named null or 007 stays that name
         changes = resume_changes(OmegaConf.to_container(saved.config), OmegaConf.to_container(resolved.config))
     else:
         resolved = resolve(config, list(overrides) + ([f"out={out}"] if out is not None else []))

@@ -27,7 +27,7 @@ def test_train_sample_eval_on_the_ring(tmp_path, capsys):
     assert '"modes"' in capsys.readouterr().out
     assert json.loads((out / "eval.json").read_text()) == at_end  # seeded alike: the same numbers
     # another evaluation size: its own file, the end-of-training evaluation kept
-    assert main(["eval", str(out), "eval.num_samples=2000"]) == 0
+    assert main(["eval", str(out), "--device", "cpu", "eval.num_samples=2000"]) == 0  # after an option too
     bigger = json.loads((out / "eval.num_samples=2000.json").read_text())
     assert json.loads((out / "eval.json").read_text()) == at_end and bigger != at_end
     assert json.loads(capsys.readouterr().out) == bigger

@@ -292,7 +292,7 @@ def test_resume_refuses_what_cannot_change(run, override, fragment, capsys):
     assert (run / "checkpoint.pt").read_bytes() == before
 
 
-def test_a_copied_run_resumes_in_its_new_place_and_records_it(run, base_run, capsys):
+def test_a_copied_run_resumes_in_its_new_place_and_records_it(run, base_run, capsys, monkeypatch):
     from omegaconf import OmegaConf
 
     assert OmegaConf.load(run / "config.yaml").out == str(base_run)  # the fixture's run is a copy (cp -r)
@@ -302,6 +302,11 @@ def test_a_copied_run_resumes_in_its_new_place_and_records_it(run, base_run, cap
     assert code == 0, err
     assert OmegaConf.load(run / "config.yaml").out == str(run) and _state(run)["step"] == taken + 5
     assert (base_run / "config.yaml").read_bytes() == original
+    shutil.copytree(run, run.parent / "null")  # a folder name that YAML would read as something else
+    monkeypatch.chdir(run.parent)
+    code, err, _ = _cli(["train", "--resume", "null", f"train.steps={taken + 6}"], capsys)
+    assert code == 0, err
+    assert OmegaConf.load(run.parent / "null" / "config.yaml").out == "null"
     code, err, _ = _cli(["train", "--resume", str(run), "--overwrite"], capsys)
     _one_line(code, err, "--resume continues a run and --overwrite replaces one; drop one of them")
 
