@@ -271,7 +271,11 @@ def train(config=None, overrides: list[str] = (), out: str | None = None, resume
             # string, not parsed from a dotlist, so a folder named null or 007 stays that name
         changes = resume_changes(OmegaConf.to_container(saved.config), OmegaConf.to_container(resolved.config))
     else:
-        resolved = resolve(config, list(overrides) + ([f"out={out}"] if out is not None else []))
+        resolved = resolve(config, list(overrides))
+        if out is not None:  # set as a string: --out null or --out 007 names that folder
+            if not str(out).strip():
+                raise UserError("--out '' names no directory; give a run directory, e.g. --out runs/mine")
+            resolved.config.out = str(out)
         run_dir = Path(resolved.config.out)
     loggers.check_logging(resolved.config.train)
     main = int(os.environ.get("RANK", "0")) == 0  # only rank 0 writes run files

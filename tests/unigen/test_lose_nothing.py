@@ -85,6 +85,15 @@ def test_an_empty_out_is_refused(argv, capsys):
     _one_line(code, err, "names no directory")
 
 
+def test_out_names_the_folder_as_written(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # names that YAML would read as a number or as null
+    for name in ("007", "null"):
+        code, err, _ = _cli(["train", RING, *TINY, "train.steps=2", "--out", name], capsys)
+        assert code == 0, err
+        assert (tmp_path / name / "checkpoint.pt").is_file() and f"out: '{name}'" in (tmp_path / name /
+                                                                                      "config.yaml").read_text()
+
+
 def test_iwae_particles_must_be_positive(capsys, tmp_path):
     code, err, _ = _cli(["train", "experiments/configs/mnist_vae.yaml", "strategy.name=iwae",
                          "strategy.num_particles=0", "--out", str(tmp_path / "r")], capsys)
