@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from unigen import checkpoint
 from unigen.cli import main
 from unigen.run import train
 
+ROOT = Path(__file__).resolve().parents[2]
 RING = "experiments/configs/ring_gan.yaml"
 TINY = ["data.n=2000", "model.hidden=32", "model.disc_hidden=32", "train.batch_size=64", "train.log_every=5",
         "train.optim.schedule=constant",
@@ -88,7 +90,7 @@ def test_an_empty_out_is_refused(argv, capsys):
 def test_out_names_the_folder_as_written(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # names that YAML would read as a number or as null
     for name in ("007", "null"):
-        code, err, _ = _cli(["train", RING, *TINY, "train.steps=2", "--out", name], capsys)
+        code, err, _ = _cli(["train", str(ROOT / RING), *TINY, "train.steps=2", "--out", name], capsys)
         assert code == 0, err
         assert (tmp_path / name / "checkpoint.pt").is_file() and f"out: '{name}'" in (tmp_path / name /
                                                                                       "config.yaml").read_text()
