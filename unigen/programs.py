@@ -428,8 +428,11 @@ def find_observed(model: Callable, probe: Batch, name: str | None = None) -> str
                         "pyro.plate('data', x.shape[0]), as for Pyro's SVI")
     if len(observed) > 1:
         # suggest the site whose observed value is the data batch itself (a label site observes c)
-        data_sites = [n for n in observed if tr.nodes[n]["value"] is probe.x
-                      or tr.nodes[n]["value"].shape == probe.x.shape and torch.equal(tr.nodes[n]["value"], probe.x)]
+        def is_data(v) -> bool:  # the batch itself, or the batch reshaped (Pyro's tutorials observe x.reshape(-1, 784))
+            return (isinstance(v, torch.Tensor) and v.numel() == probe.x.numel()
+                    and torch.equal(v.reshape(probe.x.shape[0], -1), probe.x.reshape(probe.x.shape[0], -1)))
+
+        data_sites = [n for n in observed if is_data(tr.nodes[n]["value"])]
         guess = (data_sites or observed)[0]
         raise UserError(f"the model observes several sites ({', '.join(observed)}); name the one that observes "
                         f"the data with Programs(..., obs={guess!r})")

@@ -305,6 +305,13 @@ def test_a_model_with_two_observed_sites_must_name_its_data(digits):
 
     with pytest.raises(UserError, match=r"observes several sites \(y, x\); name the one .*obs='x'"):
         Trainer(Programs(model, discriminator=critic()), NonSaturatingGAN(), digits, batch_size=8)
+    def tutorial_style(x, c=None):  # the data site observes the batch reshaped, as Pyro's VAE tutorial does
+        with pyro.plate("data", x.shape[0]):
+            pyro.sample("y", dist.Bernoulli(0.5), obs=torch.ones(x.shape[0]))
+            pyro.sample("obs", dist.Bernoulli(0.5).expand([PIXELS]).to_event(1), obs=x.reshape(-1, PIXELS))
+
+    with pytest.raises(UserError, match=r"observes several sites \(y, obs\); name the one .*obs='obs'"):
+        Trainer(Programs(tutorial_style, discriminator=critic()), NonSaturatingGAN(), digits, batch_size=8)
     Trainer(Programs(model, discriminator=critic(), obs="x"), NonSaturatingGAN(), digits, batch_size=8,
             optim=OptimConfig(lr=0.1)).fit(1, progress=False)
     assert not torch.equal(pyro.param("shift").detach(), torch.zeros(PIXELS))  # the generator learned
