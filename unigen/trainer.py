@@ -15,6 +15,7 @@ reads those outside the step.
 from __future__ import annotations
 
 import numbers
+import sys
 from contextlib import nullcontext
 from functools import partial
 from typing import Callable
@@ -308,10 +309,17 @@ class Trainer:
         """
         try:
             self.programs.load_state_dict(state["programs"])
-            saved, here = state.get("outside_programs", {}), self._outside_programs()
-            if {pl: sorted(ps) for pl, ps in saved.items()} != {pl: sorted(ps) for pl, ps in here.items() if ps}:
-                raise ValueError("the parameters held outside the programs (pyro.param, pyro.module) differ: "
-                                 f"saved {sorted(saved)}, here {sorted(pl for pl, ps in here.items() if ps)}")
+            here = {pl: ps for pl, ps in self._outside_programs().items() if ps}
+            if "outside_programs" not in state and here:  # written before checkpoints held them
+                print(f"unigen: warning: the checkpoint predates the weights held outside the programs "
+                      f"(pyro.param, pyro.module) of player(s) {', '.join(sorted(here))}; they keep their current "
+                      f"values", file=sys.stderr)
+            saved = state.get("outside_programs", {})
+            shapes = {pl: {i: tuple(v.shape) for i, v in ps.items()} for pl, ps in saved.items()}
+            if "outside_programs" in state and shapes != {pl: {i: tuple(p.shape) for i, p in ps.items()}
+                                                         for pl, ps in here.items()}:
+                raise ValueError("the parameters held outside the programs (pyro.param, pyro.module) differ in "
+                                 f"number or shape: saved {shapes}")
             with torch.no_grad():
                 for player, ps in saved.items():
                     for i, value in ps.items():

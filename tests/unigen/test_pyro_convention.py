@@ -436,7 +436,7 @@ def test_the_label_rule_reads_the_signature_the_call_meets():
     assert with_condition(KeywordLabel(), torch.ones(3), c=c).shape == (3,)
 
 
-def test_a_checkpoint_holds_the_weights_that_live_outside_the_programs():
+def test_a_checkpoint_holds_the_weights_that_live_outside_the_programs(capsys):
     # a functional program: a pyro.param and a module-level network registered only with pyro.module
     torch.manual_seed(0)
     decoder, encoder = nn.Linear(2, 2), nn.Linear(2, 4)
@@ -466,6 +466,9 @@ def test_a_checkpoint_holds_the_weights_that_live_outside_the_programs():
     trainer.load_state_dict(state)
     for p, s in zip((pyro.param("shift_outside"), decoder.weight, decoder.bias), saved, strict=True):
         assert torch.equal(p.detach(), s)
-    del state["outside_programs"]
-    with pytest.raises(UserError, match="the parameters held outside the programs .* differ"):
+    state["outside_programs"]["vae"]["0"] = torch.zeros(1)  # a (2,) parameter: refused, not broadcast into it
+    with pytest.raises(UserError, match=r"the parameters held outside the programs .* differ in number or shape"):
         trainer.load_state_dict(state)
+    del state["outside_programs"]  # a checkpoint from before they were kept: a warning, the current values stay
+    trainer.load_state_dict(state)
+    assert "the checkpoint predates the weights held outside the programs" in capsys.readouterr().err
