@@ -622,8 +622,15 @@ def _uses_labels(built: Built) -> bool:
 
 def eval_file(overrides: list[str] = ()) -> str:
     """Where :func:`evaluate` writes in the run directory: ``eval.json``, or with overrides a file named after
-    them (``eval.num_images=10000.json``), so the end-of-training evaluation is never replaced by another's."""
-    return "eval.json" if not overrides else "eval." + ",".join(o.removeprefix("eval.") for o in overrides) + ".json"
+    the settings they set (``eval.num_images=10000.json``; sorted, the last value of a repeated key, as parsed:
+    ``=0120`` and ``= 120`` name the same file), so the end-of-training evaluation is never replaced."""
+    from unigen.config import parse_overrides
+
+    if not overrides:
+        return "eval.json"
+    settings = OmegaConf.to_container(parse_overrides(list(overrides))).get("eval", {})
+    return "eval." + ",".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}"
+                              for k, v in sorted(settings.items())) + ".json"
 
 
 def evaluate(run_dir: str | Path, device: str | None = None, overrides: list[str] = ()) -> dict:

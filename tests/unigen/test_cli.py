@@ -95,3 +95,13 @@ def test_list_and_module_entry_point():
     out = subprocess.run([sys.executable, "-m", "unigen", "list"], capture_output=True, text=True, check=True).stdout
     for name in ("elbo", "ns_gan", "minimax_gan", "mlp", "mlp_vae", "dcgan", "ring", "grid", "mnist"):
         assert f"  {name} " in out
+
+
+def test_an_evaluation_at_other_settings_is_named_after_the_settings_it_ran_with():
+    from unigen.run import eval_file
+
+    assert eval_file([]) == "eval.json"
+    assert eval_file(["eval.num_samples=150", "eval.num_samples=120"]) == "eval.num_samples=120.json"  # the last wins
+    assert eval_file(["eval.num_samples= 120"]) == eval_file(["eval.num_samples=120"])
+    assert eval_file(["eval.num_images=500", "eval.image_metrics=false"]) == \
+        "eval.image_metrics=false,num_images=500.json"
