@@ -115,18 +115,20 @@ class Resolved:
     strategy: Any  # strategy instance
 
 
-def _one_line(e: Exception) -> str:
-    """First line of an exception, prefixed by the offending key when OmegaConf knows it; OmegaConf's wording
-    for a scalar given to a list, a value given to a section and a float given to a count is put plainly."""
+def _one_line(e: Exception, prefix: str = "") -> str:
+    """First line of an exception, prefixed by the offending key when OmegaConf knows it (under ``prefix``, for
+    a section merged on its own); OmegaConf's wording for a scalar given to a list, a value given to a section
+    and a float given to a count is put plainly."""
     msg = first_line(e)
     key = getattr(e, "full_key", None)
+    key = f"{prefix}{key}" if key and prefix else key
     if "is not a ListConfig" in msg:
         return f"{key or 'the setting'} takes a list, e.g. {key or 'KEY'}=[0.5,0.999]"
     if (m := re.match(r"Merge error: (\w+) is not a subclass of (\w+)", msg)):
         return (f"a single value ({m.group(1)}) was given where a section of settings ({m.group(2)}) goes; set "
                 f"the section's keys instead (SECTION.KEY=VALUE)")
     elif (m := re.search(r"Value '(-?\d+)\.0' of type 'float' could not be converted to Integer", msg)):
-        msg = f"{msg}; write it as a whole number ({m.group(1)}, not in e-notation)"
+        msg = f"{msg}; write it as a whole number ({m.group(1)})"
     return f"{key}: {msg}" if key and str(key) not in msg else msg
 
 
@@ -350,7 +352,11 @@ def resolve(config: dict | DictConfig | str | Path | None = None, overrides: lis
         check_settings(OmegaConf.to_object(top.train), "train")
         check_settings(OmegaConf.to_object(top.eval), "eval")
         for player, override in top.train.players.items():
-            node = OmegaConf.merge(OmegaConf.structured(OptimConfig), top.train.optim, override)
+            try:
+                node = OmegaConf.merge(OmegaConf.structured(OptimConfig), top.train.optim, override)
+            except (OmegaConfBaseException, ValueError, TypeError) as e:
+                raise UserError(f"config: {_one_line(e, f'train.players.{player}.')}; `unigen list optim` shows "
+                                f"the settings") from None
             check_settings(OmegaConf.to_object(node), f"train.players.{player}")
     except (OmegaConfBaseException, ValueError, TypeError) as e:
         hint = (f"; a config holds {', '.join(RunConfig.__dataclass_fields__)}" if "'RunConfig'" in str(e) else

@@ -45,7 +45,9 @@ def test_switching_strategy_is_one_override():
     # OmegaConf's wording put plainly
     (["train.optim.betas=0.5"], "train.optim.betas takes a list, e.g. train.optim.betas=[0.5,0.999]"),
     (["train.optim=3"], "a single value (int) was given where a section of settings (OptimConfig) goes"),
-    (["train.steps=1e3"], "write it as a whole number (1000, not in e-notation)"),
+    (["train.steps=1e3"], "write it as a whole number (1000)"),
+    (["train.players.generator.betas=0.5"], "train.players.generator.betas takes a list, e.g. "
+                                            "train.players.generator.betas=[0.5,0.999]"),
 ])
 def test_bad_config_is_a_one_line_error_naming_it(overrides, fragment):
     with pytest.raises(UserError) as e:
