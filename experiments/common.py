@@ -9,7 +9,8 @@ fashion_mnist``); a page for another data set than the default is ``NAME-DATA.md
 its title from ``TITLES[data]`` and its protocol from ``PROTOCOLS[data]`` where the module has them, and its table
 shows no published numbers (they were measured on the default data set). The runner writes
 ``NAME.md`` (table, protocol, hardware, wall time), ``NAME.json`` (rows of ``{method, metric, mean, std,
-seeds, values}``: ``values`` per seed, so that a paired reading can be checked; pages before it lack them) and the module's figures into the results folder (default ``./experiments/results`` under the working
+seeds, values}``: ``values`` per seed, so that a paired reading can be checked; pages before it lack them)
+and the module's figures into the results folder (default ``./experiments/results`` under the working
 directory). A quick run writes ``NAME.quick.md``, ``NAME.quick.json`` and ``NAME.quick*.png`` instead, so a smoke
 test never replaces a full page. :func:`rerender` rewrites a page's table from its JSON without running anything.
 

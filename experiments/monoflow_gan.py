@@ -212,7 +212,8 @@ def reading(rows: list[Row]) -> str:
                f"Reading (a negative result for part of the claim): not every increasing h trained; failed: "
                f"{', '.join(failed)}")
     if min(seeds_trained[KL]) < 1:
-        verdict += (". For kl (h = r = e^d) this is the saturation described in experiments/monoflow_gan.py: the flow's speed "
+        verdict += (". For kl (h = r = e^d) this is the saturation described in experiments/monoflow_gan.py: the "
+                    "flow's speed "
                     "h'(d) = e^d vanishes on the samples a confident discriminator rejects (d ≪ 0), so the generator "
                     "barely moves; the direction of the flow is right, its speed is not")
         if min(seeds_trained[NEYMAN]) == 1:

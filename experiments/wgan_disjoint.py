@@ -36,8 +36,8 @@ PUBLISHED = [
      "kind": "analytic", "source": "Arjovsky et al. 2017"},
 ]
 PROTOCOL = """
-P0 = (0, Z), Pθ = (θ, Z), Z ~ U[0, 1]. For each θ on a grid in [−1, 1] (θ = 0, where the two coincide, excluded), a fresh
-MLP critic (2-64-64-1, LeakyReLU) is trained on batches of 256 from each distribution with the
+P0 = (0, Z), Pθ = (θ, Z), Z ~ U[0, 1]. For each θ on a grid in [−1, 1] (θ = 0, where the two coincide,
+excluded), a fresh MLP critic (2-64-64-1, LeakyReLU) is trained on batches of 256 from each distribution with the
 strategy's own critic loss (ns_gan: BCE; wgan with clip=0, penalty=gp, λ=10; Adam 1e-3, β (0.5, 0.9)).
 Rows report the largest absolute error of the critic's estimate over the grid, and the generator's
 gradient ∂θ at θ = 0.5 (minimax generator loss E log(1 − D) for the GAN, −E d for the WGAN).
@@ -133,7 +133,8 @@ def run(ctx: Context) -> list[Row]:
         rows += [Row("GAN critic (JS)", "generator ∂θ at θ=0.5", _generator_grad(gan, gan_critic, 0.5), seed),
                  Row("WGAN-GP critic (W1)", "generator ∂θ at θ=0.5", _generator_grad(wgan, wgan_critic, 0.5), seed)]
     ctx.notes.append(f"Grid: {len(thetas)} values of θ from {thetas[0]:g} to {thetas[-1]:g} (θ = 0 left out); each "
-                     f"critic trained {steps:,} steps from a fresh initialisation, per θ, method and seed; the gradient "
+                     f"critic trained {steps:,} steps from a fresh initialisation, per θ, method and seed; the "
+                     f"gradient "
                      f"rows train one more critic per method at θ = 0.5. Seeds {ctx.seeds}.")
     _plot(thetas, curves, ctx.figure())
     return rows

@@ -226,8 +226,8 @@ def check_all_trained(programs: Programs, params: dict[str, list[nn.Parameter]],
     A player's parameters are found by tracing its Pyro programs (the model and the guide: :func:`role_parameters`)
     and, for every other role (a discriminator, a code posterior), as the parameters of the role's module (a method
     there is refused: :func:`check_method_roles`). Weights inside the module of a model or guide method that no
-    player's trace reaches (``self.enc`` used without ``pyro.module``) are named in one line on stderr: they keep their initial values. It is a warning,
-    not a refusal, because a strategy may leave part of a module unused on purpose (a GAN never calls the
+    player's trace reaches (``self.enc`` used without ``pyro.module``) are named in one line on stderr: they keep
+    their initial values. It is a warning, not a refusal, because a strategy may leave part of a module unused on purpose (a GAN never calls the
     VAE's encoder); it is left out where a role no player uses is a plain function or a method of that same
     module, whose weights cannot be attributed.
     """

@@ -1,5 +1,6 @@
-"""ada-digits in quick mode: every method is scored on the held-out target digits, 80 steps already classify above
-chance, the adversarial forms confuse their domain critic where source only does not, the page says it is CPU-reduced."""
+"""ada-digits in quick mode: every method is scored on the held-out target digits, 80 steps already classify
+above chance, the adversarial forms confuse their domain critic where source only does not, the page says it is
+CPU-reduced."""
 import json
 
 from unigen.experiments.common import run
