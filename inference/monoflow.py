@@ -47,7 +47,7 @@ class MonoFlow(Adversarial):
 
     Players: ``discriminator`` (BCE, ``n_critic`` steps) then ``generator`` (the model).
 
-    :param h: one of the names above.
+    :param h: the increasing function of the logit d, by name (each is defined in the class docstring).
     :param C: the shift of ``vanilla`` (the authors use 5).
     :param alpha: the exponent of ``exp`` (1.5 in the paper's toy).
     :param custom_h: a tensor function ``h(d)`` given from Python; it replaces the named ``h``.

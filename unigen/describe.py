@@ -69,6 +69,11 @@ def choices(name: str, cls: type, field: str) -> tuple[str, ...] | None:
     return None if table is None else tuple(str(c) for c in table())
 
 
+_TEX = {"\\in ": "∈ ", "\\le ": "≤ ", "\\ge ": "≥ ", "\\lambda": "λ", "\\beta": "β", "\\alpha": "α",
+        "\\gamma": "γ", "\\sigma": "σ", "\\infty": "∞", "\\phi": "φ",
+        "\\theta": "θ", "\\,": " "}
+
+
 def param_docs(cls: type) -> dict[str, str]:
     """``{field: description}`` from the ``:param NAME: text`` lines of ``cls``'s docstrings (bases first)."""
     out: dict[str, str] = {}
@@ -77,6 +82,8 @@ def param_docs(cls: type) -> dict[str, str]:
         for m in re.finditer(r":param (\w+):\s*(.*?)(?=\n\s*\n|\n\s*:(?:param|returns?|raises|type)\b|\n\s*\.\.|\Z)",
                              doc, flags=re.S):
             text = re.sub(r":\w+:`([^`]*)`", r"\1", " ".join(m.group(2).split()))  # :math:`h(d)` -> h(d)
+            for tex, plain in _TEX.items():  # the few LaTeX symbols settings' docs use, as a terminal shows them
+                text = text.replace(tex, plain)
             out[m.group(1)] = text.replace("``", "")
     return out
 

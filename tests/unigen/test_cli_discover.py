@@ -169,3 +169,15 @@ def test_every_components_defaults_lie_in_their_choice_tables():
                 check_choices(resolved)
                 checked += 1
     assert checked > 60
+
+
+def test_settings_docs_show_no_latex_source(capsys):
+    """`unigen list NAME` shows a docstring's maths as a terminal can (d ∈ [-8, 8], sleep-φ), never its source."""
+    from unigen.describe import components, param_docs
+
+    for name, (_, obj) in components().items():
+        if isinstance(obj, type):
+            for field, text in param_docs(obj).items():
+                assert "\\" not in text, (name, field, text)
+    assert main(["list", "monoflow"]) == 0
+    assert "d ∈ [-8, 8]" in capsys.readouterr().out
