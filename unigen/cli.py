@@ -53,6 +53,8 @@ def _config(args) -> None:
 
 #: the most samples one `unigen sample` draws (a larger -n is a typo, and would exhaust memory)
 MAX_SAMPLES = 10 ** 6
+#: the most images a .png of samples shows (a 32 × 32 grid); more go to .npz, .npy or .pt
+MAX_PNG_IMAGES = 1024
 #: the most rows or columns of a --grid
 MAX_GRID = 100
 GRIDS = ("interpolate", "classes")
@@ -105,6 +107,8 @@ def _sample(args) -> None:
     path = _output(path, (".png",) if args.grid else SAMPLE_FORMATS, args.force or args.output is None)
     built = load_run(args.run_dir, args.device)
     check_label(built, args.label)
+    if args.grid is None:
+        _check_sample_size(built.info.shape, args.num, path)
     with disk_errors(path.parent):
         if args.grid is None:
             n = write_samples(built, path, args.num, label=args.label, seed=args.seed)
@@ -112,6 +116,24 @@ def _sample(args) -> None:
         else:
             what = _grid(built, args, path)
     print(f"{what} written to {path}")
+
+
+def _check_sample_size(shape: tuple[int, ...], num: int | None, path: Path) -> None:
+    """Refuse, before drawing, a .png of more images than a grid can show, and arrays larger than the free disk."""
+    import math
+    import shutil
+
+    if num is None:
+        return
+    if path.suffix.lower() == ".png" and len(shape) > 1 and num > MAX_PNG_IMAGES:
+        raise UserError(f"-n {num}: a .png shows at most {MAX_PNG_IMAGES:,} images; write more to .npz, .npy or .pt")
+    nbytes, free = 4 * num * math.prod(shape), shutil.disk_usage(path.parent).free  # float32 samples
+    if path.suffix.lower() != ".png" and nbytes > free:
+        def size(b: float) -> str:
+            return f"{b / 1e9:.1f} GB" if b >= 1e9 else f"{b / 1e6:.1f} MB"
+
+        raise UserError(f"-n {num}: the samples take about {size(nbytes)} but {path.parent} has {size(free)} free; "
+                        f"draw fewer, or write elsewhere")
 
 
 def _grid(built, args, path: Path) -> str:

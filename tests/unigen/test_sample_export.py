@@ -122,6 +122,18 @@ def test_what_a_model_cannot_do_is_one_line(run, args, fragment, request, capsys
     _one_line(code, err, fragment)
 
 
+def test_samples_too_many_for_a_png_or_the_disk_are_refused_before_drawing(vae, ring, tmp_path, capsys, monkeypatch):
+    code, err = _cli(["sample", str(vae), "-n", "1025", "-o", str(tmp_path / "s.png")], capsys)
+    _one_line(code, err, "-n 1025: a .png shows at most 1,024 images; write more to .npz, .npy or .pt")
+    assert _cli(["sample", str(ring), "-n", "5000", "-o", str(tmp_path / "r.png")], capsys)[0] == 0  # a scatter
+    import shutil
+
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: shutil._ntuple_diskusage(10 ** 9, 10 ** 9 - 10 ** 6, 10 ** 6))
+    code, err = _cli(["sample", str(vae), "-n", "1000", "-o", str(tmp_path / "s.npy")], capsys)  # 3.1 MB of pixels
+    _one_line(code, err, "-n 1000: the samples take about 3.1 MB but")
+    assert "has 1.0 MB free; draw fewer, or write elsewhere" in err and not (tmp_path / "s.npy").exists()
+
+
 def test_an_existing_output_is_kept_unless_forced(ring, tmp_path, capsys):
     path = tmp_path / "mine.npy"
     path.write_bytes(b"my own file")
