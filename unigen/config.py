@@ -8,7 +8,6 @@ Any wrong key or type becomes a one-line :class:`~unigen.errors.UserError` namin
 from __future__ import annotations
 
 import re
-
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List
@@ -127,7 +126,7 @@ def _one_line(e: Exception, prefix: str = "") -> str:
     if (m := re.match(r"Merge error: (\w+) is not a subclass of (\w+)", msg)):
         return (f"a single value ({m.group(1)}) was given where a section of settings ({m.group(2)}) goes; set "
                 f"the section's keys instead (SECTION.KEY=VALUE)")
-    elif (m := re.search(r"Value '(-?\d+)\.0' of type 'float' could not be converted to Integer", msg)):
+    if (m := re.search(r"Value '(-?\d+)\.0' of type 'float' could not be converted to Integer", msg)):
         msg = f"{msg}; write it as a whole number ({m.group(1)})"
     return f"{key}: {msg}" if key and str(key) not in msg else msg
 
@@ -383,8 +382,7 @@ def resolve(config: dict | DictConfig | str | Path | None = None, overrides: lis
 def check_shared_choices(train: DictConfig) -> None:
     """Refuse, before anything is built, an optimiser, schedule or data placement that is not one of its
     choices (:data:`OPTIMISERS`, :data:`SCHEDULES`, :data:`PLACEMENTS`, which ``unigen list optim`` / ``train``
-    shows), and Adam ``betas`` that are not two numbers;
-    for ``train.optim`` and every ``train.players.NAME`` override."""
+    shows), and Adam ``betas`` that are not two numbers, for ``train.optim`` and every ``train.players.NAME``."""
     if train.data_placement not in PLACEMENTS:
         raise UserError(f"train.data_placement={train.data_placement!r}; choose {', '.join(PLACEMENTS)}")
     nodes = {"train.optim": train.optim}

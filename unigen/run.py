@@ -26,7 +26,8 @@ import torch
 from omegaconf import OmegaConf
 
 from unigen import checkpoint, loggers, plots
-from unigen.config import PLACEMENTS, SCHEMA, Resolved, check_device_name, optim_config, resolve
+from unigen.config import (PLACEMENTS, SCHEMA, Resolved, check_device_name, eval_overrides, optim_config,
+                           parse_overrides, resolve)
 from unigen.config import save as save_config
 from unigen.data import TensorData
 from unigen.data.stream import fits_on_device
@@ -623,9 +624,7 @@ def _uses_labels(built: Built) -> bool:
 def eval_file(overrides: list[str] = ()) -> str:
     """Where :func:`evaluate` writes in the run directory: ``eval.json``, or with overrides a file named after
     the settings they set (``eval.num_images=10000.json``; sorted, the last value of a repeated key, as parsed:
-    ``=0120`` and ``= 120`` name the same file), so the end-of-training evaluation is never replaced."""
-    from unigen.config import parse_overrides
-
+    ``=120`` and ``= 120`` name the same file), so the end-of-training evaluation is never replaced."""
     if not overrides:
         return "eval.json"
     settings = OmegaConf.to_container(parse_overrides(list(overrides))).get("eval", {})
@@ -636,8 +635,6 @@ def eval_file(overrides: list[str] = ()) -> str:
 def evaluate(run_dir: str | Path, device: str | None = None, overrides: list[str] = ()) -> dict:
     """Evaluate a trained run and write the results into it (:func:`eval_file`); ``overrides`` (``eval.KEY=VALUE``)
     change the evaluation's own settings, e.g. the sample count of FID."""
-    from unigen.config import eval_overrides
-
     built = load_run(run_dir, device)
     if overrides:
         built.resolved.config.eval = eval_overrides(built.resolved.config.eval, list(overrides))
