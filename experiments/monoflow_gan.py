@@ -61,7 +61,7 @@ import math
 import torch
 
 from unigen.experiments import mnist_common as mc
-from unigen.experiments.common import Context, Row, on_gpu
+from unigen.experiments.common import Context, Row, aggregate, on_gpu
 from unigen.inference.monoflow import MonoFlow
 from unigen.metrics import inception_score
 from unigen.trainer import NonFiniteError
@@ -163,7 +163,7 @@ def run(ctx: Context) -> list[Row]:
     overrides = [f"train.device={ctx.device}"]
     rows: list[Row] = []
     grids: dict[str, torch.Tensor] = {}
-    len_before = len(ctx.notes)
+    troubled = False  # a run stopped, or skipped an update, on a non-finite value
     for seed in ctx.seeds:
         rows.append(Row("real digits", IS, inception_score(real, clf, support="symmetric")[IS], seed))
         cfg = config(width, steps, batch, seed, "cudagraph" if gpu else "none")
@@ -175,6 +175,7 @@ def run(ctx: Context) -> list[Row]:
         for name, strategy in LOSSES.items():
             out = ctx.cached([NAME, cfg, overrides, name, n, n_real],
                              lambda: train_and_score(cfg, overrides, strategy, n, ctx.device, n_real))
+            troubled = troubled or "stopped" in out or bool(out.get("skipped"))
             if "stopped" in out:
                 ctx.notes.append(f"{name}, seed {seed}: stopped by a non-finite loss ({out['stopped']}); counted as "
                                  f"not training, without IS or FID.")
@@ -190,7 +191,7 @@ def run(ctx: Context) -> list[Row]:
                 grids[name] = out["grid"]
     mc.save_grids(grids, ctx.figure(), "symmetric", cols=3,
                   title=f"MonoFlow losses on MNIST, {steps:,} steps of batch {batch} (seed {ctx.seeds[0]})")
-    if not any("non-finite" in n for n in ctx.notes[len_before:]):
+    if not troubled:
         ctx.notes.append("No run had a non-finite loss or gradient: none stopped, none skipped an update.")
     if not ctx.quick:
         ctx.notes.append(reading(rows))
@@ -200,10 +201,7 @@ def run(ctx: Context) -> list[Row]:
 def reading(rows: list[Row]) -> str:
     """The page's verdict on the claim, from the ``trains`` rows: which increasing h trained in every seed,
     which did not (a negative result against the paper's claim), and whether the non-monotone control failed."""
-    seeds_trained: dict[str, list[float]] = {}
-    for r in rows:
-        if r.metric == TRAINS:
-            seeds_trained.setdefault(r.method, []).append(r.value)
+    seeds_trained = {a["method"]: a["values"] for a in aggregate(rows) if a["metric"] == TRAINS}
     increasing = [m for m in LOSSES if m != CONTROL]
     failed = [f"{m} ({sum(seeds_trained[m]):.0f} of {len(seeds_trained[m])} seeds)" for m in increasing
               if min(seeds_trained[m]) < 1]
@@ -213,9 +211,8 @@ def reading(rows: list[Row]) -> str:
                f"{', '.join(failed)}")
     if min(seeds_trained[KL]) < 1:
         verdict += (". For kl (h = r = e^d) this is the saturation described in experiments/monoflow_gan.py: the "
-                    "flow's speed "
-                    "h'(d) = e^d vanishes on the samples a confident discriminator rejects (d ≪ 0), so the generator "
-                    "barely moves; the direction of the flow is right, its speed is not")
+                    "flow's speed h'(d) = e^d vanishes on the samples a confident discriminator rejects (d ≪ 0), "
+                    "so the generator barely moves; the direction of the flow is right, its speed is not")
         if min(seeds_trained[NEYMAN]) == 1:
             verdict += ". Neyman χ², whose h' = 2e^(−d) is largest there, trained in every seed"
     return (verdict + f"; the non-monotone control trained in {sum(control):.0f} of {len(control)} seeds"
