@@ -310,20 +310,21 @@ class Trainer:
         try:
             self.programs.load_state_dict(state["programs"])
             here = {pl: ps for pl, ps in self._outside_programs().items() if ps}
-            if "outside_programs" not in state and here:  # written before checkpoints held them
-                print(f"unigen: warning: the checkpoint predates the weights held outside the programs "
-                      f"(pyro.param, pyro.module) of player(s) {', '.join(sorted(here))}; they keep their current "
-                      f"values", file=sys.stderr)
-            saved = state.get("outside_programs", {})
-            shapes = {pl: {i: tuple(v.shape) for i, v in ps.items()} for pl, ps in saved.items()}
-            if "outside_programs" in state and shapes != {pl: {i: tuple(p.shape) for i, p in ps.items()}
-                                                         for pl, ps in here.items()}:
-                raise ValueError("the parameters held outside the programs (pyro.param, pyro.module) differ in "
-                                 f"number or shape: saved {shapes}")
-            with torch.no_grad():
-                for player, ps in saved.items():
-                    for i, value in ps.items():
-                        here[player][i].copy_(value)
+            saved = state.get("outside_programs")
+            if saved is None:  # written before checkpoints held them
+                if here:
+                    print(f"unigen: warning: the checkpoint predates the weights held outside the programs "
+                          f"(pyro.param, pyro.module) of player(s) {', '.join(sorted(here))}; they keep their "
+                          f"current values", file=sys.stderr)
+            else:
+                shapes = {pl: {i: tuple(v.shape) for i, v in ps.items()} for pl, ps in saved.items()}
+                if shapes != {pl: {i: tuple(p.shape) for i, p in ps.items()} for pl, ps in here.items()}:
+                    raise ValueError("the parameters held outside the programs (pyro.param, pyro.module) differ in "
+                                     f"number or shape: saved {shapes}")
+                with torch.no_grad():
+                    for player, ps in saved.items():
+                        for i, value in ps.items():
+                            here[player][i].copy_(value)
             self.step_count = int(state["step"])
             self.progress.fill_(float(self.step_count))
             self.watch.skipped = int(state.get("skipped", 0))
