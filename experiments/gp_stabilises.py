@@ -172,18 +172,15 @@ def toy_reading(results: dict, dims, seeds) -> str:
     0.05 in every seed; the data's own samples are at 0) or levelled off (its mean distance at the end within
     10% of that halfway); and how many minimax seeds ended as close to the line as the NS-GAN's
     mean (within 10%). The claim holds at a D where the NS-GAN reaches the line and the minimax GAN does not."""
-    def mean(xs):
-        return sum(xs) / len(xs)
-
     parts, holds = [], []
     for dim in dims:
         curves = {label: [results[dim, label, s]["curve"] for s in seeds] for label in ("NS-GAN", "minimax GAN")}
-        start = mean([c[0][1] for c in curves["NS-GAN"]])
+        start = statistics.fmean([c[0][1] for c in curves["NS-GAN"]])
         ends = {label: [c[-1][1] for c in cs] for label, cs in curves.items()}
-        ns_end, mm_end = mean(ends["NS-GAN"]), mean(ends["minimax GAN"])
+        ns_end, mm_end = statistics.fmean(ends["NS-GAN"]), statistics.fmean(ends["minimax GAN"])
         reached = max(ends["NS-GAN"]) < 0.05
         half = curves["NS-GAN"][0][-1][0] / 2
-        at, then = next((step, mean([c[k][1] for c in curves["NS-GAN"]]))
+        at, then = next((step, statistics.fmean([c[k][1] for c in curves["NS-GAN"]]))
                         for k, (step, _, _) in enumerate(curves["NS-GAN"][0]) if step >= half)
         level = not reached and ns_end >= 0.9 * then
         close = sum(e <= 1.1 * ns_end for e in ends["minimax GAN"])

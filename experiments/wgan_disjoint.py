@@ -134,7 +134,6 @@ def run(ctx: Context) -> list[Row]:
                  Row("WGAN-GP critic (W1)", "generator ∂θ at θ=0.5", _generator_grad(wgan, wgan_critic, 0.5), seed)]
     ctx.notes.append(f"Grid: {len(thetas)} values of θ from {thetas[0]:g} to {thetas[-1]:g} (θ = 0 left out); each "
                      f"critic trained {steps:,} steps from a fresh initialisation, per θ, method and seed; the "
-                     f"gradient "
-                     f"rows train one more critic per method at θ = 0.5. Seeds {ctx.seeds}.")
+                     f"gradient rows train one more critic per method at θ = 0.5. Seeds {ctx.seeds}.")
     _plot(thetas, curves, ctx.figure())
     return rows
