@@ -144,10 +144,29 @@ def _yaml_problem(e: yaml.YAMLError) -> str:
     return f"{problem} ({where})"
 
 
+#: YAML 1.1 integers that do not read as they look: a leading zero is octal (0301 -> 193), colons are base 60
+#: (1:30 -> 90). Refused in files and overrides; hexadecimal (0x1F) and binary (0b101) say what they are.
+_MISREAD_INT = re.compile(r"[-+]?(0[0-7_]+|[1-9][0-9_]*(:[0-5]?[0-9])+)")
+
+
+def _refuse_misread_int(text: str, where: str) -> None:
+    if _MISREAD_INT.fullmatch(text.strip()):
+        value = yaml.safe_load(text)
+        plain = text.strip().lstrip("+").replace("_", "")
+        fix = f"write {int(plain)} for the number" if ":" not in plain else "write the number in base 10"
+        raise UserError(f"{where}{text.strip()} reads as {value} in YAML ({'base 60' if ':' in plain else 'octal'}); "
+                        f"{fix}, or quote it ('{text.strip()}') for a name")
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """The safe loader, refusing duplicate keys, deep nesting and alias expansion beyond a small size."""
+    """The safe loader, refusing duplicate keys, deep nesting, alias expansion beyond a small size, and integers
+    that YAML 1.1 reads otherwise than they look (:data:`_MISREAD_INT`)."""
 
     MAX_DEPTH, MAX_NODES = 32, 10_000
+
+    def construct_yaml_int(self, node):
+        _refuse_misread_int(node.value, f"line {node.start_mark.line + 1}: ")
+        return super().construct_yaml_int(node)
 
     def construct_mapping(self, node, deep=False):
         seen = set()
@@ -180,6 +199,9 @@ class _StrictLoader(yaml.SafeLoader):
                 for child in node.value:
                     for n in (child if isinstance(child, tuple) else (child,)):
                         stack.append((n, depth + 1))
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)
 
 
 def _refuse_interpolation(value, where: str) -> None:
@@ -249,6 +271,7 @@ def parse_overrides(overrides: list[str]) -> DictConfig:
         if not sep or not key.strip() or any(ch in key for ch in "[]{}$ "):
             raise UserError(f"override {o!r} is not key=value with a dotted key; write e.g. train.steps=500 "
                             f"or train.optim.betas=[0.5,0.9]")
+        _refuse_misread_int(o.partition("=")[2], f"{key}=")
     try:
         parsed = OmegaConf.from_dotlist(list(overrides))
     except (OmegaConfBaseException, yaml.YAMLError, ValueError, TypeError) as e:
@@ -287,6 +310,8 @@ def check_device_name(name: str, key: str = "train.device"):
         raise UserError(f"{key}={name!r} is not a device; use auto, cpu or cuda") from None
     if device.type not in ("cpu", "cuda"):
         raise UserError(f"{key}={name!r}: unigen trains on cpu or cuda devices only; use auto, cpu or cuda")
+    if device.type == "cpu" and device.index not in (None, 0):
+        raise UserError(f"{key}={name!r}: the CPU takes no device index (torch runs on every core); use cpu")
     return device
 
 
@@ -306,7 +331,13 @@ def resolve(config: dict | DictConfig | str | Path | None = None, overrides: lis
     the section's other overrides apply.
     """
     if isinstance(config, (str, Path)):
-        config = load_yaml(config)
+        config = load_yaml(config)  # (refuses interpolations itself)
+    elif config is not None:  # a mapping from Python, a checkpoint or an export: never resolve ${...} in it
+        try:
+            plain = OmegaConf.to_container(config, resolve=False) if isinstance(config, DictConfig) else config
+        except (OmegaConfBaseException, ValueError, TypeError) as e:
+            raise UserError(f"bad config: {_one_line(e)}") from None
+        _refuse_interpolation(plain, "")
     defaults = OmegaConf.structured(RunConfig)
     try:
         base, given = OmegaConf.create(config or {}), parse_overrides(list(overrides))
@@ -405,4 +436,6 @@ def optim_config(cfg: DictConfig, player: str) -> OptimConfig:
 
 
 def save(cfg: DictConfig, path: str | Path) -> None:
-    Path(path).write_text(OmegaConf.to_yaml(cfg))
+    from unigen.rundir import write_text  # through a temporary and a rename: never a 0-byte config.yaml
+
+    write_text(path, OmegaConf.to_yaml(cfg))

@@ -75,7 +75,9 @@ class CSVMirror:
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(self.columns)
         w.writerows([_cell(r.get(k)) for k in self.columns] for r in self.rows)
-        self.path.write_text(buf.getvalue() if self.columns else "")
+        from unigen.rundir import write_text
+
+        write_text(self.path, buf.getvalue() if self.columns else "")  # a temporary and a rename: never half a table
 
     def append(self, row: dict) -> None:
         """Add one training row (as written to ``metrics.jsonl``): one appended line, or a rewrite for new keys."""
@@ -117,13 +119,8 @@ class TensorBoardLogger:
 def player_stats(trainer) -> dict[str, float]:
     """``lr/PLAYER`` (the first parameter group's current rate) and ``grad_norm/PLAYER`` (the L2 norm of
     the player's gradients, i.e. of its last update) for every player (one host sync)."""
-    out, norms = {}, {}
-    for player, params in trainer.params.items():
-        lr = trainer.optimizers[player].param_groups[0]["lr"]
-        out[f"lr/{player}"] = float(lr)
-        grads = [p.grad.detach().float().norm() for p in params if p.grad is not None]
-        if grads:
-            norms[player] = torch.stack(grads).norm()
+    out = {f"lr/{player}": float(trainer.optimizers[player].param_groups[0]["lr"]) for player in trainer.params}
+    norms = trainer.last_grad_norms()
     if norms:
         values = torch.stack(list(norms.values())).tolist()
         out.update({f"grad_norm/{p}": v for p, v in zip(norms, values)})

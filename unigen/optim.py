@@ -248,6 +248,49 @@ def advance_schedules(schedulers: dict, updates: dict[str, int]) -> None:
                 scheduler.step()
 
 
+class DamagedState(ValueError):
+    """A checkpoint's optimiser or scheduler state that cannot belong to these parameters (a damaged file)."""
+
+
+def check_optimizer_state(optimizer: torch.optim.Optimizer, saved, player: str) -> None:
+    """Refuse an optimiser state that does not fit ``optimizer``'s parameters before torch loads it.
+
+    ``Optimizer.load_state_dict`` checks only the number of parameters per group; a fused Adam then writes
+    through a moment of the wrong shape past its buffer (a crash, or non-finite weights). Every per-parameter
+    tensor must have its parameter's shape and dtype, ``step`` must be a finite scalar >= 0.
+
+    :raises DamagedState: naming the player, the parameter's position and what is wrong.
+    """
+    if not isinstance(saved, dict) or not isinstance(saved.get("state"), dict) \
+            or not isinstance(saved.get("param_groups"), list):
+        raise DamagedState(f"the optimiser state of player {player!r} is not an optimiser's state dict")
+    groups = optimizer.param_groups
+    if len(saved["param_groups"]) != len(groups) or any(
+            not isinstance(g, dict) or not isinstance(g.get("params"), list) or len(g["params"]) != len(h["params"])
+            for g, h in zip(saved["param_groups"], groups)):
+        raise DamagedState(f"the optimiser state of player {player!r} has other parameter groups than its player")
+    params = {i: p for g, h in zip(saved["param_groups"], groups) for i, p in zip(g["params"], h["params"])}
+    for i, entry in saved["state"].items():
+        if i not in params or not isinstance(entry, dict):
+            raise DamagedState(f"the optimiser state of player {player!r} names a parameter {i!r} it does not have")
+        p = params[i]
+        for name, value in entry.items():
+            if name == "step":
+                if isinstance(value, torch.Tensor):
+                    number = float(value) if value.dim() == 0 and not value.is_complex() else None
+                else:
+                    number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+                if number is None or not math.isfinite(number) or number < 0:
+                    raise DamagedState(f"the optimiser state of player {player!r}, parameter {i}: step is not a "
+                                       f"count (a scalar >= 0)")
+            elif isinstance(value, torch.Tensor) and (value.shape != p.shape or value.dtype != p.dtype):
+                raise DamagedState(f"the optimiser state of player {player!r}, parameter {i}: {name} is "
+                                   f"{value.dtype} {tuple(value.shape)}, its parameter {p.dtype} {tuple(p.shape)}")
+            elif not isinstance(value, torch.Tensor) and value is not None:
+                raise DamagedState(f"the optimiser state of player {player!r}, parameter {i}: {name} is a "
+                                   f"{type(value).__name__}, not a tensor")
+
+
 def restore_optimizers(optimizers: dict, schedulers: dict, state: dict, settings: Callable[[str], OptimConfig],
                        updates: dict[str, int], step: int) -> None:
     """Load each player's optimiser and scheduler state from a checkpoint, then :func:`apply_settings`.
@@ -257,6 +300,7 @@ def restore_optimizers(optimizers: dict, schedulers: dict, state: dict, settings
     """
     for p, o in optimizers.items():
         built = [{k: g[k] for k in _FORM if k in g} | {"lr": g["lr"]} for g in o.param_groups]
+        check_optimizer_state(o, state["optimizers"][p], p)
         o.load_state_dict(state["optimizers"][p])
         for group, form in zip(o.param_groups, built):  # this run's kernels, whatever the checkpoint's were
             rate = form.pop("lr")

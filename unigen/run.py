@@ -26,8 +26,8 @@ import torch
 from omegaconf import OmegaConf
 
 from unigen import checkpoint, loggers, plots
-from unigen.config import (PLACEMENTS, SCHEMA, Resolved, check_device_name, eval_overrides, optim_config,
-                           parse_overrides, resolve)
+from unigen.config import (PLACEMENTS, SCHEMA, Resolved, check_device_name, eval_overrides, load_yaml,
+                           optim_config, parse_overrides, resolve)
 from unigen.config import save as save_config
 from unigen.data import TensorData
 from unigen.data.stream import fits_on_device
@@ -37,8 +37,8 @@ from unigen.metrics.evaluation import Evaluation
 from unigen.metrics.evaluation import evaluate as evaluate_metrics
 from unigen.programs import DataInfo, Programs, generate
 from unigen.roles import needed_roles
-from unigen.rundir import (RunLock, claim_new, discard_unused, disk_errors, first_missing, remove_stale_temps,
-                           usable_dir)
+from unigen.rundir import (DAMAGED, RunLock, atomic_path, check_names, claim_new, discard_unused, disk_errors,
+                           first_missing, remove_stale_temps, usable_dir, write_text)
 from unigen.trainer import NonFiniteError, Trainer
 
 
@@ -162,7 +162,17 @@ def strict_json(values: dict) -> dict:
 
 
 def write_json(path: Path, values: dict) -> None:
-    path.write_text(json.dumps(strict_json(values), indent=2, allow_nan=False) + "\n")
+    """Write ``values`` as strict JSON, through a temporary file and a rename (never a 0-byte or partial file)."""
+    write_text(path, json.dumps(strict_json(values), indent=2, allow_nan=False) + "\n")
+
+
+def _row(line: str) -> dict | None:
+    """A line of ``metrics.jsonl`` as its row, or ``None`` for a line that is not one (torn, garbage)."""
+    try:
+        row = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    return row if isinstance(row, dict) and isinstance(row.get("step"), int) else None
 
 
 class MetricsLog:
@@ -171,24 +181,35 @@ class MetricsLog:
     def __init__(self, path: Path, enabled: bool = True):
         self.path, self.enabled = path, enabled
 
+    def _lines(self) -> list[str]:
+        return self.path.read_text(errors="replace").splitlines() if self.path.is_file() else []
+
     def rows(self) -> list[dict]:
-        """The logged rows; a torn last line (a full disk, a kill mid-write) is skipped."""
-        out = []
-        for line in self.path.read_text(errors="replace").splitlines() if self.path.is_file() else []:
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(row, dict) and isinstance(row.get("step"), int):
-                out.append(row)
-        return out
+        """The logged rows; a line that is not one (a torn last line after a full disk or a kill mid-write, garbage)
+        is skipped."""
+        return [row for row in map(_row, self._lines()) if row is not None]
 
     def truncate_after(self, step: int) -> None:
-        """Keep the training rows (and resume notes) up to ``step``: a resumed run re-logs the rest."""
+        """Keep the training rows (and resume notes) up to ``step``: a resumed run re-logs the rest.
+
+        Lines that are not rows (torn by a kill or a full disk, garbage) are not dropped silently: they are appended
+        to ``metrics.damaged.jsonl`` beside it, and one line on stderr says how many, where, and what was kept.
+        """
         if not self.enabled:
             return
-        keep = [r for r in self.rows() if r["step"] <= step and r.get("kind") in ("train", "resume")]
-        self.path.write_text("".join(json.dumps(r, allow_nan=False) + "\n" for r in keep))
+        lines = self._lines()
+        rows = [_row(line) for line in lines]
+        damaged = [(i + 1, line) for i, (line, row) in enumerate(zip(lines, rows)) if row is None and line.strip()]
+        keep = [r for r in rows if r is not None and r["step"] <= step and r.get("kind") in ("train", "resume")]
+        if damaged:
+            aside = self.path.with_name(DAMAGED)
+            before = aside.read_text(errors="replace") if aside.is_file() else ""
+            write_text(aside, before + "".join(line + "\n" for _, line in damaged))
+            where = ", ".join(str(n) for n, _ in damaged[:5]) + (" ..." if len(damaged) > 5 else "")
+            print(f"unigen: warning: {self.path} had {len(damaged)} damaged line(s) that are not rows (line "
+                  f"{where}); they are kept in {aside}, and the {len(keep)} rows up to step {step} in {self.path.name}",
+                  file=sys.stderr)
+        write_text(self.path, "".join(json.dumps(r, allow_nan=False) + "\n" for r in keep))
 
     def write(self, step: int, values: dict, kind: str = "train") -> dict:
         """Append one row and return it as written."""
@@ -232,7 +253,7 @@ def resume_changes(old: dict, new: dict) -> dict:
     """``{key: [old, new]}`` for every setting an override changes; refuses what cannot change on resume."""
     a, b = _flat(old), _flat(new)
     changed = {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
-    for key in changed:
+    for key in sorted(changed, key=lambda k: not k.endswith(".name")):  # a new name first, not its new keys
         if key.startswith(FIXED_ON_RESUME) or key.endswith(".name") and key.startswith("train."):
             why = ("the optimiser's state in the checkpoint belongs to " + repr(changed[key][0])
                    if key.endswith(".name") else "the run's parameters, data and random streams come from its checkpoint")
@@ -265,8 +286,11 @@ def train(config=None, overrides: list[str] = (), out: str | None = None, resume
                             f"first (cp -r {run_dir} {out}) and resume the copy")
         if not (run_dir / "config.yaml").is_file():
             raise UserError(f"{run_dir} is not a run directory (no config.yaml); pass the directory to resume")
-        saved = resolve(run_dir / "config.yaml")
-        resolved = resolve(run_dir / "config.yaml", list(overrides))
+        if "${" in str(run_dir):
+            raise UserError(f"--resume {run_dir}: interpolations (${{...}}) are not supported; name the folder itself")
+        written = saved_config(run_dir)
+        saved = resolve(written)
+        resolved = resolve(written, list(overrides))
         if resolved.config.out in (saved.config.out, str(run_dir)):  # the run is where it is now (a copy,
             saved.config.out = resolved.config.out = str(run_dir)  # cp -r, records its new place); set as a
             # string, not parsed from a dotlist, so a folder named null or 007 stays that name
@@ -276,6 +300,8 @@ def train(config=None, overrides: list[str] = (), out: str | None = None, resume
         if out is not None:  # set as a string: --out null or --out 007 names that folder
             if not str(out).strip():
                 raise UserError("--out '' names no directory; give a run directory, e.g. --out runs/mine")
+            if "${" in str(out):
+                raise UserError(f"--out {out}: interpolations (${{...}}) are not supported; name the folder itself")
             resolved.config.out = str(out)
         run_dir = Path(resolved.config.out)
     loggers.check_logging(resolved.config.train)
@@ -427,6 +453,9 @@ def remove_own_outputs(run_dir: Path) -> None:
 def snapshot(built: Built, path: Path) -> None:
     """Write a sample grid during training without touching its random streams or its train/eval mode:
     every snapshot draws the same noise (``train.seed``), so successive ones show the model changing."""
+    if path.parent.exists() and not path.parent.is_dir():
+        raise UserError(f"{path.parent} is a file where the run keeps its training snapshots "
+                        f"(train.sample_every); move it away, or set train.sample_every=0")
     path.parent.mkdir(exist_ok=True)
     with seeded(built):
         write_samples(built, path)
@@ -463,9 +492,22 @@ class StopOnSignal:
 
 def require_run_dir(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
+    check_names(run_dir, "RUN")
     if not (run_dir / "config.yaml").is_file():
         raise UserError(f"{run_dir} is not a run directory (no config.yaml); pass the directory `unigen train` wrote")
     return run_dir
+
+
+def saved_config(run_dir: Path) -> dict:
+    """A run directory's ``config.yaml`` as ``unigen train`` wrote it: refused in one line, naming the file, when
+    it lacks a section (an empty or cut file would otherwise read as the defaults: "another model")."""
+    path = run_dir / "config.yaml"
+    data = load_yaml(path)
+    missing = [s for s in ("data", "model", "strategy", "train") if not isinstance(data.get(s), dict)]
+    if missing:
+        raise UserError(f"{path} has no {', '.join(missing)} section{'s' * (len(missing) > 1)}: it is empty or "
+                        f"damaged (unigen train writes them all); restore it from a copy")
+    return data
 
 
 def _resolve_saved(config, where: Path, device: str | None) -> Resolved:
@@ -491,7 +533,7 @@ def load_run(run_dir: str | Path, device: str | None = None) -> Built:
     """A trained run from its directory (``config.yaml`` and ``checkpoint.pt``), ready to sample: ``.programs``
     (in eval mode) and ``.config``. :func:`unigen.load_run` also reads an export."""
     run_dir = require_run_dir(run_dir)
-    resolved = _resolve_saved(run_dir / "config.yaml", run_dir, device)
+    resolved = _resolve_saved(saved_config(run_dir), run_dir, device)
     built = build(resolved)
     state = checkpoint.load(run_dir / "checkpoint.pt", map_location=built.device)
     checkpoint.check_matches(state, OmegaConf.to_container(resolved.config), run_dir / "checkpoint.pt",
@@ -569,13 +611,15 @@ def write_samples(built: Built, path: Path, n: int | None = None, label: int | N
     x, c = draw_labelled(built, n, label)
     x, c = x.detach().cpu(), None if c is None or not _uses_labels(built) else c.cpu()
     suffix = path.suffix.lower()
-    if suffix == ".npz":
-        np.savez(path, **{"x": x.numpy(), **({} if c is None else {"c": c.numpy()})})
-    elif suffix == ".npy":
-        np.save(path, x.numpy())
-    elif suffix == ".pt":
-        torch.save({"x": x, **({} if c is None else {"c": c})}, path)
-    else:
+    if suffix in (".npz", ".npy", ".pt"):
+        with atomic_path(path) as tmp:  # the temporary keeps the suffix: numpy adds none
+            if suffix == ".npz":
+                np.savez(tmp, **{"x": x.numpy(), **({} if c is None else {"c": c.numpy()})})
+            elif suffix == ".npy":
+                np.save(tmp, x.numpy())
+            else:
+                torch.save({"x": x, **({} if c is None else {"c": c})}, tmp)
+    else:  # plots.save_samples writes through a temporary too
         ref = built.train_data.x[:n] if len(info.shape) == 1 else None
         cfg = built.config
         title = f"{cfg.strategy.name} on {cfg.data.name}" + (f", class {label}" if label is not None else "")
@@ -635,10 +679,13 @@ def eval_file(overrides: list[str] = ()) -> str:
 def evaluate(run_dir: str | Path, device: str | None = None, overrides: list[str] = ()) -> dict:
     """Evaluate a trained run and write the results into it (:func:`eval_file`); ``overrides`` (``eval.KEY=VALUE``)
     change the evaluation's own settings, e.g. the sample count of FID."""
-    built = load_run(run_dir, device)
-    if overrides:
-        built.resolved.config.eval = eval_overrides(built.resolved.config.eval, list(overrides))
-    results = evaluate_built(built)
-    with disk_errors(Path(run_dir)):
-        write_json(Path(run_dir) / eval_file(overrides), results)
+    run_dir = require_run_dir(run_dir)
+    # eval writes into the run: not while it trains (and no training starts meanwhile); evaluations side by side may
+    with RunLock(run_dir, shared=True, fix="wait for its training to finish, then evaluate it"):
+        built = load_run(run_dir, device)
+        if overrides:
+            built.resolved.config.eval = eval_overrides(built.resolved.config.eval, list(overrides))
+        results = evaluate_built(built)
+        with disk_errors(run_dir):
+            write_json(run_dir / eval_file(overrides), results)
     return strict_json(results)

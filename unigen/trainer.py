@@ -32,7 +32,7 @@ from unigen.data.base import TensorData
 from unigen.data.stream import HostBatches, same_device
 from unigen.distributed import RoleWrappers, World, rank_slice, shard_size
 from unigen.errors import UserError, first_line
-from unigen.optim import advance_schedules, build_optimizers, restore_optimizers
+from unigen.optim import DamagedState, advance_schedules, build_optimizers, restore_optimizers
 from unigen.optim import step as optim_step
 from unigen.programs import Batch, Programs, check_all_trained, check_method_roles, player_parameters
 from unigen.settings import check_settings
@@ -62,6 +62,11 @@ def check_arguments(programs, strategy, data, batch_size) -> None:
                         f"(unigen.data.base, unigen.programs), or load a data set, e.g. Ring().load()")
     if not _integer(batch_size):
         raise UserError(f"batch_size={batch_size!r} must be an integer")
+
+
+def gradient_norm(grads: list[Tensor]) -> Tensor:
+    r"""The L2 norm of all of ``grads`` together, in float32: :math:`\sqrt{\sum_i \lVert g_i \rVert^2}`."""
+    return torch.stack([g.detach().float().norm() for g in grads]).norm()
 
 
 class Trainer:
@@ -132,7 +137,12 @@ class Trainer:
         # inductor's fused kernels (their Adam scalars are computed in the graph there: unigen.traced)
         capture = graphed or (compile == "trace" and self.device.type == "cuda" and strategy.needs.capturable is True)
         self.graphed = GraphedStep(self.eager_step, self.device, [self.index_generator], name=name) if capture else None
-        self.traced = TracedStep.over(programs, self.optimizers.values(), [self.progress, self.watch.total], name,
+        # traced: each update's graph writes its players' gradient norms here (it never writes .grad)
+        self.grad_norms = torch.zeros(len(self.params), device=self.device)
+        self._norm_slot = {p: i for i, p in enumerate(self.params)}
+        self._traced_norms: set[str] = set()  # players whose traced updates have gradients
+        self.traced = TracedStep.over(programs, self.optimizers.values(),
+                                      [self.progress, self.watch.total, self.grad_norms], name,
                                       compile) if traced else None
 
     @property
@@ -193,6 +203,9 @@ class Trainer:
             for q in self.params[player]:  # Optimizer.zero_grad(set_to_none=True), without its dynamo-disabling
                 q.grad = None  # wrapper and profiler range (about 40 µs a call on a CPU host)
             values[player].backward(inputs=self.params[player], retain_graph=i < len(phase.players) - 1)
+            if self.traced is not None and (grads := [q.grad for q in self.params[player] if q.grad is not None]):
+                self.grad_norms[self._norm_slot[player]].copy_(gradient_norm(grads))  # a node of the graph
+                self._traced_norms.add(player)
         if not (watch.skip and watch.drop(watch.bad_update(phase.players, values), self.step_count + 1)):  # eager
             for player in phase.players:
                 if self.traced is None:
@@ -203,6 +216,15 @@ class Trainer:
             if self.traced is not None:  # in the graph, fused; eager: once a step (eager_step)
                 watch.after_update(phase.players, values)
         return {k: v.detach() for k, v in values.items()}
+
+    def last_grad_norms(self) -> dict[str, Tensor]:
+        """Each player's gradient norm at its last update (device scalars; players without gradients left out):
+        read from the parameters' ``.grad``, or under tracing from what the graphs wrote (a replay leaves
+        ``.grad`` as the trace left it)."""
+        if self.traced is not None:
+            return {p: self.grad_norms[i] for p, i in self._norm_slot.items() if p in self._traced_norms}
+        return {p: gradient_norm(grads) for p, ps in self.params.items()
+                if (grads := [q.grad for q in ps if q.grad is not None])}
 
     # ------------------------------------------------------------------------------------ the loop
     def fit(self, steps: int, log_every: int = 50, on_log: Callable[[int, dict[str, float]], None] | None = None,
@@ -325,12 +347,23 @@ class Trainer:
                     for player, ps in saved.items():
                         for i, value in ps.items():
                             here[player][i].copy_(value)
+            for key in ("step", "skipped"):
+                if key in state and not (_integer(state[key]) and 0 <= state[key] <= 10 ** 12):
+                    raise DamagedState(f"its {key} is {state[key]!r}, not a count of steps")
+            bad = next((p for p, ps in self.params.items() for q in ps
+                        if q.is_floating_point() and not bool(q.isfinite().all())), None)
+            if bad is not None:
+                raise UserError(f"the weights of player {bad!r} in the checkpoint are not finite (NaN or "
+                                f"infinite): it was saved from a diverged run or damaged; restore it from a copy "
+                                f"or start a new run")
             self.step_count = int(state["step"])
             self.progress.fill_(float(self.step_count))
             self.watch.skipped = int(state.get("skipped", 0))
             restore_optimizers(self.optimizers, self.schedulers, state, self.settings, self.updates, self.step_count)
             self.index_generator.set_state(state["index_generator"].cpu())
             self.window.load_state_dict(state.get("window", {"sums": {}, "count": 0}), self.device)
+        except DamagedState as e:
+            raise UserError(f"the checkpoint is damaged: {e}; restore it from a copy or start a new run") from None
         except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as e:
             detail = first_line(e)[:160]
             raise UserError(f"the checkpoint does not fit these programs and players ({type(e).__name__}: "
