@@ -4,7 +4,7 @@ r"""A/B of inductor options for unigen's traced step, against the hand-written e
         --variant on '{}' --variant off '{"layout_optimization": false}'
 
 Each variant is a name and a JSON dict of inductor options (``compile_fx``'s ``config_patches``), which replace
-unigen's own (:func:`unigen.traced._compile`: on a CPU, layout optimisation off and the C++ wrapper on: ``traced.CPU_OPTIONS``). Every variant is compiled
+unigen's own (:func:`unigen.inductor.compile_graph`: on a CPU, layout optimisation off and the C++ wrapper on: ``inductor.CPU_OPTIONS``). Every variant is compiled
 first, then the hand-written step and the variants are timed as the benchmark times them
 (:func:`benchmarks.bench.rates`: ``--rounds`` interleaved slices of ``--min-time / --rounds`` seconds, each
 round starting one variant later). It prints each variant's median time a step and its ratio to the
@@ -22,7 +22,7 @@ import pyro
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import unigen.traced as traced  # noqa: E402
+import unigen.inductor as inductor  # noqa: E402
 from benchmarks.bench import CASES, rates  # noqa: E402
 
 
@@ -47,16 +47,16 @@ def main(argv=None) -> None:
     data = case.data(device)
     hand = case.reference(data.x, case.batch_size, False)
     steps = {"hand eager": hand.step}
-    original = traced._compile
+    original = inductor.compile_graph
     try:
         for name, options in args.variant:
             opts = json.loads(options)
-            traced._compile = lambda gm, inputs, o=opts: original(gm, inputs, o)
+            inductor.compile_graph = lambda gm, inputs, o=opts: original(gm, inputs, o)
             trainer = case.trainer(data, "trace")
             trainer.step(), trainer.step()  # trace and compile
             steps[name] = trainer.step
     finally:
-        traced._compile = original
+        inductor.compile_graph = original
     measured = rates(steps, device, args.min_time, rounds=args.rounds)
     slices = measured.pop("rounds")
     for k, rate in measured.items():

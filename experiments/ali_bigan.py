@@ -41,7 +41,8 @@ from unigen.experiments.common import Context, Row  # noqa: E402
 from unigen.inference.ali import reconstruct  # noqa: E402
 from unigen.inference.wake_sleep import sleep_log_q  # noqa: E402
 from unigen.metrics import mode_stats  # noqa: E402
-from unigen.programs import Batch, generate, trace_guide  # noqa: E402
+from unigen.programs import Batch
+from unigen.scoring import generate, trace_guide  # noqa: E402
 from unigen.registry import DATASETS, MODELS, STRATEGIES  # noqa: E402
 from unigen.roles import needed_roles  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402

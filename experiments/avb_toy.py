@@ -29,7 +29,8 @@ from unigen import Programs, Trainer  # noqa: E402
 from unigen.config import OptimConfig  # noqa: E402
 from unigen.data.base import TensorData  # noqa: E402
 from unigen.experiments.common import Context, Row  # noqa: E402
-from unigen.programs import Batch, DataInfo, trace_guide  # noqa: E402
+from unigen.programs import Batch, DataInfo
+from unigen.scoring import trace_guide  # noqa: E402
 from unigen.registry import STRATEGIES  # noqa: E402
 
 NAME = "avb-toy"

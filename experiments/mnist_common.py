@@ -31,7 +31,7 @@ from unigen.config import resolve  # noqa: E402
 from unigen.metrics import FID_NAME, IS_NAME, feature_classifier, fid_name, image_scores, kid_name  # noqa: E402
 from unigen.metrics.inception import inception_name  # noqa: E402
 from unigen.plots import image_grid  # noqa: E402
-from unigen.programs import generate  # noqa: E402
+from unigen.scoring import generate  # noqa: E402
 from unigen.run import Built, build, draw  # noqa: E402
 
 __all__ = ["IS_NAME", "FID_NAME", "fit", "classifier", "real_images", "image_metrics", "score_images", "conditional_samples",

@@ -9,8 +9,9 @@ from pyro import poutine
 from torch import Tensor
 
 from unigen.errors import UserError
-from unigen.programs import (Batch, Programs, latent_names, log_prob_per_example, log_q_fake, log_q_real,
-                             sample_model, score_model, trace_guide, with_condition)
+from unigen.programs import Batch, Programs
+from unigen.scoring import (latent_names, log_prob_per_example, log_q_fake, log_q_real, sample_model, score_model,
+                            trace_guide, with_condition)
 from unigen.registry import STRATEGIES
 from unigen.strategy import Phase, Strategy
 from unigen.settings import bounded

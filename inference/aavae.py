@@ -10,7 +10,8 @@ from torch import Tensor
 from unigen.errors import UserError
 from unigen.inference.adversarial import Adversarial
 from unigen.inference.kl_weight import KLWeighted
-from unigen.programs import Batch, Programs, discriminate, generate
+from unigen.programs import Batch, Programs
+from unigen.scoring import discriminate, generate
 from unigen.registry import STRATEGIES
 from unigen.strategy import Phase, Strategy
 from unigen.settings import bounded, count
@@ -34,7 +35,7 @@ class AAVAE(KLWeighted, Strategy):
 
     the weights and the generated samples being constants (``sg``: the discriminator and the sampling
     model :math:`p_{\theta_0}` are frozen in the VAE update). As many samples are generated as the real
-    batch holds (Hu's setup), through :func:`~unigen.programs.generate` (a Bernoulli decoder gives its
+    batch holds (Hu's setup), through :func:`~unigen.scoring.generate` (a Bernoulli decoder gives its
     mean). With a perfect discriminator (:math:`D = 1` on data, 0 on samples) the plain base objective
     returns; real samples that look fake are down-weighted and realistic generated samples serve as extra
     training data. The discriminator phase comes first: binary cross-entropy on

@@ -19,7 +19,8 @@ from torch import Tensor
 
 from unigen.errors import UserError
 from unigen.inference.penalties import PENALTIES
-from unigen.programs import Batch, Programs, discriminate, generate, log_q_fake, log_q_real
+from unigen.programs import Batch, Programs
+from unigen.scoring import discriminate, generate, log_q_fake, log_q_real
 from unigen.strategy import Phase, Strategy
 from unigen.settings import bounded, count
 from unigen.needs import Needs

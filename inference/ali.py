@@ -10,8 +10,9 @@ from torch import Tensor
 from unigen.errors import UserError
 from unigen.inference.aae import latent_code
 from unigen.needs import Needs
-from unigen.programs import (Batch, Programs, latent_names, log_q_fake, log_q_real, observed_value, sample_model,
-                             trace_guide, with_condition)
+from unigen.programs import Batch, Programs
+from unigen.scoring import (latent_names, log_q_fake, log_q_real, observed_value, sample_model, trace_guide,
+                            with_condition)
 from unigen.registry import STRATEGIES
 from unigen.roles import Critic
 from unigen.settings import count
@@ -46,7 +47,7 @@ class ALI(Strategy):
     the generator's loss being the critic's with the labels swapped (the non-saturating form). Gradients
     reach the encoder through :math:`z_q` and the generator through :math:`x_p`, so both must be
     reparameterised: a guide whose latent sites cannot be reparameterised is refused; a likelihood that
-    cannot (Bernoulli) contributes its mean, as in :func:`~unigen.programs.observed_value`.
+    cannot (Bernoulli) contributes its mean, as in :func:`~unigen.scoring.observed_value`.
 
     The critic is the role ``joint_discriminator``, ``joint_discriminator(x, z, c=None) -> (batch,)``,
     which every model spec builds from its features (:class:`~unigen.roles.Critic`). ``z`` is the

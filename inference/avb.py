@@ -9,8 +9,9 @@ from torch import Tensor
 
 from unigen.inference.aae import latent_code
 from unigen.needs import Needs
-from unigen.programs import (Batch, Programs, latent_names, log_prob_per_example, log_q_fake, log_q_real,
-                             score_model, trace_guide, with_condition)
+from unigen.programs import Batch, Programs
+from unigen.scoring import (latent_names, log_prob_per_example, log_q_fake, log_q_real, score_model, trace_guide,
+                            with_condition)
 from unigen.registry import STRATEGIES
 from unigen.roles import Critic
 from unigen.settings import count

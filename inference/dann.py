@@ -9,7 +9,8 @@ from torch import Tensor
 
 from unigen.errors import UserError
 from unigen.needs import Needs
-from unigen.programs import Batch, Programs, log_prob_per_example, log_q_fake, log_q_real, score_model
+from unigen.programs import Batch, Programs
+from unigen.scoring import log_prob_per_example, log_q_fake, log_q_real, score_model
 from unigen.registry import STRATEGIES
 from unigen.settings import bounded, count
 from unigen.strategy import Phase, Strategy

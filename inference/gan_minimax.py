@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from torch import Tensor
 
 from unigen.inference.adversarial import Adversarial
-from unigen.programs import log_q_fake
+from unigen.scoring import log_q_fake
 from unigen.registry import STRATEGIES
 
 

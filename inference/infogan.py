@@ -10,7 +10,8 @@ from torch import Tensor
 
 from unigen.errors import UserError
 from unigen.inference.gan_nonsaturating import NonSaturatingGAN
-from unigen.programs import Batch, Programs, discriminate, generate, log_prob_per_example, trace_guide
+from unigen.programs import Batch, Programs
+from unigen.scoring import discriminate, generate, log_prob_per_example, trace_guide
 from unigen.registry import STRATEGIES
 from unigen.settings import bounded
 from unigen.needs import Needs

@@ -7,7 +7,8 @@ import torch
 from torch import Tensor
 
 from unigen.inference.adversarial import Adversarial
-from unigen.programs import Batch, Programs, discriminate, generate, log_q_real
+from unigen.programs import Batch, Programs
+from unigen.scoring import discriminate, generate, log_q_real
 from unigen.registry import STRATEGIES
 
 

@@ -11,7 +11,8 @@ from torch import Tensor
 from unigen.errors import UserError
 from unigen.inference.wake_sleep import sleep_log_q
 from unigen.importance import repeat_batch
-from unigen.programs import Batch, Programs, log_prob_per_example, score_model, trace_guide
+from unigen.programs import Batch, Programs
+from unigen.scoring import log_prob_per_example, score_model, trace_guide
 from unigen.registry import STRATEGIES
 from unigen.strategy import Phase, Strategy
 from unigen.settings import bounded, count

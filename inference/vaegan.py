@@ -10,8 +10,9 @@ from torch import Tensor
 
 from unigen.errors import UserError
 from unigen.inference.adversarial import Adversarial
-from unigen.programs import (Batch, Programs, discriminate, generate, log_prob_per_example, log_q_real,
-                             observed_value, sample_model, score_model, trace_guide)
+from unigen.programs import Batch, Programs
+from unigen.scoring import (discriminate, generate, log_prob_per_example, log_q_real, observed_value, sample_model,
+                            score_model, trace_guide)
 from unigen.registry import STRATEGIES
 from unigen.strategy import Phase
 from unigen.settings import bounded
@@ -36,7 +37,7 @@ class VAEGAN(Adversarial):
     λ = ``adv_weight``; with λ = 0 it is the VAE (:class:`~unigen.inference.elbo.ELBO`, one particle).
     The reconstruction uses the same :math:`z` as the ELBO, but the adversarial term reaches the decoder
     only (:math:`z` is detached there), as in Larsen et al. and in α-GAN (Rosca et al., 2017), which is
-    the same family. Samples and reconstructions are generated as in :func:`~unigen.programs.generate`
+    the same family. Samples and reconstructions are generated as in :func:`~unigen.scoring.generate`
     (a Bernoulli decoder gives its mean).
 
     Players: ``vae`` (model, guide) and ``discriminator``. Phases: the discriminator (``n_critic``
@@ -90,7 +91,7 @@ class VAEGAN(Adversarial):
 
 
 def reconstruct(programs: Programs, batch: Batch, guide_tr: poutine.Trace) -> Tensor:
-    r""":math:`\tilde x` decoded from the guide trace's latents (see :func:`~unigen.programs.observed_value`)."""
+    r""":math:`\tilde x` decoded from the guide trace's latents (see :func:`~unigen.scoring.observed_value`)."""
     return observed_value(programs, sample_model(programs, batch.x.shape[0], batch.c, replay=guide_tr, like=batch.x))
 
 

@@ -9,8 +9,8 @@ from pyro import poutine
 from torch import Tensor
 
 from unigen.importance import log_weights
-from unigen.programs import (Batch, Programs, latent_names, log_prob_per_example, trace_guide,
-                             sample_model, score_model)
+from unigen.programs import Batch, Programs
+from unigen.scoring import latent_names, log_prob_per_example, trace_guide, sample_model, score_model
 from unigen.registry import STRATEGIES
 from unigen.strategy import Phase, Strategy
 from unigen.needs import Needs

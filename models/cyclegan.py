@@ -63,7 +63,7 @@ class CycleModel(nn.Module):
     :math:`T` applied twice is the cycle, :math:`T(T(x)) = (F(G(a_1)), G(F(b_1)), \dots)`.
 
     As for any ``Delta`` generator, the observed run's density is not a likelihood. Drawn with
-    :func:`unigen.programs.generate` the model translates the zero placeholder batch; translate data with
+    :func:`unigen.scoring.generate` the model translates the zero placeholder batch; translate data with
     :meth:`translate` (or the ``generator_ab``/``generator_ba`` roles).
     """
 

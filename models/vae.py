@@ -15,7 +15,7 @@ discriminator's architecture (separate weights).
 .. note::
     Bernoulli is not reparameterisable: a strategy that trains this model adversarially uses the
     Bernoulli mean :math:`\sigma(f_\theta(z, c))` as the generated image
-    (:func:`unigen.programs.observed_value`), which is differentiable in :math:`\theta`.
+    (:func:`unigen.scoring.observed_value`), which is differentiable in :math:`\theta`.
 """
 from dataclasses import dataclass
 from typing import Optional, Tuple

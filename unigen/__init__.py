@@ -6,7 +6,8 @@ GAN/VAE view (Hu et al., 2018).
 >>> run = unigen.load_run("runs/mnist_vae")  # a trained run (or an export): run.programs, run.config
 """
 from unigen.errors import UserError
-from unigen.programs import Batch, DataInfo, Programs, generate
+from unigen.programs import Batch, DataInfo, Programs
+from unigen.scoring import generate
 from unigen.strategy import Phase, Strategy
 from unigen.trainer import Trainer
 

@@ -32,6 +32,8 @@ SECTIONS: dict[str, Registry] = {"data": DATASETS, "model": MODELS, "strategy": 
 OPTIMISERS = ("adam", "rmsprop", "sgd")
 SCHEDULES = ("constant", "linear", "cosine", "geometric")
 PLACEMENTS = ("auto", "device", "host")
+#: values of ``train.compile``: how updates run (unigen.execution)
+COMPILE_MODES = ("none", "cudagraph", "trace", "trace-eager")
 
 
 @dataclass
@@ -71,7 +73,7 @@ class TrainConfig:
     monitor_mode: str = "min"  # min | max
     progress: bool = True  # tqdm bar
     data_placement: str = "auto"  # device | host (streamed to the device each step) | auto: device if it fits
-    # none: eager | cudagraph: the whole step in one CUDA graph (unigen.compiled) | trace: each phase update traced
+    # none: eager | cudagraph: the whole step in one CUDA graph (unigen.cudagraph) | trace: each phase update traced
     # into one graph and compiled by inductor (unigen.traced) | trace-eager: that graph replayed uncompiled
     compile: str = "none"
     # logs besides metrics.jsonl and metrics.csv (unigen.loggers): none | tensorboard (RUN_DIR/tensorboard)
@@ -399,8 +401,6 @@ def resolve(config: dict | DictConfig | str | Path | None = None, overrides: lis
     if top.train.on_nan not in ("error", "skip"):
         raise UserError(f"train.on_nan={top.train.on_nan!r}; choose error or skip")
     check_shared_choices(top.train)
-    from unigen.compiled import check_compile_name  # (torch-heavy: only once a config resolves)
-
     check_compile_name(top.train.compile)  # what this machine can run is checked when a run starts
     check_device_name(str(top.train.device))
     unknown = set(top.train.players) - set(components["strategy"].players)
@@ -408,6 +408,14 @@ def resolve(config: dict | DictConfig | str | Path | None = None, overrides: lis
         raise UserError(f"train.players names {sorted(unknown)} but strategy {top.strategy.name!r} "
                         f"has players {sorted(components['strategy'].players)}")
     return Resolved(top, components["data"], components["model"], components["strategy"])
+
+
+def check_compile_name(mode: str) -> None:
+    """Refuse, in one line, a ``train.compile`` that is no mode at all (what a run can use is checked when it
+    starts: :func:`unigen.execution.check_compile`)."""
+    if mode not in COMPILE_MODES:
+        raise UserError(f"unknown train.compile={mode!r}; choose {', '.join(COMPILE_MODES[:-1])} or "
+                        f"{COMPILE_MODES[-1]}")
 
 
 def check_shared_choices(train: DictConfig) -> None:

@@ -53,7 +53,7 @@ CHOICES: dict[tuple[str, str], Callable[[], Iterable[str]]] = {
     ("train", "on_nan"): lambda: ("error", "skip"),
     ("train", "monitor_mode"): lambda: ("min", "max"),
     ("train", "data_placement"): _constant("unigen.config", "PLACEMENTS"),
-    ("train", "compile"): _constant("unigen.compiled", "COMPILE_MODES"),
+    ("train", "compile"): _constant("unigen.config", "COMPILE_MODES"),
     ("train", "logger"): _constant("unigen.loggers", "LOGGERS"),
     ("optim", "name"): _constant("unigen.config", "OPTIMISERS"),
     ("optim", "schedule"): _constant("unigen.config", "SCHEDULES"),

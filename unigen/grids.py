@@ -1,7 +1,7 @@
 r"""Image grids of a trained model: latent interpolations and a class × sample grid.
 
 Both work on any model program, because its latent sites are found by tracing it
-(:func:`unigen.programs.latent_names`), never by name, and the model is re-run with
+(:func:`unigen.scoring.latent_names`), never by name, and the model is re-run with
 ``poutine.condition`` on chosen latent values:
 
 * :func:`interpolate` draws two latent values per row, :math:`z_a` and :math:`z_b`, and decodes
@@ -21,7 +21,8 @@ from einops import rearrange
 from pyro import poutine
 from torch import Tensor
 
-from unigen.programs import Programs, latent_names, observed_value, sample_model
+from unigen.programs import Programs
+from unigen.scoring import latent_names, observed_value, sample_model
 
 METHODS = ("linear", "spherical")
 

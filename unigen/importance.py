@@ -12,8 +12,8 @@ import torch
 from pyro import poutine
 from torch import Tensor
 
-from unigen.programs import (Batch, Programs, latent_names, log_prob_per_example, site_is_subsample, trace_guide,
-                             score_model)
+from unigen.programs import Batch, Programs
+from unigen.scoring import latent_names, log_prob_per_example, site_is_subsample, trace_guide, score_model
 
 
 def repeat_batch(batch: Batch, k: int) -> Batch:

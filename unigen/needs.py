@@ -24,7 +24,8 @@ from typing import Union
 import torch
 
 from unigen.errors import UserError
-from unigen.programs import Batch, Programs, check_guide, generate, has_density, takes_label
+from unigen.programs import Batch, Programs
+from unigen.scoring import check_guide, generate, has_density, takes_label
 
 Role = Union[str, tuple[str, ...]]
 LABELS = ("none", "given", "partial")
@@ -110,7 +111,7 @@ def require_labels_used(programs: Programs, probe: Batch | None = None) -> None:
     labels ignores them. (A conditional model whose label weights start at exactly zero would be refused
     too; initialise them randomly.)
     """
-    if not takes_label(programs.model):  # it would be called without them (unigen.programs.takes_label)
+    if not takes_label(programs.model):  # it would be called without them (unigen.scoring.takes_label)
         raise UserError("the loss passes labels c to the model, but it does not take them; write "
                         "model(x, c=None) and use c", cli="the strategy passes labels c to the model, but it "
                         "does not take them; use a conditional model, e.g. model.conditional=true")

@@ -88,7 +88,7 @@ def make_optimizer(params: Iterable[nn.Parameter], cfg: OptimConfig, capturable:
 
     Adam and SGD use torch's fused kernels where torch has them (float32 on a CPU or CUDA: one pass over
     the parameters instead of one per operation); RMSprop uses the multi-tensor (``foreach``) form.
-    ``capturable`` (for CUDA-graph capture, :mod:`unigen.compiled`) keeps Adam's and RMSprop's step
+    ``capturable`` (for CUDA-graph capture, :mod:`unigen.cudagraph`) keeps Adam's and RMSprop's step
     counts and learning rates in device tensors; SGD then needs a constant rate. ``tensor_lr`` (for
     :mod:`unigen.traced`) keeps a fused optimiser's rate in a tensor, a graph input that schedules fill in
     place: on a CPU a float64 tensor on the host, where the traced graph's host arithmetic reads it; on CUDA

@@ -35,7 +35,8 @@ from unigen.distributed import World, from_env, local_device
 from unigen.errors import UserError
 from unigen.metrics.evaluation import Evaluation
 from unigen.metrics.evaluation import evaluate as evaluate_metrics
-from unigen.programs import DataInfo, Programs, generate
+from unigen.programs import DataInfo, Programs
+from unigen.scoring import generate
 from unigen.roles import needed_roles
 from unigen.rundir import (DAMAGED, RunLock, atomic_path, check_names, claim_new, discard_unused, disk_errors,
                            first_missing, remove_stale_temps, usable_dir, write_text)

@@ -159,6 +159,15 @@ class FiniteWatch:
             self.pending.clear()
             self._diagnose(self.reads[slot], step, True, losses)
 
+    def after_step_read(self, step: int, check_every: int) -> None:
+        """After step ``step`` of a run that reads the watch every ``check_every`` steps (0: never): on CUDA, every
+        step, a lagged read (:meth:`post`, :meth:`poll`: never waiting for the device); else a read when due."""
+        if check_every == 1 and self.lagged:
+            self.post(step)
+            self.poll()
+        elif check_every and step % check_every == 0:
+            self.raise_if_bad(step, exact=check_every == 1)
+
     def raise_if_bad(self, step: int, exact: bool = True) -> None:
         """Read the accumulator (one host sync; queued lagged reads first, in order, so that a lagged run still
         names the step that went bad); if it is not finite, raise for the first player whose sum is not."""

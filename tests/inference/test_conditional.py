@@ -25,7 +25,8 @@ from unigen.inference.svae import SVAE
 from unigen.models.mlp import MLP
 from unigen.metrics.classification import classifier_accuracy
 from unigen.models.ssvae import SSVAE
-from unigen.programs import sample_model, Batch, DataInfo, latent_names
+from unigen.programs import Batch, DataInfo
+from unigen.scoring import sample_model, latent_names
 from unigen.registry import MODELS, STRATEGIES
 
 K = 3

@@ -10,7 +10,8 @@ from torch.testing import assert_close
 from unigen import Programs
 from unigen.errors import UserError
 from unigen.inference import AAVAE, ELBO, IWCGAN, IWGAN, NonSaturatingGAN
-from unigen.programs import Batch, generate
+from unigen.programs import Batch
+from unigen.scoring import generate
 from unigen.registry import STRATEGIES
 
 from toys import LinearGaussianGuide, QuadraticDiscriminator, ShiftGenerator, train_1d

@@ -17,7 +17,9 @@ from unigen.inference import AAE, ELBO, InfoGAN, VAEGAN
 from unigen.inference.infogan import code_log_probs
 from unigen.models.mlp import MLP
 from unigen.models.nets import Codes, CodePosterior, FlatNet, Labels, LatentModel
-from unigen.programs import Batch, DataInfo, generate, observed_value, role_parameters, sample_model, trace_guide
+from unigen.programs import Batch, DataInfo
+from unigen.scoring import generate, observed_value, sample_model, trace_guide
+from unigen.players import role_parameters
 
 from toys import LinearGaussianGuide, LinearGaussianModel, QuadraticDiscriminator, gaussian_data
 

@@ -19,7 +19,8 @@ from unigen.inference.lsgan import LSGAN
 from unigen.inference.penalties import PENALTIES
 from unigen.inference.wgan import WGAN
 from unigen.models.mlp import MLP
-from unigen.programs import Batch, DataInfo, generate
+from unigen.programs import Batch, DataInfo
+from unigen.scoring import generate
 from unigen.run import train
 
 from toys import ShiftGenerator, gaussian_data

@@ -14,8 +14,9 @@ from pyro import poutine
 import unigen.models as models
 from unigen.errors import UserError
 from unigen.models.nets import OneHotCode
-from unigen.programs import (Batch, DataInfo, generate, latent_names, log_prob_per_example, observed_value,
-                             role_parameters, sample_model, score_model)
+from unigen.programs import Batch, DataInfo
+from unigen.scoring import generate, latent_names, log_prob_per_example, observed_value, sample_model, score_model
+from unigen.players import role_parameters
 from unigen.registry import MODELS
 
 RING = DataInfo(shape=(2,))

@@ -10,7 +10,7 @@ from torch.testing import assert_close
 
 from unigen import Trainer
 from unigen.cli import main
-from unigen.compiled import check_compile
+from unigen.execution import check_compile
 from unigen.config import OptimConfig
 from unigen.errors import UserError
 from unigen.inference.gan_nonsaturating import NonSaturatingGAN as NSGAN

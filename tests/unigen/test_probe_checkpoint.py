@@ -82,7 +82,7 @@ def test_non_finite_weights_in_a_checkpoint_are_named_as_such_on_resume(run, cap
 
     _rewrite(run, poison)
     code, err, _ = cli(["train", "--resume", run, "train.steps=12"], capsys)
-    one_line(code, err, "weights of player 'discriminator' in the checkpoint are not finite")
+    one_line(code, err, "the weights of player 'discriminator' are not finite")
     assert "loss or gradient" not in err
 
 

@@ -9,7 +9,8 @@ from unigen.config import resolve
 from unigen.errors import UserError
 from unigen.importance import log_weights, repeat_batch
 from unigen.models.mlp import MLP
-from unigen.programs import Batch, DataInfo, log_prob_per_example, score_model
+from unigen.programs import Batch, DataInfo
+from unigen.scoring import log_prob_per_example, score_model
 from unigen.registry import STRATEGIES
 
 FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -96,7 +97,7 @@ def test_the_bernoulli_shortcut_equals_pyros_log_prob_bit_for_bit(k, batch, pixe
     gradient, also when the observation broadcasts against the logits (IWAE's particles)."""
     import pyro.distributions as dist
 
-    from unigen.programs import log_prob
+    from unigen.scoring import log_prob
 
     g = torch.Generator().manual_seed(seed)
     logits = (3 * torch.randn(k, batch, 1, 2, pixels, generator=g)).requires_grad_()

@@ -360,7 +360,7 @@ def test_errors_name_python_arguments_from_python_and_config_keys_from_the_cli(c
 
 
 def test_a_role_gets_the_label_only_if_its_signature_takes_one():
-    from unigen.programs import takes_label
+    from unigen.scoring import takes_label
 
     def x_only(x):
         pass
@@ -389,7 +389,7 @@ def test_a_role_gets_the_label_only_if_its_signature_takes_one():
 def test_the_label_rule_reads_the_signature_the_call_meets():
     import functools
 
-    from unigen.programs import label_mode
+    from unigen.scoring import label_mode
 
     def with_two(net, prior, x, c=None):
         pass
@@ -428,7 +428,7 @@ def test_the_label_rule_reads_the_signature_the_call_meets():
         with pyro.plate("data", x.shape[0]):
             pyro.sample("x", dist.Normal(0.0, 1.0), obs=x)
 
-    from unigen.programs import trace_program, with_condition
+    from unigen.scoring import trace_program, with_condition
 
     c = torch.zeros(3, dtype=torch.long)
     trace_program(keyword_model, torch.zeros(3), c)

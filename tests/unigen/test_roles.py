@@ -13,7 +13,8 @@ from unigen.config import OptimConfig, resolve
 from unigen.data.base import TensorData
 from unigen.inference import AAE, SVAE, AAVAE, InfoGAN, NonSaturatingGAN
 from unigen.inference.adversarial import Adversarial
-from unigen.programs import Batch, DataInfo, Programs, log_q_fake, log_q_real, sample_model, trace_guide
+from unigen.programs import Batch, DataInfo, Programs
+from unigen.scoring import log_q_fake, log_q_real, sample_model, trace_guide
 from unigen.registry import MODELS
 from unigen.needs import Needs
 from unigen.roles import Critic, needed_roles

@@ -9,7 +9,7 @@ from torch.testing import assert_close
 
 from unigen import Trainer
 from unigen.cli import main
-from unigen.compiled import check_compile
+from unigen.execution import check_compile
 from unigen.config import OptimConfig
 from unigen.errors import UserError
 from unigen.registry import STRATEGIES
@@ -288,14 +288,14 @@ def test_scalar_constants_baked_in_by_tracing_move_to_the_graphs_device():
     copy at each call cannot be captured). The meta device stands in for CUDA here."""
     from torch.fx.experimental.proxy_tensor import make_fx
 
-    from unigen.traced import _scalar_constants_to
+    from unigen.graph_passes import scalar_constants_to
 
     gm = make_fx(lambda x: x * torch.tensor(2.0) + torch.ones(3))(torch.ones(3))
     constants = [n.target for n in gm.graph.nodes if n.op == "get_attr"]
     assert constants and all(getattr(gm, c).device.type == "cpu" for c in constants)
-    _scalar_constants_to(gm, CPU)  # a CPU graph: unchanged
+    scalar_constants_to(gm, CPU)  # a CPU graph: unchanged
     assert all(getattr(gm, c).device.type == "cpu" for c in constants)
-    _scalar_constants_to(gm, torch.device("meta"))
+    scalar_constants_to(gm, torch.device("meta"))
     moved = {c: getattr(gm, c) for c in constants}
     assert all(v.device.type == ("meta" if v.dim() == 0 else "cpu") for v in moved.values())
     assert any(v.dim() == 0 for v in moved.values())
@@ -438,7 +438,7 @@ def test_on_a_cpu_the_kernels_are_called_from_the_cpp_wrapper_with_the_python_wr
     from torch._inductor.codecache import PyCodeCache
     from torch.fx.experimental.proxy_tensor import make_fx
 
-    from unigen.traced import CPU_OPTIONS, _compile
+    from unigen.inductor import CPU_OPTIONS, compile_graph
 
     def update(w, x):
         w.mul_(0.5).add_(torch.rand_like(w))  # an in-place write of a state input, with an in-graph draw
@@ -449,7 +449,7 @@ def test_on_a_cpu_the_kernels_are_called_from_the_cpp_wrapper_with_the_python_wr
     def compiled(options):
         gm = make_fx(update)(w0.clone(), x)
         loaded = len(PyCodeCache.modules)
-        run = _compile(gm, [w0, x], options)
+        run = compile_graph(gm, [w0, x], options)
         (module,) = PyCodeCache.modules[loaded:]  # the wrapper inductor generated (or took from its cache)
         w = w0.clone()
         torch.manual_seed(11)
@@ -487,9 +487,9 @@ def test_where_the_cpp_wrapper_fails_the_kernels_are_called_from_python_with_one
 
 
 def test_torchinductors_own_switch_turns_the_cpp_wrapper_off(monkeypatch):
-    from unigen.traced import _own_options
+    from unigen.inductor import own_options
 
     cpu = [torch.ones(2)]
-    assert _own_options(cpu)["cpp_wrapper"] is True
+    assert own_options(cpu)["cpp_wrapper"] is True
     monkeypatch.setenv("TORCHINDUCTOR_CPP_WRAPPER", "0")
-    assert _own_options(cpu) == {"layout_optimization": False, "cpp_wrapper": False}
+    assert own_options(cpu) == {"layout_optimization": False, "cpp_wrapper": False}

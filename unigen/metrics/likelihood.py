@@ -14,7 +14,8 @@ import torch
 
 from unigen.data.base import TensorData
 from unigen.importance import log_weights
-from unigen.programs import Batch, Programs, has_density
+from unigen.programs import Batch, Programs
+from unigen.scoring import has_density
 
 
 def has_likelihood(programs: Programs, data: TensorData) -> bool:

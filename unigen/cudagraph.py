@@ -26,7 +26,8 @@ Differences from eager, by design: the first ``warmup`` steps run eagerly on a s
 initialise optimiser states and lazy CUDA handles; they are real training steps, counted); a
 learning-rate schedule advances between steps, as in eager mode (the ``k`` repeats of a phase inside one
 step share one rate either way); ``train.on_nan=skip`` and multi-process
-runs are refused (a skipped update is a host decision; DDP hooks are not captured here).
+runs are refused (a skipped update is a host decision; DDP hooks are not captured here): the checks are
+:func:`unigen.execution.check_compile`'s.
 """
 from __future__ import annotations
 
@@ -37,39 +38,6 @@ from torch import Tensor
 
 from unigen.errors import UserError, first_line
 
-#: values of ``train.compile`` (``trace``, ``trace-eager``: :mod:`unigen.traced`)
-COMPILE_MODES = ("none", "cudagraph", "trace", "trace-eager")
-
-
-def check_compile_name(mode: str) -> None:
-    """Refuse, in one line, a ``train.compile`` that is no mode at all (what this run can use: :func:`check_compile`)."""
-    if mode not in COMPILE_MODES:
-        raise UserError(f"unknown train.compile={mode!r}; choose {', '.join(COMPILE_MODES[:-1])} or "
-                        f"{COMPILE_MODES[-1]}")
-
-
-def check_compile(mode: str, device: torch.device, strategy_name: str, capturable: bool | str,
-                  skip_nonfinite: bool, world_size: int) -> None:
-    """Refuse a compile mode this run cannot use, with a one-line fix."""
-    check_compile_name(mode)
-    if mode == "none":
-        return
-    if mode.startswith("trace"):  # its own refusals (unigen.traced)
-        from unigen.traced import check_traceable
-
-        return check_traceable(strategy_name, skip_nonfinite, world_size)
-    if device.type != "cuda":
-        raise UserError(f"train.compile={mode} needs a CUDA device but the run is on {device.type}; "
-                        f"set train.device=cuda, or train.compile=none")
-    if capturable is not True:
-        why = f" ({capturable})" if isinstance(capturable, str) else ""
-        raise UserError(f"strategy {strategy_name!r} cannot be captured in a CUDA graph{why}; "
-                        f"use train.compile=none")
-    if skip_nonfinite:
-        raise UserError("train.on_nan=skip decides on the host whether to apply each update, which a CUDA graph "
-                        "cannot do; use train.on_nan=error with train.compile=cudagraph, or train.compile=none")
-    if world_size > 1:
-        raise UserError("train.compile=cudagraph runs in a single process; use train.compile=none under torchrun")
 
 
 class GraphedStep:
