@@ -16,7 +16,9 @@ test never replaces a full page. :func:`rerender` rewrites a page's table from i
 
 A long reproduction can be resumed: with ``cache`` set (``unigen reproduce NAME --cache DIR``) each
 training's result is stored under a hash of everything that determines it (:meth:`Context.cached`), and a
-second invocation with the same settings reuses it instead of training again.
+second invocation with the same settings reuses it instead of training again. An entry that cannot be read
+(damaged, truncated, a folder, a value of another kind than its record says) is recomputed and replaced, and one
+line on stderr names it; entries are loaded with ``weights_only=True``, so no pickled code ever runs.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ from pathlib import Path
 import torch
 
 from unigen import checkpoint
+from unigen.errors import UserError, first_line
 
 RESULTS = Path(__file__).resolve().parent / "results"  # the committed pages (in a checkout; installed copies may lack them)
 DEFAULT_RESULTS = Path("experiments") / "results"  # where `unigen reproduce` writes: relative to the working directory
@@ -95,18 +98,29 @@ class Context:
         it is hashed as canonical JSON, together with the quick flag and the device. Results are saved with
         :func:`torch.save` and loaded with ``weights_only=True``, so they must be tensors, numbers, strings,
         ``None`` and lists, tuples or dicts of them. Without a cache this is ``fn()``.
+
+        An entry that cannot be read (truncated, empty, not a torch file, a folder, a damaged record, a value of
+        another kind than the one stored) is a miss: ``fn()`` is recomputed and replaces it, and one line on
+        stderr names the entry (:func:`read_entry`).
         """
         path = cache_path(self.cache, [key, self.quick, self.device])
-        if path is not None and path.exists():
-            self.count_reused(path)
-        return load_or_compute(path, fn)
+        hit = None if path is None else read_entry(path)
+        if hit is None:
+            return compute_and_store(path, fn)
+        value, seconds = hit
+        self.count_reused(seconds=seconds)
+        return value
 
-    def count_reused(self, path: Path) -> None:
-        """Count a result taken from the cache, and the seconds its computation took (when recorded)."""
+    def count_reused(self, path: Path | None = None, seconds: float | None = None) -> None:
+        """Count a result taken from the cache, and the seconds its computation took: given, or read from the
+        record of the entry ``path`` (a job run in a worker process reads the entry itself); none when unrecorded."""
+        if seconds is None and path is not None:
+            try:
+                seconds = float(json.loads(path.with_suffix(".json").read_text())["seconds"])
+            except (OSError, ValueError, KeyError, TypeError):
+                seconds = 0.0
         self.reused += 1
-        seconds = path.with_suffix(".json")
-        if seconds.exists():
-            self.reused_seconds += json.loads(seconds.read_text())["seconds"]
+        self.reused_seconds += seconds or 0.0
 
 
 def cache_path(cache: Path | None, key) -> Path | None:
@@ -118,15 +132,132 @@ def cache_path(cache: Path | None, key) -> Path | None:
 
 
 def load_or_compute(path: Path | None, fn):
-    """The value stored at ``path``, or ``fn()``, then stored there (atomically, by
-    :func:`unigen.checkpoint.save`) with the seconds it took in ``path.json``; without a path, ``fn()``."""
-    if path is not None and path.exists():
-        return torch.load(path, weights_only=True)
+    """The value stored at ``path`` (:func:`read_entry`), or ``fn()``, then stored there
+    (:func:`compute_and_store`); without a path, ``fn()``."""
+    hit = None if path is None else read_entry(path)
+    return compute_and_store(path, fn) if hit is None else hit[0]
+
+
+class _Unreadable(Exception):
+    """A cache entry that cannot be used; the message says why."""
+
+
+def structure(value) -> str:
+    """A digest of the kind of a cached value: its containers, their keys and lengths, the types of its numbers
+    and strings, its tensors' dtypes and shapes. Stored in the entry's record, it tells a rerun whether the entry
+    still holds what was stored (not the values themselves: any numbers of the same kind pass)."""
+    import numbers
+
+    def walk(v) -> str:
+        if v is None or isinstance(v, (bool, str, bytes)):
+            return type(v).__name__
+        if isinstance(v, numbers.Integral):
+            return "int"
+        if isinstance(v, numbers.Real):
+            return "float"
+        if isinstance(v, torch.Tensor):
+            return f"tensor[{v.dtype},{tuple(v.shape)}]"
+        if isinstance(v, dict):
+            return "{" + ",".join(f"{k!r}:{walk(x)}" for k, x in v.items()) + "}"
+        if isinstance(v, (list, tuple)):
+            return ("[%s]" if isinstance(v, list) else "(%s)") % ",".join(walk(x) for x in v)
+        return type(v).__name__
+
+    return hashlib.sha256(walk(value).encode()).hexdigest()[:16]
+
+
+def read_entry(path: Path) -> tuple[object, float] | None:
+    """``(value, seconds)`` of the cache entry ``path`` and its record ``path.json``, or ``None`` for a miss:
+    no entry, or one that cannot be read (then one line on stderr names it and says it is recomputed).
+
+    The value is loaded with ``weights_only=True`` (no pickled code runs); a record written by this version
+    holds the value's :func:`structure`, and an entry whose value no longer matches it is unreadable too.
+    An entry without a record (written by an older version that stopped between the two files) is used, its
+    compute time unrecorded."""
+    import sys
+
+    if not (path.exists() or path.is_symlink()):
+        return None
+    record = path.with_suffix(".json")
+    blocked = _full_folder(path)
+    try:
+        if blocked is not None:
+            raise _Unreadable(f"{blocked} is a folder with files in it, which is kept: move it away to cache the "
+                              f"result again")
+        if not path.is_file():  # never opened: a FIFO would block
+            raise _Unreadable("a folder, not a file" if path.is_dir() else
+                              "a link to nothing" if not path.exists() else "not a regular file")
+        seconds, kind = 0.0, None
+        if record.exists() or record.is_symlink():
+            if not record.is_file():
+                raise _Unreadable(f"its record {record} is not a regular file")
+            try:
+                meta = json.loads(record.read_text())
+            except (OSError, ValueError) as e:  # unreadable, not UTF-8, not JSON
+                raise _Unreadable(f"its record {record} cannot be read: {type(e).__name__}") from None
+            seconds = meta.get("seconds") if isinstance(meta, dict) else None
+            if (isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds)
+                    or seconds < 0 or not isinstance(meta.get("type", ""), str)):
+                raise _Unreadable(f"its record {record} is not one that unigen wrote")
+            seconds, kind = float(seconds), meta.get("type")
+        try:
+            value = torch.load(path, weights_only=True)
+        except Exception as e:  # truncated zip, empty, random bytes, a disallowed global: never run
+            raise _Unreadable(f"not a readable torch file: {type(e).__name__}") from None
+        if kind is not None and structure(value) != kind:
+            raise _Unreadable(f"it holds another kind of value than {record} records")
+    except _Unreadable as e:
+        print(f"unigen: cache entry {path} is unreadable ({e}); recomputing it", file=sys.stderr)
+        return None
+    return value, seconds
+
+
+def _full_folder(path: Path) -> Path | None:
+    """The entry ``path`` or its record, where one is a folder with files in it (never removed), else ``None``."""
+    for p in (path, path.with_suffix(".json")):
+        if p.is_dir() and not p.is_symlink() and any(p.iterdir()):
+            return p
+    return None
+
+
+def compute_and_store(path: Path | None, fn):
+    """``fn()``, stored at ``path`` (atomically, by :func:`unigen.checkpoint.save`) after its record
+    ``path.json`` (the seconds it took and its :func:`structure`); without a path, ``fn()``. An empty folder in
+    the way is removed, a folder with files in it kept (the value is returned uncached: :func:`read_entry` said
+    so); where the entry cannot be written (a read-only or full disk), one line on stderr says so and the value is
+    returned uncached."""
+    import os
+    import sys
+    import tempfile
+
     start = time.perf_counter()
     value = fn()
-    if path is not None:
+    if path is None or _full_folder(path) is not None:
+        return value
+    record = path.with_suffix(".json")
+    try:
+        for p in (record, path):
+            if p.is_dir() and not p.is_symlink():
+                p.rmdir()  # an empty folder in the entry's place; a full one raises (and is kept)
+        text = json.dumps({"seconds": time.perf_counter() - start, "type": structure(value)})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=record.name, suffix=".tmp")
+        try:
+            mask = os.umask(0)
+            os.umask(mask)
+            os.fchmod(fd, 0o666 & ~mask)  # mkstemp makes 0600; the record follows the umask like its entry
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+            os.replace(tmp, record)  # the record first: an entry is never newer than its record
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
         checkpoint.save(value, path)
-        path.with_suffix(".json").write_text(json.dumps({"seconds": time.perf_counter() - start}))
+    except (OSError, RuntimeError, UserError) as e:
+        why = (f"{e.strerror}: {e.filename}" if isinstance(e, OSError) and e.strerror and e.filename else
+               first_line(e))
+        print(f"unigen: cache entry {path} cannot be stored ({why}); the result is used without caching it",
+              file=sys.stderr)
     return value
 
 
@@ -252,6 +383,8 @@ def timing(ctx: Context, wall_s: float) -> str:
 def write(module, ctx: Context, rows: list[Row], wall_s: float, results: Path = DEFAULT_RESULTS) -> Path:
     """Write ``STEM.md`` and ``STEM.json`` into ``results`` (``STEM``: :attr:`Context.stem`); return the
     markdown path."""
+    from unigen.rundir import disk_errors, write_text
+
     results.mkdir(parents=True, exist_ok=True)
     agg = aggregate(rows)
     title = getattr(module, "TITLES", {}).get(ctx.data, module.TITLE) if ctx.other_data else module.TITLE
@@ -269,8 +402,9 @@ def write(module, ctx: Context, rows: list[Row], wall_s: float, results: Path = 
     if plots:
         lines += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
     md = results / f"{ctx.stem}.md"
-    md.write_text("\n".join(lines))
-    (results / f"{ctx.stem}.json").write_text(json.dumps(agg, indent=2) + "\n")
+    with disk_errors(results):  # through temporaries and renames: a full disk keeps the earlier page whole
+        write_text(md, "\n".join(lines))
+        write_text(results / f"{ctx.stem}.json", json.dumps(agg, indent=2) + "\n")
     return md
 
 
@@ -284,6 +418,7 @@ def rerender(name: str, results: Path = RESULTS, stem: str | None = None) -> Pat
     from unigen.experiments import REPRODUCTIONS
 
     from unigen.errors import UserError
+    from unigen.rundir import disk_errors, write_text
 
     module = REPRODUCTIONS[name]
     md = Path(results) / f"{stem or name}.md"
@@ -297,7 +432,8 @@ def rerender(name: str, results: Path = RESULTS, stem: str | None = None) -> Pat
     head = head.replace(" 1 threads ", " 1 thread ")
     other = [f"{name}-{d.replace('_', '-')}" for d in getattr(module, "DATA", ())[1:]]
     published = not any(md.stem == o or md.stem.startswith(f"{o}-") or md.stem.startswith(f"{o}.") for o in other)
-    md.write_text(head.rstrip("\n") + "\n\n" + "\n".join(table(module, agg, published)) + "\n" + tail)
+    with disk_errors(md.parent):
+        write_text(md, head.rstrip("\n") + "\n\n" + "\n".join(table(module, agg, published)) + "\n" + tail)
     return md
 
 
@@ -329,9 +465,26 @@ def run(name: str, quick: bool = False, seeds: int | None = None, device: str = 
     ctx = Context(quick=quick, seeds=list(range(seeds)), device=device, out=results,
                   cache=None if cache is None else Path(cache) / name, name=name,
                   data=default if data is None else data, default_data=default)
+    check_data(module, ctx.data)  # before anything trains: a missing data set is one line, not a lost hour
     start = time.perf_counter()
     rows = module.run(ctx)
     return write(module, ctx, rows, time.perf_counter() - start, results)
+
+
+def check_data(module, data: str = "") -> None:
+    """Refuse in one line, before anything trains, a reproduction whose data are not on this machine: its data set
+    ``data`` (``--data``) and those it always needs (the module's ``NEEDS_DATA``), each checked by its spec's
+    ``check_available`` where the spec has one (``fashion_mnist``: the IDX files that ``make data`` installs)."""
+    from unigen.registry import DATASETS
+
+    for name in dict.fromkeys([*([data] if data else []), *getattr(module, "NEEDS_DATA", ())]):
+        check = getattr(DATASETS.get(name)(), "check_available", None)
+        if check is not None:
+            try:
+                check()
+            except UserError as e:
+                raise UserError(f"{module.NAME} needs the data set {name}: {e}",
+                                cli=f"{module.NAME} needs the data set {name}: {e.for_cli()}") from None
 
 
 def _folder(path: Path, option: str) -> Path:

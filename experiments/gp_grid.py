@@ -58,7 +58,8 @@ from unigen.experiments.common import Context, Row  # noqa: E402
 from unigen.experiments.mode_collapse import run_jobs  # noqa: E402
 from unigen.metrics import mode_stats  # noqa: E402
 from unigen.metrics.sliced import sliced_w1  # noqa: E402
-from unigen.run import build, draw  # noqa: E402
+from unigen.assemble import build  # noqa: E402
+from unigen.sampling import draw  # noqa: E402
 from unigen.trainer import NonFiniteError  # noqa: E402
 
 NAME = "gp-stabilises-grid"

@@ -41,10 +41,11 @@ from unigen.experiments import gp_sweep as sweep  # noqa: E402
 from unigen.experiments.common import Context, Row, on_gpu  # noqa: E402
 from unigen.experiments.mnist_common import fit, save_grids  # noqa: E402
 from unigen.metrics import feature_classifier  # noqa: E402
-from unigen.run import draw  # noqa: E402
+from unigen.sampling import draw  # noqa: E402
 from unigen.watch import NonFiniteError  # noqa: E402
 
 NAME = "gp-stabilises"
+NEEDS_DATA = ("fashion_mnist",)  # the sweep's: checked before the toy part trains (experiments.common.check_data)
 TITLE = ("Many paths to equilibrium (Fedus et al. 2018): does the NS-GAN learn a line where JS gives no gradient, "
          "and do gradient penalties help over a hyper-parameter sweep on Fashion-MNIST?")
 PUBLISHED = [

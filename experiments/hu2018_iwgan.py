@@ -43,7 +43,7 @@ column, the classifier's accuracy on the 500 held-out digits under their true la
   rerun; the CPU page ``hu2018-iwgan-cpu.md``, width 16 at the GPU's 5,000 steps, has 5).
 
 ``--data fashion_mnist`` runs the same comparison at full size on Fashion-MNIST (60,000 training images),
-scored with the project's Fashion-MNIST classifier (:data:`unigen.metrics.FEATURE_NETWORKS`): IS, FID and
+scored with the project's Fashion-MNIST classifier (:attr:`unigen.data.FashionMNIST.feature_network`): IS, FID and
 KID of 10,000 samples against the 10,000 test images (page ``hu2018-iwgan-fashion-mnist.md``, or
 ``hu2018-iwgan-fashion-mnist-cpu.md`` at a CPU's reduced settings). Hu et al.'s Table 2 is on MNIST, so only
 the direction can be compared.
@@ -56,7 +56,7 @@ from unigen.experiments import mnist_common as mc
 from unigen.experiments.common import Context, Row, on_gpu
 from unigen.metrics import conditional_accuracy, fid_name, image_scores, inception_score, kid_name
 from unigen.metrics.inception import inception_name
-from unigen.run import draw
+from unigen.sampling import draw
 
 NAME = "hu2018-iwgan"
 TITLE = "Importance weighted GANs on MNIST: GAN vs IWGAN, CGAN vs IWCGAN (Hu et al. 2018, Table 2)"

@@ -1,7 +1,7 @@
 r"""Shared helpers of the MNIST reproductions (``hu2018-iwgan``, ``hu2018-aavae``, ``monoflow-gan``).
 
 * :func:`fit` trains one configuration in memory (no run directory: these reproductions train dozens of
-  short runs) and returns the :class:`~unigen.run.Built` components with trained programs. A strategy
+  short runs) and returns the :class:`~unigen.assemble.Built` components with trained programs. A strategy
   object may replace the configured one, for settings that a YAML file cannot hold (MonoFlow's
   ``custom_h``).
 * :func:`image_metrics` scores generated images with unigen's own classifier of the data set
@@ -32,7 +32,8 @@ from unigen.metrics import FID_NAME, IS_NAME, feature_classifier, fid_name, imag
 from unigen.metrics.inception import inception_name  # noqa: E402
 from unigen.plots import image_grid  # noqa: E402
 from unigen.scoring import generate  # noqa: E402
-from unigen.run import Built, build, draw  # noqa: E402
+from unigen.assemble import Built, build  # noqa: E402
+from unigen.sampling import draw  # noqa: E402
 
 __all__ = ["IS_NAME", "FID_NAME", "fit", "classifier", "real_images", "image_metrics", "score_images", "conditional_samples",
            "save_grids", "steps_note"]

@@ -60,7 +60,8 @@ import torch  # noqa: E402
 from unigen.config import resolve  # noqa: E402
 from unigen.experiments.common import Context, Row, cache_path, load_or_compute, on_gpu  # noqa: E402
 from unigen.metrics import mode_stats  # noqa: E402
-from unigen.run import build, draw  # noqa: E402
+from unigen.assemble import build  # noqa: E402
+from unigen.sampling import draw  # noqa: E402
 from unigen.trainer import NonFiniteError  # noqa: E402
 
 NAME = "mode-collapse"
@@ -215,7 +216,7 @@ def _cached_jobs(ctx: Context, jobs: list) -> list:
     """Run ``jobs`` (:func:`_job`), each stored in and reused from ``ctx.cache`` when it is set."""
     paths = [cache_path(ctx.cache, [list(job), ctx.quick]) for job in jobs]
     for p in paths:
-        if p is not None and p.exists():
+        if p is not None and p.is_file():
             ctx.count_reused(p)
     return run_jobs(_job, [(*job, p) for job, p in zip(jobs, paths)])
 

@@ -47,7 +47,9 @@ from unigen.experiments import mnist_common as mc  # noqa: E402
 from unigen.experiments.common import Context, Row, on_gpu  # noqa: E402
 from unigen.metrics.evaluation import METRICS, Evaluation  # noqa: E402
 from unigen.plots import image_grid  # noqa: E402
-from unigen.run import draw, evaluate_built, pick_device  # noqa: E402
+from unigen.assemble import pick_device  # noqa: E402
+from unigen.evaluate import evaluate_built  # noqa: E402
+from unigen.sampling import draw  # noqa: E402
 
 NAME = "stacked-mnist"
 TITLE = "Stacked MNIST: modes covered of 1,000 and KL to uniform (VEEGAN Table 2, PacGAN Table 2 protocol)"

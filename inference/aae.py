@@ -56,6 +56,10 @@ class AAE(Strategy):
     needs: ClassVar[Needs] = Needs(("model", "guide", "latent_discriminator"), density=True)
     players: ClassVar[dict[str, tuple[str, ...]]] = {"autoencoder": ("model", "guide"),
                                                      "latent_discriminator": ("latent_discriminator",)}
+    meanings: ClassVar[dict[str, str]] = {
+        "latent_discriminator": "latent discriminator loss (nats)",
+        "autoencoder": "autoencoder loss: reconstruction + weighted adversarial term",
+    }
 
     def __post_init__(self) -> None:
         if not self.adv_weight >= 0:

@@ -14,8 +14,13 @@ from unigen.programs import Batch, Programs
 from unigen.scoring import discriminate, generate
 from unigen.registry import STRATEGIES
 from unigen.strategy import Phase, Strategy
-from unigen.settings import bounded, count
+from unigen.settings import bounded, choice, count
 from unigen.needs import Needs
+
+
+def vae_family() -> tuple[str, ...]:
+    """The registered strategies that expose a per-example bound ``objective`` (what ``base`` needs)."""
+    return tuple(n for n in STRATEGIES.names() if callable(getattr(STRATEGIES.get(n), "objective", None)))
 
 
 @STRATEGIES.register("aavae")
@@ -65,7 +70,7 @@ class AAVAE(KLWeighted, Strategy):
     e.g. the classifier of ``svae``).
     """
 
-    base: str = "elbo"
+    base: str = choice("elbo", lambda: vae_family())
     num_particles: int = count(1, hi=10_000)
     fake_weight: float = bounded(1.0, 0)
 
@@ -76,10 +81,7 @@ class AAVAE(KLWeighted, Strategy):
         if not self.fake_weight >= 0:
             raise UserError(f"fake_weight must be >= 0 (0 leaves only the weighted real term), "
                             f"got {self.fake_weight}")
-        cls = STRATEGIES.get(self.base)  # imported lazily through the registry: no import cycle
-        if not callable(getattr(cls, "objective", None)):
-            raise UserError(f"base={self.base!r} has no per-example objective(programs, batch); "
-                            f"choose a VAE-family strategy such as elbo or iwae")
+        cls = STRATEGIES.get(self.base)  # a VAE-family strategy (a declared choice, checked above)
         names = {f.name for f in fields(cls)}
         passed = {"num_particles": self.num_particles, "beta": self.beta, "warmup": self.warmup,
                   "warmup_steps": self.warmup_steps}
@@ -106,6 +108,15 @@ class AAVAE(KLWeighted, Strategy):
     def players(self) -> dict[str, tuple[str, ...]]:
         roles = dict.fromkeys(r for rs in self._base.players.values() for r in rs)
         return {"discriminator": ("discriminator",), "vae": tuple(roles)}
+
+    @property
+    def meanings(self) -> dict[str, str]:
+        """The base's logged names and AA-VAE's own."""
+        return {**self._base.meanings,
+                "w_real": "AA-VAE: mean weight D(x) of real examples",
+                "w_fake": "AA-VAE: mean weight D(x) of generated examples",
+                "auxiliary": "auxiliary loss (classification term)",
+                }
 
     # ------------------------------------------------------------------------------------ the phases
     def phases(self) -> tuple[Phase, ...]:

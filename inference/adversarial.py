@@ -22,7 +22,7 @@ from unigen.inference.penalties import PENALTIES
 from unigen.programs import Batch, Programs
 from unigen.scoring import discriminate, generate, log_q_fake, log_q_real
 from unigen.strategy import Phase, Strategy
-from unigen.settings import bounded, count
+from unigen.settings import bounded, check_choices, choice, count
 from unigen.needs import Needs
 
 
@@ -36,14 +36,13 @@ class Adversarial(Strategy):
     """
 
     n_critic: int = count(1, hi=1000)
-    penalty: str = "none"
+    penalty: str = choice("none", lambda: ("none", *PENALTIES))
     penalty_weight: float = bounded(10.0, 0)
 
     def __post_init__(self) -> None:
         if self.n_critic < 1:
             raise UserError(f"n_critic must be >= 1, got {self.n_critic}")
-        if self.penalty != "none" and self.penalty not in PENALTIES:
-            raise UserError(f"unknown penalty {self.penalty!r}; choose none, {', '.join(PENALTIES)}")
+        check_choices(self)
 
     needs: ClassVar[Needs] = Needs(("model", "discriminator"))
     players: ClassVar[dict[str, tuple[str, ...]]] = {"discriminator": ("discriminator",),

@@ -71,6 +71,10 @@ class AVB(Strategy):
     needs: ClassVar[Needs] = Needs(("model", "guide", "avb_critic"), density=True)
     networks: ClassVar[tuple[Critic, ...]] = (AVB_CRITIC,)
     players: ClassVar[dict[str, tuple[str, ...]]] = {"critic": ("avb_critic",), "vae": ("model", "guide")}
+    meanings: ClassVar[dict[str, str]] = {
+        "critic": "AVB critic T(x, z): BCE of encoder pairs against prior pairs (nats)",
+        "kl": "KL(q(z | x) ‖ p(z)) per example, or its estimate (AVB: E_q T(x, z)) (nats)",
+    }
 
     def phases(self) -> tuple[Phase, ...]:
         return (Phase(("critic",), self.critic_loss, self.critic_steps), Phase(("vae",), self.loss))

@@ -54,6 +54,12 @@ class CycleGAN(Strategy):
     needs: ClassVar[Needs] = Needs(("generator_ab", "generator_ba", "critic_a", "critic_b"), domains=True)
     players: ClassVar[dict[str, tuple[str, ...]]] = {"critics": ("critic_a", "critic_b"),
                                                      "generators": ("generator_ab", "generator_ba")}
+    meanings: ClassVar[dict[str, str]] = {
+        "critics": "CycleGAN: the two critics' LSGAN losses, summed",
+        "generators": "CycleGAN: the generators' adversarial + weighted cycle (+ identity) loss",
+        "cycle": "CycleGAN: cycle error ‖F(G(a)) − a‖₁ + ‖G(F(b)) − b‖₁ (mean per coordinate, before λ)",
+        "identity": "CycleGAN: identity error ‖G(b) − b‖₁ + ‖F(a) − a‖₁ (mean per coordinate, before its weight)",
+    }
 
     def phases(self) -> tuple[Phase, ...]:
         return (Phase(("critics",), self.critics_step), Phase(("generators",), self.generators_step))

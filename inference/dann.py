@@ -12,7 +12,7 @@ from unigen.needs import Needs
 from unigen.programs import Batch, Programs
 from unigen.scoring import log_prob_per_example, log_q_fake, log_q_real, score_model
 from unigen.registry import STRATEGIES
-from unigen.settings import bounded, count
+from unigen.settings import bounded, check_choices, choice, count
 from unigen.strategy import Phase, Strategy
 
 FORMS = ("flipped", "reversal", "none")
@@ -68,17 +68,25 @@ class DANN(Strategy):
     :param schedule_steps: the steps over which :math:`p` runs from 0 to 1 (0: :math:`\lambda_p = w` throughout).
     """
 
-    form: str = "flipped"
+    form: str = choice("flipped", FORMS)
     weight: float = bounded(1.0, 0)
     schedule_steps: int = count(10_000, lo=0, hi=10**9)
 
     needs: ClassVar[Needs] = Needs(("model", "domain_discriminator"), labels="partial", domains=True)
     players: ClassVar[dict[str, tuple[str, ...]]] = {"domain_discriminator": ("domain_discriminator",),
                                                      "feature_extractor": ("model",)}
+    meanings: ClassVar[dict[str, str]] = {
+        "feature_extractor": "DANN: source label NLL + weighted feature adversarial term (nats)",
+        "domain_discriminator": "DANN: domain classifier NLL, source = 1, target = 0 (nats)",
+        "d_source": "DANN: mean domain logit on source features",
+        "d_target": "DANN: mean domain logit on target features",
+        "domain_acc": "DANN: domain classifier accuracy on the batch (0.5 = domains confused)",
+        "lambda": "DANN: weight λ_p of the feature adversarial term at this step",
+        "class_nll": "DANN: source label NLL (nats)",
+    }
 
     def __post_init__(self) -> None:
-        if self.form not in FORMS:
-            raise UserError(f"unknown form {self.form!r}; choose one of {', '.join(FORMS)}")
+        check_choices(self)
         if not self.weight >= 0:
             raise UserError(f"weight must be >= 0, got {self.weight}; set weight=1.0")
 

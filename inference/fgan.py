@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from unigen.errors import UserError
+from unigen.settings import choice
 from unigen.inference.adversarial import Adversarial
 from unigen.inference.divergences import DIVERGENCES
 from unigen.registry import STRATEGIES
@@ -48,17 +48,11 @@ class FGAN(Adversarial):
         :math:`\chi^2`; we use :math:`1 - e^{-v}` (its :math:`f^*` needs :math:`t < 1`).
     """
 
-    divergence: str = "js"
-    generator: str = "saturating"
+    divergence: str = choice("js", DIVERGENCES)
+    generator: str = choice("saturating", GENERATORS)
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.divergence not in DIVERGENCES:
-            raise UserError(f"unknown f-GAN divergence {self.divergence!r}; "
-                            f"set divergence to one of {', '.join(DIVERGENCES)}")
-        if self.generator not in GENERATORS:
-            raise UserError(f"unknown f-GAN generator loss {self.generator!r}; "
-                            f"set generator to one of {', '.join(GENERATORS)}")
 
     def critic_loss(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
         r""":math:`-\big(\mathbb{E}_P g_f(V) - \mathbb{E}_Q f^*(g_f(V))\big)` from the raw outputs ``V``."""

@@ -55,6 +55,10 @@ class InfoGAN(NonSaturatingGAN):
     needs: ClassVar[Needs] = Needs(("model", "discriminator", ("code_posterior", "guide")))
     players: ClassVar[dict[str, tuple[str, ...]]] = {"discriminator": ("discriminator",),
                                                      "generator": ("model", "code_posterior", "guide")}
+    meanings: ClassVar[dict[str, str]] = {
+        "info": "InfoGAN term: − E log q(code | G(z)) (nats)",
+        "mutual_info": "mutual-information lower bound (nats)",
+    }
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -31,14 +31,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
 
 import torch
 from torch import Tensor
 
-from unigen.errors import UserError
 from unigen.programs import Batch
-from unigen.settings import bounded, count
+from unigen.settings import bounded, check_choices, choice, count
 
 WARMUPS = ("none", "linear", "logistic")
 _K = 10.0
@@ -55,14 +53,11 @@ class KLWeighted:
     """
 
     beta: float = bounded(1.0, 0)
-    warmup: str = "none"
+    warmup: str = choice("none", WARMUPS)
     warmup_steps: int = count(1, hi=10 ** 9)
 
-    choices: ClassVar[dict[str, tuple[str, ...]]] = {"warmup": WARMUPS}
-
     def __post_init__(self) -> None:
-        if self.warmup not in WARMUPS:
-            raise UserError(f"warmup={self.warmup!r} is not a warm-up; choose one of {', '.join(WARMUPS)}")
+        check_choices(self)
 
     @property
     def weighted(self) -> bool:

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from unigen.errors import UserError
+from unigen.settings import choice
 from unigen.inference.adversarial import Adversarial
 from unigen.inference.divergences import DIVERGENCES
 from unigen.registry import STRATEGIES
@@ -55,7 +56,7 @@ class MonoFlow(Adversarial):
         :math:`d \in [-8, 8]` (for controls that break the theory on purpose).
     """
 
-    h: str = "logit"
+    h: str = choice("logit", H_NAMES)
     C: float = 5.0
     alpha: float = 1.5
     custom_h: Any = None
@@ -63,8 +64,6 @@ class MonoFlow(Adversarial):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.custom_h is None and self.h not in H_NAMES:
-            raise UserError(f"unknown MonoFlow h {self.h!r}; set h to one of {', '.join(H_NAMES)}")
         if self.custom_h is not None and not callable(self.custom_h):
             raise UserError(f"custom_h must be a function of the logits, got {type(self.custom_h).__name__}; "
                             f"pass e.g. custom_h=torch.tanh")

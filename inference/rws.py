@@ -69,6 +69,11 @@ class ReweightedWakeSleep(Strategy):
 
     needs: ClassVar[Needs] = Needs(("model", "guide"), density=True)
     players: ClassVar[dict[str, tuple[str, ...]]] = {"model": ("model",), "guide": ("guide",)}
+    meanings: ClassVar[dict[str, str]] = {
+        "sleep_phi": "sleep-φ loss (nats)",
+        "wake_phi": "wake-φ loss (nats)",
+        "model": "wake-θ loss: − log p(x, z) per example (nats)",
+    }
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.sleep_phi <= 1.0:

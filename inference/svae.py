@@ -73,6 +73,11 @@ class SVAE(KLWeighted, Strategy):
 
     needs: ClassVar[Needs] = Needs(("model", "guide", "classifier"), labels="partial", density=True)
     players: ClassVar[dict[str, tuple[str, ...]]] = {"vae": ("model", "guide", "classifier")}
+    meanings: ClassVar[dict[str, str]] = {
+        "class_nll": "classifier NLL on labelled examples (nats)",
+        "class_acc": "classifier accuracy on labelled examples",
+        "labelled": "fraction of the batch labelled",
+    }
 
     def __post_init__(self) -> None:
         super().__post_init__()

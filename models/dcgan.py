@@ -29,10 +29,10 @@ from torch import Tensor, nn
 from unigen.errors import UserError
 from unigen.programs import DataInfo
 from unigen.registry import MODELS
-from unigen.settings import count
+from unigen.settings import choice, count
 
-from .nets import (CodePosterior, Discriminator, GaussianGuide, Labels, LatentModel, build_codes,
-                   latent_discriminator, latent_features, leaky_relu, num_classes_for, require_choice)
+from .nets import (CODE_PRIORS, CodePosterior, Discriminator, GaussianGuide, Labels, LatentModel, build_codes,
+                   latent_discriminator, latent_features, leaky_relu, num_classes_for)
 from .spec import ModelSpec, Networks
 
 NORMS = ("batch", "layer", "none")
@@ -133,11 +133,11 @@ class DCGAN(ModelSpec):
     z_dim: int = count(100, hi=100_000)
     ngf: int = count(64, hi=100_000)
     ndf: int = count(64, hi=100_000)
-    disc_norm: str = "batch"
+    disc_norm: str = choice("batch", NORMS)
     conditional: bool = False
     code_classes: int = count(0, lo=0, hi=100_000)
     code_dim: int = count(0, lo=0, hi=100_000)
-    code_prior: str = "uniform"
+    code_prior: str = choice("uniform", CODE_PRIORS)
 
     def networks(self, info: DataInfo) -> Networks:
         shape = tuple(info.shape)
@@ -148,7 +148,6 @@ class DCGAN(ModelSpec):
         if info.support not in SQUASH:
             raise UserError(f"model 'dcgan' needs data scaled to [0, 1] or [-1, 1], got support {info.support!r}; "
                             f"set the dataset's scaling to 'unit' or 'symmetric'")
-        require_choice("dcgan", "disc_norm", self.disc_norm, NORMS)
         k = num_classes_for("dcgan", self.conditional, info)
         codes = build_codes("dcgan", self.code_classes, self.code_dim, self.code_prior)
         channels, (base, ups), kd = shape[0], plan, k or 0

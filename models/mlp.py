@@ -20,10 +20,10 @@ from torch import Tensor, nn
 from unigen.errors import UserError
 from unigen.programs import DataInfo
 from unigen.registry import MODELS
-from unigen.settings import bounded, count
+from unigen.settings import bounded, choice, count
 
-from .nets import (CodePosterior, Discriminator, FlatNet, GaussianGuide, Labels, LatentModel, build_codes,
-                   latent_discriminator, latent_features, leaky_relu, mlp, num_classes_for, require_choice)
+from .nets import (CODE_PRIORS, CodePosterior, Discriminator, FlatNet, GaussianGuide, Labels, LatentModel, build_codes,
+                   latent_discriminator, latent_features, leaky_relu, mlp, num_classes_for)
 from .spec import ModelSpec, Networks
 
 LIKELIHOODS = ("delta", "normal")
@@ -66,19 +66,18 @@ class MLP(ModelSpec):
     z_dim: int = count(8, hi=100_000)
     hidden: int = count(128, hi=100_000)
     depth: int = count(3, hi=1000)
-    likelihood: str = "delta"
+    likelihood: str = choice("delta", LIKELIHOODS)
     sigma: float = bounded(0.1, 0, lo_open=True)
     conditional: bool = False
     disc_hidden: int = count(128, hi=100_000)
     code_classes: int = count(0, lo=0, hi=100_000)
     code_dim: int = count(0, lo=0, hi=100_000)
-    code_prior: str = "uniform"
+    code_prior: str = choice("uniform", CODE_PRIORS)
 
     def networks(self, info: DataInfo) -> Networks:
         if len(info.shape) != 1:
             raise UserError(f"model 'mlp' needs vector data of shape (D,), got {tuple(info.shape)}; "
                             f"use model 'mlp_vae' or 'dcgan' for images")
-        require_choice("mlp", "likelihood", self.likelihood, LIKELIHOODS)
         if self.depth < 1:
             raise UserError(f"model 'mlp' needs depth >= 1, got {self.depth}; set model.depth=1 or more")
         k = num_classes_for("mlp", self.conditional, info)

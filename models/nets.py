@@ -28,7 +28,7 @@ to check the range), plates are placed on the device of the program's tensors, a
 tensor back to the host. The only Python branches are on settings fixed at build time.
 """
 import math
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence
 
 import pyro
 import pyro.distributions as dist
@@ -211,7 +211,6 @@ def build_codes(model: str, classes: int, dim: int, prior: str) -> Optional[Code
                         f"set model.code_classes")
     if dim < 0:
         raise UserError(f"model {model!r}: code_dim={dim} must be >= 0; set model.code_dim")
-    require_choice(model, "code_prior", prior, CODE_PRIORS)
     return Codes(classes, dim, prior) if classes or dim else None
 
 
@@ -332,9 +331,3 @@ def num_classes_for(model: str, conditional: bool, info: DataInfo) -> Optional[i
         raise UserError(f"model {model!r} with conditional=true needs labelled data (num_classes); "
                         f"use a labelled dataset or set model.conditional=false")
     return info.num_classes
-
-
-def require_choice(model: str, field: str, value: str, choices: Tuple[str, ...]) -> None:
-    if value not in choices:
-        raise UserError(f"model {model!r}: {field}={value!r} is not one of {', '.join(choices)}; "
-                        f"set model.{field} to one of them")

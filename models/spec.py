@@ -14,6 +14,7 @@ from torch import nn
 
 from unigen.programs import DataInfo, Programs
 from unigen.roles import Critic, Role
+from unigen.settings import check_choices
 
 from .nets import JointCritic
 
@@ -74,4 +75,5 @@ class ModelSpec:
         """The Pyro programs for data ``info``: the ``model`` and the ``roles`` asked for, names or
         :class:`~unigen.roles.Critic` requests (runs pass :func:`unigen.roles.needed_roles` of the
         strategy; ``None`` builds every role these settings offer)."""
+        check_choices(self, "model.", f"model {self.registry_name!r}: ")  # model.likelihood=foo, from Python too
         return self.networks(info).build(info, roles)

@@ -26,9 +26,9 @@ from torch import Tensor, nn
 from unigen.errors import UserError
 from unigen.programs import DataInfo
 from unigen.registry import MODELS
-from unigen.settings import count
+from unigen.settings import choice, count
 
-from .nets import (CodePosterior, Discriminator, FlatNet, GaussianGuide, Labels, LatentModel, build_codes,
+from .nets import (CODE_PRIORS, CodePosterior, Discriminator, FlatNet, GaussianGuide, Labels, LatentModel, build_codes,
                    latent_discriminator, latent_features, leaky_relu, mlp, num_classes_for)
 from .spec import ModelSpec, Networks
 
@@ -67,7 +67,7 @@ class MLPVAE(ModelSpec):
     disc_hidden: int = count(400, hi=100_000)
     code_classes: int = count(0, lo=0, hi=100_000)
     code_dim: int = count(0, lo=0, hi=100_000)
-    code_prior: str = "uniform"
+    code_prior: str = choice("uniform", CODE_PRIORS)
 
     def networks(self, info: DataInfo) -> Networks:
         if len(info.shape) != 3 or info.support != "unit":

@@ -11,9 +11,12 @@ everywhere: stderr is exactly one line starting ``unigen: error:``, no traceback
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 RING = "experiments/configs/ring_gan.yaml"
@@ -56,3 +59,41 @@ def unchanged(folder: Path, before: dict, ignore=(".lock",)) -> None:
     after = snapshot(folder)
     lost = [str(k) for k in before if k.name not in ignore and after.get(k) != before[k]]
     assert not lost, f"changed or lost: {lost}"
+
+
+# ---------------------------------------------------------------------------------- shared fixtures
+@pytest.fixture(scope="module")
+def base_run(tmp_path_factory):
+    """A finished 10-step ring-GAN run (copied by each test that changes it: :func:`run`)."""
+    from unigen.run import train
+
+    return train(RING, TINY + ["train.steps=10"], out=str(tmp_path_factory.mktemp("base") / "base"))
+
+
+@pytest.fixture
+def run(base_run, tmp_path):
+    """A copy of :func:`base_run` for one test to damage."""
+    copy = tmp_path / "run"
+    shutil.copytree(base_run, copy)
+    return copy
+
+
+def can_mount_tmpfs(path: Path, options: str = "size=4m") -> bool:
+    """Mount a small tmpfs at ``path`` (root only): a real full or read-only file system for a test."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        return False
+    path.mkdir(exist_ok=True)
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
+                          capture_output=True).returncode == 0
+
+
+def fill_disk(disk: Path) -> None:
+    """Fill the file system of ``disk`` to its last byte."""
+    fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT)
+    for chunk in (65536, 1):
+        try:
+            while True:
+                os.write(fd, b"\0" * chunk)
+        except OSError:
+            pass
+    os.close(fd)

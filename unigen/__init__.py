@@ -22,9 +22,9 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    # unigen.run pulls in plotting and the metrics: import it only when load_run is asked for
+    # loading pulls in the trainer and the models: import it only when load_run is asked for
     if name == "load_run":
-        from unigen.load import load_run
+        from unigen.loading import load_run
 
         return load_run
     raise AttributeError(f"module 'unigen' has no attribute {name!r}")

@@ -1,8 +1,6 @@
 """Checkpoints: written atomically with the user's umask, read without executing pickled code."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -11,38 +9,36 @@ from unigen.errors import UserError
 
 
 def save(state: dict, path: str | Path) -> None:
-    """Write ``state`` to ``path`` through a temporary file and a rename, so a crash never leaves half a file."""
+    """Write ``state`` to ``path`` through a temporary file and a rename (:func:`unigen.rundir.atomic_path`: the
+    umask's mode, synced), so a crash or a full disk never leaves half a file; a full disk is an ``OSError``
+    (``ENOSPC``) that :func:`unigen.rundir.disk_errors` turns into one line, though torch's writer says only
+    ``RuntimeError``."""
+    from unigen.rundir import atomic_path
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; run files follow the umask like the others
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """Read a checkpoint with ``weights_only=True``: tensors and plain containers only, no code."""
+def load(path: str | Path, map_location: str | torch.device = "cpu", mapping: bool = True) -> dict:
+    """Read a checkpoint with ``weights_only=True``: tensors and plain containers only, no code. With ``mapping``
+    (a run's checkpoint), anything but a dict (a list, a tensor) is refused in one line naming the file."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"checkpoint {path} is a folder, not a file; restore the run's checkpoint.pt from a copy, "
+                        f"or retrain")
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist; train first or pass the right run directory")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # truncated zip, wrong format, disallowed global
         raise UserError(f"checkpoint {path} is corrupt or not a unigen checkpoint ({type(e).__name__}); "
                         f"retrain or restore it from a copy") from None
+    if mapping and not isinstance(state, dict):
+        raise UserError(f"checkpoint {path} holds a {type(state).__name__}, not a unigen checkpoint (a dict of the "
+                        f"run's state); retrain or restore it from a copy")
+    return state
 
 
 # ------------------------------------------------------------------------------------------ RNG

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 import unigen
-from unigen.errors import UserError
+from unigen.errors import UserError, first_line
+from unigen.rundir import short
 
 
 def config_source(arg: str) -> str:
@@ -21,7 +22,12 @@ def config_source(arg: str) -> str:
 
 
 def _train(args) -> None:
+    from unigen.rundir import check_names
     from unigen.run import train
+
+    for flag, value in (("--out", args.out), ("--resume", args.resume)):
+        if value:
+            check_names(value, flag)
 
     if args.resume is None and args.config is None:
         raise UserError("unigen train needs a CONFIG file, or --resume RUN_DIR to continue a run")
@@ -43,11 +49,8 @@ def _config(args) -> None:
     from unigen.config import resolve
     from unigen.loggers import check_logging
 
-    from unigen.describe import check_choices
-
-    resolved = resolve(config_source(args.config), args.overrides)
+    resolved = resolve(config_source(args.config), args.overrides)  # declared choices are checked there
     check_logging(resolved.config.train)
-    check_choices(resolved)
     print(OmegaConf.to_yaml(resolved.config), end="")
 
 
@@ -62,23 +65,36 @@ GRIDS = ("interpolate", "classes")
 
 def _output(path: Path, formats: tuple[str, ...], force: bool) -> Path:
     """Refuse, in one line, an output path that is a folder, of an unknown format, in a missing folder, or
-    an existing file (without --force)."""
+    an existing file (without --force), a name too long for the file system, or a file of a run directory's
+    own (:func:`unigen.rundir.own_file`: its checkpoint, config, logs...), even with --force."""
+    from unigen.rundir import check_names, own_file
+
+    check_names(path, "-o")
     if path.is_dir():
         raise UserError(f"-o {path} is a directory; name a file in it, e.g. -o {path / ('samples' + formats[0])}")
     if path.suffix.lower() not in formats:
         raise UserError(f"-o {path}: unknown format {path.suffix or '(none)'!r}; use {', '.join(formats)}")
     if not path.parent.is_dir():
+        if path.parent.exists():
+            raise UserError(f"-o {path}: {path.parent} is not a folder; name a file in a folder")
         raise UserError(f"-o {path}: the folder {path.parent} does not exist; create it first")
-    if path.exists() and not force:
+    if (path.exists() or path.is_symlink()) and not force:  # a link, even one to nowhere, is replaced only if asked
         raise UserError(f"-o {path} already exists; choose another name, or pass --force to replace it")
+    own = own_file(path)
+    if own is not None:
+        raise UserError(f"-o {path} is {own}; samples never replace a run's own files, with or without --force: "
+                        f"name another file, e.g. -o samples{path.suffix.lower()}")
     return path
 
 
 def _sample(args) -> None:
-    from unigen.rundir import disk_errors
-    from unigen.load import load_run
-    from unigen.run import SAMPLE_FORMATS, check_label, require_run_dir, write_samples
+    from contextlib import nullcontext
 
+    from unigen.rundir import RunLock, check_names, disk_errors, run_of
+    from unigen.loading import load_run, require_run_dir
+    from unigen.sampling import SAMPLE_FORMATS, check_label, write_samples
+
+    check_names(args.run_dir, "RUN")
     exported = Path(args.run_dir).suffix == ".safetensors"
     if not exported:
         require_run_dir(args.run_dir)
@@ -104,17 +120,23 @@ def _sample(args) -> None:
         raise UserError(f"name the output file of samples from {args.run_dir} with -o, e.g. -o samples.png")
     path = Path(args.output) if args.output else Path(args.run_dir) / "samples.png"
     # without -o, the run's own samples.png (which training wrote) is redrawn
+    if args.output is None and path.is_dir():
+        raise UserError(f"{path} is a folder, where the run keeps its samples; move it away, or name another file "
+                        f"with -o")
     path = _output(path, (".png",) if args.grid else SAMPLE_FORMATS, args.force or args.output is None)
-    built = load_run(args.run_dir, args.device)
-    check_label(built, args.label)
-    if args.grid is None:
-        _check_sample_size(built.info.shape, args.num, path)
-    with disk_errors(path.parent):
+    into = run_of(path)  # a file written into a run directory (its samples.png...) waits for no training there
+    with RunLock(into, shared=True, fix="wait for its training to finish, or write the samples outside the run "
+                 "with -o") if into is not None else nullcontext():
+        built = load_run(args.run_dir, args.device)
+        check_label(built, args.label)
         if args.grid is None:
-            n = write_samples(built, path, args.num, label=args.label, seed=args.seed)
-            what = f"{n} samples" + (f" of class {args.label}" if args.label is not None else "")
-        else:
-            what = _grid(built, args, path)
+            _check_sample_size(built.info.shape, args.num, path)
+        with disk_errors(path.parent):
+            if args.grid is None:
+                n = write_samples(built, path, args.num, label=args.label, seed=args.seed)
+                what = f"{n} samples" + (f" of class {args.label}" if args.label is not None else "")
+            else:
+                what = _grid(built, args, path)
     print(f"{what} written to {path}")
 
 
@@ -141,13 +163,15 @@ def _grid(built, args, path: Path) -> str:
     import torch
 
     from unigen import grids
-    from unigen.run import _uses_labels, seed_everything
+    from unigen.rundir import atomic_path
+    from unigen.assemble import seed_everything
+    from unigen.sampling import uses_labels
 
     info = built.info
     if len(info.shape) != 3:
         raise UserError(f"--grid {args.grid} needs an image model; this run's data have shape {tuple(info.shape)}: "
                         f"draw a scatter with `unigen sample RUN -o samples.png` instead")
-    conditional = built.conditional and _uses_labels(built)
+    conditional = built.conditional and uses_labels(built)
     seed_everything(args.seed)
     title = f"{built.config.strategy.name} on {built.config.data.name}"
     if args.grid == "classes":
@@ -156,7 +180,8 @@ def _grid(built, args, path: Path) -> str:
                             f"strategy {built.config.strategy.name!r}) ignores labels: use --grid interpolate")
         k, cols = info.num_classes, args.num or 10
         x = grids.class_grid(built.programs, k, cols, built.device)
-        grids.save_grid(x, k, cols, path, info.support, row_labels=[str(i) for i in range(k)], title=title)
+        with atomic_path(path) as tmp:
+            grids.save_grid(x, k, cols, tmp, info.support, row_labels=[str(i) for i in range(k)], title=title)
         return f"{_a(k)} {k} × {cols} class grid"
     rows = args.num or 8
     c = None
@@ -166,14 +191,15 @@ def _grid(built, args, path: Path) -> str:
         c = torch.randint(info.num_classes, (rows,), device=built.device)
     x = grids.interpolate(built.programs, rows, args.steps, c, method=args.interpolation)
     labels = None if c is None else [str(v) for v in c.tolist()]
-    grids.save_grid(x, rows, args.steps, path, info.support, row_labels=labels,
-                    title=f"{title}: {args.interpolation} interpolation")
+    with atomic_path(path) as tmp:
+        grids.save_grid(x, rows, args.steps, tmp, info.support, row_labels=labels,
+                        title=f"{title}: {args.interpolation} interpolation")
     return f"{_a(rows)} {rows} × {args.steps} {args.interpolation} interpolation grid"
 
 
 def _export(args) -> None:
     from unigen.export import export_run
-    from unigen.run import require_run_dir
+    from unigen.loading import require_run_dir
 
     require_run_dir(args.run_dir)
     if args.output is None:
@@ -188,14 +214,14 @@ def _a(n: int) -> str:
 
 
 def _eval(args) -> None:
-    from unigen.run import evaluate
+    from unigen.evaluate import evaluate
 
     print(json.dumps(evaluate(args.run_dir, args.device, args.overrides), indent=2))
 
 
 def _reproduce(args) -> None:
     from unigen.experiments.common import DEFAULT_RESULTS, run
-    from unigen.run import pick_device
+    from unigen.assemble import pick_device
 
     results = Path(args.results) if args.results else DEFAULT_RESULTS  # relative to the working directory
     if args.seeds is not None and args.seeds < 1:
@@ -329,6 +355,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("unigen: interrupted (SIGINT) before any run file was written", file=sys.stderr)
         return 130
+    except OSError as e:  # the last net under the one-line promise: a path the checks above did not foresee
+        if args.debug:
+            raise
+        where = f" ({short(e.filename)})" if getattr(e, "filename", None) else ""
+        print(f"unigen: error: {e.strerror or first_line(e)}{where}; check that path (a file, a folder, free space, "
+              f"permissions) and run again", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -18,13 +18,12 @@ from omegaconf.errors import OmegaConfBaseException
 
 from unigen.errors import UserError, first_line
 from unigen.registry import DATASETS, MODELS, STRATEGIES, Registry
-from unigen.settings import bounded, check_settings, count
+from unigen.settings import bounded, check_settings, choice, count
 from unigen.settings import seed as seed_setting
+from unigen.strictyaml import load_yaml, refuse_interpolation, refuse_misread_int
 
 #: version of the run files' layout (config.yaml, checkpoint.pt); a new field with a default keeps it
 SCHEMA = 1
-#: config files larger than this are refused before parsing (a config is a few hundred bytes)
-MAX_CONFIG_BYTES = 1 << 20
 
 SECTIONS: dict[str, Registry] = {"data": DATASETS, "model": MODELS, "strategy": STRATEGIES}
 
@@ -34,19 +33,21 @@ SCHEDULES = ("constant", "linear", "cosine", "geometric")
 PLACEMENTS = ("auto", "device", "host")
 #: values of ``train.compile``: how updates run (unigen.execution)
 COMPILE_MODES = ("none", "cudagraph", "trace", "trace-eager")
+#: values of ``train.logger``: logs besides metrics.jsonl and metrics.csv (unigen.loggers)
+LOGGERS = ("none", "tensorboard")
 
 
 @dataclass
 class OptimConfig:
     """One player's optimiser (``train.optim``; ``train.players.NAME`` overrides fields per player)."""
 
-    name: str = "adam"  # adam | rmsprop | sgd
+    name: str = choice("adam", OPTIMISERS)
     lr: float = bounded(2e-4, 0)  # 0 is allowed: the weights then stay where they are
     betas: List[float] = bounded(lo=0, hi=1, hi_open=True, default_factory=lambda: [0.5, 0.999])  # adam
     alpha: float = bounded(0.99, 0, 1, hi_open=True)  # rmsprop smoothing
     momentum: float = bounded(0.0, 0)  # sgd / rmsprop
     weight_decay: float = bounded(0.0, 0)
-    schedule: str = "constant"  # constant | linear (decay to 0) | cosine | geometric, over train.steps updates
+    schedule: str = choice("constant", SCHEDULES)  # linear decays to 0; over train.steps updates
     warmup: int = count(0, lo=0)  # updates of linear warm-up before the schedule
     final: float = bounded(0.01, 0, 1, lo_open=True)  # geometric: the rate's multiplier at the last update
     hold: float = bounded(0.0, 0, 1, hi_open=True)  # geometric: the share of train.steps before the decay starts
@@ -60,24 +61,24 @@ class TrainConfig:
     steps: int = count(1000)  # strategy steps (each runs every phase once, with its repeats)
     batch_size: int = count(64, hi=10 ** 7)
     seed: int = seed_setting(0)
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    device: str = choice("auto", ("auto", "cpu", "cuda", "cuda:N"), checked=False)  # checked by check_device_name
     optim: OptimConfig = field(default_factory=OptimConfig)
     players: Dict[str, Any] = field(default_factory=dict)  # per-player OptimConfig overrides
     log_every: int = count(50)
     checkpoint_every: int = count(500, lo=0)  # 0: only at the end (and on SIGINT/SIGTERM)
-    on_nan: str = "error"  # error: stop, naming the player and step | skip: drop that update
+    on_nan: str = choice("error", ("error", "skip"))  # error: stop, naming the player and step | skip: drop that update
     # on_nan=skip stops the run when more than this share of the last `skip_window` updates was skipped
     max_skipped: float = bounded(0.5, 0, 1)
     skip_window: int = count(100)
     monitor: str = ""  # a logged series (e.g. "vae") whose best value keeps best.pt; "" keeps only the last
-    monitor_mode: str = "min"  # min | max
+    monitor_mode: str = choice("min", ("min", "max"))
     progress: bool = True  # tqdm bar
-    data_placement: str = "auto"  # device | host (streamed to the device each step) | auto: device if it fits
+    data_placement: str = choice("auto", PLACEMENTS)  # host: streamed to the device each step | auto: device if it fits
     # none: eager | cudagraph: the whole step in one CUDA graph (unigen.cudagraph) | trace: each phase update traced
     # into one graph and compiled by inductor (unigen.traced) | trace-eager: that graph replayed uncompiled
-    compile: str = "none"
-    # logs besides metrics.jsonl and metrics.csv (unigen.loggers): none | tensorboard (RUN_DIR/tensorboard)
-    logger: str = "none"
+    compile: str = choice("none", COMPILE_MODES)
+    # logs besides metrics.jsonl and metrics.csv (unigen.loggers): tensorboard writes RUN_DIR/tensorboard
+    logger: str = choice("none", LOGGERS)
     # every this many steps (a multiple of log_every) write RUN_DIR/samples/step_NNNNNN.png; 0: off
     sample_every: int = count(0, lo=0)
 
@@ -133,91 +134,6 @@ def _one_line(e: Exception, prefix: str = "") -> str:
     return f"{key}: {msg}" if key and str(key) not in msg else msg
 
 
-def _yaml_problem(e: yaml.YAMLError) -> str:
-    """A YAML error in one line with where it is: ``expected ',' or '}', but got '<stream end>' (line 2, column
-    1; while parsing a flow mapping that starts at line 1, column 7)``."""
-    problem, mark = getattr(e, "problem", None), getattr(e, "problem_mark", None)
-    if not problem or mark is None:
-        return _one_line(e)
-    where = f"line {mark.line + 1}, column {mark.column + 1}"
-    context, start = getattr(e, "context", None), getattr(e, "context_mark", None)
-    if context and start is not None:
-        where += f"; {context} that starts at line {start.line + 1}, column {start.column + 1}"
-    return f"{problem} ({where})"
-
-
-#: YAML 1.1 integers that do not read as they look: a leading zero is octal (0301 -> 193), colons are base 60
-#: (1:30 -> 90). Refused in files and overrides; hexadecimal (0x1F) and binary (0b101) say what they are.
-_MISREAD_INT = re.compile(r"[-+]?(0[0-7_]+|[1-9][0-9_]*(:[0-5]?[0-9])+)")
-
-
-def _refuse_misread_int(text: str, where: str) -> None:
-    if _MISREAD_INT.fullmatch(text.strip()):
-        value = yaml.safe_load(text)
-        plain = text.strip().lstrip("+").replace("_", "")
-        fix = f"write {int(plain)} for the number" if ":" not in plain else "write the number in base 10"
-        raise UserError(f"{where}{text.strip()} reads as {value} in YAML ({'base 60' if ':' in plain else 'octal'}); "
-                        f"{fix}, or quote it ('{text.strip()}') for a name")
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """The safe loader, refusing duplicate keys, deep nesting, alias expansion beyond a small size, and integers
-    that YAML 1.1 reads otherwise than they look (:data:`_MISREAD_INT`)."""
-
-    MAX_DEPTH, MAX_NODES = 32, 10_000
-
-    def construct_yaml_int(self, node):
-        _refuse_misread_int(node.value, f"line {node.start_mark.line + 1}: ")
-        return super().construct_yaml_int(node)
-
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            if key in seen:
-                raise UserError(f"duplicate key {key!r} (line {key_node.start_mark.line + 1}); "
-                                f"keep one of them")
-            seen.add(key)
-        return super().construct_mapping(node, deep)
-
-    def get_single_node(self):
-        node = super().get_single_node()
-        if node is not None:
-            self._measure(node)
-        return node
-
-    def _measure(self, root) -> None:
-        """Count the nodes of the tree with aliases expanded (an alias bomb is tiny as text, huge as data)."""
-        total, stack = 0, [(root, 1)]
-        while stack:
-            node, depth = stack.pop()
-            total += 1
-            if depth > self.MAX_DEPTH:
-                raise UserError(f"nesting deeper than {self.MAX_DEPTH} levels; a config is a few flat sections")
-            if total > self.MAX_NODES:
-                raise UserError(f"more than {self.MAX_NODES} values once its aliases are expanded; "
-                                f"a config is a few flat sections")
-            if isinstance(node.value, list):
-                for child in node.value:
-                    for n in (child if isinstance(child, tuple) else (child,)):
-                        stack.append((n, depth + 1))
-
-
-_StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)
-
-
-def _refuse_interpolation(value, where: str) -> None:
-    """OmegaConf would resolve ``${...}`` (other keys, environment variables): refuse it, naming the key."""
-    if isinstance(value, dict):
-        for k, v in value.items():
-            _refuse_interpolation(v, f"{where}.{k}" if where else str(k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            _refuse_interpolation(v, f"{where}[{i}]")
-    elif isinstance(value, str) and "${" in value:
-        raise UserError(f"{where}={value!r}: interpolations (${{...}}) are not supported; write the value itself")
-
-
 def _config_keys(message: str, cls, section: str) -> str:
     """``message`` with each bare field name of ``cls`` written as its config key (``n_critic`` ->
     ``strategy.n_critic``), where it names the setting (followed by ``=``, `` must`` or `` is``)."""
@@ -230,41 +146,6 @@ def _config_keys(message: str, cls, section: str) -> str:
     return message
 
 
-def load_yaml(path: str | Path) -> dict:
-    """Read a YAML file with the safe loader; errors name the file.
-
-    Refused in one line: a missing file, a directory, more than 1 MiB, bytes that are not UTF-8 text
-    (or hold NUL), invalid YAML, duplicate keys, nesting deeper than 32 levels, more than 10,000 values
-    with aliases expanded, and ``${...}`` interpolations.
-    """
-    p = Path(path)
-    if not p.is_file():
-        what = "is a directory" if p.is_dir() else "does not exist"
-        raise UserError(f"config file {p} {what}; pass the path of a YAML file (see experiments/configs/)")
-    if p.stat().st_size > MAX_CONFIG_BYTES:
-        raise UserError(f"config file {p} is {p.stat().st_size:,} bytes, over the {MAX_CONFIG_BYTES:,}-byte limit; "
-                        f"a config is a few flat sections")
-    raw = p.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        text = None
-    if text is None or "\0" in text:
-        raise UserError(f"config file {p} is not UTF-8 text (binary data); pass a YAML file")
-    try:
-        data = yaml.load(text, Loader=_StrictLoader) or {}
-    except UserError as e:
-        raise UserError(f"config file {p}: {e}") from None
-    except yaml.YAMLError as e:
-        raise UserError(f"config file {p} is not valid YAML: {_yaml_problem(e)}") from None
-    except RecursionError:
-        raise UserError(f"config file {p} nests too deeply; a config is a few flat sections") from None
-    if not isinstance(data, dict):
-        raise UserError(f"config file {p} must hold a mapping of sections (data, model, strategy, train)")
-    _refuse_interpolation(data, "")
-    return data
-
-
 def parse_overrides(overrides: list[str]) -> DictConfig:
     """``key=value`` strings as one config (a later value of a key wins, as with any command-line option);
     no interpolations."""
@@ -273,12 +154,12 @@ def parse_overrides(overrides: list[str]) -> DictConfig:
         if not sep or not key.strip() or any(ch in key for ch in "[]{}$ "):
             raise UserError(f"override {o!r} is not key=value with a dotted key; write e.g. train.steps=500 "
                             f"or train.optim.betas=[0.5,0.9]")
-        _refuse_misread_int(o.partition("=")[2], f"{key}=")
+        refuse_misread_int(o.partition("=")[2], f"{key}=")
     try:
         parsed = OmegaConf.from_dotlist(list(overrides))
     except (OmegaConfBaseException, yaml.YAMLError, ValueError, TypeError) as e:
         raise UserError(f"bad override: {_one_line(e)}") from None
-    _refuse_interpolation(OmegaConf.to_container(parsed), "")
+    refuse_interpolation(OmegaConf.to_container(parsed), "")
     return parsed
 
 
@@ -300,7 +181,7 @@ def eval_overrides(saved: DictConfig, overrides: list[str]) -> DictConfig:
 
 def check_device_name(name: str, key: str = "train.device"):
     """Refuse, in one line, a device name unigen cannot train on anywhere (``auto``, ``cpu``, ``cuda``, ``cuda:N``
-    pass; whether this machine has that GPU is checked when a run starts: :func:`unigen.run.pick_device`).
+    pass; whether this machine has that GPU is checked when a run starts: :func:`unigen.assemble.pick_device`).
     Returns the ``torch.device``, ``None`` for ``auto``."""
     import torch
 
@@ -339,7 +220,7 @@ def resolve(config: dict | DictConfig | str | Path | None = None, overrides: lis
             plain = OmegaConf.to_container(config, resolve=False) if isinstance(config, DictConfig) else config
         except (OmegaConfBaseException, ValueError, TypeError) as e:
             raise UserError(f"bad config: {_one_line(e)}") from None
-        _refuse_interpolation(plain, "")
+        refuse_interpolation(plain, "")
     defaults = OmegaConf.structured(RunConfig)
     try:
         base, given = OmegaConf.create(config or {}), parse_overrides(list(overrides))
@@ -396,12 +277,7 @@ def resolve(config: dict | DictConfig | str | Path | None = None, overrides: lis
         raise UserError(f"config: {_one_line(e)}{hint}") from None
     if not str(top.out).strip():
         raise UserError("out='' (--out) names no directory; give a run directory, e.g. --out runs/mine")
-    if top.train.monitor_mode not in ("min", "max"):
-        raise UserError(f"train.monitor_mode={top.train.monitor_mode!r}; choose min or max")
-    if top.train.on_nan not in ("error", "skip"):
-        raise UserError(f"train.on_nan={top.train.on_nan!r}; choose error or skip")
     check_shared_choices(top.train)
-    check_compile_name(top.train.compile)  # what this machine can run is checked when a run starts
     check_device_name(str(top.train.device))
     unknown = set(top.train.players) - set(components["strategy"].players)
     if unknown:
@@ -410,27 +286,12 @@ def resolve(config: dict | DictConfig | str | Path | None = None, overrides: lis
     return Resolved(top, components["data"], components["model"], components["strategy"])
 
 
-def check_compile_name(mode: str) -> None:
-    """Refuse, in one line, a ``train.compile`` that is no mode at all (what a run can use is checked when it
-    starts: :func:`unigen.execution.check_compile`)."""
-    if mode not in COMPILE_MODES:
-        raise UserError(f"unknown train.compile={mode!r}; choose {', '.join(COMPILE_MODES[:-1])} or "
-                        f"{COMPILE_MODES[-1]}")
-
-
 def check_shared_choices(train: DictConfig) -> None:
-    """Refuse, before anything is built, an optimiser, schedule or data placement that is not one of its
-    choices (:data:`OPTIMISERS`, :data:`SCHEDULES`, :data:`PLACEMENTS`, which ``unigen list optim`` / ``train``
-    shows), and Adam ``betas`` that are not two numbers, for ``train.optim`` and every ``train.players.NAME``."""
-    if train.data_placement not in PLACEMENTS:
-        raise UserError(f"train.data_placement={train.data_placement!r}; choose {', '.join(PLACEMENTS)}")
+    """Refuse Adam ``betas`` that are not two numbers, for ``train.optim`` and every ``train.players.NAME`` (the
+    names the shared sections take are declared choices, checked with their fields: :func:`~unigen.settings.choice`)."""
     nodes = {"train.optim": train.optim}
     nodes.update({f"train.players.{p}": OmegaConf.merge(train.optim, o) for p, o in train.players.items()})
     for key, node in nodes.items():
-        for name, allowed in (("name", OPTIMISERS), ("schedule", SCHEDULES)):
-            if node[name] not in allowed:
-                raise UserError(f"{key}.{name}={node[name]!r} is not one of {', '.join(allowed)}; "
-                                f"`unigen list optim` shows the settings")
         if len(node.betas) != 2:
             raise UserError(f"{key}.betas={list(node.betas)} must hold two numbers (β1, β2), e.g. "
                             f"{key}.betas=[0.5,0.999]")

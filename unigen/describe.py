@@ -2,71 +2,28 @@
 
 The settings are the fields of the component's dataclass; their ranges come from the field metadata
 (:class:`unigen.settings.Bounds`), their descriptions from the ``:param NAME:`` lines of the class's
-docstring (or of a base class's), and their choices from :data:`CHOICES`. The choice tables themselves
-live beside the code that checks them (``DIVERGENCES`` in ``inference/divergences.py``, ``H_NAMES`` in
-``inference/monoflow.py``, ...): :data:`CHOICES` only says where to read each one, so a new divergence
-or ``h`` shows up here without an edit. A class may also declare ``choices = {field: names}`` itself.
+docstring (or of a base class's), and their choices from the field too (:func:`unigen.settings.choice`, declared
+next to the field, often from a table beside the code that uses it: ``DIVERGENCES`` in
+``inference/divergences.py``, ``H_NAMES`` in ``inference/monoflow.py``), so a new divergence or ``h`` shows up
+here, and is checked, without an edit of the core.
 """
 from __future__ import annotations
 
-import importlib
 import inspect
 import re
 import typing
 from dataclasses import MISSING, fields, is_dataclass
-from typing import Callable, Iterable
+from typing import Callable
 
 from unigen.errors import UserError
-
-
-def _constant(module: str, name: str, first: tuple[str, ...] = ()) -> Callable[[], tuple[str, ...]]:
-    """Read the choice table ``module.name`` (a tuple of names, or a dict keyed by them) when asked."""
-    return lambda: (*first, *getattr(importlib.import_module(module), name))
-
-
-def _vae_family() -> tuple[str, ...]:
-    """Strategies that expose a per-example bound ``objective`` (what ``aavae``'s ``base`` needs)."""
-    from unigen.registry import STRATEGIES
-
-    return tuple(n for n in STRATEGIES.names() if callable(getattr(STRATEGIES.get(n), "objective", None)))
-
-
-_MNIST_SUPPORTS = lambda: ("unit", "symmetric")  # noqa: E731 - checked in unigen/data/mnist.py
-
-#: where each setting's allowed values are defined: ``(component name or "*", field) -> names``
-CHOICES: dict[tuple[str, str], Callable[[], Iterable[str]]] = {
-    ("*", "penalty"): _constant("unigen.inference.penalties", "PENALTIES", first=("none",)),
-    ("fgan", "divergence"): _constant("unigen.inference.divergences", "DIVERGENCES"),
-    ("fgan", "generator"): _constant("unigen.inference.fgan", "GENERATORS"),
-    ("monoflow", "h"): _constant("unigen.inference.monoflow", "H_NAMES"),
-    ("aavae", "base"): _vae_family,
-    ("mlp", "likelihood"): _constant("unigen.models.mlp", "LIKELIHOODS"),
-    ("dcgan", "disc_norm"): _constant("unigen.models.dcgan", "NORMS"),
-    ("*", "code_prior"): _constant("unigen.models.nets", "CODE_PRIORS"),
-    ("npz", "support"): _constant("unigen.data.base", "SUPPORTS"),
-    ("mnist", "support"): _MNIST_SUPPORTS,
-    ("fashion_mnist", "support"): _MNIST_SUPPORTS,
-    ("mnist", "size"): lambda: ("28", "32"),
-    ("fashion_mnist", "size"): lambda: ("28", "32"),
-    # the shared sections (unigen/config.py); their checks are in resolve, run.pick_device and unigen.optim
-    ("train", "device"): lambda: ("auto", "cpu", "cuda", "cuda:N"),
-    ("train", "on_nan"): lambda: ("error", "skip"),
-    ("train", "monitor_mode"): lambda: ("min", "max"),
-    ("train", "data_placement"): _constant("unigen.config", "PLACEMENTS"),
-    ("train", "compile"): _constant("unigen.config", "COMPILE_MODES"),
-    ("train", "logger"): _constant("unigen.loggers", "LOGGERS"),
-    ("optim", "name"): _constant("unigen.config", "OPTIMISERS"),
-    ("optim", "schedule"): _constant("unigen.config", "SCHEDULES"),
-}
+from unigen.settings import choices_of
 
 
 def choices(name: str, cls: type, field: str) -> tuple[str, ...] | None:
-    """The allowed values of ``cls.field`` (component ``name``), or ``None`` for a free setting."""
-    own = getattr(cls, "choices", None)
-    if isinstance(own, dict) and field in own:
-        return tuple(str(c) for c in own[field])
-    table = CHOICES.get((name, field)) or CHOICES.get(("*", field))
-    return None if table is None else tuple(str(c) for c in table())
+    """The allowed values of ``cls.field`` as its dataclass declares them (:func:`unigen.settings.choice`), or
+    ``None`` for a free setting; ``name`` (the component's) is kept for callers that name it."""
+    f = next((f for f in fields(cls) if f.name == field), None) if is_dataclass(cls) else None
+    return None if f is None else choices_of(f)
 
 
 _TEX = {"\\in ": "∈ ", "\\le ": "≤ ", "\\ge ": "≥ ", "\\lambda": "λ", "\\beta": "β", "\\alpha": "α",
@@ -168,19 +125,6 @@ def _reproduction(name: str, module) -> str:
              + "".join(f"; {name}-{v}.md from a run at settings reduced for a {v.upper()}"
                        for v in getattr(module, "VARIANTS", ())) + ")"]
     return "\n".join(lines)
-
-
-def check_choices(resolved) -> None:
-    """Refuse, in one line, a component setting outside its choices (``model.likelihood=foo``), for ``unigen
-    config``: a training refuses it too, when the component is built; this says so before anything runs."""
-    for sec, obj in (("data", resolved.data), ("model", resolved.model), ("strategy", resolved.strategy)):
-        name = resolved.config[sec].name
-        for f in fields(obj):
-            value = getattr(obj, f.name)
-            allowed = choices(name, type(obj), f.name)
-            if allowed and isinstance(value, (str, int)) and not isinstance(value, bool) and str(value) not in allowed:
-                raise UserError(f"{sec}.{f.name}={value!r} is not one of {', '.join(allowed)}; "
-                                f"`unigen list {name}` shows the settings")
 
 
 def components() -> dict[str, tuple[str, type | Callable]]:

@@ -21,11 +21,19 @@ from typing import Callable
 
 import torch
 
-from unigen.config import COMPILE_MODES, check_compile_name  # noqa: F401  (importable from here)
+from unigen.config import COMPILE_MODES
 from unigen.cudagraph import GraphedStep
 from unigen.errors import UserError
 from unigen.optim import step as fused_step
 from unigen.traced import TracedStep, check_traceable
+
+def check_compile_name(mode: str) -> None:
+    """Refuse, in one line, a ``train.compile`` that is no mode at all (from Python; a config declares the choices
+    on its field)."""
+    if mode not in COMPILE_MODES:
+        raise UserError(f"unknown train.compile={mode!r}; choose {', '.join(COMPILE_MODES[:-1])} or "
+                        f"{COMPILE_MODES[-1]}")
+
 
 def check_compile(mode: str, device: torch.device, strategy_name: str, capturable: bool | str,
                   skip_nonfinite: bool, world_size: int) -> None:

@@ -31,44 +31,22 @@ def image_grid(x: Tensor, support: str = "unit") -> Tensor:
 # (those of DIAGNOSTICS first, in its order, then the rest sorted).
 PLAYERS = ("discriminator", "latent_discriminator", "critic", "generator", "vae", "autoencoder", "model", "guide")
 DIAGNOSTICS = ("d_real", "d_fake", "penalty", "bound", "reconstruction", "adversarial")
-MEANINGS = {
+#: the shared vocabulary of logged names (players' losses and the diagnostics every strategy family uses); a
+#: strategy's own names and their meanings are its ``meanings`` (:attr:`unigen.strategy.Strategy.meanings`)
+COMMON_MEANINGS = {
     "discriminator": "discriminator loss (nats for BCE critics)",
-    "latent_discriminator": "latent discriminator loss (nats)",
     "generator": "generator loss (nats for the BCE-based GANs)",
     "vae": "VAE loss: − bound per example (nats)",
-    "autoencoder": "autoencoder loss: reconstruction + weighted adversarial term",
-    "model": "wake-θ loss: − log p(x, z) per example (nats)",
-    "guide": "guide loss (nats)",
+    "model": "the model player's loss (nats)",
+    "guide": "the guide player's loss (nats)",
     "d_real": "mean critic logit on real data (AAE: on prior draws of z; AVB: on encoder pairs)",
     "d_fake": "mean critic logit on generated data (AAE: on codes of q(z | x); AVB: on prior pairs)",
     "penalty": "critic penalty, before its weight",
     "bound": "the strategy's lower bound on log p(x) per example (nats)",
     "kl_weight": "β_t, the weight of the KL part of the bound in training (β-VAE, KL warm-up)",
-    "w_real": "AA-VAE: mean weight D(x) of real examples",
-    "w_fake": "AA-VAE: mean weight D(x) of generated examples",
     "ess": "effective sample size of the importance weights",
     "reconstruction": "reconstruction: − log p(x | z) per example (nats)",
     "adversarial": "adversarial term of the loss",
-    "info": "InfoGAN term: − E log q(code | G(z)) (nats)",
-    "mutual_info": "mutual-information lower bound (nats)",
-    "class_nll": "classifier NLL on labelled examples (nats)",
-    "class_acc": "classifier accuracy on labelled examples",
-    "labelled": "fraction of the batch labelled",
-    "auxiliary": "auxiliary loss (classification term)",
-    "sleep_phi": "sleep-φ loss (nats)",
-    "wake_phi": "wake-φ loss (nats)",
-    "critic": "AVB critic T(x, z): BCE of encoder pairs against prior pairs (nats)",
-    "kl": "KL(q(z | x) ‖ p(z)) per example, or its estimate (AVB: E_q T(x, z)) (nats)",
-    "critics": "CycleGAN: the two critics' LSGAN losses, summed",
-    "generators": "CycleGAN: the generators' adversarial + weighted cycle (+ identity) loss",
-    "cycle": "CycleGAN: cycle error ‖F(G(a)) − a‖₁ + ‖G(F(b)) − b‖₁ (mean per coordinate, before λ)",
-    "identity": "CycleGAN: identity error ‖G(b) − b‖₁ + ‖F(a) − a‖₁ (mean per coordinate, before its weight)",
-    "feature_extractor": "DANN: source label NLL + weighted feature adversarial term (nats)",
-    "domain_discriminator": "DANN: domain classifier NLL, source = 1, target = 0 (nats)",
-    "d_source": "DANN: mean domain logit on source features",
-    "d_target": "DANN: mean domain logit on target features",
-    "domain_acc": "DANN: domain classifier accuracy on the batch (0.5 = domains confused)",
-    "lambda": "DANN: weight λ_p of the feature adversarial term at this step",
     "skipped_steps": "updates skipped for a non-finite value (train.on_nan=skip)",
 }
 
@@ -130,18 +108,18 @@ def save_samples(x: Tensor, path: str | Path, support: str = "unit", reference: 
         ax.legend()
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
-def meaning(key: str) -> str:
-    """A panel's title: :data:`MEANINGS`, or the per-player series ``lr/NAME`` and ``grad_norm/NAME``."""
+def meaning(key: str, meanings: dict[str, str] | None = None) -> str:
+    """A panel's title: the strategy's ``meanings``, then :data:`COMMON_MEANINGS`, or the per-player series
+    ``lr/NAME`` and ``grad_norm/NAME``."""
     kind, _, player = key.partition("/")
     if player and kind == "lr":
         return f"learning rate of {player}"
     if player and kind == "grad_norm":
         return f"gradient 2-norm of {player}'s last update"
-    return MEANINGS.get(key, "logged value")
+    return (meanings or {}).get(key) or COMMON_MEANINGS.get(key, "logged value")
 
 
 def _smoothed(ys: list[float], window: int) -> list[float]:
@@ -164,15 +142,25 @@ def series_order(keys, players=None) -> list[str]:
     return first + known + sorted(k for k in keys if k not in first and k not in known)
 
 
-def save_curves(metrics_path: str | Path, path: str | Path, players=None, smooth: int | None = None) -> None:
+def _json_row(line: str) -> dict | None:
+    """A ``metrics.jsonl`` line as its row; a torn or garbage line is no row (a resume keeps it aside and says so)."""
+    try:
+        row = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    return row if isinstance(row, dict) and isinstance(row.get("step"), (int, float)) else None
+
+
+def save_curves(metrics_path: str | Path, path: str | Path, players=None, smooth: int | None = None,
+                meanings: dict[str, str] | None = None) -> None:
     """Plot the logged series of a ``metrics.jsonl`` against the step, one titled panel per series: the
-    players' losses first, then the diagnostics (:data:`MEANINGS` gives each title).
+    players' losses first, then the diagnostics (:func:`meaning` gives each title, from the strategy's ``meanings``).
 
     :param players: the strategy's player names (default: :data:`PLAYERS`, the names strategies use).
     :param smooth: moving-average window in logged points, drawn over the faint raw curve; ``None`` picks one
         twentieth of the points, 0 or 1 draws the raw curve only.
     """
-    rows = [json.loads(line) for line in Path(metrics_path).read_text().splitlines() if line.strip()]
+    rows = [r for r in map(_json_row, Path(metrics_path).read_text(errors="replace").splitlines()) if r is not None]
     rows = [r for r in rows if r.get("kind", "train") == "train"]
     keys = series_order({k for r in rows for k, v in r.items()  # numbers only (not a "nonfinite" note)
                          if k not in ("step", "kind", "time") and isinstance(v, (int, float))}, players)
@@ -190,9 +178,21 @@ def save_curves(metrics_path: str | Path, path: str | Path, players=None, smooth
         else:
             ax.plot(steps, ys, lw=1, color="C0")
         role = "player" if k in (players if players is not None else PLAYERS) else "diagnostic"
-        ax.set_title(f"{k} ({role}): {meaning(k)}", fontsize=9, loc="left")
+        ax.set_title(f"{k} ({role}): {meaning(k, meanings)}", fontsize=9, loc="left")
         ax.grid(alpha=0.3)
     axes[-1, 0].set_xlabel("training step")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
+
+
+def save_figure(fig, path: str | Path, dpi: int = 110) -> None:
+    """Save ``fig`` to ``path`` through a temporary file and a rename (:func:`unigen.rundir.atomic_path`: a full
+    disk leaves the old figure or none, never a 0-byte one; a link at ``path`` is replaced), then close it."""
+    from unigen.rundir import atomic_path
+
+    path = Path(path)
+    try:
+        with atomic_path(path) as tmp:  # the format by path's suffix, as savefig(path) picks it
+            fig.savefig(tmp, dpi=dpi, format=path.suffix[1:].lower() or None)
+    finally:
+        plt.close(fig)

@@ -1,4 +1,7 @@
-"""Runs on disk: build a configuration's components, train, and sample or evaluate a run directory.
+"""Training a run directory (:func:`train`): a new run or a resumed one, its files, its signals.
+
+Assembling a run is :mod:`unigen.assemble`; loading a trained one :mod:`unigen.loading`; sampling
+:mod:`unigen.sampling`; evaluating :mod:`unigen.evaluate`.
 
 A run directory holds ``config.yaml`` (resolved), ``metrics.jsonl`` (one JSON object per log line),
 ``metrics.csv`` (its training rows as a table), ``checkpoint.pt`` (last), ``best.pt`` (best value of
@@ -7,218 +10,27 @@ A run directory holds ``config.yaml`` (resolved), ``metrics.jsonl`` (one JSON ob
 """
 from __future__ import annotations
 
-import json
-import math
 import os
-import random
-import re
 import signal
 import sys
 import threading
 import time
-from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from contextlib import nullcontext
 from pathlib import Path
 
-import numpy as np
-import pyro
-import torch
 from omegaconf import OmegaConf
 
 from unigen import checkpoint, loggers, plots
-from unigen.config import (PLACEMENTS, SCHEMA, Resolved, check_device_name, eval_overrides, load_yaml,
-                           optim_config, parse_overrides, resolve)
+from unigen.assemble import build
+from unigen.config import SCHEMA, Resolved, resolve
 from unigen.config import save as save_config
-from unigen.data import TensorData
-from unigen.data.stream import fits_on_device
-from unigen.distributed import World, from_env, local_device
 from unigen.errors import UserError
-from unigen.metrics.evaluation import Evaluation
-from unigen.metrics.evaluation import evaluate as evaluate_metrics
-from unigen.programs import DataInfo, Programs
-from unigen.scoring import generate
-from unigen.roles import needed_roles
-from unigen.rundir import (DAMAGED, RunLock, atomic_path, check_names, claim_new, discard_unused, disk_errors,
-                           first_missing, remove_stale_temps, usable_dir, write_text)
-from unigen.trainer import NonFiniteError, Trainer
-
-
-def pick_device(name: str, key: str = "train.device") -> torch.device:
-    """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (an existing GPU); anything else is refused in one line."""
-    device = check_device_name(name, key)
-    if device is None:  # auto
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        fix = "--device cpu" if key == "--device" else "train.device=cpu"
-        raise UserError(f"{key}={name} but no CUDA device is available; use {fix}")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise UserError(f"{key}={name} but this machine has {torch.cuda.device_count()} CUDA device(s) "
-                        f"(cuda:0..cuda:{torch.cuda.device_count() - 1})")
-    return device
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    pyro.set_rng_seed(seed)
-
-
-@contextmanager
-def seeded(built: "Built"):
-    """Run a block on random streams seeded with ``train.seed`` and the programs in eval mode, then give every
-    stream (torch's on the CPU and the run's GPU, Python's, NumPy's) its state and every module its mode back:
-    what the block draws is fixed, and a training around it draws as if it had not run."""
-    devices = [built.device] if built.device.type == "cuda" else []
-    modes = {m: m.training for m in built.programs.modules()}
-    py, npy = random.getstate(), np.random.get_state()
-    with torch.random.fork_rng(devices=devices):
-        seed_everything(built.config.train.seed)
-        built.programs.eval()
-        try:
-            yield
-        finally:
-            random.setstate(py)
-            np.random.set_state(npy)
-            for m, mode in modes.items():
-                m.train(mode)
-
-
-@dataclass
-class Built:
-    """The components of a resolved configuration, on their device."""
-
-    resolved: Resolved
-    programs: Programs
-    train_data: TensorData
-    device: torch.device
-    world: World = World()
-
-    @property
-    def config(self):
-        """The run's resolved config (``DictConfig``; ``OmegaConf.to_yaml(built.config)`` prints it)."""
-        return self.resolved.config
-
-    @property
-    def info(self) -> DataInfo:
-        """Shape, classes and support of the data the programs were built for."""
-        return self.train_data.info
-
-    @property
-    def conditional(self) -> bool:
-        """Whether samples are drawn with class labels (labelled data with classes)."""
-        return self.train_data.c is not None and bool(self.info.num_classes)
-
-    def trainer(self) -> Trainer:
-        cfg = self.resolved.config
-        return Trainer(self.programs, self.resolved.strategy, self.train_data, cfg.train.batch_size,
-                       optim=lambda player: optim_config(cfg, player), skip_nonfinite=cfg.train.on_nan == "skip",
-                       seed=cfg.train.seed, world=self.world, total_steps=cfg.train.steps,
-                       compile=cfg.train.compile, device=self.device,
-                       stream=cfg.train.data_placement == "host" or None, max_skipped=cfg.train.max_skipped,
-                       skip_window=cfg.train.skip_window)
-
-
-def place(data: TensorData, device: torch.device, placement: str) -> TensorData:
-    """Move the training data to ``device``, or keep them on the host to be streamed (``train.data_placement``)."""
-    if placement not in PLACEMENTS:
-        raise UserError(f"unknown train.data_placement={placement!r}; choose {', '.join(PLACEMENTS)}")
-    if placement == "host" or (placement == "auto" and not fits_on_device(data, device)):
-        return data
-    return data.to(device)
-
-
-def build(resolved: Resolved, distributed: bool = False) -> Built:
-    """Seed, load the training data onto the device and build the programs.
-
-    With ``distributed``, join the ``torchrun`` process group; every rank builds identical programs
-    (same seed), then seeds its own noise with ``seed + rank``.
-    """
-    cfg = resolved.config
-    device = pick_device(cfg.train.device)
-    world = World()
-    if distributed:
-        device = local_device(device)
-        world = from_env(device)
-    seed_everything(cfg.train.seed)
-    # argument validation syncs with the host; data are validated once at load instead
-    pyro.enable_validation(False)
-    data = place(resolved.data.load("train"), device, cfg.train.data_placement)
-    roles = needed_roles(resolved.strategy)  # the strategy asks, the spec builds only those roles
-    programs = resolved.model.build(data.info, roles=roles).to(device)  # the spec binds the event shape
-    resolved.strategy.check(programs)
-    if world.size > 1:
-        seed_everything(cfg.train.seed + world.rank)
-    return Built(resolved, programs, data, device, world)
-
-
-def strict_json(values: dict) -> dict:
-    """``values`` with every NaN or infinity replaced by ``null`` and named under ``"nonfinite"``
-    (so that the file is strict JSON that any reader parses)."""
-    bad = sorted(k for k, v in values.items() if isinstance(v, float) and not math.isfinite(v))
-    if not bad:
-        return values
-    return {**{k: (None if k in bad else v) for k, v in values.items()},
-            "nonfinite": {k: str(values[k]) for k in bad}}
-
-
-def write_json(path: Path, values: dict) -> None:
-    """Write ``values`` as strict JSON, through a temporary file and a rename (never a 0-byte or partial file)."""
-    write_text(path, json.dumps(strict_json(values), indent=2, allow_nan=False) + "\n")
-
-
-def _row(line: str) -> dict | None:
-    """A line of ``metrics.jsonl`` as its row, or ``None`` for a line that is not one (torn, garbage)."""
-    try:
-        row = json.loads(line)
-    except (ValueError, RecursionError):
-        return None
-    return row if isinstance(row, dict) and isinstance(row.get("step"), int) else None
-
-
-class MetricsLog:
-    """Appends one strict-JSON object per line to ``metrics.jsonl``."""
-
-    def __init__(self, path: Path, enabled: bool = True):
-        self.path, self.enabled = path, enabled
-
-    def _lines(self) -> list[str]:
-        return self.path.read_text(errors="replace").splitlines() if self.path.is_file() else []
-
-    def rows(self) -> list[dict]:
-        """The logged rows; a line that is not one (a torn last line after a full disk or a kill mid-write, garbage)
-        is skipped."""
-        return [row for row in map(_row, self._lines()) if row is not None]
-
-    def truncate_after(self, step: int) -> None:
-        """Keep the training rows (and resume notes) up to ``step``: a resumed run re-logs the rest.
-
-        Lines that are not rows (torn by a kill or a full disk, garbage) are not dropped silently: they are appended
-        to ``metrics.damaged.jsonl`` beside it, and one line on stderr says how many, where, and what was kept.
-        """
-        if not self.enabled:
-            return
-        lines = self._lines()
-        rows = [_row(line) for line in lines]
-        damaged = [(i + 1, line) for i, (line, row) in enumerate(zip(lines, rows)) if row is None and line.strip()]
-        keep = [r for r in rows if r is not None and r["step"] <= step and r.get("kind") in ("train", "resume")]
-        if damaged:
-            aside = self.path.with_name(DAMAGED)
-            before = aside.read_text(errors="replace") if aside.is_file() else ""
-            write_text(aside, before + "".join(line + "\n" for _, line in damaged))
-            where = ", ".join(str(n) for n, _ in damaged[:5]) + (" ..." if len(damaged) > 5 else "")
-            print(f"unigen: warning: {self.path} had {len(damaged)} damaged line(s) that are not rows (line "
-                  f"{where}); they are kept in {aside}, and the {len(keep)} rows up to step {step} in {self.path.name}",
-                  file=sys.stderr)
-        write_text(self.path, "".join(json.dumps(r, allow_nan=False) + "\n" for r in keep))
-
-    def write(self, step: int, values: dict, kind: str = "train") -> dict:
-        """Append one row and return it as written."""
-        row = strict_json({"step": step, "kind": kind, "time": round(time.time(), 3), **values})
-        if self.enabled:
-            with self.path.open("a") as f:
-                f.write(json.dumps(row, allow_nan=False) + "\n")
-        return row
+from unigen.evaluate import evaluate_built
+from unigen.loading import normalise, saved_config
+from unigen.rundir import RunLock, claim_new, discard_unused, disk_errors, first_missing, remove_stale_temps, usable_dir
+from unigen.runlog import MetricsLog, write_json
+from unigen.sampling import SNAPSHOTS, no_samples, snapshot, write_samples
+from unigen.trainer import NonFiniteError
 
 
 class Interrupted(Exception):
@@ -333,7 +145,7 @@ def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, mai
     container = OmegaConf.to_container(cfg)
     if resuming:
         state = checkpoint.load(run_dir / "checkpoint.pt", map_location=built.device)
-        checkpoint.check_matches(state, container, run_dir / "checkpoint.pt", normalise=_normalise)
+        checkpoint.check_matches(state, container, run_dir / "checkpoint.pt", normalise=normalise)
         try:
             trainer.load_state_dict(state)
             checkpoint.set_rng_state(state["rng"])
@@ -426,7 +238,8 @@ def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, mai
     if not main:
         return run_dir
     try:
-        plots.save_curves(log.path, run_dir / "losses.png", players=list(resolved.strategy.players))
+        plots.save_curves(log.path, run_dir / "losses.png", players=list(resolved.strategy.players),
+                          meanings=resolved.strategy.meanings)
         if no_samples(built):
             print(f"no samples.png: {no_samples(built)}")
         else:
@@ -439,8 +252,6 @@ def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, mai
     return run_dir
 
 
-#: the folder of ``train.sample_every``'s sample grids inside a run directory
-SNAPSHOTS = "samples"
 
 
 def remove_own_outputs(run_dir: Path) -> None:
@@ -451,20 +262,8 @@ def remove_own_outputs(run_dir: Path) -> None:
             p.unlink()
 
 
-def snapshot(built: Built, path: Path) -> None:
-    """Write a sample grid during training without touching its random streams or its train/eval mode:
-    every snapshot draws the same noise (``train.seed``), so successive ones show the model changing."""
-    if path.parent.exists() and not path.parent.is_dir():
-        raise UserError(f"{path.parent} is a file where the run keeps its training snapshots "
-                        f"(train.sample_every); move it away, or set train.sample_every=0")
-    path.parent.mkdir(exist_ok=True)
-    with seeded(built):
-        write_samples(built, path)
 
 
-def _normalise(saved: dict) -> dict:
-    """A checkpoint's saved config through the current schema (defaults of newer fields filled in)."""
-    return OmegaConf.to_container(resolve(saved).config)
 
 
 class StopOnSignal:
@@ -491,202 +290,3 @@ class StopOnSignal:
             signal.signal(sig, handler)
 
 
-def require_run_dir(run_dir: str | Path) -> Path:
-    run_dir = Path(run_dir)
-    check_names(run_dir, "RUN")
-    if not (run_dir / "config.yaml").is_file():
-        raise UserError(f"{run_dir} is not a run directory (no config.yaml); pass the directory `unigen train` wrote")
-    return run_dir
-
-
-def saved_config(run_dir: Path) -> dict:
-    """A run directory's ``config.yaml`` as ``unigen train`` wrote it: refused in one line, naming the file, when
-    it lacks a section (an empty or cut file would otherwise read as the defaults: "another model")."""
-    path = run_dir / "config.yaml"
-    data = load_yaml(path)
-    missing = [s for s in ("data", "model", "strategy", "train") if not isinstance(data.get(s), dict)]
-    if missing:
-        raise UserError(f"{path} has no {', '.join(missing)} section{'s' * (len(missing) > 1)}: it is empty or "
-                        f"damaged (unigen train writes them all); restore it from a copy")
-    return data
-
-
-def _resolve_saved(config, where: Path, device: str | None) -> Resolved:
-    """A saved run config, on ``device`` if given; a CUDA run on a machine without CUDA names ``--device cpu``."""
-    if device:
-        pick_device(device, "--device")
-    resolved = resolve(config, [f"train.device={device}"] if device else [])
-    if not device and resolved.config.train.device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"run {where} was trained on {resolved.config.train.device} but no CUDA device is "
-                        f"available; pass --device cpu")
-    return resolved
-
-
-def check_finite(programs: Programs, where: Path) -> None:
-    bad = [k for k, v in programs.state_dict().items() if v.is_floating_point() and not bool(v.isfinite().all())]
-    if bad:
-        raise UserError(f"the weights in {where} are not finite ({bad[0]}"
-                        f"{f' and {len(bad) - 1} more' if len(bad) > 1 else ''}); the run diverged: retrain it "
-                        f"with a lower learning rate")
-
-
-def load_run(run_dir: str | Path, device: str | None = None) -> Built:
-    """A trained run from its directory (``config.yaml`` and ``checkpoint.pt``), ready to sample: ``.programs``
-    (in eval mode) and ``.config``. :func:`unigen.load_run` also reads an export."""
-    run_dir = require_run_dir(run_dir)
-    resolved = _resolve_saved(saved_config(run_dir), run_dir, device)
-    built = build(resolved)
-    state = checkpoint.load(run_dir / "checkpoint.pt", map_location=built.device)
-    checkpoint.check_matches(state, OmegaConf.to_container(resolved.config), run_dir / "checkpoint.pt",
-                             normalise=_normalise)
-    try:
-        built.programs.load_state_dict(state["programs"])
-    except (KeyError, RuntimeError, TypeError, AttributeError) as e:
-        raise UserError(f"checkpoint in {run_dir} does not fit model {resolved.config.model.name!r} "
-                        f"({str(e).splitlines()[0][:120] if str(e) else type(e).__name__}); use the run's own "
-                        f"config") from None
-    check_finite(built.programs, run_dir / "checkpoint.pt")
-    built.programs.eval()
-    return built
-
-
-def check_label(built: Built, label: int | None) -> None:
-    """Refuse, in one line, a class for an unconditional model or one outside ``0..K-1``."""
-    if label is None:
-        return
-    if not built.conditional or not _uses_labels(built):
-        raise UserError(f"--class {label}: this model is unconditional (model {built.config.model.name!r}, "
-                        f"strategy {built.config.strategy.name!r}); drop --class, or train with "
-                        f"model.conditional=true")
-    k = built.info.num_classes
-    if not 0 <= label < k:
-        raise UserError(f"--class {label} is out of range: this model has {k} classes, 0..{k - 1}")
-
-
-@torch.no_grad()
-def draw_labelled(built: Built, n: int, label: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``n`` samples from the trained generator and the labels they were drawn with: class ``label``
-    for all, else uniform over the classes for labelled data, ``None`` otherwise."""
-    built.programs.eval()
-    k = built.info.num_classes
-    if label is not None:
-        c = torch.full((n,), label, dtype=torch.long, device=built.device)
-    else:
-        c = torch.randint(k, (n,), device=built.device) if built.conditional else None
-    x, _ = generate(built.programs, n, c)
-    return x, c
-
-
-def draw(built: Built, n: int) -> torch.Tensor:
-    """``n`` samples from the trained generator (labels drawn uniformly if conditional)."""
-    return draw_labelled(built, n)[0]
-
-
-#: what ``write_samples`` writes, by the file's suffix
-SAMPLE_FORMATS = (".png", ".npz", ".npy", ".pt")
-
-
-def no_samples(built: Built) -> str | None:
-    """Why these programs draw no new examples to write (a two-domain strategy), or ``None`` when they do."""
-    if built.resolved.strategy.needs.domains:
-        return ("the strategy reads two domains: its model maps examples of one domain to the other (or labels "
-                "them) rather than drawing new ones, so there are no samples to draw; use the programs in Python "
-                "(unigen.load_run(RUN).programs)")
-    return None
-
-
-def write_samples(built: Built, path: Path, n: int | None = None, label: int | None = None,
-                  seed: int | None = None, step: int | None = None) -> int:
-    """Draw ``n`` samples (by default 2,500 of 2-D data, 64 images) and write them by ``path``'s suffix:
-    ``.png`` (an image grid, or a scatter over the data for 2-D), ``.npz`` (arrays ``x`` and, for a
-    conditional model, ``c``), ``.npy`` (``x``) or ``.pt`` (a dict of tensors ``x``, ``c``, readable with
-    ``torch.load(weights_only=True)``). ``seed`` seeds every generator first: the same seed gives the same
-    samples. Returns how many were drawn."""
-    path = Path(path)
-    info = built.info
-    n = n or (2500 if len(info.shape) == 1 else 64)
-    if seed is not None:
-        seed_everything(seed)
-    if no_samples(built):
-        raise UserError(no_samples(built))
-    x, c = draw_labelled(built, n, label)
-    x, c = x.detach().cpu(), None if c is None or not _uses_labels(built) else c.cpu()
-    suffix = path.suffix.lower()
-    if suffix in (".npz", ".npy", ".pt"):
-        with atomic_path(path) as tmp:  # the temporary keeps the suffix: numpy adds none
-            if suffix == ".npz":
-                np.savez(tmp, **{"x": x.numpy(), **({} if c is None else {"c": c.numpy()})})
-            elif suffix == ".npy":
-                np.save(tmp, x.numpy())
-            else:
-                torch.save({"x": x, **({} if c is None else {"c": c})}, tmp)
-    else:  # plots.save_samples writes through a temporary too
-        ref = built.train_data.x[:n] if len(info.shape) == 1 else None
-        cfg = built.config
-        title = f"{cfg.strategy.name} on {cfg.data.name}" + (f", class {label}" if label is not None else "")
-        spec = getattr(getattr(built, "resolved", None), "data", None)
-        centres = spec.centres() if hasattr(spec, "centres") else None  # ring / grid: mark the modes
-        plots.save_samples(x, path, support=info.support, reference=ref, title=title, centres=centres, step=step)
-    return n
-
-
-def evaluate_built(built: Built) -> dict:
-    """The metrics that apply to this data and these programs (:mod:`unigen.metrics.evaluation`), or
-    ``{"note": ...}`` saying why none does. Drawn on streams seeded with ``train.seed`` (:func:`seeded`), so
-    the evaluation at the end of training and a later ``unigen eval`` of the same weights give the same
-    numbers, and a training's own streams are left as they were."""
-    ev = Evaluation(programs=built.programs, data=built.resolved.data, train=built.train_data, device=built.device,
-                    settings=built.resolved.config.eval, draw=lambda n: draw_labelled(built, n),
-                    conditional=_uses_labels(built))
-    with seeded(built):
-        return plain_keys(evaluate_metrics(ev))
-
-
-def metric_id(label: str) -> str:
-    """A metric's display label as a plain identifier: ``"FID (MNIST-classifier features)"`` ->
-    ``"fid_mnist_classifier"``, ``"IS (MNIST-classifier) std"`` -> ``"is_mnist_classifier_std"``."""
-    words = re.findall(r"[a-z0-9]+", label.lower())
-    return "_".join(w for w in words if w != "features")
-
-
-def plain_keys(results: dict) -> dict:
-    """``results`` keyed by plain identifiers (:func:`metric_id`), with ``"labels"`` mapping each renamed key
-    back to its display label (e.g. for tables and plots)."""
-    out, labels = {}, {}
-    for key, value in results.items():
-        ident = metric_id(key) if key not in ("note", "computed_on") else key
-        out[ident] = value
-        if ident != key:
-            labels[ident] = key
-    return {**out, "labels": labels} if labels else out
-
-
-def _uses_labels(built: Built) -> bool:
-    """Whether generation depends on the label (a conditional model)."""
-    return built.resolved.strategy.needs.labels != "none" or bool(getattr(built.resolved.model, "conditional", False))
-
-
-def eval_file(overrides: list[str] = ()) -> str:
-    """Where :func:`evaluate` writes in the run directory: ``eval.json``, or with overrides a file named after
-    the settings they set (``eval.num_images=10000.json``; sorted, the last value of a repeated key, as parsed:
-    ``=120`` and ``= 120`` name the same file), so the end-of-training evaluation is never replaced."""
-    if not overrides:
-        return "eval.json"
-    settings = OmegaConf.to_container(parse_overrides(list(overrides))).get("eval", {})
-    return "eval." + ",".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}"
-                              for k, v in sorted(settings.items())) + ".json"
-
-
-def evaluate(run_dir: str | Path, device: str | None = None, overrides: list[str] = ()) -> dict:
-    """Evaluate a trained run and write the results into it (:func:`eval_file`); ``overrides`` (``eval.KEY=VALUE``)
-    change the evaluation's own settings, e.g. the sample count of FID."""
-    run_dir = require_run_dir(run_dir)
-    # eval writes into the run: not while it trains (and no training starts meanwhile); evaluations side by side may
-    with RunLock(run_dir, shared=True, fix="wait for its training to finish, then evaluate it"):
-        built = load_run(run_dir, device)
-        if overrides:
-            built.resolved.config.eval = eval_overrides(built.resolved.config.eval, list(overrides))
-        results = evaluate_built(built)
-        with disk_errors(run_dir):
-            write_json(run_dir / eval_file(overrides), results)
-    return strict_json(results)

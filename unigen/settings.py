@@ -5,7 +5,11 @@ A field declared with :func:`bounded` carries its allowed range in its metadata;
 line that names the key, the value and the range:
 
 * any ``float`` or ``int`` that is NaN or infinite (every numeric setting must be finite);
-* a value outside its declared :class:`Bounds` (for a list, each element).
+* a value outside its declared :class:`Bounds` (for a list, each element);
+* a value that is not one of its declared choices (:func:`choice`: a name such as ``train.compile`` or
+  ``model.likelihood``; the choices may be a function, read when checked, for tables that plugins fill).
+
+``unigen list`` reads the same declarations (:func:`choices_of`), so what it shows is what is checked.
 
 The config layer (:func:`unigen.config.resolve`) calls it on every section with the section's key as
 prefix (``train.optim.lr=-1: must be >= 0``); the Python API names the class instead
@@ -14,8 +18,8 @@ prefix (``train.optim.lr=-1: must be >= 0``); the Python API names the class ins
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields, is_dataclass
-from typing import Any
+from dataclasses import Field, dataclass, field, fields, is_dataclass
+from typing import Any, Callable, Iterable
 
 from unigen.errors import UserError
 
@@ -68,12 +72,51 @@ def seed(default: int = 0) -> Any:
     return bounded(default, 0, 2 ** 32, hi_open=True)
 
 
+def choice(default: Any, values: Iterable | Callable[[], Iterable], *, checked: bool = True, shown: str = "") -> Any:
+    """A setting that takes one of ``values`` (a tuple, or a function returning one, read when checked: for a
+    table that plugins fill, such as the registered penalties). ``checked=False`` declares choices that are
+    shown but checked elsewhere (``train.device``: ``cuda:N`` stands for any index); ``shown`` notes what
+    ``unigen list`` adds to them."""
+    return field(default=default, metadata={"choices": values, "checked": checked, "shown": shown})
+
+
+def choices_of(f: Field) -> tuple[str, ...] | None:
+    """The declared choices of a dataclass field, as strings (``None`` for a free setting)."""
+    values = f.metadata.get("choices")
+    if values is None:
+        return None
+    return tuple(str(v) for v in (values() if callable(values) else values))
+
+
+def _check_choice(f: Field, value: Any, key: str, context: str = "") -> None:
+    allowed = choices_of(f) if f.metadata.get("checked", True) else None
+    if allowed is None or value is None or str(value) in allowed and not isinstance(value, bool):
+        return
+    import difflib
+
+    near = difflib.get_close_matches(str(value), allowed, n=1, cutoff=0.7)
+    hint = f" (did you mean {near[0]!r}?)" if near else ""
+    raise UserError(f"{context}{key}={value!r} is not one of {', '.join(allowed)}{hint}; choose one of them")
+
+
+def check_choices(obj: Any, prefix: str = "", context: str = "") -> None:
+    """Refuse, at construction (a ``__post_init__``) or build, a name outside its field's declared choices. The
+    message names the field bare (``warmup='cosine' is not one of ...``, which the config layer prefixes with its
+    section), or ``prefix`` + field after ``context`` (``model 'mlp': model.likelihood='x' ...``)."""
+    for f in fields(obj):
+        if "choices" in f.metadata:
+            _check_choice(f, getattr(obj, f.name), prefix + f.name, context)
+
+
 def check_settings(obj: Any, prefix: str) -> None:
-    """Refuse non-finite numbers and values outside their declared :class:`Bounds`, naming ``prefix.key``."""
+    """Refuse non-finite numbers, values outside their declared :class:`Bounds` and names outside their declared
+    choices (:func:`choice`), naming ``prefix.key``."""
     if not is_dataclass(obj):
         return
     for f in fields(obj):
         value, key = getattr(obj, f.name), f"{prefix}.{f.name}"
+        if "choices" in f.metadata:
+            _check_choice(f, value, key)
         bounds = f.metadata.get("bounds")
         items = value if isinstance(value, (list, tuple)) else [value]
         for i, v in enumerate(items):

@@ -12,10 +12,12 @@ A *player* is a set of parameters stepped by one optimiser (``"generator"``, ``"
 * ``after_update(programs, player)`` — an in-place, capture-safe hook (weight clipping).
 
 A loss dict holds one scalar per player plus diagnostics, whose names are one vocabulary across
-strategies (listed with their meanings in :data:`unigen.plots.MEANINGS`): ``bound`` is the lower
+strategies (listed with their meanings in :data:`unigen.plots.COMMON_MEANINGS`): ``bound`` is the lower
 bound on log p(x) per example that a VAE-family strategy maximises (ELBO, IWAE, M2's bound, ...),
 ``d_real``/``d_fake`` the mean critic logit on real and generated samples, ``adversarial`` and
-``reconstruction`` the two terms of a hybrid loss, ``ess`` an effective sample size.
+``reconstruction`` the two terms of a hybrid loss, ``ess`` an effective sample size. A strategy's own names
+are declared with their meanings in its ``meanings`` (the titles of ``losses.png``; the contract test checks
+that every logged name is a player, shared, or declared there).
 
 Strategies are frozen dataclasses whose fields are their settings; they hold no state, no
 optimisers and no data. Loss functions must be capture-safe (see :mod:`unigen.programs`).
@@ -49,6 +51,8 @@ class Strategy:
     needs: ClassVar[Needs] = Needs()  # roles, labels, a density at x, capturability (unigen.needs)
     players: ClassVar[dict[str, tuple[str, ...]]] = {}
     registry_name: ClassVar[str] = ""
+    #: the strategy's own logged names and what each means (beyond :data:`unigen.plots.COMMON_MEANINGS`)
+    meanings: ClassVar[dict[str, str]] = {}
 
     def phases(self) -> tuple[Phase, ...]:
         raise NotImplementedError

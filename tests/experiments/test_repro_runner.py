@@ -294,9 +294,12 @@ def test_another_data_set_gets_its_own_page_title_and_no_published_numbers(tmp_p
     from unigen import experiments
     from unigen.experiments import common
 
+    from unigen.data.fashion_mnist import FashionMNIST
+
     seen = {}
     monkeypatch.setitem(experiments._MODULES, "fake", "fake")
     monkeypatch.setattr(experiments.REPRODUCTIONS.__class__, "__getitem__", lambda self, name: _data_module(seen))
+    monkeypatch.setattr(FashionMNIST, "check_available", lambda self: None)  # the fake reads no files
     md = common.run("fake", results=tmp_path)  # the default data set and the module's own seed count
     assert seen == {"data": "mnist", "seeds": [0, 1, 2, 3, 4], "stem": "fake"} and md.name == "fake.md"
     mnist = md.read_text()

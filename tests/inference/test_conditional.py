@@ -474,7 +474,7 @@ def test_svae_with_ten_percent_labels_classifies_mnist_digits_well_above_chance(
     ("svae_mnist", ["model.hidden=16", "model.z_dim=4"]),
 ])
 def test_configs_resolve_build_and_step(name, overrides):
-    from unigen.run import build
+    from unigen.assemble import build
 
     resolved = resolve(f"experiments/configs/{name}.yaml", overrides + ["train.batch_size=8"])
     assert resolved.strategy.registry_name == name.split("_")[0]

@@ -172,7 +172,7 @@ def test_inverted_digits_and_bad_settings():
     assert_close(forward(inverse(b)), b)
     assert float(b.mean()) > 0.5 and float(data.x[data.domain == 0].mean()) < -0.5  # background flipped
     assert np.bincount(data.c[data.domain == 0].numpy()).tolist() == [5] * 10  # 20% of 25 test digits a class
-    with pytest.raises(UserError, match="data.transform=rotate"):
+    with pytest.raises(UserError, match="data.transform=.flip. is not one of rotate, invert"):
         RotatedDigits(transform="flip")
     with pytest.raises(UserError, match="fraction"):
         RotatedDigits(fraction=0)

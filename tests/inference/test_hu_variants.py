@@ -254,7 +254,7 @@ def test_aavae_players_and_labels_follow_the_base():
 
 @pytest.mark.parametrize("settings, word", [
     ({"base": "nonexistent"}, "nonexistent"),
-    ({"base": "ns_gan"}, "objective"),
+    ({"base": "ns_gan"}, "base=.ns_gan. is not one of avb, cvae, elbo"),
     ({"num_particles": 0}, "num_particles"),
     ({"fake_weight": -1.0}, "fake_weight"),
 ])

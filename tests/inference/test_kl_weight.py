@@ -125,7 +125,7 @@ def test_aavae_passes_beta_to_its_base_and_refuses_a_base_without_it():
     assert (base.beta, base.warmup, base.warmup_steps, base.num_particles) == (2.0, "logistic", 7, 3)
     with pytest.raises(UserError, match="has no beta setting"):
         AAVAE(base="rws", beta=2.0)
-    with pytest.raises(UserError, match="not a warm-up; choose one of none, linear, logistic"):
+    with pytest.raises(UserError, match="warmup='cosine' is not one of none, linear, logistic; choose one of them"):
         ELBO(warmup="cosine")
     assert choices("elbo", ELBO, "warmup") == ("none", "linear", "logistic")
 

@@ -98,7 +98,7 @@ def test_list_and_module_entry_point():
 
 
 def test_an_evaluation_at_other_settings_is_named_after_the_settings_it_ran_with():
-    from unigen.run import eval_file
+    from unigen.evaluate import eval_file
 
     assert eval_file([]) == "eval.json"
     assert eval_file(["eval.num_samples=150", "eval.num_samples=120"]) == "eval.num_samples=120.json"  # the last wins

@@ -34,14 +34,14 @@ def test_switching_strategy_is_one_override():
     (["steps"], "key=value"),
     (["train.device=tpu"], "train.device='tpu' is not a device; use auto, cpu or cuda"),
     (["train.device=mps"], "train.device='mps': unigen trains on cpu or cuda devices only"),
-    (["train.compile=bogus"], "unknown train.compile='bogus'"),
+    (["train.compile=bogus"], "train.compile='bogus' is not one of none, cudagraph, trace, trace-eager"),
     # caught by `unigen config` too, not first by the optimiser's constructor at `train`
     (["train.optim.betas=[0.5]"], "train.optim.betas=[0.5] must hold two numbers (β1, β2)"),
     (["train.optim.betas=[0.5,0.9,0.1]"], "train.optim.betas=[0.5, 0.9, 0.1] must hold two numbers"),
     (["train.players.generator.betas=[]"], "train.players.generator.betas=[] must hold two numbers"),
     (["train.optim.name=adamw"], "train.optim.name='adamw' is not one of adam, rmsprop, sgd"),
     (["train.players.critic.schedule=foo"], "train.players.critic.schedule='foo' is not one of constant, linear"),
-    (["train.data_placement=gpu"], "train.data_placement='gpu'; choose auto, device, host"),
+    (["train.data_placement=gpu"], "train.data_placement='gpu' is not one of auto, device, host"),
     # OmegaConf's wording put plainly
     (["train.optim.betas=0.5"], "train.optim.betas takes a list, e.g. train.optim.betas=[0.5,0.999]"),
     (["train.optim=3"], "a single value (int) was given where a section of settings (OptimConfig) goes"),

@@ -366,7 +366,7 @@ def test_fashion_mnist_without_its_files_is_one_line_naming_the_package(tmp_path
         assert "apt-get install dataset-fashion-mnist" in message and "data.root" in message
     fake_mnist_dir(tmp_path)  # the four files, in another directory named by data.root
     assert FashionMNIST(root=str(tmp_path)).load("test").x.shape == (10, 1, 28, 28)
-    with pytest.raises(UserError, match="fashion_mnist size"):
+    with pytest.raises(UserError, match="fashion_mnist: data.size=30"):
         FashionMNIST(size=30)
 
 
@@ -380,6 +380,10 @@ INFO = DataInfo(shape=(2,), support="unit")
     (torch.zeros(0, 2), "toy.*empty"),
     (torch.tensor([[0.5, 1.5]]), "toy.*outside its declared 'unit' support"),
     (torch.zeros(3, 4), "toy.*shape"),
+    # finite float64 that float32 cannot hold: not called "NaN or infinite", but an overflow, with the fix
+    (torch.tensor([[0.5, 1e300]], dtype=torch.float64), r"toy has values up to 1e\+300 .*overflow float32 "
+                                                         r"\(largest 3.403e\+38\).*rescale the data"),
+    (torch.tensor([[0.5, -4e38]], dtype=torch.float64), "toy.*overflow float32"),
 ])
 def test_tensordata_rejects_bad_data(x, match):
     with pytest.raises(UserError, match=match):

@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 import torch
 
+from probes import can_mount_tmpfs, fill_disk
+
 from unigen import checkpoint
 from unigen.cli import main
 from unigen.run import train
@@ -162,7 +164,7 @@ def _npz_cases(tmp_path):
     return {
         "renamed .npy": ([f"data.path={npy}"], "single .npy array"),
         "empty events": ([f"data.path={save('e.npz', x=np.zeros((100, 0)))}"], "non-empty examples"),
-        "lying header": ([f"data.path={lying}"], "not a readable .npz"),
+        "lying header": ([f"data.path={lying}"], "cannot be read"),
         "test split of another shape": ([f"data.path={train_file}", "data.test_path=" +
                                          save("t.npz", x=np.zeros((100, 3)))], "the training file's have (2,)"),
         "complex": ([f"data.path={save('c.npz', x=np.zeros((100, 2), dtype=complex))}"], "is complex"),
@@ -358,17 +360,9 @@ def test_a_full_disk_is_one_line_and_keeps_the_checkpoint(run, capsys, monkeypat
     assert (run / "checkpoint.pt").read_bytes() == good
 
 
-def _can_mount_tmpfs(path, options="size=4m"):
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        return False
-    path.mkdir(exist_ok=True)
-    return subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
-                          capture_output=True).returncode == 0
-
-
 def test_a_read_only_file_system_is_one_line(tmp_path, capsys):
     ro = tmp_path / "ro"
-    if not _can_mount_tmpfs(ro, "ro,size=1m"):
+    if not can_mount_tmpfs(ro, "ro,size=1m"):
         pytest.skip("cannot mount a tmpfs here (needs root and mount permission)")
     try:
         code, err, _ = _cli(["train", RING, *TINY, "train.steps=2", "--out", str(ro / "r")], capsys)
@@ -379,19 +373,12 @@ def test_a_read_only_file_system_is_one_line(tmp_path, capsys):
 
 def test_a_really_full_disk(tmp_path, capsys):
     disk = tmp_path / "disk"
-    if not _can_mount_tmpfs(disk):
+    if not can_mount_tmpfs(disk):
         pytest.skip("cannot mount a tmpfs here (needs root and mount permission)")
     try:
         run = train(RING, TINY + ["train.steps=10"], out=str(disk / "run"))
         good = (run / "checkpoint.pt").read_bytes()
-        fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT)  # fill the disk to the last byte
-        for chunk in (65536, 1):
-            try:
-                while True:
-                    os.write(fd, b"\0" * chunk)
-            except OSError:
-                pass
-        os.close(fd)
+        fill_disk(disk)  # to the last byte
         code, err, _ = _cli(["train", "--resume", str(run), "train.steps=20", "train.checkpoint_every=1"], capsys)
         _one_line(code, err, "no space left on the device")
         assert (run / "checkpoint.pt").read_bytes() == good
@@ -506,10 +493,10 @@ def test_sample_into_a_directory_is_refused(run, capsys, tmp_path):
 
 
 def test_eval_json_and_metrics_are_strict_json(run, monkeypatch):
-    from unigen import run as run_module
+    from unigen import evaluate as evaluate_module
 
-    monkeypatch.setattr(run_module, "evaluate_built", lambda built: {"test_elbo": float("-inf"), "modes": 3.0})
-    run_module.evaluate(run)
+    monkeypatch.setattr(evaluate_module, "evaluate_built", lambda built: {"test_elbo": float("-inf"), "modes": 3.0})
+    evaluate_module.evaluate(run)
     text = (run / "eval.json").read_text()
     values = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
     assert values["test_elbo"] is None and values["nonfinite"] == {"test_elbo": "-inf"} and values["modes"] == 3.0

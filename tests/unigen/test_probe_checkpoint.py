@@ -2,29 +2,16 @@
 would interpolate, and settings YAML reads otherwise than they look. Each ends in exit 0 with a correct result, or
 one line and exit 2 (``probes.one_line``), with the run's files unchanged."""
 import json
-import shutil
 
 import pytest
 import torch
 from probes import RING, TINY, cli, cli_process, one_line, snapshot, unchanged
+from probes import base_run, run  # noqa: F401  (fixtures)
 
 from unigen import checkpoint
 from unigen.run import train
 
 SECRET = "s3cr3t-value-never-printed"
-
-
-@pytest.fixture(scope="module")
-def base_run(tmp_path_factory):
-    """A finished 10-step ring-GAN run (copied by each test)."""
-    return train(RING, TINY + ["train.steps=10"], out=str(tmp_path_factory.mktemp("base") / "base"))
-
-
-@pytest.fixture
-def run(base_run, tmp_path):
-    copy = tmp_path / "run"
-    shutil.copytree(base_run, copy)
-    return copy
 
 
 def _rewrite(run, change):

@@ -18,7 +18,9 @@ from unigen.scoring import log_q_fake, log_q_real, sample_model, trace_guide
 from unigen.registry import MODELS
 from unigen.needs import Needs
 from unigen.roles import Critic, needed_roles
-from unigen.run import build, load_run, train
+from unigen.assemble import build
+from unigen.loading import load_run
+from unigen.run import train
 
 RING = DataInfo(shape=(2,))
 RING_LABELLED = DataInfo(shape=(2,), num_classes=4)

@@ -74,8 +74,8 @@ def test_a_seed_reproduces_its_draw_and_another_seed_or_split_differs():
 
 
 @pytest.mark.parametrize("key, value, says", [
-    ("n", 0, "stacked_mnist n must be"), ("size", 30, "size must be 28 or 32"),
-    ("support", "real", "support must be 'unit'"), ("seed", -1, "data.seed")])
+    ("n", 0, "stacked_mnist n must be"), ("size", 30, "data.size=30 is not one of 28, 32"),
+    ("support", "real", "data.support='real' is not one of unit, symmetric"), ("seed", -1, "data.seed")])
 def test_a_bad_option_is_one_line_naming_the_fix(key, value, says):
     with pytest.raises(UserError) as err:
         resolve({"data": {"name": "stacked_mnist", key: value}})

@@ -57,8 +57,9 @@ def test_strategy_is_a_frozen_settings_dataclass_with_a_description(name):
 
 @pytest.mark.parametrize("name", STRATEGIES.names())
 def test_diagnostics_use_the_shared_vocabulary(name):
-    """Every logged name is a player or documented in MEANINGS; bounds are ``bound``, critics ``d_real``/``d_fake``."""
-    from unigen.plots import MEANINGS
+    """Every logged name is a player, in the shared vocabulary (COMMON_MEANINGS) or declared in the strategy's own
+    ``meanings``; bounds are ``bound``, critics ``d_real``/``d_fake``."""
+    from unigen.plots import COMMON_MEANINGS
 
     strategy = STRATEGIES.get(name)()
     programs, data = contract_setup(strategy)
@@ -70,6 +71,7 @@ def test_diagnostics_use_the_shared_vocabulary(name):
         critics = {"discriminator", "latent_discriminator", "critic"} & set(phase.players)
         if critics:
             assert {"d_real", "d_fake"} <= set(values), f"{name}: a critic phase reports d_real and d_fake"
-    assert keys - set(strategy.players) <= set(MEANINGS), f"{name}: undocumented {keys - set(MEANINGS)}"
+    documented = set(COMMON_MEANINGS) | set(strategy.meanings)
+    assert keys - set(strategy.players) <= documented, f"{name}: undocumented {keys - documented}"
     if hasattr(strategy, "objective"):  # the VAE family's per-example bound
         assert "bound" in keys, f"{name}: a strategy with a bound on log p(x) logs it as `bound`"

@@ -8,7 +8,7 @@ from unigen.cli import main
 from unigen.config import OptimConfig
 from unigen.errors import UserError
 from unigen.registry import STRATEGIES
-from unigen.run import place
+from unigen.assemble import place
 
 from toys import contract_setup
 

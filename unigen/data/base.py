@@ -22,8 +22,11 @@ contiguous slice of it) holds as many examples of each, at fixed positions
 """
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from typing import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -35,6 +38,96 @@ UNLABELLED = -1
 
 #: closed interval of each support name; ``None`` means unbounded
 SUPPORTS: dict[str, tuple[float, float] | None] = {"unit": (0.0, 1.0), "symmetric": (-1.0, 1.0), "real": None}
+
+#: the largest finite float32, :math:`\approx 3.4 \cdot 10^{38}`: data are held as float32
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+# ------------------------------------------------------------------------------------- memory
+def available_memory() -> int | None:
+    """Bytes of memory this process can still allocate: the kernel's ``MemAvailable`` (else the free pages),
+    lowered to what a cgroup limit leaves; ``None`` where neither can be read."""
+    avail = None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    avail = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    if avail is None:
+        try:
+            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            return None
+    for limit, used in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),  # cgroup v2, then v1
+                        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        try:
+            with open(limit) as f, open(used) as g:
+                avail = min(avail, max(0, int(f.read().strip()) - int(g.read().strip())))
+            break
+        except (OSError, ValueError):  # no such cgroup file, or "max": no limit
+            continue
+    return avail
+
+
+def _size(nbytes: float) -> str:
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.3g} {unit}"
+    return f"{int(nbytes)} bytes"
+
+
+def check_memory(nbytes: int | float, what: str, fix: str) -> None:
+    """Refuse, before allocating it, a data set of about ``nbytes`` that the memory available cannot hold.
+
+    :param what: the data set, as the message names it (``"data set ring (train)"``).
+    :param fix: how to make it smaller, naming the setting to lower (``"lower data.n"``).
+    """
+    avail = available_memory()
+    if avail is not None and nbytes > avail:
+        raise UserError(f"{what} needs about {_size(nbytes)} of memory, more than the {_size(avail)} available; "
+                        f"{fix}")
+
+
+def check_float32_range(x, name: str, fix: str = "rescale the data (e.g. standardise each feature)") -> None:
+    """Refuse finite values that float32, the dtype data are held in, cannot represent (they would become
+    infinite): ``x`` an array or tensor of any dtype, checked only where its dtype reaches beyond float32."""
+    if isinstance(x, Tensor):
+        if not x.is_floating_point() or torch.finfo(x.dtype).max <= FLOAT32_MAX or x.numel() == 0:
+            return
+        big = x.abs()
+        big = big[torch.isfinite(big)]
+        top = float(big.max()) if big.numel() else 0.0
+    else:
+        x = np.asarray(x)
+        if not np.issubdtype(x.dtype, np.floating) or np.finfo(x.dtype).max <= FLOAT32_MAX or x.size == 0:
+            return
+        big = np.abs(x)
+        big = big[np.isfinite(big)]
+        top = float(big.max()) if big.size else 0.0
+    if top > FLOAT32_MAX:
+        raise UserError(f"data set {name} has values up to {top:.4g} in magnitude, which overflow float32 (largest "
+                        f"{FLOAT32_MAX:.4g}), the precision data are held in; {fix}")
+
+
+#: bump a recipe's version when the network or the training recipe changes, so that stale caches are not read
+@dataclass(frozen=True)
+class FeatureNetwork:
+    """A data set's feature network: the name its metrics carry and how :func:`unigen.metrics.classifier.train_classifier` fits it.
+
+    :param label: the network in metric names: ``"IS (label)"``, ``"FID (label features)"``.
+    :param version: bump when the recipe changes, so that stale caches are not read.
+    :param augment: the random affine augmentation of :func:`unigen.metrics.classifier.train_classifier`.
+    """
+
+    label: str
+    version: str
+    steps: int = 600
+    batch_size: int = 64
+    lr: float = 3e-3
+    augment: bool = True
 
 
 class TensorData:
@@ -52,7 +145,9 @@ class TensorData:
                  domain: Tensor | None = None):
         self.name = name
         self.info = info
-        self.x = torch.as_tensor(x).to(torch.float32)
+        x = torch.as_tensor(x)
+        check_float32_range(x, name)  # before the cast, which would turn them into infinities
+        self.x = x.to(torch.float32)
         self.c = None if c is None else torch.as_tensor(c).to(torch.long)
         self.domain = None if domain is None else torch.as_tensor(domain, device=self.x.device).to(torch.long)
         self._validate()
@@ -62,7 +157,7 @@ class TensorData:
 
     # ------------------------------------------------------------------------------ construction
     @classmethod
-    def _trusted(cls, x: Tensor, c: Tensor | None, info: DataInfo, name: str,
+    def trusted(cls, x: Tensor, c: Tensor | None, info: DataInfo, name: str,
                  domain: Tensor | None = None) -> TensorData:
         """Build without re-validating (for views of data that were already checked)."""
         obj = cls.__new__(cls)
@@ -151,7 +246,7 @@ class TensorData:
         """The same data on ``device`` (a copy only if the device differs)."""
         c = None if self.c is None else self.c.to(device)
         domain = None if self.domain is None else self.domain.to(device)
-        return TensorData._trusted(self.x.to(device), c, self.info, self.name, domain)
+        return TensorData.trusted(self.x.to(device), c, self.info, self.name, domain)
 
     def subset(self, indices: Tensor | Sequence[int]) -> TensorData:
         """The examples at ``indices`` (a long tensor, a boolean mask or a sequence of ints)."""
@@ -163,7 +258,7 @@ class TensorData:
             raise UserError(f"subset of data set {self.name} is empty; select at least one example")
         c = None if self.c is None else self.c[idx]
         domain = None if self.domain is None else self.domain[idx]
-        out = TensorData._trusted(x, c, self.info, self.name, domain)
+        out = TensorData.trusted(x, c, self.info, self.name, domain)
         if domain is not None:
             out._validate_domain()  # a subset must still hold both domains
         return out

@@ -31,6 +31,7 @@ from unigen.data.toy import split_seed
 from unigen.errors import UserError
 from unigen.programs import DataInfo
 from unigen.registry import DATASETS
+from unigen.settings import bounded, seed as seed_setting
 
 TARGET_TEST_PER_CLASS = 50
 _TARGET_SPLIT_SEED = 0  # fixed: the target's train/test split never depends on the spec's seed
@@ -75,9 +76,9 @@ class MNISTToDigits:
 
     metrics: ClassVar[tuple[str, ...]] = ("label_accuracy",)  # the label model's accuracy on the target digits
 
-    target_size: int = 28
-    source_fraction: float = 1.0
-    seed: int = 0
+    target_size: int = bounded(28, 8, 28)
+    source_fraction: float = bounded(1.0, 0, 1, lo_open=True)
+    seed: int = seed_setting(0)
 
     def __post_init__(self) -> None:
         if not 8 <= self.target_size <= 28:

