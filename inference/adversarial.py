@@ -7,7 +7,8 @@ In the unified view (Hu et al., 2018) the discriminator is an inference network
 generator through :math:`q_\phi` with one generator loss. Subclasses supply ``generator_loss`` and
 may replace ``critic_loss`` (WGAN, LSGAN, hinge, f-GAN), ``generator_step`` (IWGAN's weights, InfoGAN's code
 term) or ``phases`` and ``fakes`` (VAE-GAN). A gradient penalty from
-:mod:`unigen.inference.penalties` composes with any of them through the ``penalty`` setting.
+:mod:`unigen.inference.penalties` composes with any of them through the ``penalty`` setting, and LeCam's
+regulariser (:mod:`unigen.inference.lecam`) through ``lecam_weight``, beside it.
 """
 from __future__ import annotations
 
@@ -17,7 +18,10 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
+from unigen.augment import ada_statistic, reports_ada
 from unigen.errors import UserError
+from unigen.inference.lecam import NAME as LECAM
+from unigen.inference.lecam import LeCamAnchors, lecam_penalty
 from unigen.inference.penalties import PENALTIES
 from unigen.programs import Batch, Programs
 from unigen.scoring import discriminate, generate, log_q_fake, log_q_real
@@ -33,11 +37,16 @@ class Adversarial(Strategy):
     :param n_critic: discriminator updates per generator update, each on a fresh batch.
     :param penalty: ``"none"`` or a gradient penalty on the discriminator: ``gp``, ``r1``, ``r2``, ``dragan``.
     :param penalty_weight: its weight (λ for ``gp``/``dragan``, γ for ``r1``/``r2``).
+    :param lecam_weight: λ of LeCam's regulariser on the critic's raw outputs (Tseng et al. 2021; 0: off), logged
+        as ``lecam`` before its weight.
+    :param lecam_decay: the decay of its real and fake anchors (exponential moving averages of the mean outputs).
     """
 
     n_critic: int = count(1, hi=1000)
     penalty: str = choice("none", lambda: ("none", *PENALTIES))
     penalty_weight: float = bounded(10.0, 0)
+    lecam_weight: float = bounded(0.0, 0)
+    lecam_decay: float = bounded(0.99, 0, 1, hi_open=True)
 
     def __post_init__(self) -> None:
         if self.n_critic < 1:
@@ -47,6 +56,18 @@ class Adversarial(Strategy):
     needs: ClassVar[Needs] = Needs(("model", "discriminator"))
     players: ClassVar[dict[str, tuple[str, ...]]] = {"discriminator": ("discriminator",),
                                                      "generator": ("model",)}
+
+    def attach(self, programs: Programs) -> None:
+        """LeCam's anchors, when it is on (:mod:`unigen.inference.lecam`)."""
+        if self.lecam_weight and LECAM not in programs.strategy_state:
+            programs.strategy_state[LECAM] = LeCamAnchors().to(programs.anchor.device)
+
+    def regularise(self, programs: Programs, d_real: Tensor, d_fake: Tensor, out: dict[str, Tensor]) -> None:
+        """Add LeCam's term to the critic's loss in ``out`` (in place), when it is on."""
+        if self.lecam_weight:
+            reg = lecam_penalty(d_real, d_fake, programs.strategy_state[LECAM], self.lecam_decay)
+            out["discriminator"] = out["discriminator"] + self.lecam_weight * reg
+            out["lecam"] = reg
 
     def phases(self) -> tuple[Phase, ...]:
         return (Phase(("discriminator",), self.discriminator_step, self.n_critic),
@@ -62,17 +83,20 @@ class Adversarial(Strategy):
         x_fake, _ = generate(programs, batch.x.shape[0], batch.c, like=batch.x)
         return x_fake, batch.c
 
+    @reports_ada  # it adds ADA's r_t when ADA is on (unigen.augment)
     def discriminator_step(self, programs: Programs, batch: Batch) -> dict[str, Tensor]:
         with torch.no_grad():
             x_fake, c_fake = self.fakes(programs, batch)
         d_real = discriminate(programs, batch.x, batch.c)  # (batch,)
         d_fake = discriminate(programs, x_fake, c_fake)  # (fakes,)
         out = {"discriminator": self.critic_loss(d_real, d_fake), "d_real": d_real.mean(), "d_fake": d_fake.mean()}
+        out.update(ada_statistic(programs, d_real))  # ADA's r_t, only when it is on (unigen.augment)
         if self.penalty != "none":
             paired = x_fake[: batch.x.shape[0]]
             pen = PENALTIES[self.penalty](lambda x: discriminate(programs, x, batch.c), batch.x, paired)
             out["discriminator"] = out["discriminator"] + self.penalty_weight * pen
             out["penalty"] = pen
+        self.regularise(programs, d_real, d_fake, out)
         return out
 
     def generator_step(self, programs: Programs, batch: Batch) -> dict[str, Tensor]:

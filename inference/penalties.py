@@ -19,6 +19,7 @@ or ``none`` for penalised critics, as Gulrajani et al. advise.
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Callable
 
 import torch
@@ -28,9 +29,13 @@ Critic = Callable[[Tensor], Tensor]
 
 
 def grad_norm(critic: Critic, x: Tensor) -> Tensor:
-    """Per-example :math:`\\|\\nabla_x d(x)\\|_2`, shape ``(batch,)``, differentiable (create_graph)."""
-    x = x.detach().requires_grad_(True)
-    (g,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
+    """Per-example :math:`\\|\\nabla_x d(x)\\|_2`, shape ``(batch,)``, differentiable (create_graph). Always in
+    float32: under mixed precision (``train.precision``) the critic runs here with autocast off, on float32
+    inputs (a half-precision double backward is where WGAN-GP goes NaN)."""
+    mixed = torch.is_autocast_enabled(x.device.type)
+    x = (x.detach().float() if x.dtype in (torch.float16, torch.bfloat16) else x.detach()).requires_grad_(True)
+    with torch.autocast(x.device.type, enabled=False) if mixed else nullcontext():
+        (g,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
     return g.reshape(x.shape[0], -1).norm(dim=1)
 
 

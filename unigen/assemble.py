@@ -10,10 +10,12 @@ import numpy as np
 import pyro
 import torch
 
+from unigen.augment import augment_critics
 from unigen.config import PLACEMENTS, Resolved, check_device_name, optim_config
 from unigen.data import TensorData
 from unigen.data.stream import fits_on_device
 from unigen.distributed import World, from_env, local_device
+from unigen.ema import EMASettings
 from unigen.errors import UserError
 from unigen.programs import DataInfo, Programs
 from unigen.roles import needed_roles
@@ -70,6 +72,7 @@ class Built:
     train_data: TensorData
     device: torch.device
     world: World = World()
+    weights: str = "trained"  # "ema": the programs hold a player's weight average (unigen.ema)
 
     @property
     def config(self):
@@ -93,7 +96,9 @@ class Built:
                        seed=cfg.train.seed, world=self.world, total_steps=cfg.train.steps,
                        compile=cfg.train.compile, device=self.device,
                        stream=cfg.train.data_placement == "host" or None, max_skipped=cfg.train.max_skipped,
-                       skip_window=cfg.train.skip_window)
+                       skip_window=cfg.train.skip_window,
+                       ema=EMASettings(cfg.train.ema, cfg.train.ema_start, cfg.train.ema_player),
+                       precision=cfg.train.precision)
 
 
 def place(data: TensorData, device: torch.device, placement: str) -> TensorData:
@@ -123,6 +128,8 @@ def build(resolved: Resolved, distributed: bool = False) -> Built:
     data = place(resolved.data.load("train"), device, cfg.train.data_placement)
     roles = needed_roles(resolved.strategy)  # the strategy asks, the spec builds only those roles
     programs = resolved.model.build(data.info, roles=roles).to(device)  # the spec binds the event shape
+    augment_critics(programs, resolved.strategy, cfg.train, data.info)  # DiffAugment's wrappers (unigen.augment)
+    resolved.strategy.attach(programs)  # its running statistics, so a checkpoint loads into these programs
     resolved.strategy.check(programs)
     if world.size > 1:
         seed_everything(cfg.train.seed + world.rank)

@@ -340,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command not in ("train", "config", "eval") or any("=" not in e or e.startswith("-") for e in extra):
             p.error(f"unrecognized arguments: {' '.join(extra)}")
         args.overrides += extra
-    from unigen.run import Interrupted
+    from unigen.signals import Interrupted
 
     try:
         args.fn(args)

@@ -81,6 +81,24 @@ class TrainConfig:
     logger: str = choice("none", LOGGERS)
     # every this many steps (a multiple of log_every) write RUN_DIR/samples/step_NNNNNN.png; 0: off
     sample_every: int = count(0, lo=0)
+    # every this many steps (a multiple of log_every) evaluate the run (its eval.* metrics) and log them as an
+    # "eval" row; train.monitor may then name one of them (best.pt by FID: monitor=fid_..., monitor_mode=min); 0: off
+    eval_every: int = count(0, lo=0)
+    # generator EMA (Yazıcı et al. 2019): decay of an exponential moving average of the averaged player's weights,
+    # used for sampling, evaluation and export; 0: off
+    ema: float = bounded(0.0, 0, 1, hi_open=True)
+    ema_start: int = count(0, lo=0)  # the step from which the average is kept (before it, it copies the weights)
+    ema_player: str = ""  # the player averaged; "": the one that owns the model (a GAN's generator, a VAE)
+    # DiffAugment (Zhao et al. 2020): the policy applied to every critic input, real and generated alike, of
+    # image data, e.g. "color,translation,cutout"; "": off
+    augment: str = ""
+    # ADA (Karras et al. 2020): tune the augmentation probability p so that E[sign D(x_real)] stays at this
+    # target (0.6 in the paper); 0: p = 1 (plain DiffAugment)
+    ada_target: float = bounded(0.0, 0, 1, hi_open=True)
+    ada_speed: int = count(500_000)  # ADA: real images over which p can move from 0 to 1
+    # float32 | bf16 (autocast, CPU and CUDA) | fp16 (autocast with a gradient scaler, CUDA); penalties and
+    # log-densities stay float32
+    precision: str = choice("float32", ("float32", "bf16", "fp16"))
 
 
 @dataclass

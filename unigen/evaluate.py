@@ -26,7 +26,8 @@ def evaluate_built(built: Built) -> dict:
                     settings=built.resolved.config.eval, draw=lambda n: draw_labelled(built, n),
                     conditional=uses_labels(built))
     with seeded(built):
-        return plain_keys(evaluate_metrics(ev))
+        results = plain_keys(evaluate_metrics(ev))
+    return results | ({"weights": "ema"} if built.weights == "ema" else {})  # say which weights were scored
 
 
 def metric_id(label: str) -> str:

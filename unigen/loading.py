@@ -5,6 +5,7 @@ way: sampling it with the same seed gives the same samples."""
 from __future__ import annotations
 
 import json
+import sys
 import math
 import reprlib
 from pathlib import Path
@@ -14,6 +15,7 @@ import torch
 from omegaconf import OmegaConf
 
 from unigen import checkpoint
+from unigen.augment import augment_critics
 from unigen.assemble import Built, build, pick_device, seed_everything
 from unigen.config import Resolved, resolve
 from unigen.strictyaml import load_yaml
@@ -85,14 +87,19 @@ def load_run_dir(run_dir: str | Path, device: str | None = None) -> Built:
     state = checkpoint.load(run_dir / "checkpoint.pt", map_location=built.device)
     checkpoint.check_matches(state, OmegaConf.to_container(resolved.config), run_dir / "checkpoint.pt",
                              normalise=normalise)
+    averaged = resolved.config.train.ema > 0 and "programs_ema" in state  # sample the weight average (unigen.ema)
     try:
-        built.programs.load_state_dict(state["programs"])
+        built.programs.load_state_dict(state["programs_ema" if averaged else "programs"])
     except (KeyError, RuntimeError, TypeError, AttributeError) as e:
         raise UserError(f"checkpoint in {run_dir} does not fit model {resolved.config.model.name!r} "
                         f"({str(e).splitlines()[0][:120] if str(e) else type(e).__name__}); use the run's own "
                         f"config") from None
     check_finite(built.programs, run_dir / "checkpoint.pt")
     built.programs.eval()
+    if averaged:
+        built.weights = "ema"
+        print(f"unigen: {run_dir}: the weight average of player {state['ema']['player']!r} "
+              f"(train.ema={resolved.config.train.ema}) is used", file=sys.stderr)
     return built
 
 
@@ -190,6 +197,8 @@ def load_export(path: str | Path, device: str | None = None):
     seed_everything(resolved.config.train.seed)
     pyro.enable_validation(False)
     programs = resolved.model.build(info, roles=needed_roles(resolved.strategy)).to(dev)  # the roles trained
+    augment_critics(programs, resolved.strategy, resolved.config.train, info)  # the module tree trained
+    resolved.strategy.attach(programs)  # its running statistics (exported with the weights)
     try:
         missing, unexpected = load_model(programs, str(path), strict=False, device=str(dev))
     except (RuntimeError, ValueError) as e:

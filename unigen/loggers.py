@@ -36,10 +36,11 @@ def check_logging(train) -> None:
         except ImportError:
             raise UserError("train.logger=tensorboard needs the tensorboard package; install it with "
                             "`pip install unigen[tb]` (or pip install tensorboard)") from None
-    if train.sample_every and train.sample_every % train.log_every:
-        raise UserError(f"train.sample_every={train.sample_every} is not a multiple of train.log_every="
-                        f"{train.log_every}; samples are drawn at log steps: use e.g. train.sample_every="
-                        f"{max(1, round(train.sample_every / train.log_every)) * train.log_every}")
+    for key, every in (("sample_every", train.sample_every), ("eval_every", train.eval_every)):
+        if every and every % train.log_every:
+            raise UserError(f"train.{key}={every} is not a multiple of train.log_every={train.log_every}; "
+                            f"{'samples are drawn' if key == 'sample_every' else 'evaluations run'} at log steps: "
+                            f"use e.g. train.{key}={max(1, round(every / train.log_every)) * train.log_every}")
 
 
 def _cell(v) -> str:
@@ -118,6 +119,8 @@ def player_stats(trainer) -> dict[str, float]:
     the player's gradients, i.e. of its last update) for every player (one host sync)."""
     out = {f"lr/{player}": float(trainer.optimizers[player].param_groups[0]["lr"]) for player in trainer.params}
     norms = trainer.last_grad_norms()
+    if getattr(trainer, "precision", None) is not None and trainer.precision.scalers:  # fp16's skipped steps
+        out["scaler_skips"] = trainer.precision.skips
     if norms:
         values = torch.stack(list(norms.values())).tolist()
         out.update({f"grad_norm/{p}": v for p, v in zip(norms, values)})

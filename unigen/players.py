@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from unigen.config import OptimConfig
+from unigen.ema import EMASettings, WeightAverage
 from unigen.errors import UserError
 from unigen.optim import DamagedState, advance_schedules, build_optimizers, restore_optimizers
 from unigen.programs import Batch, Programs
@@ -169,15 +170,19 @@ class Players:
     :param total_steps: the planned steps, over which schedules run.
     :param capturable: optimiser counts and rates on the device (a CUDA graph replays the updates).
     :param tensor_lr: rates in tensors that a traced graph reads.
+    :param average: ``(player, EMASettings)``: keep an exponential moving average of that player's weights
+        (:mod:`unigen.ema`), moved after every step, or ``None``.
     """
 
     def __init__(self, params: dict[str, list[nn.Parameter]], settings: Callable[[str], OptimConfig], phases,
-                 total_steps: int, capturable: bool = False, tensor_lr: bool = False):
+                 total_steps: int, capturable: bool = False, tensor_lr: bool = False,
+                 average: tuple[str, EMASettings] | None = None):
         self.settings = settings
         updates = {p: sum(ph.repeats for ph in phases if p in ph.players) for p in params}  # per step
         optimizers, schedulers = build_optimizers(params, settings, updates, total_steps, capturable, tensor_lr)
         self.states = {p: PlayerState(params[p], optimizers[p], schedulers.get(p), updates[p]) for p in params}
         self.params, self.optimizers, self.schedulers, self.updates = params, optimizers, schedulers, updates
+        self.average = None if average is None else WeightAverage(average[0], params[average[0]], average[1])
 
     def __iter__(self):
         return iter(self.states)
@@ -185,9 +190,12 @@ class Players:
     def __getitem__(self, player: str) -> PlayerState:
         return self.states[player]
 
-    def advance_schedules(self) -> None:
-        """Move every schedule by its player's updates in one step."""
+    def after_step(self, step: int) -> None:
+        """After strategy step ``step``: move every schedule by its player's updates in the step, and the weight
+        average (if kept) to the step."""
         advance_schedules(self.schedulers, self.updates)
+        if self.average is not None:
+            self.average.update(step)
 
     def outside(self, programs: Programs) -> dict[str, dict[str, torch.Tensor]]:
         """The players' parameters that ``programs.state_dict()`` does not hold, by player and position."""
@@ -197,9 +205,12 @@ class Players:
 
     def state_dict(self, programs: Programs) -> dict:
         outside = {pl: {i: p.detach().clone() for i, p in ps.items()} for pl, ps in self.outside(programs).items()}
-        return {"outside_programs": {pl: ps for pl, ps in outside.items() if ps},
-                "optimizers": {p: s.optimizer.state_dict() for p, s in self.states.items()},
-                "schedulers": {p: s.scheduler.state_dict() for p, s in self.states.items() if s.scheduler}}
+        state = {"outside_programs": {pl: ps for pl, ps in outside.items() if ps},
+                 "optimizers": {p: s.optimizer.state_dict() for p, s in self.states.items()},
+                 "schedulers": {p: s.scheduler.state_dict() for p, s in self.states.items() if s.scheduler}}
+        if self.average is not None:  # the average, and the programs as sampling loads them (unigen.ema)
+            state |= {"ema": self.average.state_dict(), "programs_ema": self.average.programs_state(programs)}
+        return state
 
     def load_state_dict(self, programs: Programs, state: dict, step: int) -> None:
         """Restore :meth:`state_dict` at strategy step ``step``, then put this run's optimiser settings on
@@ -222,6 +233,8 @@ class Players:
                     for i, value in ps.items():
                         here[player][i].copy_(value)
         restore_optimizers(self.optimizers, self.schedulers, state, self.settings, self.updates, step)
+        if self.average is not None:
+            self.average.load_state_dict(state.get("ema"))
         bad = next((p for p, s in self.states.items() for q in s.params if not bool(q.isfinite().all())), None)
         if bad is not None:
             raise DamagedState(f"the weights of player {bad!r} are not finite (NaN or infinite): it was saved from a "

@@ -42,11 +42,15 @@ COMMON_MEANINGS = {
     "d_real": "mean critic logit on real data (AAE: on prior draws of z; AVB: on encoder pairs)",
     "d_fake": "mean critic logit on generated data (AAE: on codes of q(z | x); AVB: on prior pairs)",
     "penalty": "critic penalty, before its weight",
+    "lecam": "LeCam regulariser of the critic, before its weight",
     "bound": "the strategy's lower bound on log p(x) per example (nats)",
     "kl_weight": "β_t, the weight of the KL part of the bound in training (β-VAE, KL warm-up)",
     "ess": "effective sample size of the importance weights",
     "reconstruction": "reconstruction: − log p(x | z) per example (nats)",
     "adversarial": "adversarial term of the loss",
+    "ada_r": "ADA's r_t = E[sign D(x_real)] over the window (p moves to keep it at train.ada_target)",
+    "ada_p": "ADA's augmentation probability p after this log step's update",
+    "scaler_skips": "steps fp16's gradient scalers skipped for overflowing gradients (train.precision=fp16)",
     "skipped_steps": "updates skipped for a non-finite value (train.on_nan=skip)",
 }
 

@@ -106,6 +106,8 @@ class Programs(nn.Module):
         self.roles.update(extra)
         # register module roles so that parameters, buffers and devices follow the container
         self.modules_by_role = nn.ModuleDict({k: v for k, v in self.roles.items() if isinstance(v, nn.Module)})
+        # a strategy's running statistics (LeCam's anchors): buffers, not roles (Strategy.attach adds them)
+        self.strategy_state = nn.ModuleDict()
         self.obs = obs  # the observed site's name: given, or found by bind()
         self.event_shape: tuple[int, ...] | None = None
         # where placeholders are made: follows .to(device), not saved in checkpoints

@@ -11,9 +11,7 @@ A run directory holds ``config.yaml`` (resolved), ``metrics.jsonl`` (one JSON ob
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import threading
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -22,6 +20,8 @@ from omegaconf import OmegaConf
 
 from unigen import checkpoint, loggers, plots
 from unigen.assemble import build
+from unigen.augment import adapt
+from unigen.ema import scoring_weights
 from unigen.config import SCHEMA, Resolved, resolve
 from unigen.config import save as save_config
 from unigen.errors import UserError
@@ -30,25 +30,12 @@ from unigen.loading import normalise, saved_config
 from unigen.rundir import RunLock, claim_new, discard_unused, disk_errors, first_missing, remove_stale_temps, usable_dir
 from unigen.runlog import MetricsLog, write_json
 from unigen.sampling import SNAPSHOTS, no_samples, snapshot, write_samples
+from unigen.signals import Interrupted, StopOnSignal
 from unigen.trainer import NonFiniteError
 
 
-class Interrupted(Exception):
-    """SIGINT or SIGTERM stopped the run after its checkpoint was saved; the CLI exits with ``128 + signum``."""
-
-    def __init__(self, signame: str, run_dir: Path, step: int | None, during: str = "training"):
-        self.signame, self.run_dir, self.step = signame, run_dir, step
-        self.exit_code = 128 + int(getattr(signal, signame))
-        at = f" at step {step}" if step is not None else ""
-        if during == "training":
-            hint = f"resume with: unigen train --resume {run_dir}"
-        else:
-            hint = f"the trained run is saved; evaluate it with: unigen eval {run_dir}"
-        super().__init__(f"stopped by {signame} during {during}{at}; {hint}")
-
-
 #: settings that a resumed run cannot change: its parameters, data and random streams come from the checkpoint
-FIXED_ON_RESUME = ("model", "strategy", "data", "train.seed", "out")
+FIXED_ON_RESUME = ("model", "strategy", "data", "train.seed", "out", "train.augment")
 
 
 def _flat(cfg: dict, prefix: str = "") -> dict:
@@ -191,13 +178,16 @@ def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, mai
     best = {"value": None}
     sign = 1.0 if cfg.train.monitor_mode == "min" else -1.0
 
-    def check_monitor(names: set[str]) -> None:
-        if cfg.train.monitor and cfg.train.monitor not in names:
+    def check_monitor(names: set[str], scored: bool = True) -> None:
+        """``train.monitor`` names a logged series; with ``train.eval_every`` an eval metric too, known once
+        ``scored`` (at the first evaluation)."""
+        if cfg.train.monitor and cfg.train.monitor not in names and (scored or not cfg.train.eval_every):
             raise UserError(f"train.monitor={cfg.train.monitor!r} names no logged series; choose one of "
                             f"{', '.join(sorted(names))}")
 
     def on_log(step: int, values: dict) -> None:
         values = {**values, **loggers.player_stats(trainer)}
+        values.update(adapt(built.programs, resolved.strategy, cfg.train, step, values))  # ADA's p (unigen.augment)
         row = log.write(step, values)
         csv_log.append(row)
         if tb is not None:
@@ -206,7 +196,15 @@ def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, mai
             plain.write(step, values)
         if main and cfg.train.sample_every and step % cfg.train.sample_every == 0:
             snapshot(built, run_dir / SNAPSHOTS / f"step_{step:06d}.png")
-        check_monitor(set(values))
+        scored = bool(cfg.train.eval_every) and step % cfg.train.eval_every == 0
+        if scored:  # on streams of its own (evaluate_built is seeded): training continues bit for bit
+            with scoring_weights(built, trainer.players.average):
+                scores = evaluate_built(built)
+            log.write(step, scores, kind="eval")
+            values = {**values, **{k: v for k, v in scores.items() if isinstance(v, (int, float))}}
+            if tb is not None:
+                tb.write(step, values)
+        check_monitor(set(values), scored)
         value = values.get(cfg.train.monitor) if cfg.train.monitor else None
         if value is not None and (best["value"] is None or sign * value < sign * best["value"]):
             best["value"] = value
@@ -218,7 +216,8 @@ def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, mai
             trainer.fit(cfg.train.steps, log_every=cfg.train.log_every, on_log=on_log,
                         on_checkpoint=save_checkpoint, checkpoint_every=cfg.train.checkpoint_every,
                         progress=cfg.train.progress and plain is None, should_stop=stop.requested,
-                        on_first_step=lambda losses: check_monitor(losses | set(loggers.player_stats(trainer))))
+                        on_first_step=lambda losses: check_monitor(losses | set(loggers.player_stats(trainer)),
+                                                                   scored=False))
         except NonFiniteError as e:
             kept = run_dir / "checkpoint.pt"
             last = (f"the last good checkpoint {kept} (step {last_good['step']}) is kept"
@@ -240,18 +239,17 @@ def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, mai
     try:
         plots.save_curves(log.path, run_dir / "losses.png", players=list(resolved.strategy.players),
                           meanings=resolved.strategy.meanings)
-        if no_samples(built):
-            print(f"no samples.png: {no_samples(built)}")
-        else:
-            write_samples(built, run_dir / "samples.png", step=trainer.step_count)
-        results = evaluate_built(built)
+        with scoring_weights(built, trainer.players.average):  # the weight average when kept (unigen.ema)
+            if no_samples(built):
+                print(f"no samples.png: {no_samples(built)}")
+            else:
+                write_samples(built, run_dir / "samples.png", step=trainer.step_count)
+            results = evaluate_built(built)
     except KeyboardInterrupt:
         raise Interrupted("SIGINT", run_dir, None, during="the final evaluation") from None
     log.write(trainer.step_count, results, kind="eval")
     write_json(run_dir / "eval.json", results)
     return run_dir
-
-
 
 
 def remove_own_outputs(run_dir: Path) -> None:
@@ -260,33 +258,3 @@ def remove_own_outputs(run_dir: Path) -> None:
     for pattern in (f"{loggers.TB_DIR}/events.out.tfevents.*", f"{SNAPSHOTS}/step_*.png"):
         for p in run_dir.glob(pattern):
             p.unlink()
-
-
-
-
-
-
-class StopOnSignal:
-    """While active, SIGINT and SIGTERM set a flag instead of killing the process (restored on exit)."""
-
-    def __init__(self):
-        self.signal: str | None = None
-
-    def requested(self) -> bool:
-        return self.signal is not None
-
-    def _handle(self, signum, frame) -> None:
-        self.signal = signal.Signals(signum).name
-
-    def __enter__(self) -> "StopOnSignal":
-        self._old = {}
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for sig, handler in self._old.items():
-            signal.signal(sig, handler)
-
-

@@ -103,6 +103,8 @@ def _call_target(fn: Callable) -> Callable:
         elif inner is None and isinstance(fn, nn.Module):
             inner = getattr(fn, "module", None) if isinstance(fn, nn.parallel.DistributedDataParallel) else \
                 getattr(fn, "_orig_mod", None)  # a DDP wrapper, a torch.compile'd module
+            if inner is None:  # a wrapper naming what it calls (unigen.augment.Augmented: its critic)
+                inner = getattr(fn, "__wrapped__", None)
             if inner is None:
                 return fn.forward  # the instance's: a bound method, or a function set on the instance
         if inner is None:
@@ -246,6 +248,11 @@ def trace_guide(guide: Callable, x: Tensor, c: Tensor | None = None) -> poutine.
     return trace_program(guide, x, c)
 
 
+def _at_least_float32(t: Tensor) -> Tensor:
+    """A half-precision tensor (mixed precision's) in float32; any other as it is."""
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
 def log_prob(fn, value: Tensor) -> Tensor:
     r"""``fn.log_prob(value)``, bit for bit, with one shortcut: for independent Bernoulli pixels given by logits
     (the image likelihood of the VAE models) the binary cross-entropies are summed over the event *before* the
@@ -254,9 +261,10 @@ def log_prob(fn, value: Tensor) -> Tensor:
     backward) then touches one number per example instead of every pixel: two passes over :math:`K \times B
     \times D` values fewer per IWAE update."""
     base = getattr(fn, "base_dist", None)
+    value = _at_least_float32(value)  # mixed precision: densities in float32
     if (type(fn) is Independent and type(base) is Bernoulli and "logits" in base.__dict__
             and not base._validate_args):
-        logits, value = broadcast_all(base.logits, value)
+        logits, value = broadcast_all(_at_least_float32(base.logits), value)
         bce = F.binary_cross_entropy_with_logits(logits, value, reduction="none")
         return -_sum_rightmost(bce, fn.reinterpreted_batch_ndims)
     return fn.log_prob(value)

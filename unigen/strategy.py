@@ -57,6 +57,11 @@ class Strategy:
     def phases(self) -> tuple[Phase, ...]:
         raise NotImplementedError
 
+    def attach(self, programs: Programs) -> None:
+        """Add the strategy's running statistics (buffers, e.g. LeCam's anchors) to ``programs.strategy_state``:
+        called by the trainer, by ``assemble.build`` and when an export is loaded, so that checkpoints and exports
+        hold them and a resumed run continues them; idempotent. Most strategies have none."""
+
     def after_update(self, programs: Programs, player: str) -> None:
         """Called after each optimiser step of ``player``; in-place and capture-safe."""
 

@@ -26,12 +26,14 @@ from tqdm.auto import tqdm
 from unigen.arguments import check_arguments, check_counts, integer
 from unigen.config import OptimConfig
 from unigen.data.base import TensorData
-from unigen.data.stream import HostBatches, same_device
+from unigen.data.stream import HostBatches
 from unigen.distributed import RoleWrappers, World, rank_slice, shard_size
+from unigen.ema import EMASettings
 from unigen.errors import UserError, first_line
 from unigen.execution import check_compile, choose, execution_class
 from unigen.optim import DamagedState
 from unigen.players import GradNorms, Players, discover
+from unigen.precision import Precision
 from unigen.programs import Batch, Programs
 from unigen.strategy import Phase, Strategy
 from unigen.watch import FiniteWatch, NonFiniteError, SkippedTooOften  # noqa: F401  (importable from here)
@@ -57,15 +59,18 @@ class Trainer:
     :param stream: force (or forbid) streaming; by default, stream when the data are not on ``device``.
     :param max_skipped: with ``skip_nonfinite``, stop once more than this share of the last ``skip_window``
         updates was skipped (:class:`~unigen.watch.SkippedTooOften`, checked from 20 updates on).
+    :param ema: an exponential moving average of a player's weights (:mod:`unigen.ema`; decay 0: none).
+    :param precision: ``float32``, ``bf16`` or ``fp16``: the updates' autocast (:mod:`unigen.precision`).
     """
 
     def __init__(self, programs: Programs, strategy: Strategy, data: TensorData, batch_size: int,
                  optim: OptimConfig | Callable[[str], OptimConfig] = OptimConfig(), skip_nonfinite: bool = False,
                  seed: int = 0, world: World = World(), total_steps: int = 0, compile: str = "none",
                  device: torch.device | None = None, stream: bool | None = None, max_skipped: float = 0.5,
-                 skip_window: int = 100):
+                 skip_window: int = 100, ema: EMASettings = EMASettings(), precision: str = "float32"):
         self.settings = settings = optim if callable(optim) else (lambda _player: optim)
         check_arguments(programs, strategy, data, batch_size, settings)
+        strategy.attach(programs)  # its running statistics, if any (LeCam's anchors)
         self.programs, self.strategy, self.data, self.batch_size = programs, strategy, data, batch_size
         self.device = data.x.device if device is None else torch.device(device)
         check_compile(compile, self.device, strategy.registry_name or type(strategy).__name__,
@@ -74,16 +79,15 @@ class Trainer:
         self.index_generator = torch.Generator(device=data.x.device).manual_seed(seed)
         params = discover(programs, strategy, data, self.device, seed, batch_size)  # each player's parameters
         mode = execution_class(compile)  # the execution mode says how optimisers keep their rates
+        self.precision = Precision(precision, self.device, compile, strategy.players)
         self.players = players = Players(params, settings, strategy.phases(), total_steps, mode.capturable,
-                                         mode.tensor_lr)
+                                         mode.tensor_lr, ema.for_players(strategy.players))
         self.params, self.updates, self.optimizers, self.schedulers = (players.params, players.updates,
                                                                        players.optimizers, players.schedulers)
         self.watch = FiniteWatch(params, self.device, skip_nonfinite, max_skipped, skip_window)
         self.window = Window()  # the open logging window (kept in checkpoints)
-        self.host = None  # host-resident data: batches staged before each step
-        if not same_device(data.x.device, self.device) if stream is None else stream:
-            slots = sum(ph.repeats for ph in strategy.phases())
-            self.host = HostBatches(data, self.device, batch_size, slots, self.index_generator)
+        slots = sum(ph.repeats for ph in strategy.phases())  # host-resident data: batches staged before each step
+        self.host = HostBatches.when_needed(data, self.device, batch_size, slots, self.index_generator, stream)
         self.step_count = 0
         self.progress = torch.zeros((), device=self.device)  # = step_count on the device: Batch.step (in place)
         self.grad_norms = GradNorms(params, self.device)  # each player's last update's gradient norm
@@ -95,7 +99,6 @@ class Trainer:
 
     traced = property(lambda self: self.execution.traced)  # the traced updates (train.compile=trace*), or None
     graphed = property(lambda self: self.execution.graphed)  # the captured step (CUDA), or None
-
     skipped = property(lambda self: self.watch.skipped)  # updates dropped by skip_nonfinite
 
     def sample_batch(self) -> Batch:
@@ -110,7 +113,7 @@ class Trainer:
         if self.host is not None:
             self.host.stage()
         out = self.execution.step(self.eager_step)
-        self.players.advance_schedules()
+        self.players.after_step(self.step_count + 1)  # schedules, and the weight average if kept
         self.step_count += 1
         return out
 
@@ -143,29 +146,29 @@ class Trainer:
         """One update of the phase's players on ``batch``: losses, backward passes, optimiser steps (the
         non-finite check is the step's: :meth:`eager_step`)."""
         watch, in_graph, params = self.watch, self.execution.in_graph, self.params
-        values = phase.loss(self.programs, batch)
+        with self.precision.autocast():
+            values = phase.loss(self.programs, batch)
         for i, player in enumerate(phase.players):
             for q in params[player]:  # Optimizer.zero_grad(set_to_none=True), without its dynamo-disabling
                 q.grad = None  # wrapper and profiler range (about 40 µs a call on a CPU host)
-            values[player].backward(inputs=params[player], retain_graph=i < len(phase.players) - 1)
+            loss = self.precision.scaled(player, values[player])
+            loss.backward(inputs=params[player], retain_graph=i < len(phase.players) - 1)
             if in_graph:  # a replayed graph writes no .grad: it records the norm itself
                 self.grad_norms.record(player)
         if not (watch.skip and watch.drop(watch.bad_update(phase.players, values), self.step_count + 1)):  # eager
             for player in phase.players:
-                self.execution.optimizer_step(self.players[player].optimizer)
+                self.precision.step(player, self.players[player].optimizer, self.execution.optimizer_step)
                 self.strategy.after_update(self.programs, player)
             if in_graph:  # in the graph, fused; eager: once a step (eager_step)
                 watch.after_update(phase.players, values)
         return {k: v.detach() for k, v in values.items()}
 
-    def last_grad_norms(self) -> dict[str, Tensor]:
-        """Each player's gradient norm at its last update (:class:`~unigen.players.GradNorms`)."""
+    def last_grad_norms(self) -> dict[str, Tensor]:  # each player's, at its last update (players.GradNorms)
         return self.grad_norms.read(self.execution.in_graph)
 
     def fit(self, steps: int, log_every: int = 50, on_log: Callable[[int, dict[str, float]], None] | None = None,
             on_checkpoint: Callable[[int], None] | None = None, checkpoint_every: int = 0,
-            progress: bool = True, should_stop: Callable[[], bool] | None = None,
-            check_every: int | None = None,
+            progress: bool = True, should_stop: Callable[[], bool] | None = None, check_every: int | None = None,
             on_first_step: Callable[[set[str]], None] | None = None) -> dict[str, float]:
         """Run until ``steps`` steps in all have been taken (a resumed trainer continues from its count).
 
@@ -177,8 +180,7 @@ class Trainer:
         the names of the losses a log row will hold (to check a name against them before a long wait).
         """
         check_counts("fit", steps=(steps, 0), log_every=(log_every, 1), checkpoint_every=(checkpoint_every, 0))
-        if check_every is None:
-            check_every = self.execution.check_every(log_every, self.device)
+        check_every = self.execution.check_every(log_every, self.device) if check_every is None else check_every
         last, stopped = {}, False
         bar = tqdm(total=steps, initial=self.step_count, disable=not progress, dynamic_ncols=True,
                    mininterval=0.5, desc=self.strategy.registry_name)
@@ -208,8 +210,7 @@ class Trainer:
                 on_log(self.step_count, last)
         return last
 
-    def compile_stats(self) -> dict[str, float]:
-        """Compile work for the timing row (:meth:`unigen.execution.Execution.stats`; empty when eager)."""
+    def compile_stats(self) -> dict[str, float]:  # compile work for the timing row (empty when eager)
         return self.execution.stats()
 
     def raise_if_nonfinite(self, exact: bool = True) -> None:

@@ -572,7 +572,7 @@ def test_two_processes_cannot_train_one_directory(tmp_path):
 
 
 def test_a_resume_off_a_logging_boundary_logs_like_an_uninterrupted_run(tmp_path, monkeypatch):
-    from unigen.run import StopOnSignal
+    from unigen.signals import StopOnSignal
 
     args = TINY + ["train.steps=30"]
     full = train(RING, args, out=str(tmp_path / "full"))

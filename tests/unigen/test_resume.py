@@ -12,7 +12,8 @@ import torch
 from unigen import checkpoint
 from unigen.cli import main
 from unigen.errors import UserError
-from unigen.run import StopOnSignal, train
+from unigen.run import train
+from unigen.signals import StopOnSignal
 
 # a constant rate: some tests stop a long run and compare it with a run of fewer train.steps, and a decaying
 # schedule (the demo config's linear one) depends on train.steps

@@ -46,6 +46,15 @@ class HostBatches:
         self.copied = torch.cuda.Event() if pin else None
         self.cursor = 0
 
+    @classmethod
+    def when_needed(cls, data: TensorData, device: torch.device, batch_size: int, slots: int,
+                    generator: torch.Generator, stream: bool | None = None) -> "HostBatches | None":
+        """Staged batches when the data are streamed (``stream``; by default when they are not on ``device``),
+        else ``None``: the trainer samples them on the device."""
+        if not (not same_device(data.x.device, device) if stream is None else stream):
+            return None
+        return cls(data, device, batch_size, slots, generator)
+
     def stage(self) -> None:
         """Draw and copy the next step's batches (outside any captured graph)."""
         if self.copied is not None:

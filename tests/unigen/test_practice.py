@@ -1,0 +1,166 @@
+"""The practice layer: generator EMA, LeCam, mixed precision and periodic evaluation, each against its maths or
+against the run without it (bit for bit where it must leave training alone)."""
+import json
+
+import pytest
+import torch
+from probes import RING, TINY, cli, one_line
+from torch.testing import assert_close
+
+from unigen import checkpoint
+from unigen.config import OptimConfig
+from unigen.data import Ring
+from unigen.ema import EMASettings
+from unigen.inference import NonSaturatingGAN
+from unigen.inference.lecam import LeCamAnchors, lecam_penalty
+from unigen.inference.penalties import grad_norm
+from unigen.models import MLP
+from unigen.loading import load_run
+from unigen.run import train
+from unigen.trainer import Trainer
+
+
+def _rows(run, kind="train"):
+    return [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if r["kind"] == kind]
+
+
+def _ring_trainer(strategy, **kwargs):
+    torch.manual_seed(0)
+    data = Ring(n=512).load()
+    programs = MLP(hidden=16, disc_hidden=16).build(data.info)
+    return Trainer(programs, strategy, data, batch_size=32, optim=OptimConfig(lr=1e-2), **kwargs)
+
+
+# ------------------------------------------------------------------------------------------- EMA
+def test_the_weight_average_is_the_closed_form_average_of_the_trajectory():
+    beta, start, steps = 0.8, 2, 7
+    trainer = _ring_trainer(NonSaturatingGAN(), ema=EMASettings(beta, start))
+    assert trainer.players.average.player == "generator"  # the player that owns the model
+    params = trainer.params["generator"]
+    trajectory = []
+    for _ in range(steps):
+        trainer.step()
+        trajectory.append([p.detach().clone() for p in params])
+    # θ̄_T = β^(T−t0) θ_t0 + (1 − β) Σ_{t=t0+1..T} β^(T−t) θ_t
+    expected = [beta ** (steps - start) * trajectory[start - 1][i]
+                + sum((1 - beta) * beta ** (steps - t) * trajectory[t - 1][i] for t in range(start + 1, steps + 1))
+                for i in range(len(params))]
+    assert_close(trainer.players.average.values, expected, rtol=1e-5, atol=1e-6)
+    assert not all(torch.equal(a, b) for a, b in zip(trainer.players.average.values, trajectory[-1]))
+
+
+def test_a_run_with_ema_samples_and_scores_its_average_and_resumes_bit_for_bit(tmp_path, capsys):
+    args = TINY + ["train.ema=0.9", "train.ema_start=3", "train.checkpoint_every=10"]
+    whole = train(RING, args + ["train.steps=20"], out=str(tmp_path / "whole"))
+    half = train(RING, args + ["train.steps=10"], out=str(tmp_path / "half"))
+    train(overrides=["train.steps=20"], resume=half)
+    a, b = checkpoint.load(whole / "checkpoint.pt"), checkpoint.load(half / "checkpoint.pt")
+    assert_close(a["programs_ema"], b["programs_ema"], rtol=0, atol=0)
+    assert_close(a["ema"]["values"], b["ema"]["values"], rtol=0, atol=0)
+    assert json.loads((whole / "eval.json").read_text())["weights"] == "ema"
+    built = load_run(whole)
+    assert "weight average of player 'generator'" in capsys.readouterr().err and built.weights == "ema"
+    assert_close(dict(built.programs.state_dict()), a["programs_ema"], rtol=0, atol=0)
+    assert not all(torch.equal(a["programs"][k], a["programs_ema"][k]) for k in a["programs"])
+
+
+def test_ema_names_a_player_of_the_strategy(tmp_path, capsys):
+    code, err, _ = cli(["train", RING, *TINY, "train.steps=2", "train.ema=0.9", "train.ema_player=critic",
+                        "--out", tmp_path / "r"], capsys)
+    one_line(code, err, "train.ema_player='critic' is not a player of this strategy")
+
+
+# ------------------------------------------------------------------------------------------ LeCam
+def test_lecam_equals_its_equation_with_anchors_moved_first():
+    anchors, decay = LeCamAnchors(), 0.9
+    d_real, d_fake = torch.tensor([1.0, 3.0]), torch.tensor([-2.0, 0.0, -1.0])
+    reg = lecam_penalty(d_real, d_fake, anchors, decay)
+    alpha_r, alpha_f = 0.1 * 2.0, 0.1 * -1.0  # from 0: (1 − δ)·mean
+    assert float(anchors.real) == pytest.approx(alpha_r) and float(anchors.fake) == pytest.approx(alpha_f)
+    hand = ((d_real - alpha_f) ** 2).mean() + ((d_fake - alpha_r) ** 2).mean()
+    assert_close(reg, hand)
+
+
+def test_lecam_adds_its_weighted_term_to_the_critic_and_keeps_its_anchors_in_the_checkpoint(tmp_path):
+    plain = _ring_trainer(NonSaturatingGAN())
+    lecam = _ring_trainer(NonSaturatingGAN(lecam_weight=0.5))
+    batch = plain.sample_batch()
+    torch.manual_seed(1)
+    without = plain.strategy.discriminator_step(plain.programs, batch)
+    torch.manual_seed(1)
+    with_ = lecam.strategy.discriminator_step(lecam.programs, batch)
+    assert_close(with_["discriminator"], without["discriminator"] + 0.5 * with_["lecam"])
+    assert "lecam" not in without and "strategy_state.lecam.real" in lecam.programs.state_dict()
+    args = TINY + ["strategy.lecam_weight=0.3", "train.checkpoint_every=10"]
+    whole = train(RING, args + ["train.steps=20"], out=str(tmp_path / "whole"))
+    half = train(RING, args + ["train.steps=10"], out=str(tmp_path / "half"))
+    train(overrides=["train.steps=20"], resume=half)
+    a, b = checkpoint.load(whole / "checkpoint.pt"), checkpoint.load(half / "checkpoint.pt")
+    assert_close(a["programs"], b["programs"], rtol=0, atol=0)
+    assert float(a["programs"]["strategy_state.lecam.real"]) != 0.0
+    assert all("lecam" in r for r in _rows(whole))
+
+
+# ------------------------------------------------------------------------------------ mixed precision
+WGAN_GP = "experiments/configs/ring_wgan_gp.yaml"
+
+
+def test_bf16_losses_follow_float32_and_wgan_gp_stays_finite(tmp_path):
+    args = TINY + ["train.log_every=1"]
+    f32 = _rows(train(WGAN_GP, args + ["train.steps=3"], out=str(tmp_path / "f32")))
+    bf16 = _rows(train(WGAN_GP, args + ["train.steps=3", "train.precision=bf16"], out=str(tmp_path / "bf16")))
+    for a, b in zip(f32, bf16):  # bfloat16 keeps 8 bits of mantissa: the losses agree to about 1e-2
+        assert b["discriminator"] == pytest.approx(a["discriminator"], rel=5e-2, abs=5e-3)
+        assert b["penalty"] == pytest.approx(a["penalty"], rel=2e-2)
+    long = _rows(train(WGAN_GP, TINY + ["train.steps=60", "train.precision=bf16"], out=str(tmp_path / "long")))
+    assert all(all(v == v and abs(v) < 1e6 for k, v in r.items() if isinstance(v, float) and k != "time")
+               for r in long)
+
+
+def test_the_gradient_penalty_is_computed_in_float32_under_autocast():
+    critic = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    x = torch.randn(5, 2).bfloat16()  # a generated batch under autocast
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = grad_norm(lambda v: critic(v).squeeze(-1), x)
+    assert mixed.dtype == torch.float32  # and the same as the penalty's float32 computation, bit for bit:
+    assert_close(mixed, grad_norm(lambda v: critic(v).squeeze(-1), x.float()), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    (["train.precision=fp16"], "train.precision=fp16 needs a CUDA device"),
+    (["train.precision=half"], "train.precision='half' is not one of float32, bf16, fp16"),
+])
+def test_precision_refusals_are_one_line(overrides, fragment, tmp_path, capsys):
+    code, err, _ = cli(["train", RING, *TINY, "train.steps=2", *overrides, "--out", tmp_path / "r"], capsys)
+    one_line(code, err, fragment)
+
+
+def test_bf16_composes_with_the_traced_step(tmp_path):
+    eager = _rows(train(WGAN_GP, TINY + ["train.steps=5", "train.precision=bf16"], out=str(tmp_path / "e")))
+    traced = _rows(train(WGAN_GP, TINY + ["train.steps=5", "train.precision=bf16", "train.compile=trace-eager"],
+                         out=str(tmp_path / "t")))
+    # the traced graph records autocast's casts as operations of its own: close to eager bf16, not bit for bit
+    for a, b in zip(eager, traced):
+        assert b["discriminator"] == pytest.approx(a["discriminator"], rel=1e-3)
+        assert b["penalty"] == pytest.approx(a["penalty"], rel=1e-3)
+
+
+# ------------------------------------------------------------------------------------ periodic evaluation
+def test_periodic_evaluation_leaves_training_bit_identical_and_best_follows_the_metric(tmp_path):
+    args = TINY + ["train.steps=400", "train.checkpoint_every=400", "data.std=0.05", "train.optim.lr=5e-3",
+                   "eval.num_samples=500"]  # wide enough modes that the metric moves in 400 steps
+    plain = train(RING, args, out=str(tmp_path / "plain"))
+    scored = train(RING, args + ["train.eval_every=100", "train.monitor=high_quality", "train.monitor_mode=max"],
+                   out=str(tmp_path / "scored"))
+    a, b = checkpoint.load(plain / "checkpoint.pt"), checkpoint.load(scored / "checkpoint.pt")
+    assert_close(a["programs"], b["programs"], rtol=0, atol=0)
+    evals = _rows(scored, "eval")[:4]  # (then the end-of-training evaluation)
+    assert [r["step"] for r in evals] == [100, 200, 300, 400]
+    best = max(evals, key=lambda r: r["high_quality"])  # the first of the best, as best.pt keeps it
+    assert checkpoint.load(scored / "best.pt")["step"] == best["step"]
+    assert len({r["high_quality"] for r in evals}) > 1  # the metric moved: best.pt had a choice to make
+
+
+def test_eval_every_must_be_a_multiple_of_log_every(tmp_path, capsys):
+    code, err, _ = cli(["train", RING, *TINY, "train.steps=10", "train.eval_every=7", "--out", tmp_path / "r"], capsys)
+    one_line(code, err, "train.eval_every=7 is not a multiple of train.log_every=5")

@@ -1,0 +1,127 @@
+r"""An exponential moving average of one player's weights (Yazıcı et al., "The Unusual Effectiveness of Averaging
+in GAN Training", ICLR 2019): the "generator EMA" of modern GAN practice.
+
+After every strategy step :math:`t` the average :math:`\bar\theta` of the player's parameters :math:`\theta_t`
+moves as
+
+.. math::
+
+    \bar\theta_t = \theta_t \quad (t \le t_0), \qquad
+    \bar\theta_t = \beta\,\bar\theta_{t-1} + (1 - \beta)\,\theta_t \quad (t > t_0),
+
+with the decay :math:`\beta` (``train.ema``, e.g. 0.999) and the start step :math:`t_0` (``train.ema_start``), so
+:math:`\bar\theta_T = \beta^{T - t_0}\theta_{t_0} + (1 - \beta)\sum_{t = t_0 + 1}^{T} \beta^{T - t}\theta_t`. The
+averaging is :func:`torch.optim.swa_utils.get_ema_multi_avg_fn`'s (one fused ``lerp`` over the tensors).
+Buffers (batch-norm statistics) are not averaged: the averaged weights are used with the current buffers, as
+Yazıcı et al. and StudioGAN's ``apply_g_ema`` without its batch-statistics pass do.
+
+The averaged player is the one that owns the model (a GAN's generator, a VAE) unless ``train.ema_player`` names
+another. Sampling, evaluation and export use the averaged weights (the run says so); the checkpoint holds the
+average and its step, so a resumed run continues it bit for bit, and ``programs_ema``, the programs' state with
+the averaged tensors in place of the player's, which ``unigen sample``/``eval``/``export`` load.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.optim.swa_utils import get_ema_multi_avg_fn
+
+from unigen.errors import UserError
+
+
+@dataclass(frozen=True)
+class EMASettings:
+    """``train.ema``, ``train.ema_start`` and ``train.ema_player`` (``decay = 0``: no average)."""
+
+    decay: float = 0.0
+    start: int = 0
+    player: str = ""
+
+    def for_players(self, players: dict[str, tuple[str, ...]]) -> tuple[str, EMASettings] | None:
+        """``(averaged player, self)`` for a strategy with these players, or ``None`` when off."""
+        return (self.pick(players), self) if self.decay else None
+
+    def pick(self, players: dict[str, tuple[str, ...]]) -> str:
+        """The averaged player: the one named, or the one whose roles include the model."""
+        if self.player:
+            if self.player not in players:
+                raise UserError(f"train.ema_player={self.player!r} is not a player of this strategy; choose one of "
+                                f"{', '.join(players)} (or leave it empty: the player that owns the model)")
+            return self.player
+        owner = next((p for p, roles in players.items() if "model" in roles), None)
+        if owner is None:
+            raise UserError(f"train.ema: no player of this strategy owns the model (players {', '.join(players)}); "
+                            f"name the averaged one with train.ema_player")
+        return owner
+
+
+class WeightAverage:
+    """The average :math:`\\bar\\theta` of one player's parameters (module docstring)."""
+
+    def __init__(self, player: str, params: list[nn.Parameter], settings: EMASettings):
+        self.player, self.params, self.settings = player, params, settings
+        self.values = [p.detach().clone() for p in params]
+        self.step = 0  # the strategy step the average has reached
+        self._lerp = get_ema_multi_avg_fn(settings.decay)
+
+    @torch.no_grad()
+    def update(self, step: int) -> None:
+        """Move the average to strategy step ``step`` (called after each step)."""
+        current = [p.detach() for p in self.params]
+        if step <= self.settings.start:
+            torch._foreach_copy_(self.values, current)
+        else:
+            self._lerp(self.values, current, None)
+        self.step = step
+
+    @contextmanager
+    def swapped_in(self):
+        """The player's parameters hold the average inside the block, their own values again after it."""
+        own = [p.detach().clone() for p in self.params]
+        with torch.no_grad():
+            torch._foreach_copy_([p.detach() for p in self.params], self.values)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                torch._foreach_copy_([p.detach() for p in self.params], own)
+
+    def programs_state(self, programs: nn.Module) -> dict:
+        """``programs.state_dict()`` with the average in place of the player's tensors held inside the programs."""
+        with self.swapped_in():
+            return {k: v.clone() for k, v in programs.state_dict().items()}
+
+    def state_dict(self) -> dict:
+        return {"player": self.player, "step": self.step, "values": [v.clone() for v in self.values]}
+
+    def load_state_dict(self, state: dict | None) -> None:
+        """Restore :meth:`state_dict`; without one (a checkpoint of a run without EMA) start from the current
+        weights."""
+        if state is None:
+            self.values = [p.detach().clone() for p in self.params]
+            return
+        values = state["values"]
+        if state.get("player") != self.player or len(values) != len(self.params) or any(
+                v.shape != p.shape for v, p in zip(values, self.params)):
+            raise ValueError(f"the checkpoint's weight average is of another player or shape "
+                             f"({state.get('player')!r}, {len(values)} tensors)")
+        self.values = [v.to(p.device, p.dtype).clone() for v, p in zip(values, self.params)]
+        self.step = int(state["step"])
+
+
+@contextmanager
+def scoring_weights(built, average: WeightAverage | None):
+    """Sample and evaluate with the weight average of ``train.ema`` when one is kept (``average``) (``built.weights``
+    says so, and ``eval.json`` with it), with the trained weights otherwise; the trained ones are put back."""
+    if average is None:
+        yield
+        return
+    with average.swapped_in():
+        built.weights = "ema"
+        try:
+            yield
+        finally:
+            built.weights = "trained"
