@@ -8,7 +8,8 @@ from .cyclegan import CycleGANNets
 from .dann import DANNNets
 from .dcgan import DCGAN
 from .mlp import MLP
+from .resnet import ResNet
 from .ssvae import SSVAE
 from .vae import MLPVAE
 
-__all__ = ["CycleGANNets", "DANNNets", "DCGAN", "MLP", "MLPVAE", "SSVAE"]
+__all__ = ["CycleGANNets", "DANNNets", "DCGAN", "MLP", "MLPVAE", "ResNet", "SSVAE"]

@@ -27,9 +27,9 @@ from torch import Tensor, nn
 from unigen.errors import UserError
 from unigen.programs import DataInfo
 from unigen.registry import MODELS
-from unigen.settings import count
+from unigen.settings import choice, count
 
-from .nets import Discriminator, FlatNet, Labels, leaky_relu, mlp
+from .nets import SPECTRAL_NORM, Discriminator, FlatNet, Labels, leaky_relu, mlp
 from .spec import ModelSpec, Networks
 
 OUTPUTS = {"unit": nn.Sigmoid, "symmetric": nn.Tanh, "real": nn.Identity}
@@ -93,12 +93,15 @@ class CycleGANNets(ModelSpec):
         represent a permutation of the pixels (a rotation) or an inversion exactly.
     :param disc_hidden: width of the critics' hidden layers.
     :param disc_depth: hidden layers of each critic.
+    :param spectral_norm: spectral normalisation (Miyato et al., 2018; :mod:`unigen.models.nets`): ``"critic"`` of
+        ``critic_a`` and ``critic_b``, ``"all"`` of the two translators too, ``"none"``: off.
     """
 
     hidden: int = count(256, hi=100_000)
     depth: int = count(2, lo=0, hi=100)
     disc_hidden: int = count(256, hi=100_000)
     disc_depth: int = count(2, hi=100)
+    spectral_norm: str = choice("none", SPECTRAL_NORM)
 
     def networks(self, info: DataInfo) -> Networks:
         if info.support not in OUTPUTS:
@@ -120,4 +123,5 @@ class CycleGANNets(ModelSpec):
 
         return Networks(lambda: CycleModel(g(), f()),
                         {"generator_ab": g, "generator_ba": f, "critic_a": critic, "critic_b": critic},
-                        {"x": x_features}, critic_hidden=self.disc_hidden, obs="x")
+                        {"x": x_features}, critic_hidden=self.disc_hidden, obs="x",
+                        spectral_norm=self.spectral_norm)

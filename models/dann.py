@@ -23,9 +23,9 @@ from torch import Tensor, nn
 from unigen.errors import UserError
 from unigen.programs import DataInfo
 from unigen.registry import MODELS
-from unigen.settings import count
+from unigen.settings import choice, count
 
-from .nets import mlp
+from .nets import SPECTRAL_NORM, mlp
 from .spec import ModelSpec, Networks
 
 
@@ -73,12 +73,15 @@ class DANNNets(ModelSpec):
     :param conv2: channels of the second 5×5 convolution (images).
     :param hidden: width of the label classifier's two hidden layers (and of the vector feature extractor's).
     :param disc_hidden: width of the domain discriminator's hidden layer.
+    :param spectral_norm: spectral normalisation (Miyato et al., 2018; :mod:`unigen.models.nets`): ``"critic"`` of
+        the ``domain_discriminator``, ``"all"`` of the feature extractor and label classifier too, ``"none"``: off.
     """
 
     conv1: int = count(32, hi=100_000)
     conv2: int = count(48, hi=100_000)
     hidden: int = count(100, hi=100_000)
     disc_hidden: int = count(100, hi=100_000)
+    spectral_norm: str = choice("none", SPECTRAL_NORM)
 
     def networks(self, info: DataInfo) -> Networks:
         if not info.num_classes:
@@ -104,4 +107,5 @@ class DANNNets(ModelSpec):
             return nn.Sequential(mlp([width, self.disc_hidden, 1]), nn.Flatten(0))  # logits (batch,)
 
         return Networks(model=model, roles={"domain_discriminator": domain_discriminator}, features={},
-                        critic_hidden=self.disc_hidden, obs="c")
+                        critic_hidden=self.disc_hidden, obs="c",
+                        spectral_norm=self.spectral_norm)

@@ -11,6 +11,10 @@ The discriminator mirrors it with stride-2 convolutions and LeakyReLU(0.2), no n
 layer, and a final ``b × b`` convolution to one logit. ``disc_norm`` picks its normalisation: ``"batch"``
 as in the paper, ``"layer"`` (``GroupNorm(1, C)``) or ``"none"``; a gradient penalty (Gulrajani et al.,
 2017) needs a critic whose output for one example does not depend on the others, i.e. not ``"batch"``.
+``spectral_norm`` (Miyato et al., 2018; :mod:`unigen.models.nets`) divides each critic convolution by its largest
+singular value. It is allowed beside ``disc_norm="batch"``/``"layer"``, but those layers' scales and batch statistics
+are not normalised, so the critic's Lipschitz bound holds only with ``disc_norm=none`` (Miyato et al.'s critics have
+no normalisation layer).
 The guide is the same convolutional trunk (with BatchNorm) and a Gaussian head over :math:`z`, for
 VAE-GAN (Larsen et al., 2016) and AAE (Makhzani et al., 2016). The AAE's ``latent_discriminator`` is an MLP
 over :math:`z` with two hidden layers of ``8 * ndf`` units (LeakyReLU 0.2). With InfoGAN codes
@@ -31,8 +35,8 @@ from unigen.programs import DataInfo
 from unigen.registry import MODELS
 from unigen.settings import choice, count
 
-from .nets import (CODE_PRIORS, CodePosterior, Discriminator, GaussianGuide, Labels, LatentModel, build_codes,
-                   latent_discriminator, latent_features, leaky_relu, num_classes_for)
+from .nets import (CODE_PRIORS, SPECTRAL_NORM, CodePosterior, Discriminator, GaussianGuide, Labels, LatentModel,
+                   build_codes, latent_discriminator, latent_features, leaky_relu, num_classes_for)
 from .spec import ModelSpec, Networks
 
 NORMS = ("batch", "layer", "none")
@@ -128,6 +132,8 @@ class DCGAN(ModelSpec):
     :param code_classes: categories of InfoGAN's categorical code ``"code_cat"`` (0: none).
     :param code_dim: width of InfoGAN's continuous code ``"code"`` (0: none).
     :param code_prior: prior of the continuous code, ``"uniform"`` (:math:`U(-1, 1)`) or ``"normal"``.
+    :param spectral_norm: spectral normalisation (Miyato et al., 2018; :mod:`unigen.models.nets`): ``"critic"`` of
+        the critics' layers (not their ``disc_norm``), ``"all"`` of the generator too, ``"none"``: off.
     """
 
     z_dim: int = count(100, hi=100_000)
@@ -138,6 +144,7 @@ class DCGAN(ModelSpec):
     code_classes: int = count(0, lo=0, hi=100_000)
     code_dim: int = count(0, lo=0, hi=100_000)
     code_prior: str = choice("uniform", CODE_PRIORS)
+    spectral_norm: str = choice("none", SPECTRAL_NORM)
 
     def networks(self, info: DataInfo) -> Networks:
         shape = tuple(info.shape)
@@ -180,4 +187,4 @@ class DCGAN(ModelSpec):
             "latent_discriminator": lambda: latent_discriminator(self.z_dim, hidden, 2, Labels(k)),
             "code_posterior": code_posterior if codes else None,
         }, {"x": x_features, "z": lambda: (latent_features(self.z_dim, hidden, Labels(k)), hidden)},
-            critic_hidden=hidden, finish=dcgan_init)
+            critic_hidden=hidden, finish=dcgan_init, spectral_norm=self.spectral_norm)

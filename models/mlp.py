@@ -22,8 +22,8 @@ from unigen.programs import DataInfo
 from unigen.registry import MODELS
 from unigen.settings import bounded, choice, count
 
-from .nets import (CODE_PRIORS, CodePosterior, Discriminator, FlatNet, GaussianGuide, Labels, LatentModel, build_codes,
-                   latent_discriminator, latent_features, leaky_relu, mlp, num_classes_for)
+from .nets import (CODE_PRIORS, SPECTRAL_NORM, CodePosterior, Discriminator, FlatNet, GaussianGuide, Labels,
+                   LatentModel, build_codes, latent_discriminator, latent_features, leaky_relu, mlp, num_classes_for)
 from .spec import ModelSpec, Networks
 
 LIKELIHOODS = ("delta", "normal")
@@ -61,6 +61,8 @@ class MLP(ModelSpec):
     :param code_classes: categories of InfoGAN's categorical code ``"code_cat"`` (0: none).
     :param code_dim: width of InfoGAN's continuous code ``"code"`` (0: none).
     :param code_prior: prior of the continuous code, ``"uniform"`` (:math:`U(-1, 1)`) or ``"normal"``.
+    :param spectral_norm: spectral normalisation (Miyato et al., 2018; :mod:`unigen.models.nets`): ``"critic"`` of
+        the critics' Linear layers, ``"all"`` of the generator or decoder too, ``"none"``: off.
     """
 
     z_dim: int = count(8, hi=100_000)
@@ -73,6 +75,7 @@ class MLP(ModelSpec):
     code_classes: int = count(0, lo=0, hi=100_000)
     code_dim: int = count(0, lo=0, hi=100_000)
     code_prior: str = choice("uniform", CODE_PRIORS)
+    spectral_norm: str = choice("none", SPECTRAL_NORM)
 
     def networks(self, info: DataInfo) -> Networks:
         if len(info.shape) != 1:
@@ -110,4 +113,4 @@ class MLP(ModelSpec):
             "latent_discriminator": lambda: latent_discriminator(self.z_dim, self.disc_hidden, self.depth, Labels(k)),
             "code_posterior": code_posterior if codes else None,
         }, {"x": x_features, "z": lambda: (latent_features(self.z_dim, self.disc_hidden, Labels(k)), self.disc_hidden)},
-            critic_hidden=self.disc_hidden)
+            critic_hidden=self.disc_hidden, spectral_norm=self.spectral_norm)

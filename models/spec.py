@@ -16,7 +16,10 @@ from unigen.programs import DataInfo, Programs
 from unigen.roles import Critic, Role
 from unigen.settings import check_choices
 
-from .nets import JointCritic
+from .nets import JointCritic, apply_spectral_norm
+
+#: the roles that are critics, normalised by ``spectral_norm="critic"`` (with every :class:`Critic` request)
+CRITIC_ROLES = ("discriminator", "latent_discriminator", "critic_a", "critic_b", "domain_discriminator")
 
 Factory = Callable[[], nn.Module]
 Features = Callable[[], Tuple[nn.Module, int]]  # -> (module (v, c) -> (batch, width), width)
@@ -32,6 +35,9 @@ class Networks:
     :param critic_hidden: the hidden width of a generic critic's head.
     :param obs: the observed site's name, when the spec names it.
     :param finish: applied to the built programs (e.g. an initialisation scheme).
+    :param spectral_norm: ``"none"``, ``"critic"`` (the critic roles: :data:`CRITIC_ROLES` and every
+        :class:`Critic` request) or ``"all"`` (the ``model`` too): spectral normalisation
+        (:func:`~unigen.models.nets.apply_spectral_norm`), applied after ``finish``.
     """
 
     model: Factory
@@ -40,6 +46,7 @@ class Networks:
     critic_hidden: int
     obs: Optional[str] = None
     finish: Callable[[Programs], None] = field(default=lambda programs: None)
+    spectral_norm: str = "none"
 
     def offered(self) -> tuple[str, ...]:
         """The roles these settings can build, by name."""
@@ -62,6 +69,11 @@ class Networks:
                             **built)
         programs.bind(info.shape)
         self.finish(programs)
+        if self.spectral_norm != "none":  # after finish: the estimates start from the initialised weights
+            critics = [*CRITIC_ROLES, *(r.name for r in asked if isinstance(r, Critic))]
+            normalised = ["model"] if self.spectral_norm == "all" else []
+            for name in normalised + [r for r in critics if r in programs.roles]:
+                apply_spectral_norm(programs.roles[name])
         return programs
 
 

@@ -43,10 +43,10 @@ from torch import Tensor, nn
 from unigen.errors import UserError
 from unigen.programs import DataInfo
 from unigen.registry import MODELS
-from unigen.settings import count
+from unigen.settings import choice, count
 
-from .nets import (LATENT, OBS, Discriminator, FlatNet, GaussianHead, Labels, StandardNormal, latent_features,
-                   leaky_relu, mlp, num_classes_for)
+from .nets import (LATENT, OBS, SPECTRAL_NORM, Discriminator, FlatNet, GaussianHead, Labels, StandardNormal,
+                   latent_features, leaky_relu, mlp, num_classes_for)
 from .spec import ModelSpec, Networks
 from .vae import BernoulliImage
 
@@ -116,12 +116,15 @@ class SSVAE(ModelSpec):
     :param hidden: width of the hidden layers of the decoder, the encoder and the classifier.
     :param depth: hidden layers in each of those networks.
     :param disc_hidden: width of the discriminator's hidden layer (used only by adversarial strategies).
+    :param spectral_norm: spectral normalisation (Miyato et al., 2018; :mod:`unigen.models.nets`): ``"critic"`` of
+        the critics' Linear layers, ``"all"`` of the decoder too, ``"none"``: off.
     """
 
     z_dim: int = count(50, hi=100_000)
     hidden: int = count(500, hi=100_000)
     depth: int = count(1, hi=1000)
     disc_hidden: int = count(400, hi=100_000)
+    spectral_norm: str = choice("none", SPECTRAL_NORM)
 
     def networks(self, info: DataInfo) -> Networks:
         if len(info.shape) != 3 or info.support != "unit":
@@ -156,4 +159,5 @@ class SSVAE(ModelSpec):
         return Networks(model, {"guide": guide, "discriminator": discriminator, "classifier": classifier},
                         {"x": x_features,
                          "z": lambda: (latent_features(self.z_dim, self.disc_hidden, Labels(None)), self.disc_hidden)},
-                        critic_hidden=self.disc_hidden, obs=OBS)
+                        critic_hidden=self.disc_hidden, obs=OBS,
+                        spectral_norm=self.spectral_norm)

@@ -211,4 +211,6 @@ def load_export(path: str | Path, device: str | None = None):
     programs.eval()
     empty = torch.empty(0, *info.shape, device=dev)
     c = torch.empty(0, dtype=torch.long, device=dev) if data.get("labelled") else None
-    return Built(resolved, programs, TensorData.trusted(empty, c, info, f"{path.name} (no data)"), dev)
+    weights = "ema" if resolved.config.train.ema > 0 else "trained"  # what `unigen export` wrote (unigen.ema)
+    return Built(resolved, programs, TensorData.trusted(empty, c, info, f"{path.name} (no data)"), dev,
+                 weights=weights)

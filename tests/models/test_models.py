@@ -37,6 +37,8 @@ CASES = [
     ("dcgan", {}, MNIST),
     ("dcgan", {**SMALL_DCGAN, "disc_norm": "none", "conditional": True}, CIFAR),
     ("dcgan", {**SMALL_DCGAN, "disc_norm": "layer"}, DataInfo(shape=(1, 32, 32), support="unit")),
+    ("resnet", {"width": 8, "z_dim": 8}, MNIST_SYM),
+    ("resnet", {"width": 8, "z_dim": 8, "conditional": True, "spectral_norm": "all"}, CIFAR),
 ]
 IDS = [f"{n}-{'-'.join(f'{k}={v}' for k, v in kw.items()) or 'default'}-{'x'.join(map(str, i.shape))}"
        for n, kw, i in CASES]
@@ -63,7 +65,7 @@ def seed():
 
 
 def test_every_registered_model_is_covered():
-    assert set(MODELS.names()) == {"mlp", "mlp_vae", "dcgan", "ssvae", "cyclegan", "dann"}
+    assert set(MODELS.names()) == {"mlp", "mlp_vae", "dcgan", "ssvae", "cyclegan", "dann", "resnet"}
     # ssvae (M2) has roles and sites of its own (y, classifier); tests/inference/test_conditional.py covers it
     # cyclegan (two translators, two critics) and dann (features, labels, domain critic) are covered by
     # tests/inference/test_cyclegan.py and tests/inference/test_dann.py
@@ -173,7 +175,7 @@ def test_conditional_programs_use_the_labels(name, kwargs, info):
         programs.model(programs.placeholder(B))
 
 
-@pytest.mark.parametrize("cls", [models.MLP, models.MLPVAE, models.DCGAN])
+@pytest.mark.parametrize("cls", [models.MLP, models.MLPVAE, models.DCGAN, models.ResNet])
 def test_specs_are_structured_configs(cls):
     assert dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen
     conf = OmegaConf.structured(cls)
