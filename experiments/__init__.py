@@ -34,6 +34,7 @@ _MODULES = {
     "mode-collapse": "mode_collapse",
     "wgan-disjoint": "wgan_disjoint",
     "gp-stabilises": "gp_stabilises",
+    "gan-practice": "gan_practice",
     "gp-stabilises-grid": "gp_grid",
     "avb-toy": "avb_toy",
     "ali-bigan": "ali_bigan",

@@ -164,3 +164,22 @@ def test_periodic_evaluation_leaves_training_bit_identical_and_best_follows_the_
 def test_eval_every_must_be_a_multiple_of_log_every(tmp_path, capsys):
     code, err, _ = cli(["train", RING, *TINY, "train.steps=10", "train.eval_every=7", "--out", tmp_path / "r"], capsys)
     one_line(code, err, "train.eval_every=7 is not a multiple of train.log_every=5")
+
+
+# -------------------------------------------------------------------------------- every option at once
+def test_a_run_with_every_practice_option_resumes_bit_for_bit(tmp_path):
+    config = {"data": {"name": "mnist", "support": "symmetric", "fraction": 0.2},
+              "model": {"name": "dcgan", "ngf": 8, "ndf": 8, "disc_norm": "none", "spectral_norm": "critic"},
+              "strategy": {"name": "ns_gan", "lecam_weight": 0.1}}
+    args = ["train.batch_size=16", "train.log_every=4", "train.checkpoint_every=8", "train.progress=false",
+            "train.ema=0.9", "train.ema_start=2", "train.augment=color,translation,cutout", "train.ada_target=0.6",
+            "train.ada_speed=2000", "train.eval_every=8", "train.precision=bf16", "eval.image_metrics=false"]
+    whole = train(config, args + ["train.steps=16"], out=str(tmp_path / "whole"))
+    half = train(config, args + ["train.steps=8"], out=str(tmp_path / "half"))
+    train(overrides=["train.steps=16"], resume=half)
+    a, b = checkpoint.load(whole / "checkpoint.pt"), checkpoint.load(half / "checkpoint.pt")
+    for key in ("programs", "programs_ema"):
+        assert_close(a[key], b[key], rtol=0, atol=0)
+    assert any(k.endswith("_u") for k in a["programs"]) and "strategy_state.lecam.real" in a["programs"]
+    assert _rows(whole) == [{**r, "time": w["time"]} for r, w in zip(_rows(half), _rows(whole))]
+    assert {"ada_p", "lecam"} <= set(_rows(whole)[-1])

@@ -1,0 +1,38 @@
+"""``unigen reproduce gan-practice``: the quick run writes its page and figures; the reading counts seeds."""
+import json
+import math
+
+import torch
+
+from unigen.experiments import gan_practice
+from unigen.experiments.common import run
+from unigen.metrics import MNISTClassifier
+
+
+def _fake_classifier(device="cpu"):
+    torch.manual_seed(0)
+    net = MNISTClassifier()
+    net.label = "Fashion-MNIST-classifier"
+    return net.eval().requires_grad_(False).to(device), 0.0
+
+
+def test_quick_run_writes_the_page_with_every_variant_and_data_size(tmp_path, monkeypatch, fashion_root):
+    monkeypatch.setattr(gan_practice, "classifier", _fake_classifier)
+    md = run("gan-practice", quick=True, seeds=1, results=tmp_path)
+    assert md.name == "gan-practice.quick.md"
+    for suffix in ("", "-samples"):
+        assert (tmp_path / f"gan-practice.quick{suffix}.png").is_file()
+    rows = json.loads((tmp_path / "gan-practice.quick.json").read_text())
+    methods = {r["method"] for r in rows}
+    assert methods == {f"{v} ({size})" for v in gan_practice.SCHED["quick"]["variants"] for size in gan_practice.FRACTIONS}
+    fids = [r["mean"] for r in rows if r["metric"] == "FID"]
+    assert all(math.isfinite(f) and f > 0 for f in fids)
+    text = md.read_text()
+    assert "Reading, 10 % data" in text and "+ DiffAugment: FID" in text
+
+
+def test_the_reading_counts_the_seeds_where_a_technique_lowers_fid():
+    by = {("NS-GAN", 0.1, s): {"fid": f} for s, f in enumerate([100.0, 90.0, 80.0])}
+    by |= {("+ LeCam", 0.1, s): {"fid": f} for s, f in enumerate([95.0, 92.0, math.inf])}
+    k, n, mean = gan_practice.paired(by, "+ LeCam", 0.1, [0, 1, 2])
+    assert (k, n) == (1, 3) and mean == -1.5  # (−5 + 2) / 2: the diverged seed counts as not lower, not in the mean
