@@ -296,6 +296,10 @@ def resolve(config: dict | DictConfig | str | Path | None = None, overrides: lis
     if not str(top.out).strip():
         raise UserError("out='' (--out) names no directory; give a run directory, e.g. --out runs/mine")
     check_shared_choices(top.train)
+    if top.train.augment:  # the policy's op names, so that `unigen config` refuses what `train` would
+        from unigen.augment import parse_policy  # (torch: only when a policy is given)
+
+        parse_policy(top.train.augment)
     check_device_name(str(top.train.device))
     unknown = set(top.train.players) - set(components["strategy"].players)
     if unknown:

@@ -212,5 +212,8 @@ def load_export(path: str | Path, device: str | None = None):
     empty = torch.empty(0, *info.shape, device=dev)
     c = torch.empty(0, dtype=torch.long, device=dev) if data.get("labelled") else None
     weights = "ema" if resolved.config.train.ema > 0 else "trained"  # what `unigen export` wrote (unigen.ema)
+    if weights == "ema":
+        print(f"unigen: {path}: holds the weight average of its run (train.ema={resolved.config.train.ema})",
+              file=sys.stderr)
     return Built(resolved, programs, TensorData.trusted(empty, c, info, f"{path.name} (no data)"), dev,
                  weights=weights)
