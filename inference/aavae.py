@@ -2,6 +2,7 @@ r"""Adversary activated VAEs (Hu et al., 2018): generated samples, weighted by a
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import ClassVar
 
 
 import torch
@@ -71,6 +72,9 @@ class AAVAE(KLWeighted, Strategy):
     """
 
     base: str = choice("elbo", lambda: vae_family())
+    #: why DiffAugment (train.augment) cannot wrap this strategy's critic
+    augment_refused: ClassVar[str] = ("its discriminator's outputs weight the VAE's bound (D(x) on real and generated "
+                                      "examples), which augmentation would distort")
     num_particles: int = count(1, hi=10_000)
     fake_weight: float = bounded(1.0, 0)
 

@@ -15,6 +15,7 @@ from unigen.config import PLACEMENTS, Resolved, check_device_name, optim_config
 from unigen.data import TensorData
 from unigen.data.stream import fits_on_device
 from unigen.distributed import World, from_env, local_device
+from unigen.augment import ada_controller
 from unigen.ema import EMASettings
 from unigen.errors import UserError
 from unigen.programs import DataInfo, Programs
@@ -98,7 +99,8 @@ class Built:
                        stream=cfg.train.data_placement == "host" or None, max_skipped=cfg.train.max_skipped,
                        skip_window=cfg.train.skip_window,
                        ema=EMASettings(cfg.train.ema, cfg.train.ema_start, cfg.train.ema_player),
-                       precision=cfg.train.precision)
+                       precision=cfg.train.precision, log_hook=ada_controller(self.programs, self.resolved.strategy,
+                                                                              cfg.train))
 
 
 def place(data: TensorData, device: torch.device, placement: str) -> TensorData:

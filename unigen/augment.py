@@ -140,7 +140,7 @@ def diff_augment(x: Tensor, policy: tuple[str, ...], p: Tensor | None = None, ce
     """``x`` ``(batch, C, H, W)`` through the ops of ``policy`` in order, differentiable in ``x``.
 
     ``p`` (a 0-dim tensor on x's device, or ``None`` for 1): each op is applied to each example with probability
-    ``p`` (a gate :math:`u < p` drawn before the op's own draws), else the example passes through it unchanged;
+    ``p`` (a gate :math:`u < p` drawn after the op's own draws), else the example passes through it unchanged;
     ``p = 0`` returns ``x``'s values bit for bit."""
     for name in policy:
         out = OPS[name](x, centre, scale, generator)
@@ -232,6 +232,9 @@ def augment_critics(programs, strategy, train, info) -> dict[str, Augmented]:
         :math:`r_t`."""
     policy = parse_policy(train.augment)
     strategy_name = getattr(strategy, "registry_name", "") or type(strategy).__name__
+    refused = getattr(strategy, "augment_refused", "")
+    if policy and refused:
+        raise UserError(f"train.augment with strategy {strategy_name!r}: {refused}; leave train.augment=''")
     if not policy:
         if train.ada_target > 0:
             raise UserError(f"train.ada_target={train.ada_target} tunes the probability of train.augment, which is "
@@ -304,3 +307,12 @@ def adapt(programs, strategy, train, step: int, values: dict) -> dict[str, float
         p = float(critic.p) + sign * images / train.ada_speed
         critic.p.fill_(min(max(p, 0.0), 1.0))
     return {"ada_p": float(critic.p)}
+
+
+def ada_controller(programs, strategy, train) -> Callable[[int, dict], dict] | None:
+    """The trainer's log hook that runs :func:`adapt` at each log step (``Trainer(log_hook=...)``, as
+    ``Built.trainer()`` passes it), or ``None`` when ADA is off: p moves in every training built from a config,
+    ``unigen train`` and the reproductions alike."""
+    if not train.ada_target:
+        return None
+    return lambda step, values: adapt(programs, strategy, train, step, values)

@@ -137,7 +137,8 @@ def _sample(args) -> None:
                 what = f"{n} samples" + (f" of class {args.label}" if args.label is not None else "")
             else:
                 what = _grid(built, args, path)
-    print(f"{what} written to {path}")
+    average = f" (drawn with the weight average of train.ema={built.config.train.ema})" if built.weights == "ema" else ""
+    print(f"{what} written to {path}{average}")
 
 
 def _check_sample_size(shape: tuple[int, ...], num: int | None, path: Path) -> None:
@@ -198,14 +199,17 @@ def _grid(built, args, path: Path) -> str:
 
 
 def _export(args) -> None:
+    from unigen.config import resolve
     from unigen.export import export_run
-    from unigen.loading import require_run_dir
+    from unigen.loading import require_run_dir, saved_config
 
     require_run_dir(args.run_dir)
     if args.output is None:
         raise UserError(f"name the export file with -o, e.g. unigen export {args.run_dir} -o model.safetensors")
     path = export_run(args.run_dir, args.output, force=args.force)
-    print(f"weights and config of {args.run_dir} written to {path}")
+    ema = resolve(saved_config(Path(args.run_dir))).config.train.ema  # unigen.ema: the average is what is exported
+    print(f"weights and config of {args.run_dir} written to {path}"
+          + (f" (the weight average of train.ema={ema})" if ema > 0 else ""))
 
 
 def _a(n: int) -> str:

@@ -5,7 +5,6 @@ way: sampling it with the same seed gives the same samples."""
 from __future__ import annotations
 
 import json
-import sys
 import math
 import reprlib
 from pathlib import Path
@@ -96,10 +95,7 @@ def load_run_dir(run_dir: str | Path, device: str | None = None) -> Built:
                         f"config") from None
     check_finite(built.programs, run_dir / "checkpoint.pt")
     built.programs.eval()
-    if averaged:
-        built.weights = "ema"
-        print(f"unigen: {run_dir}: the weight average of player {state['ema']['player']!r} "
-              f"(train.ema={resolved.config.train.ema}) is used", file=sys.stderr)
+    built.weights = "ema" if averaged else "trained"  # the commands say so on success (unigen.cli)
     return built
 
 
@@ -212,8 +208,5 @@ def load_export(path: str | Path, device: str | None = None):
     empty = torch.empty(0, *info.shape, device=dev)
     c = torch.empty(0, dtype=torch.long, device=dev) if data.get("labelled") else None
     weights = "ema" if resolved.config.train.ema > 0 else "trained"  # what `unigen export` wrote (unigen.ema)
-    if weights == "ema":
-        print(f"unigen: {path}: holds the weight average of its run (train.ema={resolved.config.train.ema})",
-              file=sys.stderr)
     return Built(resolved, programs, TensorData.trusted(empty, c, info, f"{path.name} (no data)"), dev,
                  weights=weights)

@@ -20,7 +20,6 @@ from omegaconf import OmegaConf
 
 from unigen import checkpoint, loggers, plots
 from unigen.assemble import build
-from unigen.augment import adapt
 from unigen.ema import scoring_weights
 from unigen.config import SCHEMA, Resolved, resolve
 from unigen.config import save as save_config
@@ -130,8 +129,9 @@ def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, mai
     log = MetricsLog(run_dir / "metrics.jsonl", enabled=main)
     trainer = built.trainer()
     container = OmegaConf.to_container(cfg)
+    resumed: dict = {}
     if resuming:
-        state = checkpoint.load(run_dir / "checkpoint.pt", map_location=built.device)
+        state = resumed = checkpoint.load(run_dir / "checkpoint.pt", map_location=built.device)
         checkpoint.check_matches(state, container, run_dir / "checkpoint.pt", normalise=normalise)
         try:
             trainer.load_state_dict(state)
@@ -170,12 +170,15 @@ def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, mai
         state["config"] = container
         state["schema"] = SCHEMA
         state["rng"] = checkpoint.rng_state()
+        state["best"] = {"monitor": cfg.train.monitor, "mode": cfg.train.monitor_mode, "value": best["value"]}
         checkpoint.save(state, run_dir / name)
         remove_stale_temps(run_dir)
         if name == "checkpoint.pt":
             last_good["step"] = step
 
-    best = {"value": None}
+    saved_best = resumed.get("best") if isinstance(resumed.get("best"), dict) else {}  # best.pt's value goes on
+    same = (saved_best.get("monitor"), saved_best.get("mode")) == (cfg.train.monitor, cfg.train.monitor_mode)
+    best = {"value": saved_best.get("value") if same and isinstance(saved_best.get("value"), (int, float)) else None}
     sign = 1.0 if cfg.train.monitor_mode == "min" else -1.0
 
     def check_monitor(names: set[str], scored: bool = True) -> None:
@@ -187,7 +190,6 @@ def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, mai
 
     def on_log(step: int, values: dict) -> None:
         values = {**values, **loggers.player_stats(trainer)}
-        values.update(adapt(built.programs, resolved.strategy, cfg.train, step, values))  # ADA's p (unigen.augment)
         row = log.write(step, values)
         csv_log.append(row)
         if tb is not None:
@@ -195,16 +197,21 @@ def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, mai
         if plain is not None:
             plain.write(step, values)
         if main and cfg.train.sample_every and step % cfg.train.sample_every == 0:
-            snapshot(built, run_dir / SNAPSHOTS / f"step_{step:06d}.png")
+            with scoring_weights(built, trainer.players.average):  # the weight average when kept
+                snapshot(built, run_dir / SNAPSHOTS / f"step_{step:06d}.png")
         scored = bool(cfg.train.eval_every) and step % cfg.train.eval_every == 0
-        if scored:  # on streams of its own (evaluate_built is seeded): training continues bit for bit
-            with scoring_weights(built, trainer.players.average):
-                scores = evaluate_built(built)
-            log.write(step, scores, kind="eval")
-            values = {**values, **{k: v for k, v in scores.items() if isinstance(v, (int, float))}}
-            if tb is not None:
-                tb.write(step, values)
-        check_monitor(set(values), scored)
+        try:
+            if scored:  # on streams of its own (evaluate_built is seeded): training continues bit for bit
+                with scoring_weights(built, trainer.players.average):
+                    scores = evaluate_built(built)
+                log.write(step, {**scores, "periodic": True}, kind="eval")
+                values = {**values, **{k: v for k, v in scores.items() if isinstance(v, (int, float))}}
+                if tb is not None:
+                    tb.write(step, values)
+            check_monitor(set(values), scored)
+        except UserError:  # a refused evaluation or monitor name: keep the steps trained so far
+            save_checkpoint(step)
+            raise
         value = values.get(cfg.train.monitor) if cfg.train.monitor else None
         if value is not None and (best["value"] is None or sign * value < sign * best["value"]):
             best["value"] = value

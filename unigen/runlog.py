@@ -50,7 +50,8 @@ class MetricsLog:
         return [row for row in map(parse_row, self._lines()) if row is not None]
 
     def truncate_after(self, step: int) -> None:
-        """Keep the training rows (and resume notes) up to ``step``: a resumed run re-logs the rest.
+        """Keep the training rows, resume notes and periodic evaluations (``train.eval_every``) up to ``step``: a
+        resumed run re-logs the rest.
 
         Lines that are not rows (torn by a kill or a full disk, garbage) are not dropped silently: they are appended
         to ``metrics.damaged.jsonl`` beside it, and one line on stderr says how many, where, and what was kept.
@@ -60,7 +61,8 @@ class MetricsLog:
         lines = self._lines()
         rows = [parse_row(line) for line in lines]
         damaged = [(i + 1, line) for i, (line, row) in enumerate(zip(lines, rows)) if row is None and line.strip()]
-        keep = [r for r in rows if r is not None and r["step"] <= step and r.get("kind") in ("train", "resume")]
+        keep = [r for r in rows if r is not None and r["step"] <= step
+                and (r.get("kind") in ("train", "resume") or r.get("kind") == "eval" and r.get("periodic"))]
         if damaged:
             aside = self.path.with_name(DAMAGED)
             before = aside.read_text(errors="replace") if aside.is_file() else ""

@@ -48,26 +48,25 @@ class Trainer:
     :param data: the training set, already on the training device.
     :param batch_size: examples per batch (every phase repeat draws its own).
     :param optim: default optimiser settings, or a callable ``player -> OptimConfig``.
-    :param skip_nonfinite: skip (rather than apply) an update whose loss or gradient is not finite (an
-        eager-mode option: it reads a flag on the host inside the step).
+    :param skip_nonfinite: skip an update whose loss or gradient is not finite (eager only: a host read per update).
     :param seed: seed of the batch-index generator (shared by all data-parallel ranks).
     :param world: this process's data-parallel rank (:mod:`unigen.distributed`); ``batch_size`` is global.
     :param total_steps: the planned number of steps, over which learning-rate schedules run.
     :param compile: the execution mode, ``none``, ``trace``, ``trace-eager`` or ``cudagraph`` (:mod:`unigen.execution`).
-    :param device: the training device; by default the data's. Data on another device (the host) are
-        streamed: each step's batches are gathered there and copied over (:mod:`unigen.data.stream`).
+    :param device: the training device (default: the data's); data elsewhere are streamed (:mod:`unigen.data.stream`).
     :param stream: force (or forbid) streaming; by default, stream when the data are not on ``device``.
-    :param max_skipped: with ``skip_nonfinite``, stop once more than this share of the last ``skip_window``
-        updates was skipped (:class:`~unigen.watch.SkippedTooOften`, checked from 20 updates on).
+    :param max_skipped: with ``skip_nonfinite``, stop when more than this share of the last ``skip_window`` was skipped.
     :param ema: an exponential moving average of a player's weights (:mod:`unigen.ema`; decay 0: none).
     :param precision: ``float32``, ``bf16`` or ``fp16``: the updates' autocast (:mod:`unigen.precision`).
+    :param log_hook: ``(step, values) -> more values``, called at each log step before ``on_log`` (ADA's controller).
     """
 
     def __init__(self, programs: Programs, strategy: Strategy, data: TensorData, batch_size: int,
                  optim: OptimConfig | Callable[[str], OptimConfig] = OptimConfig(), skip_nonfinite: bool = False,
                  seed: int = 0, world: World = World(), total_steps: int = 0, compile: str = "none",
                  device: torch.device | None = None, stream: bool | None = None, max_skipped: float = 0.5,
-                 skip_window: int = 100, ema: EMASettings = EMASettings(), precision: str = "float32"):
+                 skip_window: int = 100, ema: EMASettings = EMASettings(), precision: str = "float32",
+                 log_hook: Callable[[int, dict], dict] | None = None):
         self.settings = settings = optim if callable(optim) else (lambda _player: optim)
         check_arguments(programs, strategy, data, batch_size, settings)
         strategy.attach(programs)  # its running statistics, if any (LeCam's anchors)
@@ -79,7 +78,7 @@ class Trainer:
         self.index_generator = torch.Generator(device=data.x.device).manual_seed(seed)
         params = discover(programs, strategy, data, self.device, seed, batch_size)  # each player's parameters
         mode = execution_class(compile)  # the execution mode says how optimisers keep their rates
-        self.precision = Precision(precision, self.device, compile, strategy.players)
+        self.precision = Precision(precision, self.device, compile, strategy.players, skip_nonfinite)
         self.players = players = Players(params, settings, strategy.phases(), total_steps, mode.capturable,
                                          mode.tensor_lr, ema.for_players(strategy.players))
         self.params, self.updates, self.optimizers, self.schedulers = (players.params, players.updates,
@@ -88,7 +87,7 @@ class Trainer:
         self.window = Window()  # the open logging window (kept in checkpoints)
         slots = sum(ph.repeats for ph in strategy.phases())  # host-resident data: batches staged before each step
         self.host = HostBatches.when_needed(data, self.device, batch_size, slots, self.index_generator, stream)
-        self.step_count = 0
+        self.step_count, self.log_hook = 0, log_hook
         self.progress = torch.zeros((), device=self.device)  # = step_count on the device: Batch.step (in place)
         self.grad_norms = GradNorms(params, self.device)  # each player's last update's gradient norm
         owned = {role for roles in strategy.players.values() for role in roles}
@@ -192,6 +191,7 @@ class Trainer:
             self.watch.after_step_read(self.step_count, check_every)
             if self.step_count % log_every == 0:
                 last = {**self.window.close(), **({"skipped_steps": self.skipped} if self.skipped else {})}
+                last.update(self.log_hook(self.step_count, last) if self.log_hook else {})
                 if on_log is not None:
                     on_log(self.step_count, last)
                 bar.set_postfix({k: f"{v:.3g}" for k, v in last.items()}, refresh=False)
@@ -213,8 +213,7 @@ class Trainer:
     def compile_stats(self) -> dict[str, float]:  # compile work for the timing row (empty when eager)
         return self.execution.stats()
 
-    def raise_if_nonfinite(self, exact: bool = True) -> None:
-        """Read the non-finite watch (one host sync) and raise :class:`NonFiniteError` naming the first bad player."""
+    def raise_if_nonfinite(self, exact: bool = True) -> None:  # read the watch (one sync); raise NonFiniteError
         self.watch.raise_if_bad(self.step_count, exact)
 
     def check_weights(self) -> None:  # raise NonFiniteError if any player's parameters are not finite now
@@ -222,7 +221,7 @@ class Trainer:
 
     def state_dict(self) -> dict:
         return {"programs": self.programs.state_dict(), **self.players.state_dict(self.programs),
-                "step": self.step_count, "skipped": self.watch.skipped,
+                "step": self.step_count, "skipped": self.watch.skipped, "precision": self.precision.state_dict(),
                 "index_generator": self.index_generator.get_state(), "window": self.window.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
@@ -239,6 +238,7 @@ class Trainer:
             self.progress.fill_(float(self.step_count))
             self.watch.skipped = int(state.get("skipped", 0))
             self.players.load_state_dict(self.programs, state, self.step_count)
+            self.precision.load_state_dict(state.get("precision"))
             self.index_generator.set_state(state["index_generator"].cpu())
             self.window.load_state_dict(state.get("window", {"sums": {}, "count": 0}), self.device)
         except DamagedState as e:

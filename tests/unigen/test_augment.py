@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tests.probes import cli, one_line
+from probes import cli, one_line
 from unigen import checkpoint
 from unigen.assemble import build, seed_everything
 from unigen.augment import OPS, Augmented, adapt, augment_critics, diff_augment, parse_policy

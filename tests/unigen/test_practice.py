@@ -59,8 +59,12 @@ def test_a_run_with_ema_samples_and_scores_its_average_and_resumes_bit_for_bit(t
     assert_close(a["ema"]["values"], b["ema"]["values"], rtol=0, atol=0)
     assert json.loads((whole / "eval.json").read_text())["weights"] == "ema"
     built = load_run(whole)
-    assert "weight average of player 'generator'" in capsys.readouterr().err and built.weights == "ema"
+    assert built.weights == "ema"
     assert_close(dict(built.programs.state_dict()), a["programs_ema"], rtol=0, atol=0)
+    code, err, out = cli(["sample", whole, "-n", "10", "-o", tmp_path / "s.npy"], capsys)
+    assert code == 0 and err == "" and "weight average of train.ema=0.9" in out  # said on success, on stdout
+    code, err, _ = cli(["sample", whole, "--class", "3", "-o", tmp_path / "c.npy"], capsys)
+    one_line(code, err, "--class 3")  # a refusal stays one line
     assert not all(torch.equal(a["programs"][k], a["programs_ema"][k]) for k in a["programs"])
 
 
@@ -141,8 +145,8 @@ def test_bf16_composes_with_the_traced_step(tmp_path):
                          out=str(tmp_path / "t")))
     # the traced graph records autocast's casts as operations of its own: close to eager bf16, not bit for bit
     for a, b in zip(eager, traced):
-        assert b["discriminator"] == pytest.approx(a["discriminator"], rel=1e-3)
-        assert b["penalty"] == pytest.approx(a["penalty"], rel=1e-3)
+        assert b["discriminator"] == pytest.approx(a["discriminator"], rel=1e-2, abs=1e-3)
+        assert b["penalty"] == pytest.approx(a["penalty"], rel=1e-2)
 
 
 # ------------------------------------------------------------------------------------ periodic evaluation
@@ -159,6 +163,18 @@ def test_periodic_evaluation_leaves_training_bit_identical_and_best_follows_the_
     best = max(evals, key=lambda r: r["high_quality"])  # the first of the best, as best.pt keeps it
     assert checkpoint.load(scored / "best.pt")["step"] == best["step"]
     assert len({r["high_quality"] for r in evals}) > 1  # the metric moved: best.pt had a choice to make
+
+
+def test_a_resumed_run_keeps_its_periodic_evaluations_and_its_best_value(tmp_path):
+    args = TINY + ["train.checkpoint_every=200", "data.std=0.05", "train.optim.lr=5e-3", "eval.num_samples=500",
+                   "train.eval_every=100", "train.monitor=high_quality", "train.monitor_mode=max"]
+    whole = train(RING, args + ["train.steps=400"], out=str(tmp_path / "whole"))
+    half = train(RING, args + ["train.steps=200"], out=str(tmp_path / "half"))
+    train(overrides=["train.steps=400"], resume=half)
+    periodic = [[{k: v for k, v in r.items() if k != "time"} for r in _rows(run, "eval") if r.get("periodic")]
+                for run in (whole, half)]
+    assert periodic[0] == periodic[1] and [r["step"] for r in periodic[0]] == [100, 200, 300, 400]
+    assert checkpoint.load(half / "best.pt")["step"] == checkpoint.load(whole / "best.pt")["step"]
 
 
 def test_eval_every_must_be_a_multiple_of_log_every(tmp_path, capsys):

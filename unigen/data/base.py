@@ -61,15 +61,32 @@ def available_memory() -> int | None:
             avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
         except (ValueError, OSError, AttributeError):
             return None
-    for limit, used in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),  # cgroup v2, then v1
-                        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+    for limit, used, stat in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current",  # cgroup v2, then v1
+                               "/sys/fs/cgroup/memory.stat"),
+                              ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                               "/sys/fs/cgroup/memory/memory.usage_in_bytes", "/sys/fs/cgroup/memory/memory.stat")):
         try:
             with open(limit) as f, open(used) as g:
-                avail = min(avail, max(0, int(f.read().strip()) - int(g.read().strip())))
-            break
+                cap, current = int(f.read().strip()), int(g.read().strip())
         except (OSError, ValueError):  # no such cgroup file, or "max": no limit
             continue
+        avail = min(avail, max(0, cap - current + _reclaimable(stat)))  # page cache counts as used there
+        break
     return avail
+
+
+def _reclaimable(stat: str) -> int:
+    """The cgroup's inactive file cache (``inactive_file`` of its ``memory.stat``): counted in its usage, but
+    reclaimed before an allocation fails; 0 where unreadable."""
+    try:
+        with open(stat) as f:
+            for line in f:
+                key, _, value = line.partition(" ")
+                if key in ("inactive_file", "total_inactive_file"):
+                    return int(value)
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def _size(nbytes: float) -> str:
