@@ -21,6 +21,10 @@ attaches to ``programs.strategy_state``: checkpoints and exports hold them, a re
 traced update updates them in its graph.
 
 .. note::
+    Under data parallelism (``torchrun``) each process moves its anchors with its own slice of the batch; only
+    rank 0's are checkpointed, so a resumed multi-process LeCam run is not bit for bit (one process is).
+
+.. note::
     Departure, stated: the authors' code uses the one-sided form
     :math:`\mathbb{E}\,\mathrm{ReLU}(D(x) - \alpha_F)^2 + \mathbb{E}\,\mathrm{ReLU}(\alpha_R - D(G(z)))^2`;
     this is the paper's two-sided equation (3).

@@ -28,11 +28,19 @@ from torch import Tensor
 Critic = Callable[[Tensor], Tensor]
 
 
+def _autocast_on(device_type: str) -> bool:
+    """Whether autocast is on for ``device_type`` (torch < 2.4 has no per-device query)."""
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:
+        return torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()
+
+
 def grad_norm(critic: Critic, x: Tensor) -> Tensor:
     """Per-example :math:`\\|\\nabla_x d(x)\\|_2`, shape ``(batch,)``, differentiable (create_graph). Always in
     float32: under mixed precision (``train.precision``) the critic runs here with autocast off, on float32
     inputs (a half-precision double backward is where WGAN-GP goes NaN)."""
-    mixed = torch.is_autocast_enabled(x.device.type)
+    mixed = _autocast_on(x.device.type)
     x = (x.detach().float() if x.dtype in (torch.float16, torch.bfloat16) else x.detach()).requires_grad_(True)
     with torch.autocast(x.device.type, enabled=False) if mixed else nullcontext():
         (g,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
