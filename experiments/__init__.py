@@ -23,7 +23,11 @@ def config_path(name: str) -> Path:
     stem = name[:-len(".yaml")] if name.endswith(".yaml") else name
     path = CONFIGS / f"{stem}.yaml"
     if "/" in stem or "\\" in stem or not path.is_file():
-        raise UserError(f"no example config {name!r}; choose one of: {', '.join(config_names())}")
+        import difflib
+
+        near = difflib.get_close_matches(stem, config_names(), n=1, cutoff=0.7)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise UserError(f"no example config {name!r}{hint}; choose one of: {', '.join(config_names())}")
     return path
 
 _MODULES = {

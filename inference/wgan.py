@@ -2,6 +2,7 @@ r"""The Wasserstein GAN (Arjovsky et al., 2017), with weight clipping or a gradi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -50,6 +51,11 @@ class WGAN(Adversarial):
 
     n_critic: int = count(5, hi=1000)
     clip: float = bounded(0.01, 0)
+
+    #: names users bring for a WGAN setting (``strategy.name=wgan_gp``): the registry answers with the recipe
+    aliases: ClassVar[dict[str, str]] = {
+        name: "strategy.name=wgan strategy.clip=0 strategy.penalty=gp (WGAN-GP)" for name in ("wgan_gp", "wgan-gp",
+                                                                                               "wgangp")}
 
     def __post_init__(self) -> None:
         super().__post_init__()

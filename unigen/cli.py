@@ -40,7 +40,21 @@ def _train(args) -> None:
     run_dir = train(config, args.overrides, out=args.out, resume=args.resume, overwrite=args.overwrite)
     print(f"run written to {run_dir}")
     if (run_dir / "eval.json").is_file():
-        print((run_dir / "eval.json").read_text().strip())
+        print(headline(json.loads((run_dir / "eval.json").read_text()), run_dir / "eval.json"))
+
+
+def headline(results: dict, path: Path) -> str:
+    """Up to six of an evaluation's numbers with their labels, and where the rest is: the end of a run's output."""
+    if "note" in results and len(results) == 1:
+        return f"evaluation: {results['note']}"
+    labels = results.get("labels", {})
+    skip = {"labels", "nonfinite", "num_modes", "fid_samples", "fid_reference_size", "weights", "computed_on",
+            "kid_subsets"}
+    values = {k: v for k, v in results.items() if k not in skip and isinstance(v, (int, float)) and not k.endswith("_std")}
+    values |= {k: float(v) for k, v in results.get("nonfinite", {}).items()}
+    shown = ", ".join(f"{labels.get(k, k)} {v:.4g}" if isinstance(v, float) else f"{labels.get(k, k)} {v}"
+                      for k, v in list(values.items())[:6])
+    return f"evaluation: {shown} (all of it in {path})"
 
 
 def _config(args) -> None:
@@ -51,6 +65,9 @@ def _config(args) -> None:
 
     resolved = resolve(config_source(args.config), args.overrides)  # declared choices are checked there
     check_logging(resolved.config.train)
+    info = getattr(resolved.data, "info", None)  # known without loading the data (not for npz): the model must fit
+    if info is not None:
+        resolved.model.networks(info)
     print(OmegaConf.to_yaml(resolved.config), end="")
 
 
@@ -220,7 +237,10 @@ def _a(n: int) -> str:
 def _eval(args) -> None:
     from unigen.evaluate import evaluate
 
+    from unigen.evaluate import eval_file
+
     print(json.dumps(evaluate(args.run_dir, args.device, args.overrides), indent=2))
+    print(f"unigen: written to {Path(args.run_dir) / eval_file(args.overrides)}", file=sys.stderr)
 
 
 def _reproduce(args) -> None:

@@ -152,6 +152,24 @@ def _one_line(e: Exception, prefix: str = "") -> str:
     return f"{key}: {msg}" if key and str(key) not in msg else msg
 
 
+def _elsewhere(e: Exception, sec: str, registry: Registry) -> str:
+    """For an unknown key of a component's section: ``name`` if the key is a misspelling of it, else the
+    registered components that do have that setting (``strategy.divergence`` on ns_gan: fgan has it)."""
+    import difflib
+    import dataclasses
+
+    key = str(getattr(e, "key", "") or "")
+    if not key or "not in" not in first_line(e):
+        return ""
+    if difflib.get_close_matches(key, ["name"], n=1, cutoff=0.6):
+        return f" (did you mean {sec}.name?)"
+    owners = [n for n in registry.names() if key in {f.name for f in dataclasses.fields(registry.get(n))}]
+    if not owners:
+        return ""
+    shown = ", ".join(owners[:4]) + (" and others" if len(owners) > 4 else "")
+    return f"; {shown} {'has' if len(owners) == 1 else 'have'} it ({sec}.name={owners[0]})"
+
+
 def _config_keys(message: str, cls, section: str) -> str:
     """``message`` with each bare field name of ``cls`` written as its config key (``n_critic`` ->
     ``strategy.n_critic``), where it names the setting (followed by ``=``, `` must`` or `` is``)."""
@@ -269,7 +287,8 @@ def resolve(config: dict | DictConfig | str | Path | None = None, overrides: lis
             node = OmegaConf.merge(OmegaConf.structured(cls), settings)
             components[sec] = OmegaConf.to_object(node)
         except (OmegaConfBaseException, ValueError, TypeError) as e:
-            raise UserError(f"config {sec} ({name}): {_one_line(e)}; `unigen list {name}` shows its settings") from None
+            raise UserError(f"config {sec} ({name}): {_one_line(e)}{_elsewhere(e, sec, registry)}; `unigen list {name}` "
+                            f"shows its settings") from None
         except UserError as e:  # a component's own check names its fields as Python does: add the section
             raise UserError(str(e), cli=_config_keys(e.for_cli(), cls, sec)) from None
         check_settings(components[sec], sec)

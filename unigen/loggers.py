@@ -127,20 +127,33 @@ def player_stats(trainer) -> dict[str, float]:
     return out
 
 
+def _clock(seconds: float) -> str:
+    """``H:MM:SS`` (``M:SS`` under an hour)."""
+    m, sec = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
 class PlainProgress:
     """The progress line printed at each log step when stdout is not a terminal (a cluster's log file)."""
 
     def __init__(self, total: int, start: int, name: str, stream=None):
         self.total, self.name, self.stream = total, name, stream or sys.stdout
         self.last_step, self.last_time = start, time.perf_counter()
+        self.first_step, self.first_time = start, self.last_time
 
     def line(self, step: int, values: dict) -> str:
+        """``NAME step S/T (P%) losses [R steps/s, elapsed E, ETA F]``: the rate over the last window, the time
+        since this process started training, and the rest at the rate so far."""
         now = time.perf_counter()
         rate = (step - self.last_step) / max(now - self.last_time, 1e-9)
+        overall = (step - self.first_step) / max(now - self.first_time, 1e-9)
         self.last_step, self.last_time = step, now
         shown = " ".join(f"{k}={v:.4g}" for k, v in values.items()
                          if isinstance(v, (int, float)) and not k.startswith(("lr/", "grad_norm/")))
-        return f"{self.name} step {step}/{self.total} ({100 * step / self.total:.0f}%) {shown} [{rate:.1f} steps/s]"
+        eta = _clock((self.total - step) / overall) if overall > 0 else "?"
+        return (f"{self.name} step {step}/{self.total} ({100 * step / self.total:.0f}%) {shown} "
+                f"[{rate:.1f} steps/s, elapsed {_clock(now - self.first_time)}, ETA {eta}]")
 
     def write(self, step: int, values: dict) -> None:
         print(self.line(step, values), file=self.stream, flush=True)

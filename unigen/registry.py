@@ -10,6 +10,8 @@ this module imports none of them (the components import it).
 """
 from __future__ import annotations
 
+import difflib
+
 from dataclasses import is_dataclass
 from typing import Callable, Generic, TypeVar
 
@@ -40,7 +42,12 @@ class Registry(Generic[T]):
     def get(self, name: str) -> type[T]:
         if name not in self._classes:
             choices = ", ".join(sorted(self._classes))
-            raise UserError(f"unknown {self.kind} {name!r}; choose one of: {choices}")
+            recipe = next((c.aliases[name] for c in self._classes.values() if name in getattr(c, "aliases", {})), None)
+            if recipe is not None:  # a name users bring for a setting of a registered component (wgan_gp)
+                raise UserError(f"unknown {self.kind} {name!r}: it is {recipe}")
+            near = difflib.get_close_matches(str(name), list(self._classes), n=1, cutoff=0.7)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise UserError(f"unknown {self.kind} {name!r}{hint}; choose one of: {choices}")
         return self._classes[name]
 
     def names(self) -> list[str]:

@@ -1,4 +1,5 @@
 """Discoverability: --version, `list NAME`, `config`, example configs by name, unigen.load_run."""
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -118,6 +119,16 @@ def test_config_prints_the_resolved_yaml(capsys):
     (["config", "ring_gan", "model.likelihood=foo"], "model.likelihood='foo' is not one of delta, normal"),
     (["config", "mnist_vae", "model.name=dcgan", "model.disc_norm=group"], "model.disc_norm='group' is not one of"),
     (["train", "ring_gann"], "ring_gan"),
+    # did you mean: a misspelt name, a setting another component has, a recipe users know by another name
+    (["config", "ring_gn"], "no example config 'ring_gn' (did you mean 'ring_gan'?)"),
+    (["config", "ring_gan", "strategy.nam=wgan"], "(did you mean strategy.name?)"),
+    (["config", "ring_gan", "strategy.name=ns_gn"], "unknown strategy 'ns_gn' (did you mean 'ns_gan'?)"),
+    (["config", "ring_gan", "strategy.divergence=kl"], "fgan has it (strategy.name=fgan)"),
+    (["config", "ring_gan", "strategy.name=wgan_gp"], "it is strategy.name=wgan strategy.clip=0 strategy.penalty=gp"),
+    (["config", "ring_gan", "train.optim.name=adan"], "(did you mean 'adam'?)"),
+    # what `train` refuses when the model meets the data, `config` refuses too (the data's shape is known)
+    (["config", "ring_gan", "model.name=dcgan"], "model 'dcgan' needs square images"),
+    (["config", "ring_gan", "train.augment=colour"], "unknown op 'colour'"),
 ])
 def test_bad_config_input_is_one_line(argv, fragment, capsys):
     code = main(argv)
@@ -185,3 +196,17 @@ def test_settings_docs_show_no_latex_source(capsys):
                 assert "\\" not in text, (name, field, text)
     assert main(["list", "monoflow"]) == 0
     assert "d ∈ [-8, 8]" in capsys.readouterr().out
+
+
+def test_a_run_ends_with_its_headline_numbers_and_eval_says_where_it_wrote(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["train", "ring_gan", "train.steps=10", "data.n=2000", "eval.num_samples=200", "train.progress=false",
+                 "--out", str(out)]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    results = json.loads((out / "eval.json").read_text())
+    assert last.startswith(f"evaluation: modes {results['modes']}, high_quality ") and last.endswith(
+        f"(all of it in {out / 'eval.json'})")
+    assert main(["eval", str(out), "eval.num_samples=300"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == json.loads((out / "eval.num_samples=300.json").read_text())
+    assert captured.err.strip() == f"unigen: written to {out / 'eval.num_samples=300.json'}"

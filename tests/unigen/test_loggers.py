@@ -116,8 +116,11 @@ def test_without_a_terminal_a_plain_line_replaces_the_bar(tmp_path):
 
 
 def test_plain_line_format():
-    line = PlainProgress(100, 0, "elbo").line(50, {"vae": 123.456, "lr/vae": 1e-3})
+    progress = PlainProgress(100, 0, "elbo")
+    progress.first_time -= 30.0  # 50 steps in 30 s: 50 more take 30 s
+    line = progress.line(50, {"vae": 123.456, "lr/vae": 1e-3})
     assert line.startswith("elbo step 50/100 (50%) vae=123.5 [") and "lr/" not in line
+    assert line.endswith(", elapsed 0:30, ETA 0:30]"), line
 
 
 def test_sample_grids_during_training_leave_the_training_unchanged(tmp_path):

@@ -93,6 +93,11 @@ class Ring:
         angle = 2 * math.pi * torch.arange(self.modes, dtype=torch.float64) / self.modes
         return (self.radius * torch.stack([angle.cos(), angle.sin()], 1)).to(torch.float32)
 
+    @property
+    def info(self) -> DataInfo:
+        """The data's shape and range, known without loading them (``unigen config`` checks the model against it)."""
+        return DataInfo(shape=(2,), support="real")
+
     def load(self, split: str = "train") -> TensorData:
         return _mixture(self.centres(), self.std, self.n, split_seed(self.seed, split), f"ring ({split})")
 
@@ -119,6 +124,11 @@ class Grid:
         axis = self.spacing * (torch.arange(self.side, dtype=torch.float32) - (self.side - 1) / 2)
         return torch.cartesian_prod(axis, axis).reshape(-1, 2)
 
+    @property
+    def info(self) -> DataInfo:
+        """The data's shape and range, known without loading them (``unigen config`` checks the model against it)."""
+        return DataInfo(shape=(2,), support="real")
+
     def load(self, split: str = "train") -> TensorData:
         return _mixture(self.centres(), self.std, self.n, split_seed(self.seed, split), f"grid ({split})")
 
@@ -139,6 +149,11 @@ class Gaussian:
 
     def __post_init__(self) -> None:
         _positive("gaussian", n=self.n, dim=self.dim, scale=self.scale)
+
+    @property
+    def info(self) -> DataInfo:
+        """The data's shape and range, known without loading them (``unigen config`` checks the model against it)."""
+        return DataInfo(shape=(self.dim,), support="real")
 
     def load(self, split: str = "train") -> TensorData:
         _check_memory(self.n, self.dim, f"gaussian ({split})",
