@@ -18,6 +18,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from unigen.environment import environment
 from unigen.errors import UserError
 from unigen.loading import FORMAT, load_run
 
@@ -31,7 +32,8 @@ def metadata(built, config: dict) -> dict[str, str]:
                  "labelled": built.train_data.c is not None}
     return {"unigen.format": FORMAT, "unigen.version": unigen.__version__,
             "unigen.config": json.dumps(config, sort_keys=True),
-            "unigen.data_info": json.dumps(data_info)}
+            "unigen.data_info": json.dumps(data_info),
+            "unigen.environment": json.dumps(environment(built.device))}  # what exported it (unigen.environment)
 
 
 def export_run(run: str | Path, path: str | Path, force: bool = False) -> Path:

@@ -24,6 +24,7 @@ from unigen.ema import scoring_weights
 from unigen.config import SCHEMA, Resolved, resolve
 from unigen.config import save as save_config
 from unigen.errors import UserError
+from unigen.environment import environment, record_environment
 from unigen.evaluate import evaluate_built
 from unigen.loading import normalise, saved_config
 from unigen.rundir import RunLock, claim_new, discard_unused, disk_errors, first_missing, remove_stale_temps, usable_dir
@@ -130,6 +131,7 @@ def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, mai
     trainer = built.trainer()
     container = OmegaConf.to_container(cfg)
     resumed: dict = {}
+    env = environment(built.device)  # versions, device, git commit (unigen.environment)
     if resuming:
         state = resumed = checkpoint.load(run_dir / "checkpoint.pt", map_location=built.device)
         checkpoint.check_matches(state, container, run_dir / "checkpoint.pt", normalise=normalise)
@@ -148,10 +150,12 @@ def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, mai
         log.truncate_after(trainer.step_count)
         if main:
             save_config(cfg, run_dir / "config.yaml")  # config.yaml stays true: it holds what this run uses
+            record_environment(run_dir / "environment.json", built.device, resumed=True)
             if changes:
                 log.write(trainer.step_count, {"changed": changes}, kind="resume")
     elif main:
         save_config(cfg, run_dir / "config.yaml")
+        record_environment(run_dir / "environment.json", built.device)
         log.path.write_text("")
         remove_own_outputs(run_dir)
     csv_log = loggers.CSVMirror(run_dir / "metrics.csv", log.rows(), enabled=main)
@@ -170,6 +174,7 @@ def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, mai
         state["config"] = container
         state["schema"] = SCHEMA
         state["rng"] = checkpoint.rng_state()
+        state["environment"] = env
         state["best"] = {"monitor": cfg.train.monitor, "mode": cfg.train.monitor_mode, "value": best["value"]}
         checkpoint.save(state, run_dir / name)
         remove_stale_temps(run_dir)

@@ -34,7 +34,7 @@ LOCK = ".lock"
 DAMAGED = "metrics.damaged.jsonl"
 #: the files ``unigen train`` writes into a run directory
 RUN_FILES = ("config.yaml", "metrics.jsonl", "metrics.csv", "checkpoint.pt", "best.pt", "samples.png",
-             "losses.png", "eval.json", DAMAGED)
+             "losses.png", "eval.json", DAMAGED, "environment.json")
 
 
 def short(path) -> str:

