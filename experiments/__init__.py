@@ -48,6 +48,25 @@ _MODULES = {
 }
 
 
+#: one line per reproduction for `unigen list` (read without importing the modules)
+DESCRIPTIONS = {
+    "hu2018-iwgan": "GAN vs IWGAN (IS, FID), CGAN vs IWCGAN (conditional accuracy); Hu et al. 2018, Table 2",
+    "hu2018-aavae": "VAE/CVAE/SVAE vs their adversarially activated versions; Hu et al. 2018, Table 3",
+    "monoflow-toy": "MonoFlow §4.3 Gaussian: the ratio detached or not, analytic or trained discriminator",
+    "monoflow-gan": "MonoFlow: generator losses h(d) on MNIST, and a non-monotone control",
+    "mode-collapse": "ring and grid mode coverage: minimax, NS, WGAN-GP, R1, MonoFlow, IWGAN (VEEGAN/PacGAN)",
+    "wgan-disjoint": "parallel lines: JS flat at log 2 where W1 = |θ| (Arjovsky et al. 2017)",
+    "gp-stabilises": "Fedus et al. 2018: a line toy, and gradient penalties over a sweep on Fashion-MNIST",
+    "gan-practice": "EMA, spectral norm, DiffAugment, LeCam, hinge + SN on one DCGAN, full and 10 % Fashion-MNIST",
+    "gp-stabilises-grid": "λ = 10 penalties on the 25-Gaussian grid at a failing rate (gp-stabilises' first page)",
+    "avb-toy": "AVB's implicit posterior vs a Gaussian guide on Mescheder et al.'s 4-point toy",
+    "ali-bigan": "ALI on the 25-Gaussian grid; BiGAN vs AAE vs VAE encoders on MNIST",
+    "cyclegan-digits": "CycleGAN between digits and turned digits (unpaired): labels kept, cycle error",
+    "ada-digits": "source only vs DANN, MNIST → scikit-learn's 8×8 digits: target accuracy",
+    "stacked-mnist": "Stacked MNIST's 1,000 modes (PacGAN Table 2 protocol) for five strategies",
+}
+
+
 class _Lazy(dict):
     """Import a reproduction's module on first use (they pull in plotting and training code)."""
 

@@ -276,8 +276,10 @@ def _list(args) -> None:
     for name, fn in PENALTIES.items():
         print(f"  {name:<16} {(fn.__doc__ or '').strip().splitlines()[0] if fn.__doc__ else ''}")
     print("reproductions (unigen reproduce NAME):")
+    from unigen.experiments import DESCRIPTIONS
+
     for name in REPRODUCTIONS:
-        print(f"  {name}")
+        print(f"  {name:<20} {DESCRIPTIONS.get(name, '')}".rstrip())
     print("shared settings: train, optim (train.optim), eval")
     print("`unigen list NAME` shows the settings of any name above (types, defaults, ranges and choices), and for a "
           "reproduction what it runs")

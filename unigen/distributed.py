@@ -97,6 +97,12 @@ class RoleWrappers:
                 ids = [device.index] if device.type == "cuda" else None
                 self.wrappers[role] = DistributedDataParallel(module, device_ids=ids)
 
+    @classmethod
+    def when_needed(cls, programs, players: dict[str, tuple[str, ...]], device: torch.device,
+                    world: World) -> "RoleWrappers | None":
+        """Wrappers of every role the ``players`` own, under more than one process; ``None`` in one."""
+        return cls(programs, {r for roles in players.values() for r in roles}, device) if world.size > 1 else None
+
     @contextmanager
     def active(self, roles):
         """Route calls of ``roles`` through their wrappers for the duration of the block."""

@@ -4,8 +4,7 @@ One training step runs every phase of the strategy in order; a phase with ``repe
 ``k`` fresh batches and updates its players after each. For each player the trainer back-propagates
 that player's loss into that player's parameters only (``backward(inputs=...)``), so a generator
 loss never leaves gradients on the discriminator; all players of a phase are differentiated from
-the same forward pass before any of them steps. Learning-rate schedules advance once per step, by each
-player's updates in it, the same way eager or captured.
+the same forward pass before any of them steps. Schedules advance once per step, by each player's updates in it.
 
 :meth:`Trainer.step` is capture-safe: no ``.item()``, no host-device copies, no data-dependent
 Python branches; it returns the losses as device tensors and records, on the device, whether any
@@ -87,11 +86,10 @@ class Trainer:
         self.window = Window()  # the open logging window (kept in checkpoints)
         slots = sum(ph.repeats for ph in strategy.phases())  # host-resident data: batches staged before each step
         self.host = HostBatches.when_needed(data, self.device, batch_size, slots, self.index_generator, stream)
-        self.step_count, self.log_hook = 0, log_hook
+        self.step_count, self.log_hook, self.history = 0, log_hook, []  # history: the logged rows, as fit logs them
         self.progress = torch.zeros((), device=self.device)  # = step_count on the device: Batch.step (in place)
         self.grad_norms = GradNorms(params, self.device)  # each player's last update's gradient norm
-        owned = {role for roles in strategy.players.values() for role in roles}
-        self.parallel = RoleWrappers(programs, owned, self.device) if world.size > 1 else None
+        self.parallel = RoleWrappers.when_needed(programs, strategy.players, self.device, world)
         self.execution = choose(compile, self.eager_step, self.device, [self.index_generator],
                                 f"strategy {strategy.registry_name!r}", programs, self.optimizers.values(),
                                 [self.progress, self.watch.total, self.grad_norms.values], strategy.needs.capturable)
@@ -192,6 +190,7 @@ class Trainer:
             if self.step_count % log_every == 0:
                 last = {**self.window.close(), **({"skipped_steps": self.skipped} if self.skipped else {})}
                 last.update(self.log_hook(self.step_count, last) if self.log_hook else {})
+                self.history.append({"step": self.step_count, **last})
                 if on_log is not None:
                     on_log(self.step_count, last)
                 bar.set_postfix({k: f"{v:.3g}" for k, v in last.items()}, refresh=False)
@@ -206,6 +205,7 @@ class Trainer:
         self.raise_if_nonfinite(exact=check_every == 1)
         if self.window.count and not stopped:
             last = self.window.close()
+            self.history.append({"step": self.step_count, **last})
             if on_log is not None:
                 on_log(self.step_count, last)
         return last

@@ -210,3 +210,13 @@ def test_a_run_ends_with_its_headline_numbers_and_eval_says_where_it_wrote(tmp_p
     captured = capsys.readouterr()
     assert json.loads(captured.out) == json.loads((out / "eval.num_samples=300.json").read_text())
     assert captured.err.strip() == f"unigen: written to {out / 'eval.num_samples=300.json'}"
+
+
+def test_unigen_list_describes_every_reproduction(capsys):
+    from unigen.experiments import DESCRIPTIONS, REPRODUCTIONS
+
+    assert set(DESCRIPTIONS) == set(REPRODUCTIONS)
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name, text in DESCRIPTIONS.items():
+        assert f"  {name:<20} {text}" in out

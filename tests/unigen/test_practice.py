@@ -213,3 +213,10 @@ def test_a_run_records_what_it_ran_on_in_its_directory_checkpoint_and_export(tmp
     assert cli(["export", run, "-o", tmp_path / "m.safetensors"], capsys)[0] == 0
     with safe_open(str(tmp_path / "m.safetensors"), framework="pt") as f:
         assert json.loads(f.metadata()["unigen.environment"])["torch"] == torch.__version__
+
+
+def test_the_trainer_keeps_the_history_of_logged_rows():
+    trainer = _ring_trainer(NonSaturatingGAN())
+    last = trainer.fit(7, log_every=3, progress=False)
+    assert [r["step"] for r in trainer.history] == [3, 6, 7]  # every log step, then the last open window
+    assert trainer.history[-1] == {"step": 7, **last} and set(trainer.history[0]) >= {"generator", "discriminator"}
