@@ -106,6 +106,15 @@ class Programs(nn.Module):
         self.roles.update(extra)
         # register module roles so that parameters, buffers and devices follow the container
         self.modules_by_role = nn.ModuleDict({k: v for k, v in self.roles.items() if isinstance(v, nn.Module)})
+        # the module of a role given as a bound method (Pyro's tutorial form: Programs(model=vae.model,
+        # guide=vae.guide)), each once: its weights are in state_dict, checkpoints and exports, and follow .to()
+        owners: dict[str, nn.Module] = {}
+        for role, fn in self.roles.items():
+            owner = getattr(fn, "__self__", None)
+            if isinstance(owner, nn.Module) and not isinstance(fn, nn.Module) and not any(
+                    owner is m for m in [*self.modules_by_role.values(), *owners.values()]):
+                owners[role] = owner
+        self.method_owners = nn.ModuleDict(owners)
         # a strategy's running statistics (LeCam's anchors): buffers, not roles (Strategy.attach adds them)
         self.strategy_state = nn.ModuleDict()
         self.obs = obs  # the observed site's name: given, or found by bind()
@@ -140,7 +149,8 @@ class Programs(nn.Module):
         return self.obs or "x"
 
     def __getattr__(self, name: str):
-        if name not in ("roles", "modules_by_role", "_modules", "_parameters", "_buffers", "obs", "event_shape"):
+        if name not in ("roles", "modules_by_role", "_modules", "_parameters", "_buffers", "obs", "event_shape",
+                        "method_owners", "strategy_state"):
             roles = self.__dict__.get("roles", {})
             if name in roles:
                 return roles[name]

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from unigen.arguments import check_arguments, check_counts, integer
+from unigen.arguments import as_optim_settings, check_arguments, check_counts, integer
 from unigen.config import OptimConfig
 from unigen.data.base import TensorData
 from unigen.data.stream import HostBatches
@@ -44,9 +44,9 @@ class Trainer:
 
     :param programs: the model's roles (:class:`~unigen.programs.Programs`).
     :param strategy: any registered :class:`~unigen.strategy.Strategy`.
-    :param data: the training set, already on the training device.
+    :param data: the training set: TensorData, a tensor x, a pair (x, c), an array or a map-style Dataset.
     :param batch_size: examples per batch (every phase repeat draws its own).
-    :param optim: default optimiser settings, or a callable ``player -> OptimConfig``.
+    :param optim: an OptimConfig, a pyro.optim or torch.optim optimiser, a dict of them by player, or player -> one.
     :param skip_nonfinite: skip an update whose loss or gradient is not finite (eager only: a host read per update).
     :param seed: seed of the batch-index generator (shared by all data-parallel ranks).
     :param world: this process's data-parallel rank (:mod:`unigen.distributed`); ``batch_size`` is global.
@@ -66,8 +66,8 @@ class Trainer:
                  device: torch.device | None = None, stream: bool | None = None, max_skipped: float = 0.5,
                  skip_window: int = 100, ema: EMASettings = EMASettings(), precision: str = "float32",
                  log_hook: Callable[[int, dict], dict] | None = None):
-        self.settings = settings = optim if callable(optim) else (lambda _player: optim)
-        check_arguments(programs, strategy, data, batch_size, settings)
+        self.settings = settings = as_optim_settings(optim)  # OptimConfig, pyro.optim, torch.optim, per player
+        data = check_arguments(programs, strategy, data, batch_size, settings)  # and data as Pyro users pass them
         strategy.attach(programs)  # its running statistics, if any (LeCam's anchors)
         self.programs, self.strategy, self.data, self.batch_size = programs, strategy, data, batch_size
         self.device = data.x.device if device is None else torch.device(device)

@@ -35,7 +35,7 @@ def cases(tmp_path):
     broken_npz = tmp_path / "broken.npz"
     broken_npz.write_bytes(b"PK\x03\x04 not really a zip")
     return {
-        "unknown strategy": ([RING, "strategy.name=gann"], "unknown strategy 'gann'; choose one of"),
+        "unknown strategy": ([RING, "strategy.name=gann"], "unknown strategy 'gann' (did you mean 'wgan'?); choose one of"),
         "unknown model": ([RING, "model.name=nope"], "unknown model 'nope'; choose one of"),
         "unknown dataset": ([RING, "data.name=nope"], "unknown dataset 'nope'; choose one of"),
         "wrong key": ([RING, "train.batchsize=3"], "batchsize"),
@@ -112,7 +112,7 @@ def test_python_api_mistakes_are_one_line_errors_naming_the_fix():
         ((programs, ELBO, data, 8), r"strategy is the class ELBO; pass an instance, ELBO\(\)"),
         ((programs, "elbo", data, 8), r"strategy is a str; pass a strategy instance"),
         ((programs.model, NonSaturatingGAN(), data, 8), r"programs is a .*; wrap the roles: Programs\(model="),
-        ((programs, NonSaturatingGAN(), torch.randn(100, 2), 8), r"data is a Tensor; wrap it: TensorData\(x, c, "),
+        ((programs, NonSaturatingGAN(), "ring", 8), r"data is a str; pass a tensor x, a pair \(x, c\), a NumPy array"),
         ((programs, NonSaturatingGAN(), data, 8.0), r"batch_size=8.0 must be an integer"),
     ]
     for args, pattern in cases:

@@ -1,0 +1,131 @@
+"""What a Pyro user brings, taken as given: the tutorial VAE's bound methods, a ``pyro.optim`` optimiser, a
+plain tensor. Pyro's VAE tutorial (pyro.ai/examples/vae.html) is written out here as the tutorial writes it."""
+import functools
+
+import numpy as np
+import pyro
+import pyro.distributions as dist
+import pytest
+import torch
+from torch import nn
+from torch.testing import assert_close
+
+from unigen import Programs, Trainer, UserError
+from unigen.arguments import as_optim_settings, as_tensor_data
+from unigen.config import OptimConfig
+from unigen.inference import ELBO
+
+
+class Decoder(nn.Module):
+    def __init__(self, z_dim, hidden_dim):
+        super().__init__()
+        self.fc1 = nn.Linear(z_dim, hidden_dim)
+        self.fc21 = nn.Linear(hidden_dim, 784)
+        self.softplus = nn.Softplus()
+        self.sigmoid = nn.Sigmoid()
+
+    def forward(self, z):
+        hidden = self.softplus(self.fc1(z))
+        loc_img = self.sigmoid(self.fc21(hidden))
+        return loc_img
+
+
+class Encoder(nn.Module):
+    def __init__(self, z_dim, hidden_dim):
+        super().__init__()
+        self.fc1 = nn.Linear(784, hidden_dim)
+        self.fc21 = nn.Linear(hidden_dim, z_dim)
+        self.fc22 = nn.Linear(hidden_dim, z_dim)
+        self.softplus = nn.Softplus()
+
+    def forward(self, x):
+        x = x.reshape(-1, 784)
+        hidden = self.softplus(self.fc1(x))
+        z_loc = self.fc21(hidden)
+        z_scale = torch.exp(self.fc22(hidden))
+        return z_loc, z_scale
+
+
+class VAE(nn.Module):
+    def __init__(self, z_dim=50, hidden_dim=400, use_cuda=False):
+        super().__init__()
+        self.encoder = Encoder(z_dim, hidden_dim)
+        self.decoder = Decoder(z_dim, hidden_dim)
+        self.z_dim = z_dim
+
+    def model(self, x):
+        pyro.module("decoder", self.decoder)
+        with pyro.plate("data", x.shape[0]):
+            z_loc = x.new_zeros(torch.Size((x.shape[0], self.z_dim)))
+            z_scale = x.new_ones(torch.Size((x.shape[0], self.z_dim)))
+            z = pyro.sample("latent", dist.Normal(z_loc, z_scale).to_event(1))
+            loc_img = self.decoder.forward(z)
+            pyro.sample("obs", dist.Bernoulli(loc_img, validate_args=False).to_event(1), obs=x.reshape(-1, 784))
+
+    def guide(self, x):
+        pyro.module("encoder", self.encoder)
+        with pyro.plate("data", x.shape[0]):
+            z_loc, z_scale = self.encoder.forward(x)
+            pyro.sample("latent", dist.Normal(z_loc, z_scale).to_event(1))
+
+
+def _digits(n=256):
+    torch.manual_seed(0)
+    return (torch.rand(n, 784) < 0.3).float()
+
+
+def test_the_tutorial_vae_trains_from_its_methods_with_a_pyro_optimiser_and_a_plain_tensor(tmp_path):
+    torch.manual_seed(0)
+    vae = VAE(z_dim=4, hidden_dim=32)
+    programs = Programs(model=vae.model, guide=vae.guide)
+    assert set(programs.state_dict()) >= {"method_owners.model.decoder.fc1.weight", "method_owners.model.encoder.fc1.weight"}
+    trainer = Trainer(programs, ELBO(), _digits(), batch_size=32, optim=pyro.optim.Adam({"lr": 1e-2}))
+    assert trainer.optimizers["vae"].param_groups[0]["lr"] == pytest.approx(1e-2)
+    trainer.fit(40, log_every=20, progress=False)
+    assert trainer.history[-1]["bound"] > trainer.history[0]["bound"]  # the bound rises
+    torch.save(programs.state_dict(), tmp_path / "w.pt")  # the tutorial's save holds the trained weights
+    fresh = VAE(z_dim=4, hidden_dim=32)
+    Programs(model=fresh.model, guide=fresh.guide).load_state_dict(torch.load(tmp_path / "w.pt"))
+    assert_close(fresh.decoder.fc1.weight, vae.decoder.fc1.weight)
+
+
+@pytest.mark.parametrize("optim, expected", [
+    (pyro.optim.Adam({"lr": 3e-4, "betas": (0.9, 0.99)}), OptimConfig(name="adam", lr=3e-4, betas=[0.9, 0.99])),
+    (pyro.optim.SGD({"lr": 0.1, "momentum": 0.9}), OptimConfig(name="sgd", lr=0.1, momentum=0.9)),
+    (torch.optim.Adam, OptimConfig(name="adam", lr=1e-3)),
+    (functools.partial(torch.optim.RMSprop, lr=1e-4), OptimConfig(name="rmsprop", lr=1e-4)),
+    (OptimConfig(lr=5e-3), OptimConfig(lr=5e-3)),
+])
+def test_what_pyro_and_pytorch_users_pass_as_optim_becomes_an_optim_config(optim, expected):
+    assert as_optim_settings(optim)("generator") == expected
+
+
+def test_optimisers_per_player_and_refusals_in_one_line():
+    settings = as_optim_settings({"generator": torch.optim.Adam, "discriminator": pyro.optim.Adam({"lr": 1e-4})})
+    assert settings("generator").lr == 1e-3 and settings("discriminator").lr == 1e-4
+    for bad, fragment in ((torch.optim.AdamW, "unigen builds Adam, RMSprop and SGD"),
+                          (functools.partial(torch.optim.Adam, amsgrad=True), "not amsgrad"), (3, "optim is a int")):
+        with pytest.raises(UserError, match=fragment) as e:
+            as_optim_settings(bad)("generator")
+        assert "\n" not in str(e.value)
+
+
+def test_data_as_users_pass_them():
+    x = torch.rand(50, 3)
+    c = torch.randint(4, (50,))
+    for given in (x, x.numpy(), (x, c), torch.utils.data.TensorDataset(x, c)):
+        data = as_tensor_data(given)
+        assert_close(data.x, x) and data.info.shape == (3,) and data.info.support == "unit"
+    assert as_tensor_data((x, c)).info.num_classes == 4
+
+    class Squares(torch.utils.data.Dataset):  # a map-style Dataset of (x, label) items
+        def __len__(self):
+            return 10
+
+        def __getitem__(self, i):
+            return torch.full((2,), float(i)), i % 2
+
+    data = as_tensor_data(Squares())
+    assert data.x.shape == (10, 2) and data.c.tolist() == [0, 1] * 5 and data.info.support == "real"
+    with pytest.raises(UserError, match="data has shape \\(5,\\)"):
+        as_tensor_data(np.zeros(5))
