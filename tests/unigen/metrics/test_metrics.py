@@ -308,10 +308,27 @@ def test_precision_recall_matches_a_brute_force_reference():
     assert_close(knn_radii(real, 1, batch_size=7), torch.cdist(real, real).fill_diagonal_(math.inf).min(1).values)
 
 
+def test_density_and_coverage_match_their_definitions_by_brute_force():
+    """Naeem et al. 2020: density counts the real k-NN balls each fake lies in, over k·M; coverage is the share of
+    real balls holding at least one fake."""
+    g = torch.Generator().manual_seed(1)
+    real = torch.randn(40, 2, generator=g, dtype=torch.float64)
+    fake = 0.5 * torch.randn(30, 2, generator=g, dtype=torch.float64) + 0.5
+    k = 3
+    r = np.array([np.sort(np.linalg.norm(real.numpy() - p, axis=1))[k] for p in real.numpy()])
+    d = np.linalg.norm(fake.numpy()[:, None, :] - real.numpy()[None, :, :], axis=2)  # (M, N)
+    ours = precision_recall(real, fake, k=k, batch_size=7)
+    assert ours["density"] == pytest.approx((d <= r).sum() / (k * len(fake)))
+    assert ours["coverage"] == pytest.approx((d <= r).any(axis=0).mean())
+    assert 0 < ours["coverage"] < 1 and ours["density"] != ours["precision"]  # not a trivial case
+
+
 def test_precision_recall_of_identical_and_of_far_apart_sets():
     x = torch.randn(500, 8, generator=torch.Generator().manual_seed(0))
-    assert precision_recall(x, x.clone()) == {"precision": 1.0, "recall": 1.0}
-    assert precision_recall(x, x + 100.0) == {"precision": 0.0, "recall": 0.0}
+    same = precision_recall(x, x.clone())
+    assert (same["precision"], same["recall"], same["coverage"]) == (1.0, 1.0, 1.0)
+    assert same["density"] > 1 / 3  # each point lies at least in its own ball (about 1 for two large samples)
+    assert precision_recall(x, x + 100.0) == {"precision": 0.0, "recall": 0.0, "density": 0.0, "coverage": 0.0}
     with pytest.raises(ValueError, match="k must"):
         precision_recall(x[:3], x, k=3)
 
