@@ -4,14 +4,15 @@ Importing this package registers ``ring``, ``grid``, ``gaussian`` (:mod:`unigen.
 (:mod:`unigen.data.mnist`), ``fashion_mnist`` (:mod:`unigen.data.fashion_mnist`), ``rotated_digits``
 (:mod:`unigen.data.rotated_digits`, two unpaired digit domains), ``mnist_to_digits``
 (:mod:`unigen.data.digit_shift`, MNIST to scikit-learn's digits), ``stacked_mnist``
-(:mod:`unigen.data.stacked_mnist`, three digits as colour channels: 1,000 modes) and ``npz`` (:mod:`unigen.data.npz`) in
+(:mod:`unigen.data.stacked_mnist`, three digits as colour channels: 1,000 modes), ``npz`` (:mod:`unigen.data.npz`) and
+``folder`` (:mod:`unigen.data.folder`, a folder of images) in
 :data:`unigen.registry.DATASETS`.
 """
 from __future__ import annotations
 
 import torch
 
-from unigen.data import digit_shift, fashion_mnist, mnist, npz, rotated_digits, stacked_mnist, toy  # noqa: F401  (registration)
+from unigen.data import digit_shift, fashion_mnist, folder, mnist, npz, rotated_digits, stacked_mnist, toy  # noqa: F401  (registration)
 from unigen.data.base import SUPPORTS, TensorData
 from unigen.data.fashion_mnist import FashionMNIST
 from unigen.data.mnist import MNIST, read_idx

@@ -403,7 +403,7 @@ def test_every_dataset_lists_known_metrics_and_the_table_runs_in_its_order():
 
     assert list(METRICS) == ["modes", "stacked_modes", "likelihood", "images", "accuracy", "label_accuracy"]  # the order of eval's random draws
     assert {n: listed(DATASETS.get(n)) for n in DATASETS.names()} == {
-        "fashion_mnist": ("images",), "gaussian": (), "grid": ("modes",), "mnist": ("images",), "npz": (),
+        "fashion_mnist": ("images",), "gaussian": (), "grid": ("modes",), "mnist": ("images",), "npz": (), "folder": (),
         "ring": ("modes",), "rotated_digits": (), "mnist_to_digits": ("label_accuracy",),
         "stacked_mnist": ("stacked_modes",)}
     assert [n for n, m in METRICS.items() if m.generic] == ["likelihood", "accuracy"]
