@@ -57,6 +57,16 @@ def headline(results: dict, path: Path) -> str:
     return f"evaluation: {shown} (all of it in {path})"
 
 
+def _sweep(args) -> None:
+    from unigen.rundir import check_names
+    from unigen.sweep import sweep
+
+    check_names(args.out, "--out")
+    md = sweep(config_source(args.config), args.overrides, args.out)
+    print(md.read_text().strip())
+    print(f"\nsummary written to {md} and {md.with_suffix('.csv')}")
+
+
 def _config(args) -> None:
     from omegaconf import OmegaConf
 
@@ -304,6 +314,12 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--overwrite", action="store_true", help="replace the run files in an existing --out "
                    "(without it, an existing run is refused)")
     t.set_defaults(fn=_train)
+    sw = sub.add_parser("sweep", parents=[debug], help="train a grid of runs (key=a,b sweeps a setting) and "
+                        "summarise their evaluations")
+    sw.add_argument("config", help="YAML file, or the name of an example config")
+    sw.add_argument("overrides", nargs="*", help="key=value for every run, key=a,b,c to sweep it, e.g. train.seed=0,1,2")
+    sw.add_argument("--out", required=True, help="the sweep's folder: one run directory per point, summary.md/.csv")
+    sw.set_defaults(fn=_sweep)
     cf = sub.add_parser("config", parents=[debug], help="print the fully resolved config (YAML) without training")
     cf.add_argument("config", help="YAML file, or the name of an example config")
     cf.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.steps=500")
