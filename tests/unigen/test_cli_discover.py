@@ -102,7 +102,8 @@ def test_config_prints_the_resolved_yaml(capsys):
     cfg = yaml.safe_load(capsys.readouterr().out)
     assert cfg["train"]["steps"] == 7 and cfg["strategy"] == {"name": "fgan", "divergence": "kl", "generator":
                                                               "saturating", "n_critic": 1, "penalty": "none",
-                                                              "penalty_weight": 10.0}
+                                                              "penalty_weight": 10.0, "lecam_weight": 0.0,
+                                                              "lecam_decay": 0.99}
     assert cfg["train"]["optim"]["lr"] == 2e-3 and cfg["train"]["logger"] == "none"  # the file, then defaults
     assert cfg["model"]["likelihood"] == "delta"
 
