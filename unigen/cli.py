@@ -40,21 +40,9 @@ def _train(args) -> None:
     run_dir = train(config, args.overrides, out=args.out, resume=args.resume, overwrite=args.overwrite)
     print(f"run written to {run_dir}")
     if (run_dir / "eval.json").is_file():
+        from unigen.evaluate import headline
+
         print(headline(json.loads((run_dir / "eval.json").read_text()), run_dir / "eval.json"))
-
-
-def headline(results: dict, path: Path) -> str:
-    """Up to six of an evaluation's numbers with their labels, and where the rest is: the end of a run's output."""
-    if "note" in results and len(results) == 1:
-        return f"evaluation: {results['note']}"
-    labels = results.get("labels", {})
-    skip = {"labels", "nonfinite", "num_modes", "fid_samples", "fid_reference_size", "weights", "computed_on",
-            "kid_subsets"}
-    values = {k: v for k, v in results.items() if k not in skip and isinstance(v, (int, float)) and not k.endswith("_std")}
-    values |= {k: float(v) for k, v in results.get("nonfinite", {}).items()}
-    shown = ", ".join(f"{labels.get(k, k)} {v:.4g}" if isinstance(v, float) else f"{labels.get(k, k)} {v}"
-                      for k, v in list(values.items())[:6])
-    return f"evaluation: {shown} (all of it in {path})"
 
 
 def _sweep(args) -> None:

@@ -73,3 +73,17 @@ def evaluate(run_dir: str | Path, device: str | None = None, overrides: list[str
         with disk_errors(run_dir):
             write_json(run_dir / eval_file(overrides), results)
     return strict_json(results)
+
+
+def headline(results: dict, path: Path) -> str:
+    """Up to six of an evaluation's numbers with their labels, and where the rest is: the end of a run's output."""
+    if "note" in results and len(results) == 1:
+        return f"evaluation: {results['note']}"
+    labels = results.get("labels", {})
+    skip = {"labels", "nonfinite", "num_modes", "fid_samples", "fid_reference_size", "weights", "computed_on",
+            "kid_subsets"}
+    values = {k: v for k, v in results.items() if k not in skip and isinstance(v, (int, float)) and not k.endswith("_std")}
+    values |= {k: float(v) for k, v in results.get("nonfinite", {}).items()}
+    shown = ", ".join(f"{labels.get(k, k)} {v:.4g}" if isinstance(v, float) else f"{labels.get(k, k)} {v}"
+                      for k, v in list(values.items())[:6])
+    return f"evaluation: {shown} (all of it in {path})"
