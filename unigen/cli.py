@@ -75,7 +75,7 @@ MAX_SAMPLES = 10 ** 6
 MAX_PNG_IMAGES = 1024
 #: the most rows or columns of a --grid
 MAX_GRID = 100
-GRIDS = ("interpolate", "classes")
+GRIDS = ("interpolate", "classes", "reconstruct")
 
 
 def _output(path: Path, formats: tuple[str, ...], force: bool) -> Path:
@@ -107,6 +107,7 @@ def _sample(args) -> None:
 
     from unigen.rundir import RunLock, check_names, disk_errors, run_of
     from unigen.loading import load_run, require_run_dir
+    from unigen.grids import write_grid
     from unigen.sampling import SAMPLE_FORMATS, check_label, write_samples
 
     check_names(args.run_dir, "RUN")
@@ -151,7 +152,8 @@ def _sample(args) -> None:
                 n = write_samples(built, path, args.num, label=args.label, seed=args.seed)
                 what = f"{n} samples" + (f" of class {args.label}" if args.label is not None else "")
             else:
-                what = _grid(built, args, path)
+                what = write_grid(built, args.grid, path, args.num, args.label, args.steps, args.interpolation,
+                                  args.seed)
     average = f" (drawn with the weight average of train.ema={built.config.train.ema})" if built.weights == "ema" else ""
     print(f"{what} written to {path}{average}")
 
@@ -174,45 +176,6 @@ def _check_sample_size(shape: tuple[int, ...], num: int | None, path: Path) -> N
                         f"draw fewer, or write elsewhere")
 
 
-def _grid(built, args, path: Path) -> str:
-    """Write ``--grid interpolate`` or ``--grid classes`` to ``path``; return what was written."""
-    import torch
-
-    from unigen import grids
-    from unigen.rundir import atomic_path
-    from unigen.assemble import seed_everything
-    from unigen.sampling import uses_labels
-
-    info = built.info
-    if len(info.shape) != 3:
-        raise UserError(f"--grid {args.grid} needs an image model; this run's data have shape {tuple(info.shape)}: "
-                        f"draw a scatter with `unigen sample RUN -o samples.png` instead")
-    conditional = built.conditional and uses_labels(built)
-    seed_everything(args.seed)
-    title = f"{built.config.strategy.name} on {built.config.data.name}"
-    if args.grid == "classes":
-        if not conditional:
-            raise UserError(f"--grid classes needs a conditional model; this one (model {built.config.model.name!r}, "
-                            f"strategy {built.config.strategy.name!r}) ignores labels: use --grid interpolate")
-        k, cols = info.num_classes, args.num or 10
-        x = grids.class_grid(built.programs, k, cols, built.device)
-        with atomic_path(path) as tmp:
-            grids.save_grid(x, k, cols, tmp, info.support, row_labels=[str(i) for i in range(k)], title=title)
-        return f"{_a(k)} {k} × {cols} class grid"
-    rows = args.num or 8
-    c = None
-    if args.label is not None:
-        c = torch.full((rows,), args.label, dtype=torch.long, device=built.device)
-    elif conditional:  # each row of a conditional model keeps one random class
-        c = torch.randint(info.num_classes, (rows,), device=built.device)
-    x = grids.interpolate(built.programs, rows, args.steps, c, method=args.interpolation)
-    labels = None if c is None else [str(v) for v in c.tolist()]
-    with atomic_path(path) as tmp:
-        grids.save_grid(x, rows, args.steps, tmp, info.support, row_labels=labels,
-                        title=f"{title}: {args.interpolation} interpolation")
-    return f"{_a(rows)} {rows} × {args.steps} {args.interpolation} interpolation grid"
-
-
 def _export(args) -> None:
     from unigen.config import resolve
     from unigen.export import export_run
@@ -225,11 +188,6 @@ def _export(args) -> None:
     ema = resolve(saved_config(Path(args.run_dir))).config.train.ema  # unigen.ema: the average is what is exported
     print(f"weights and config of {args.run_dir} written to {path}"
           + (f" (the weight average of train.ema={ema})" if ema > 0 else ""))
-
-
-def _a(n: int) -> str:
-    """The article before a number said aloud: "an 8", "an 11", "an 18", "a 10"."""
-    return "an" if str(n).startswith("8") or n in (11, 18) else "a"
 
 
 def _eval(args) -> None:
@@ -321,8 +279,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0, help="seed of the draw (default 0): the same seed gives the same samples")
     s.add_argument("--class", dest="label", type=int, default=None, metavar="K",
                    help="draw every sample of class K (conditional models)")
-    s.add_argument("--grid", choices=GRIDS, default=None, help="image models: a latent interpolation grid, or a "
-                   "class × sample grid (conditional models); writes a .png")
+    s.add_argument("--grid", choices=GRIDS, default=None, help="image models: a latent interpolation grid, a "
+                   "class × sample grid (conditional models), or test inputs above their reconstructions (models "
+                   "with a guide); writes a .png")
     s.add_argument("--steps", type=int, default=None, help="--grid interpolate: columns from one latent to the "
                    "other (default 10)")
     s.add_argument("--interpolation", choices=("linear", "spherical"), default=None,

@@ -11,6 +11,7 @@ Both work on any model program, because its latent sites are found by tracing it
   Gaussian latent at a typical norm. Discrete latents (an InfoGAN category, M2's label) are not
   interpolated: each row keeps :math:`z_a`'s.
 * :func:`class_grid` draws one latent value per column and decodes it under every class, one row per class.
+* :func:`reconstruct` puts test inputs above their reconstructions through the guide (any model with one).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from pyro import poutine
 from torch import Tensor
 
 from unigen.programs import Programs
-from unigen.scoring import latent_names, observed_value, sample_model
+from unigen.scoring import latent_names, observed_value, sample_model, trace_guide
 
 METHODS = ("linear", "spherical")
 
@@ -126,3 +127,68 @@ def save_grid(x: Tensor, rows: int, cols: int, path: str | Path, support: str = 
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
+
+@torch.no_grad()
+def reconstruct(programs: Programs, x: Tensor, c: Tensor | None = None) -> Tensor:
+    r"""``x`` ``(n, ...)`` above its reconstruction: the guide's latents :math:`z \sim q(z \mid x)`, the model
+    replayed on them with its data site drawn (:func:`~unigen.scoring.observed_value`); ``(2n, ...)``, row-major."""
+    guide_tr = trace_guide(programs.guide, x, c)
+    x_hat = observed_value(programs, sample_model(programs, x.shape[0], c, replay=guide_tr, like=x))
+    return torch.cat([x, x_hat.reshape(x.shape)])
+
+
+def write_grid(built, kind: str, path: Path, num: int | None, label: int | None, steps: int, method: str,
+               seed: int) -> str:
+    """Write ``unigen sample --grid KIND`` (``interpolate``, ``classes`` or ``reconstruct``) to ``path``; return what
+    was written."""
+    from unigen.assemble import seed_everything
+    from unigen.errors import UserError
+    from unigen.rundir import atomic_path
+    from unigen.sampling import uses_labels
+
+    info = built.info
+    if len(info.shape) != 3:
+        raise UserError(f"--grid {kind} needs an image model; this run's data have shape {tuple(info.shape)}: "
+                        f"draw a scatter with `unigen sample RUN -o samples.png` instead")
+    conditional = built.conditional and uses_labels(built)
+    seed_everything(seed)
+    title = f"{built.config.strategy.name} on {built.config.data.name}"
+    if kind == "reconstruct":
+        if not built.programs.has("guide"):
+            raise UserError(f"--grid reconstruct needs a model with a guide (a VAE, ALI, AAE...); strategy "
+                            f"{built.config.strategy.name!r} trained none: use --grid interpolate")
+        cols = num or 8
+        test = built.resolved.data.load("test")
+        idx = torch.randperm(len(test.x), generator=torch.Generator().manual_seed(seed))[:cols]
+        x = test.x[idx].to(built.device)
+        c = test.c[idx].to(built.device) if test.c is not None and uses_labels(built) else None
+        with atomic_path(path) as tmp:
+            save_grid(reconstruct(built.programs, x, c), 2, cols, tmp, info.support, row_labels=["x", "x̂"],
+                      title=f"{title}: test inputs and their reconstructions")
+        return f"a 2 × {cols} grid of test inputs and their reconstructions"
+    if kind == "classes":
+        if not conditional:
+            raise UserError(f"--grid classes needs a conditional model; this one (model {built.config.model.name!r}, "
+                            f"strategy {built.config.strategy.name!r}) ignores labels: use --grid interpolate")
+        k, cols = info.num_classes, num or 10
+        x = class_grid(built.programs, k, cols, built.device)
+        with atomic_path(path) as tmp:
+            save_grid(x, k, cols, tmp, info.support, row_labels=[str(i) for i in range(k)], title=title)
+        return f"{article(k)} {k} × {cols} class grid"
+    rows = num or 8
+    c = None
+    if label is not None:
+        c = torch.full((rows,), label, dtype=torch.long, device=built.device)
+    elif conditional:  # each row of a conditional model keeps one random class
+        c = torch.randint(info.num_classes, (rows,), device=built.device)
+    x = interpolate(built.programs, rows, steps, c, method=method)
+    labels = None if c is None else [str(v) for v in c.tolist()]
+    with atomic_path(path) as tmp:
+        save_grid(x, rows, steps, tmp, info.support, row_labels=labels,
+                        title=f"{title}: {method} interpolation")
+    return f"{article(rows)} {rows} × {steps} {method} interpolation grid"
+
+
+def article(n: int) -> str:
+    """The article before a number said aloud: "an 8", "an 11", "an 18", "a 10"."""
+    return "an" if str(n).startswith("8") or n in (11, 18) else "a"

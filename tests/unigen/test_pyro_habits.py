@@ -129,3 +129,26 @@ def test_data_as_users_pass_them():
     assert data.x.shape == (10, 2) and data.c.tolist() == [0, 1] * 5 and data.info.support == "real"
     with pytest.raises(UserError, match="data has shape \\(5,\\)"):
         as_tensor_data(np.zeros(5))
+
+
+def test_sample_grid_reconstruct_shows_test_inputs_above_their_reconstructions(tmp_path, capsys):
+    from probes import cli, one_line
+
+    from unigen.grids import reconstruct
+    from unigen.loading import load_run
+    from unigen.run import train
+
+    run = train("experiments/configs/mnist_vae.yaml", ["train.steps=5", "data.fraction=0.05", "model.hidden=16",
+                                                       "eval.image_metrics=false", "eval.iw_samples=2",
+                                                       "train.progress=false"], out=str(tmp_path / "vae"))
+    code, err, out = cli(["sample", run, "--grid", "reconstruct", "-n", "4", "-o", tmp_path / "rec.png"], capsys)
+    assert code == 0, err
+    assert out.startswith("a 2 × 4 grid of test inputs and their reconstructions") and (tmp_path / "rec.png").is_file()
+    built = load_run(run)
+    x = built.resolved.data.load("test").x[:3]
+    both = reconstruct(built.programs, x)
+    assert both.shape == (6, *x.shape[1:]) and torch.equal(both[:3], x) and not torch.equal(both[3:], x)
+    gan = train("experiments/configs/ring_gan.yaml", ["train.steps=2", "data.n=600", "train.batch_size=64", "eval.num_samples=50",
+                                                      "train.progress=false"], out=str(tmp_path / "gan"))
+    code, err, _ = cli(["sample", gan, "--grid", "reconstruct", "-o", tmp_path / "g.png"], capsys)
+    one_line(code, err, "--grid reconstruct needs an image model")

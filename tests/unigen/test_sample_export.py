@@ -293,6 +293,6 @@ def test_a_dann_run_is_evaluated_by_its_label_models_accuracy_on_the_target_digi
 
 
 def test_the_grid_message_reads_an_8_and_a_10():
-    from unigen.cli import _a
+    from unigen.grids import article as _a
 
     assert [f"{_a(n)} {n}" for n in (8, 10, 11, 18, 80, 4)] == ["an 8", "a 10", "an 11", "an 18", "an 80", "a 4"]
