@@ -85,7 +85,8 @@ critic's batch norm off; `+ EMA`: samples from an exponential moving average of 
 0.999 from step 500); `+ DiffAugment`: colour, translation and cutout on every critic input, real and generated
 (`train.augment`); `+ LeCam`: λ = 0.1 (`strategy.lecam_weight`); `hinge + SN`: the hinge loss with SN (Miyato et
 al.); `hinge + SN (ResNet)`: the same on the SNGAN ResNet (`model.name=resnet`, width as in the mode's settings).
-Scores: FID and KID (×10³; polynomial kernel, the mean of subsets of 1,000) of the mode's number of samples
+Scores: FID and KID (cubic polynomial kernel on the 128 features, the mean over subsets of 1,000; the features'
+scale makes KID large here: compare rows, not papers) of the mode's number of samples
 against as many of the 10,000 test images, on the penultimate features of the project's Fashion-MNIST classifier
 (`unigen.metrics.feature_classifier`, 0.909 test accuracy), lower is better. A diverged run scores inf. The
 reading compares each variant with the plain NS-GAN seed by seed (paired differences).
@@ -165,7 +166,7 @@ def run(ctx: Context) -> list[Row]:
         for v in p["variants"]:
             for s in ctx.seeds:
                 r = by[(v, f, s)]
-                rows += [Row(f"{v} ({size})", "FID", r["fid"], s), Row(f"{v} ({size})", "KID ×10³", 1e3 * r["kid"], s),
+                rows += [Row(f"{v} ({size})", "FID", r["fid"], s), Row(f"{v} ({size})", "KID", r["kid"], s),
                          Row(f"{v} ({size})", "minutes", r["seconds"] / 60, s)]
     ctx.notes += notes(by, p, ctx.seeds, mode)
     figure(by, p, ctx)
