@@ -1,5 +1,5 @@
 """What a Pyro user brings, taken as given: the tutorial VAE's bound methods, a ``pyro.optim`` optimiser, a
-plain tensor. Pyro's VAE tutorial (pyro.ai/examples/vae.html) is written out here as the tutorial writes it."""
+plain tensor. Pyro's VAE tutorial (pyro.ai/examples/vae.html) is ``toys.VAE``, as the tutorial writes it."""
 import functools
 
 import numpy as np
@@ -10,63 +10,12 @@ import torch
 from torch import nn
 from torch.testing import assert_close
 
+from toys import VAE
+
 from unigen import Programs, Trainer, UserError
 from unigen.arguments import as_optim_settings, as_tensor_data
 from unigen.config import OptimConfig
 from unigen.inference import ELBO
-
-
-class Decoder(nn.Module):
-    def __init__(self, z_dim, hidden_dim):
-        super().__init__()
-        self.fc1 = nn.Linear(z_dim, hidden_dim)
-        self.fc21 = nn.Linear(hidden_dim, 784)
-        self.softplus = nn.Softplus()
-        self.sigmoid = nn.Sigmoid()
-
-    def forward(self, z):
-        hidden = self.softplus(self.fc1(z))
-        loc_img = self.sigmoid(self.fc21(hidden))
-        return loc_img
-
-
-class Encoder(nn.Module):
-    def __init__(self, z_dim, hidden_dim):
-        super().__init__()
-        self.fc1 = nn.Linear(784, hidden_dim)
-        self.fc21 = nn.Linear(hidden_dim, z_dim)
-        self.fc22 = nn.Linear(hidden_dim, z_dim)
-        self.softplus = nn.Softplus()
-
-    def forward(self, x):
-        x = x.reshape(-1, 784)
-        hidden = self.softplus(self.fc1(x))
-        z_loc = self.fc21(hidden)
-        z_scale = torch.exp(self.fc22(hidden))
-        return z_loc, z_scale
-
-
-class VAE(nn.Module):
-    def __init__(self, z_dim=50, hidden_dim=400, use_cuda=False):
-        super().__init__()
-        self.encoder = Encoder(z_dim, hidden_dim)
-        self.decoder = Decoder(z_dim, hidden_dim)
-        self.z_dim = z_dim
-
-    def model(self, x):
-        pyro.module("decoder", self.decoder)
-        with pyro.plate("data", x.shape[0]):
-            z_loc = x.new_zeros(torch.Size((x.shape[0], self.z_dim)))
-            z_scale = x.new_ones(torch.Size((x.shape[0], self.z_dim)))
-            z = pyro.sample("latent", dist.Normal(z_loc, z_scale).to_event(1))
-            loc_img = self.decoder.forward(z)
-            pyro.sample("obs", dist.Bernoulli(loc_img, validate_args=False).to_event(1), obs=x.reshape(-1, 784))
-
-    def guide(self, x):
-        pyro.module("encoder", self.encoder)
-        with pyro.plate("data", x.shape[0]):
-            z_loc, z_scale = self.encoder.forward(x)
-            pyro.sample("latent", dist.Normal(z_loc, z_scale).to_event(1))
 
 
 def _digits(n=256):
