@@ -194,10 +194,13 @@ def notes(by: dict, p: dict, seeds: list[int], mode: str) -> list[str]:
         parts = []
         for v in p["variants"][1:]:
             k, n, mean = paired(by, v, f, seeds)
-            verdict = "lower" if k == n else "higher" if k == 0 else "mixed"
-            parts.append(f"{v}: FID {verdict} than NS-GAN in {k} of {n} seeds (mean paired difference {mean:+.1f})")
+            parts.append(f"{v}: FID below NS-GAN's in {k} of {n} seeds (mean paired difference {mean:+.1f})")
         out.append(f"Reading, {size} data (NS-GAN FID {', '.join(f'{b:.1f}' for b in base)} by seed): "
                    + "; ".join(parts) + ".")
+    if "+ EMA" in p["variants"]:
+        out.append("Suspected, not measured: the averaged generator runs with the batch-norm statistics of the raw "
+                   "weights (unigen.ema averages parameters only; StudioGAN recomputes the statistics for its EMA "
+                   "generator), which may explain an EMA behind the plain generator at this length.")
     for v, d in DIRECTIONS.items():
         if v in p["variants"]:
             small = paired(by, v, FRACTIONS["10 %"], seeds)
