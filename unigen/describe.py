@@ -31,6 +31,15 @@ _TEX = {"\\in ": "∈ ", "\\le ": "≤ ", "\\ge ": "≥ ", "\\lambda": "λ", "\\
         "\\theta": "θ", "\\,": " "}
 
 
+def plain(text: str) -> str:
+    """reST as a terminal shows it: roles unwrapped (``:math:`h(d)``` -> ``h(d)``), the few LaTeX symbols settings'
+    docs use as characters, double backquotes dropped."""
+    text = re.sub(r":[\w~.]+:`~?([^`]*)`", r"\1", text)
+    for tex, symbol in _TEX.items():
+        text = text.replace(tex, symbol)
+    return text.replace("``", "")
+
+
 def param_docs(cls: type) -> dict[str, str]:
     """``{field: description}`` from the ``:param NAME: text`` lines of ``cls``'s docstrings (bases first)."""
     out: dict[str, str] = {}
@@ -38,10 +47,7 @@ def param_docs(cls: type) -> dict[str, str]:
         doc = klass.__dict__.get("__doc__") or ""
         for m in re.finditer(r":param (\w+):\s*(.*?)(?=\n\s*\n|\n\s*:(?:param|returns?|raises|type)\b|\n\s*\.\.|\Z)",
                              doc, flags=re.S):
-            text = re.sub(r":\w+:`([^`]*)`", r"\1", " ".join(m.group(2).split()))  # :math:`h(d)` -> h(d)
-            for tex, plain in _TEX.items():  # the few LaTeX symbols settings' docs use, as a terminal shows them
-                text = text.replace(tex, plain)
-            out[m.group(1)] = text.replace("``", "")
+            out[m.group(1)] = plain(" ".join(m.group(2).split()))
     return out
 
 
@@ -109,7 +115,7 @@ def settings_lines(name: str, cls: type) -> list[str]:
 
 def _summary(cls: type) -> str:
     doc = (cls.__doc__ or "").strip()
-    return doc.split("\n\n")[0].replace("\n", " ") if doc else ""
+    return plain(doc.split("\n\n")[0].replace("\n", " ")) if doc else ""
 
 
 def _reproduction(name: str, module) -> str:

@@ -221,3 +221,15 @@ def test_unigen_list_describes_every_reproduction(capsys):
     out = capsys.readouterr().out
     for name, text in DESCRIPTIONS.items():
         assert f"  {name:<20} {text}" in out
+
+
+def test_unigen_list_shows_no_rest_markup_for_any_name(capsys):
+    """Every name's `unigen list NAME` (summaries, settings, reproductions) reads as plain text in a terminal."""
+    from unigen.describe import components
+    from unigen.experiments import REPRODUCTIONS
+
+    for name in [*components(), *REPRODUCTIONS]:
+        assert main(["list", name]) == 0
+        out = capsys.readouterr().out
+        for markup in ("``", ":math:", ":class:", ":func:", ":mod:", ":attr:", "\\frac", "\\mathbb"):
+            assert markup not in out, (name, markup)
