@@ -54,6 +54,22 @@ def spatial_plan(size: int) -> Optional[Tuple[int, int]]:
     return (base, ups) if ups >= 1 and 3 <= base <= 7 else None
 
 
+def image_plan(model: str, info: DataInfo, min_ups: int = 1) -> tuple[tuple[int, ...], Tuple[int, int]]:
+    """The data's shape and its :func:`spatial_plan`, for a convolutional spec ``model``; one-line refusals of data
+    that are not square images of a plannable size (at least ``min_ups`` doublings) or not scaled to a squashable
+    range."""
+    shape = tuple(info.shape)
+    plan = spatial_plan(shape[1]) if len(shape) == 3 and shape[1] == shape[2] else None
+    if plan is None or plan[1] < min_ups:
+        need = f", n >= {min_ups}" if min_ups > 1 else ""
+        raise UserError(f"model {model!r} needs square images (C, S, S) with S = 28, 32 or b * 2**n, 3 <= b <= 7"
+                        f"{need}, got {shape}; resize the data, or use model 'mlp' for vectors")
+    if info.support not in SQUASH:
+        raise UserError(f"model {model!r} needs data scaled to [0, 1] or [-1, 1], got support {info.support!r}; "
+                        f"set the dataset's scaling to 'unit' or 'symmetric'")
+    return shape, plan
+
+
 def norm2d(kind: str, channels: int) -> nn.Module:
     if kind == "batch":
         return nn.BatchNorm2d(channels)
@@ -147,14 +163,7 @@ class DCGAN(ModelSpec):
     spectral_norm: str = choice("none", SPECTRAL_NORM)
 
     def networks(self, info: DataInfo) -> Networks:
-        shape = tuple(info.shape)
-        plan = spatial_plan(shape[1]) if len(shape) == 3 and shape[1] == shape[2] else None
-        if plan is None:
-            raise UserError(f"model 'dcgan' needs square images (C, S, S) with S = 28, 32 or b * 2**n, 3 <= b <= 7, "
-                            f"got {shape}; resize the data, or use model 'mlp' for vectors")
-        if info.support not in SQUASH:
-            raise UserError(f"model 'dcgan' needs data scaled to [0, 1] or [-1, 1], got support {info.support!r}; "
-                            f"set the dataset's scaling to 'unit' or 'symmetric'")
+        shape, plan = image_plan("dcgan", info)
         k = num_classes_for("dcgan", self.conditional, info)
         codes = build_codes("dcgan", self.code_classes, self.code_dim, self.code_prior)
         channels, (base, ups), kd = shape[0], plan, k or 0

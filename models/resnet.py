@@ -49,12 +49,11 @@ from typing import Tuple
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from unigen.errors import UserError
 from unigen.programs import DataInfo
 from unigen.registry import MODELS
 from unigen.settings import choice, count
 
-from .dcgan import SQUASH, ChannelNet, DeltaImage, spatial_plan
+from .dcgan import SQUASH, ChannelNet, DeltaImage, image_plan
 from .nets import (SPECTRAL_NORM, Discriminator, GaussianGuide, Labels, LatentModel, latent_discriminator,
                    latent_features, num_classes_for)
 from .spec import ModelSpec, Networks
@@ -182,14 +181,7 @@ class ResNet(ModelSpec):
     spectral_norm: str = choice("critic", SPECTRAL_NORM)
 
     def networks(self, info: DataInfo) -> Networks:
-        shape = tuple(info.shape)
-        plan = spatial_plan(shape[1]) if len(shape) == 3 and shape[1] == shape[2] else None
-        if plan is None or plan[1] < 2:
-            raise UserError(f"model 'resnet' needs square images (C, S, S) with S = 28, 32 or b * 2**n, 3 <= b <= 7, "
-                            f"n >= 2, got {shape}; resize the data, or use model 'mlp' for vectors")
-        if info.support not in SQUASH:
-            raise UserError(f"model 'resnet' needs data scaled to [0, 1] or [-1, 1], got support {info.support!r}; "
-                            f"set the dataset's scaling to 'unit' or 'symmetric'")
+        shape, plan = image_plan("resnet", info, min_ups=2)
         k = num_classes_for("resnet", self.conditional, info)
         channels, (base, ups), kd, w = shape[0], plan, k or 0, self.width
 

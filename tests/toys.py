@@ -225,3 +225,14 @@ class VAE(nn.Module):
         with pyro.plate("data", x.shape[0]):
             z_loc, z_scale = self.encoder(x)
             pyro.sample("latent", dist.Normal(z_loc, z_scale).to_event(1))
+
+
+def fake_fashion_classifier(device="cpu"):
+    """An untrained, seeded stand-in for the Fashion-MNIST feature classifier (its minute of training is not what
+    a reproduction's quick test checks), as ``(model, test accuracy)``."""
+    from unigen.metrics.classifier import MNISTClassifier
+
+    torch.manual_seed(0)
+    net = MNISTClassifier()
+    net.label = "Fashion-MNIST-classifier"
+    return net.eval().requires_grad_(False).to(device), 0.0

@@ -39,9 +39,9 @@ def environment(device: torch.device | str) -> dict:
             "git_commit": git_commit()}
 
 
-def record_environment(path, device: torch.device | str, resumed: bool = False) -> None:
-    """Write ``environment.json``: ``{"started": ...}`` for a new run; a resume appends to ``"resumed"`` (an
-    unreadable earlier file is started afresh)."""
+def record_environment(path, env: dict, resumed: bool = False) -> None:
+    """Write ``environment.json`` with ``env`` (:func:`environment`): ``{"started": env}`` for a new run; a resume
+    appends it to ``"resumed"`` (an unreadable earlier file is started afresh)."""
     import json
 
     from unigen.rundir import write_text
@@ -53,7 +53,7 @@ def record_environment(path, device: torch.device | str, resumed: bool = False) 
         except (OSError, ValueError):
             record = {}
         record = record if isinstance(record, dict) else {}
-        record["resumed"] = [*(record.get("resumed") or []), environment(device)]
+        record["resumed"] = [*(record.get("resumed") or []), env]
     else:
-        record = {"started": environment(device)}
+        record = {"started": env}
     write_text(path, json.dumps(record, indent=2) + "\n")

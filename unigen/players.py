@@ -184,9 +184,6 @@ class Players:
         self.params, self.optimizers, self.schedulers, self.updates = params, optimizers, schedulers, updates
         self.average = None if average is None else WeightAverage(average[0], params[average[0]], average[1])
 
-    def __iter__(self):
-        return iter(self.states)
-
     def __getitem__(self, player: str) -> PlayerState:
         return self.states[player]
 

@@ -150,12 +150,12 @@ def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, mai
         log.truncate_after(trainer.step_count)
         if main:
             save_config(cfg, run_dir / "config.yaml")  # config.yaml stays true: it holds what this run uses
-            record_environment(run_dir / "environment.json", built.device, resumed=True)
+            record_environment(run_dir / "environment.json", env, resumed=True)
             if changes:
                 log.write(trainer.step_count, {"changed": changes}, kind="resume")
     elif main:
         save_config(cfg, run_dir / "config.yaml")
-        record_environment(run_dir / "environment.json", built.device)
+        record_environment(run_dir / "environment.json", env)
         log.path.write_text("")
         remove_own_outputs(run_dir)
     csv_log = loggers.CSVMirror(run_dir / "metrics.csv", log.rows(), enabled=main)

@@ -8,10 +8,10 @@ import math
 
 import pytest
 import torch
+from toys import fake_fashion_classifier
 
 from unigen.experiments import gp_manifold, gp_stabilises, gp_sweep
 from unigen.experiments.common import run
-from unigen.metrics.classifier import MNISTClassifier
 from unigen.registry import STRATEGIES
 
 
@@ -73,15 +73,8 @@ def test_summary_counts_a_diverged_run_as_a_failure():
     assert s["below"] == pytest.approx(50.0) and s["failed"] == 1
 
 
-def _fake_classifier(device="cpu"):
-    torch.manual_seed(0)
-    net = MNISTClassifier()
-    net.label = "Fashion-MNIST-classifier"
-    return net.eval().requires_grad_(False).to(device), 0.0
-
-
 def test_quick_run_writes_the_page_box_plots_and_toy(tmp_path, monkeypatch, fashion_root):
-    monkeypatch.setattr(gp_stabilises, "classifier", _fake_classifier)
+    monkeypatch.setattr(gp_stabilises, "classifier", fake_fashion_classifier)
     md = run("gp-stabilises", quick=True, seeds=1, results=tmp_path)
     text = md.read_text()
     for suffix in ("", "-toy", "-samples"):

@@ -2,22 +2,14 @@
 import json
 import math
 
-import torch
+from toys import fake_fashion_classifier
 
 from unigen.experiments import gan_practice
 from unigen.experiments.common import run
-from unigen.metrics import MNISTClassifier
-
-
-def _fake_classifier(device="cpu"):
-    torch.manual_seed(0)
-    net = MNISTClassifier()
-    net.label = "Fashion-MNIST-classifier"
-    return net.eval().requires_grad_(False).to(device), 0.0
 
 
 def test_quick_run_writes_the_page_with_every_variant_and_data_size(tmp_path, monkeypatch, fashion_root):
-    monkeypatch.setattr(gan_practice, "classifier", _fake_classifier)
+    monkeypatch.setattr(gan_practice, "classifier", fake_fashion_classifier)
     md = run("gan-practice", quick=True, seeds=1, results=tmp_path)
     assert md.name == "gan-practice.quick.md"
     for suffix in ("", "-samples"):
