@@ -12,7 +12,7 @@ from unigen.config import eval_overrides, parse_overrides
 from unigen.loading import load_run_dir, require_run_dir
 from unigen.metrics.evaluation import Evaluation
 from unigen.metrics.evaluation import evaluate as evaluate_metrics
-from unigen.runlog import strict_json, write_json
+from unigen.runlog import from_strict_json, strict_json, write_json
 from unigen.rundir import RunLock, disk_errors
 from unigen.sampling import draw_labelled, uses_labels
 
@@ -75,15 +75,18 @@ def evaluate(run_dir: str | Path, device: str | None = None, overrides: list[str
     return strict_json(results)
 
 
+#: keys of an evaluation that count or describe rather than score (left out of headlines and sweep summaries)
+NOT_SCORES = ("labels", "nonfinite", "num_modes", "fid_samples", "fid_reference_size", "weights", "computed_on",
+              "kid_subsets", "note")
+
+
 def headline(results: dict, path: Path) -> str:
     """Up to six of an evaluation's numbers with their labels, and where the rest is: the end of a run's output."""
     if "note" in results and len(results) == 1:
         return f"evaluation: {results['note']}"
     labels = results.get("labels", {})
-    skip = {"labels", "nonfinite", "num_modes", "fid_samples", "fid_reference_size", "weights", "computed_on",
-            "kid_subsets"}
-    values = {k: v for k, v in results.items() if k not in skip and isinstance(v, (int, float)) and not k.endswith("_std")}
-    values |= {k: float(v) for k, v in results.get("nonfinite", {}).items()}
+    values = {k: v for k, v in from_strict_json(results).items()
+              if k not in NOT_SCORES and isinstance(v, (int, float)) and not k.endswith("_std")}
     shown = ", ".join(f"{labels.get(k, k)} {v:.4g}" if isinstance(v, float) else f"{labels.get(k, k)} {v}"
                       for k, v in list(values.items())[:6])
     return f"evaluation: {shown} (all of it in {path})"

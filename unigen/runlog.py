@@ -21,6 +21,11 @@ def strict_json(values: dict) -> dict:
             "nonfinite": {k: str(values[k]) for k in bad}}
 
 
+def from_strict_json(values: dict) -> dict:
+    """The inverse of :func:`strict_json`: the values named under ``"nonfinite"`` back as floats (inf, nan)."""
+    return {**values, **{k: float(v) for k, v in (values.get("nonfinite") or {}).items()}}
+
+
 def write_json(path: Path, values: dict) -> None:
     """Write ``values`` as strict JSON, through a temporary file and a rename (never a 0-byte or partial file)."""
     write_text(path, json.dumps(strict_json(values), indent=2, allow_nan=False) + "\n")

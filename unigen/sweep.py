@@ -22,7 +22,9 @@ from omegaconf import OmegaConf
 
 from unigen.config import resolve
 from unigen.errors import UserError
+from unigen.evaluate import NOT_SCORES
 from unigen.rundir import usable_dir, write_text
+from unigen.runlog import from_strict_json
 
 SEED = "train.seed"
 
@@ -92,9 +94,7 @@ def sweep(config: str, overrides: list[str], out: str | Path) -> Path:
             train(overrides=[o for o in point_overrides if o.startswith(("train.steps=",))], resume=run_dir)
         else:
             train(config, point_overrides, out=str(run_dir))
-        values = json.loads((run_dir / "eval.json").read_text())
-        values |= {k: float(v) for k, v in (values.get("nonfinite") or {}).items()}  # strict JSON's null: inf, nan
-        results.append((point, values))
+        results.append((point, from_strict_json(json.loads((run_dir / "eval.json").read_text()))))
     return write_summary(out, results, [k for k in swept if k != SEED])
 
 
@@ -115,7 +115,7 @@ def write_summary(out: Path, results: list[tuple[dict, dict]], rows: list[str]) 
     for point, values in results:
         groups.setdefault(tuple(point.get(k, "") for k in rows), []).append(values)
     metrics = sorted({k for _, v in results for k, x in v.items() if isinstance(x, (int, float))
-                      and not isinstance(x, bool) and k not in ("num_modes", "fid_samples", "fid_reference_size")})
+                      and not isinstance(x, bool) and k not in NOT_SCORES})
     table = []
     for key, runs in groups.items():
         row = dict(zip(rows, key)) | {"runs": len(runs)}
