@@ -4,27 +4,33 @@ GAN/VAE view (Hu et al., 2018).
 >>> from unigen import Programs, Trainer
 >>> from unigen.inference import ELBO, NonSaturatingGAN
 >>> run = unigen.load_run("runs/mnist_vae")  # a trained run (or an export): run.programs, run.config
+
+Importing the package is cheap (``unigen --version`` answers without torch): the public names below are
+imported on first use (PEP 562), and the component packages (``unigen.data``, ``unigen.inference``,
+``unigen.models``) when a registry is first read (:func:`unigen.registry.fill`) or when they are imported.
 """
-from unigen.errors import UserError
-from unigen.programs import Batch, DataInfo, Programs
-from unigen.scoring import generate
-from unigen.strategy import Phase, Strategy
-from unigen.trainer import Trainer
+from __future__ import annotations
 
-# Registration happens here, and only here: each component package imports its modules by name, and
-# each module registers its classes in unigen.registry's tables.
-import unigen.data  # noqa: E402,F401  (datasets)
-import unigen.inference  # noqa: E402,F401  (strategies)
-import unigen.models  # noqa: E402,F401  (models)
+import importlib
 
-__all__ = ["Batch", "DataInfo", "Phase", "Programs", "Strategy", "Trainer", "UserError", "generate", "load_run"]
 __version__ = "0.1.0"
+
+#: public name -> the module that defines it, imported when the name is first used
+_PUBLIC = {"Batch": "unigen.programs", "DataInfo": "unigen.programs", "Programs": "unigen.programs",
+           "generate": "unigen.scoring", "Phase": "unigen.strategy", "Strategy": "unigen.strategy",
+           "Trainer": "unigen.trainer", "UserError": "unigen.errors", "load_run": "unigen.loading"}
+__all__ = sorted(_PUBLIC)
 
 
 def __getattr__(name: str):
-    # loading pulls in the trainer and the models: import it only when load_run is asked for
-    if name == "load_run":
-        from unigen.loading import load_run
-
-        return load_run
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name]), name)
+        globals()[name] = value
+        return value
+    if name in ("data", "inference", "models", "metrics", "experiments"):  # unigen.inference without importing it
+        return importlib.import_module(f"unigen.{name}")
     raise AttributeError(f"module 'unigen' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_PUBLIC))

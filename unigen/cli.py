@@ -108,7 +108,7 @@ def _sample(args) -> None:
     from unigen.rundir import RunLock, check_names, disk_errors, run_of
     from unigen.loading import load_run, require_run_dir
     from unigen.grids import write_grid
-    from unigen.sampling import SAMPLE_FORMATS, check_label, write_samples
+    from unigen.sampling import SAMPLE_FORMATS, check_label, truncated, write_samples
 
     check_names(args.run_dir, "RUN")
     exported = Path(args.run_dir).suffix == ".safetensors"
@@ -130,6 +130,7 @@ def _sample(args) -> None:
         raise UserError(f"--steps {args.steps}: an interpolation has between 2 and {MAX_GRID} steps")
     if args.grid == "classes" and args.label is not None:
         raise UserError(f"--grid classes shows every class; drop --class {args.label}")
+    _check_latent_options(args)
     if not 0 <= args.seed < 2 ** 32:
         raise UserError(f"--seed {args.seed} is out of range: it must be >= 0 and < 4,294,967,296")
     if args.output is None and exported:
@@ -147,15 +148,32 @@ def _sample(args) -> None:
         check_label(built, args.label)
         if args.grid is None:
             _check_sample_size(built.info.shape, args.num, path)
-        with disk_errors(path.parent):
+        with disk_errors(path.parent), truncated(built, args.truncation) as truncation:
             if args.grid is None:
                 n = write_samples(built, path, args.num, label=args.label, seed=args.seed)
                 what = f"{n} samples" + (f" of class {args.label}" if args.label is not None else "")
             else:
                 what = write_grid(built, args.grid, path, args.num, args.label, args.steps, args.interpolation,
-                                  args.seed)
+                                  args.seed, from_data=args.from_data)
+        if truncation is not None:
+            what += f" (latents {', '.join(truncation.truncated)} truncated to |u| <= {args.truncation:g} standard deviations)"
     average = f" (drawn with the weight average of train.ema={built.config.train.ema})" if built.weights == "ema" else ""
     print(f"{what} written to {path}{average}")
+
+
+def _check_latent_options(args) -> None:
+    """Refuse, in one line, ``--from-data`` off an interpolation grid and ``--truncation`` where nothing is drawn."""
+    from unigen.truncation import check_truncation
+
+    if args.from_data and args.grid != "interpolate":
+        raise UserError("--from-data interpolates between encoded test inputs; add --grid interpolate, or drop "
+                        "--from-data")
+    if args.from_data and args.label is not None:
+        raise UserError(f"--from-data keeps each test input's own class; drop --class {args.label}")
+    if args.truncation is not None and (args.from_data or args.grid == "reconstruct"):
+        raise UserError("--truncation shapes draws from the prior, and encoded test inputs are not drawn; drop "
+                        "--truncation")
+    check_truncation(args.truncation)
 
 
 def _check_sample_size(shape: tuple[int, ...], num: int | None, path: Path) -> None:
@@ -286,6 +304,10 @@ def parser() -> argparse.ArgumentParser:
                    "other (default 10)")
     s.add_argument("--interpolation", choices=("linear", "spherical"), default=None,
                    help="--grid interpolate: the path between the latents (default linear)")
+    s.add_argument("--from-data", action="store_true", help="--grid interpolate: walk between test inputs "
+                   "encoded by the guide (each row: x_a, the path, x_b) instead of between prior draws")
+    s.add_argument("--truncation", type=float, default=None, metavar="T", help="draw Gaussian latents from the "
+                   "prior truncated to |z| <= T standard deviations (the truncation trick; e.g. 1.0)")
     s.add_argument("--force", action="store_true", help="replace an existing -o file")
     s.add_argument("--device", default=None)
     s.set_defaults(fn=_sample)

@@ -12,6 +12,9 @@ Both work on any model program, because its latent sites are found by tracing it
   interpolated: each row keeps :math:`z_a`'s.
 * :func:`class_grid` draws one latent value per column and decodes it under every class, one row per class.
 * :func:`reconstruct` puts test inputs above their reconstructions through the guide (any model with one).
+* ``--from-data`` interpolates between real test inputs: :func:`encode` puts each through the guide (its
+  posterior mean), and each row shows :math:`x_a`, the decoded path, then :math:`x_b` (pythae's
+  ``interpolate(x_start, x_end)``).
 """
 from __future__ import annotations
 
@@ -51,24 +54,51 @@ def _continuous(site: dict) -> bool:
     return bool(site["fn"].has_rsample) and site["value"].is_floating_point()
 
 
+def _ends(trace: poutine.Trace) -> dict[str, tuple[Tensor, bool]]:
+    """``{latent: (value, continuous)}`` of a model trace: where an interpolation starts or ends."""
+    return {name: (trace.nodes[name]["value"], _continuous(trace.nodes[name])) for name in latent_names(trace)}
+
+
+@torch.no_grad()
+def encode(programs: Programs, x: Tensor, c: Tensor | None = None) -> dict[str, tuple[Tensor, bool]]:
+    r"""Where the guide puts ``x``: each latent's posterior mean :math:`\mathbb E_{q(z \mid x)}[z]` where its
+    distribution has one (a Gaussian guide's location: the same inputs give the same grid), else its draw (an
+    implicit or discrete latent); ``{latent: (value, continuous)}`` as :func:`interpolate` takes them."""
+    tr = trace_guide(programs.guide, x, c)
+    out = {}
+    for name, (value, continuous) in _ends(tr).items():
+        if continuous:
+            try:
+                mean = tr.nodes[name]["fn"].mean
+                value = mean if mean.shape == value.shape and bool(mean.isfinite().all()) else value
+            except NotImplementedError:  # a transformed or implicit guide: its draw
+                pass
+        out[name] = (value, continuous)
+    return out
+
+
 @torch.no_grad()
 def interpolate(programs: Programs, rows: int, steps: int, c: Tensor | None = None,
-                method: str = "linear") -> Tensor:
-    """``rows × steps`` samples, row-major: row ``i`` walks from one latent draw to another.
+                method: str = "linear", ends: tuple[dict, dict] | None = None) -> Tensor:
+    """``rows × steps`` samples, row-major: row ``i`` walks from one latent value to another.
 
     :param c: labels ``(rows,)`` of a conditional model (each row keeps its label), or ``None``.
+    :param ends: the latents to walk between, two ``{latent: (value, continuous)}`` with ``rows`` examples each
+        (:func:`encode` of two sets of inputs); by default two draws from the prior.
     :returns: ``(rows * steps, *event_shape)``.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    a, b = sample_model(programs, rows, c), sample_model(programs, rows, c)
+    if ends is None:
+        ends = _ends(sample_model(programs, rows, c)), _ends(sample_model(programs, rows, c))
+    first, last = ends
     mix = lerp if method == "linear" else slerp
     values = {}
-    for name in latent_names(a):  # the drawn data site is not among them
-        va, vb = a.nodes[name]["value"], b.nodes[name]["value"]
+    for name, (va, continuous) in first.items():  # the drawn data site is not among them
+        vb = last[name][0]
         if va.dim() == 0 or va.shape[0] != rows:  # a global latent: one value for the whole grid
             values[name] = va
-        elif _continuous(a.nodes[name]):
+        elif continuous:
             t = torch.linspace(0, 1, steps, device=va.device, dtype=va.dtype)
             values[name] = mix(va, vb, t).reshape(rows * steps, *va.shape[1:])
         else:
@@ -138,7 +168,7 @@ def reconstruct(programs: Programs, x: Tensor, c: Tensor | None = None) -> Tenso
 
 
 def write_grid(built, kind: str, path: Path, num: int | None, label: int | None, steps: int, method: str,
-               seed: int) -> str:
+               seed: int, from_data: bool = False) -> str:
     """Write ``unigen sample --grid KIND`` (``interpolate``, ``classes`` or ``reconstruct``) to ``path``; return what
     was written."""
     from unigen.assemble import seed_everything
@@ -181,12 +211,42 @@ def write_grid(built, kind: str, path: Path, num: int | None, label: int | None,
         c = torch.full((rows,), label, dtype=torch.long, device=built.device)
     elif conditional:  # each row of a conditional model keeps one random class
         c = torch.randint(info.num_classes, (rows,), device=built.device)
+    if from_data:
+        return _from_data(built, path, rows, steps, method, seed, title)
     x = interpolate(built.programs, rows, steps, c, method=method)
     labels = None if c is None else [str(v) for v in c.tolist()]
     with atomic_path(path) as tmp:
         save_grid(x, rows, steps, tmp, info.support, row_labels=labels,
                         title=f"{title}: {method} interpolation")
     return f"{article(rows)} {rows} × {steps} {method} interpolation grid"
+
+
+def _from_data(built, path: Path, rows: int, steps: int, method: str, seed: int, title: str) -> str:
+    """``--grid interpolate --from-data``: rows of ``x_a``, the decoded path between the guide's encodings, ``x_b``."""
+    from unigen.errors import UserError
+    from unigen.rundir import atomic_path
+    from unigen.sampling import uses_labels
+
+    if not built.programs.has("guide"):
+        raise UserError(f"--from-data encodes test inputs through the guide; strategy {built.config.strategy.name!r} "
+                        f"trained none: drop --from-data to interpolate between prior draws")
+    test = built.resolved.data.load("test")
+    if len(test.x) < 2 * rows:
+        raise UserError(f"-n {rows}: --from-data needs {2 * rows} test inputs and the test split has {len(test.x)}; "
+                        f"use -n {max(1, len(test.x) // 2)}")
+    idx = torch.randperm(len(test.x), generator=torch.Generator().manual_seed(seed))[:2 * rows]
+    x = test.x[idx].to(built.device)
+    c = test.c[idx].to(built.device) if test.c is not None and uses_labels(built) else None
+    ca, cb = (None, None) if c is None else (c[:rows], c[rows:])
+    ends = encode(built.programs, x[:rows], ca), encode(built.programs, x[rows:], cb)
+    path_x = interpolate(built.programs, rows, steps, ca, method=method, ends=ends)
+    path_x = path_x.reshape(rows, steps, *x.shape[1:])
+    grid = torch.cat([x[:rows, None], path_x, x[rows:, None]], dim=1).reshape(rows * (steps + 2), *x.shape[1:])
+    labels = None if ca is None else [str(v) for v in ca.tolist()]
+    with atomic_path(path) as tmp:
+        save_grid(grid, rows, steps + 2, tmp, built.info.support, row_labels=labels,
+                  title=f"{title}: x_a to x_b ({method}, encoded)")
+    return f"{article(rows)} {rows} × {steps} {method} interpolation grid between encoded test inputs"
 
 
 def article(n: int) -> str:

@@ -3,10 +3,10 @@
 Each registered component is a dataclass whose fields are its settings; its docstring's first line is
 the one-line description that ``unigen list`` prints.
 
-The tables are filled in one place: :mod:`unigen` (the package's ``__init__``) imports the component
-packages ``unigen.data``, ``unigen.inference`` and ``unigen.models``, and each of those imports its
-modules by name. Any ``import unigen.…`` runs that first, so the tables are full wherever they are read;
-this module imports none of them (the components import it).
+The tables are filled in one place, :func:`fill`, which every read of a table calls first: it imports the
+component packages ``unigen.data``, ``unigen.inference`` and ``unigen.models`` (once), and each of those
+imports its modules by name, so the tables are full wherever they are read while ``import unigen`` stays
+cheap. The components import this module, never the reverse at import time.
 """
 from __future__ import annotations
 
@@ -18,6 +18,21 @@ from typing import Callable, Generic, TypeVar
 from unigen.errors import UserError
 
 T = TypeVar("T")
+
+#: the packages whose modules register components, in the order they are imported
+COMPONENT_PACKAGES = ("unigen.data", "unigen.inference", "unigen.models")
+_filled = False
+
+
+def fill() -> None:
+    """Import the component packages once, so that every registered class is in its table."""
+    global _filled
+    if not _filled:
+        _filled = True  # first: a component that reads a table while the packages import finds no loop
+        import importlib
+
+        for name in COMPONENT_PACKAGES:
+            importlib.import_module(name)
 
 
 class Registry(Generic[T]):
@@ -40,6 +55,7 @@ class Registry(Generic[T]):
         return deco
 
     def get(self, name: str) -> type[T]:
+        fill()
         if name not in self._classes:
             choices = ", ".join(sorted(self._classes))
             recipe = next((c.aliases[name] for c in self._classes.values() if name in getattr(c, "aliases", {})), None)
@@ -51,10 +67,12 @@ class Registry(Generic[T]):
         return self._classes[name]
 
     def names(self) -> list[str]:
+        fill()
         return sorted(self._classes)
 
     def describe(self) -> dict[str, str]:
         """``{name: first line of the docstring}`` for every registered class."""
+        fill()
         return {n: (c.__doc__ or "").strip().splitlines()[0] for n, c in sorted(self._classes.items())}
 
 

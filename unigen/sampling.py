@@ -2,6 +2,7 @@
 snapshots): a class for conditional models, the file format by suffix."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +96,24 @@ def write_samples(built: Built, path: Path, n: int | None = None, label: int | N
         centres = spec.centres() if hasattr(spec, "centres") else None  # ring / grid: mark the modes
         plots.save_samples(x, path, support=info.support, reference=ref, title=title, centres=centres, step=step)
     return n
+
+
+@contextmanager
+def truncated(built: Built, threshold: float | None):
+    """Draws inside it take their Gaussian latents from the prior truncated at ``threshold`` standard deviations
+    (:class:`unigen.truncation.Truncate`; nothing changes for ``None``); yields the messenger, or ``None``. A
+    threshold that truncates no latent is refused in one line."""
+    if threshold is None:
+        yield None
+        return
+    from unigen.truncation import Truncate, require_truncated
+
+    if no_samples(built) is None:  # one draw first: refuse before any file is written
+        with seeded(built), Truncate(threshold, skip=built.programs.obs_name) as probe:
+            draw_labelled(built, 1)
+        require_truncated(probe, built.config.strategy.name)
+    with Truncate(threshold, skip=built.programs.obs_name) as truncate:
+        yield truncate
 
 
 def uses_labels(built: Built) -> bool:

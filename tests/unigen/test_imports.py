@@ -170,3 +170,20 @@ def test_the_component_packages_list_their_exports():
         assert {registry.get(n).__name__ for n in registry.names()} <= set(package.__all__)
         assert all(hasattr(package, n) for n in package.__all__)
         assert "pkgutil" not in Path(package.__file__).read_text()
+
+
+def test_version_answers_without_torch():
+    """``unigen --version`` (and ``import unigen``) import no torch: the package's names load on first use."""
+    code = ("import sys\nfrom unigen.cli import main\nsys.argv = ['unigen', '--version']\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\nprint('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["unigen", "0.1.0", "False"]
+
+
+def test_registry_is_full_on_first_read():
+    """A table read in a fresh process, with nothing imported but the registry, lists every component."""
+    code = ("from unigen.registry import STRATEGIES, MODELS, DATASETS\n"
+            "print(len(STRATEGIES.names()) > 20, 'ns_gan' in STRATEGIES.names(), 'mnist' in DATASETS.names(), "
+            "'dcgan' in MODELS.names())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True"] * 4
