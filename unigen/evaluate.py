@@ -12,6 +12,7 @@ from unigen.config import eval_overrides, parse_overrides
 from unigen.loading import load_run_dir, require_run_dir
 from unigen.metrics.evaluation import Evaluation
 from unigen.metrics.evaluation import evaluate as evaluate_metrics
+from unigen.metrics.kid import kid_label
 from unigen.runlog import from_strict_json, strict_json, write_json
 from unigen.rundir import RunLock, disk_errors
 from unigen.sampling import draw_labelled, uses_labels
@@ -45,7 +46,7 @@ def plain_keys(results: dict) -> dict:
         ident = metric_id(key) if key not in ("note", "computed_on") else key
         out[ident] = value
         if ident != key:
-            labels[ident] = key
+            labels[ident] = kid_label(key)  # KID's label says its scale
     return {**out, "labels": labels} if labels else out
 
 

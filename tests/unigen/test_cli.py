@@ -66,7 +66,8 @@ def test_a_fashion_mnist_run_reports_image_metrics_named_after_its_classifier(tm
     labels = results["labels"]  # plain identifiers, and their display labels
     for ident, name in (("is_fashion_mnist_classifier", "IS (Fashion-MNIST-classifier)"),
                         ("fid_fashion_mnist_classifier", "FID (Fashion-MNIST-classifier features)"),
-                        ("kid_fashion_mnist_classifier", "KID (Fashion-MNIST-classifier features)")):
+                        ("kid_fashion_mnist_classifier",
+                         "KID (Fashion-MNIST-classifier features; MMD² ×1; papers often print ×10³)")):
         assert ident in results and labels[ident] == name
     assert results["fid_samples"] == results["fid_reference_size"] == 300 and results["kid_subset_size"] == 150
     assert not any("MNIST-classifier" in k and "Fashion" not in k for k in labels.values())

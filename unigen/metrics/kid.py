@@ -37,6 +37,16 @@ SUBSETS = 100
 SUBSET_SIZE = 1000
 
 
+#: KID's scale, said in its display label (eval.json's ``labels``, the end-of-run headline): the value is the MMD²
+#: itself, where many papers print it multiplied by 10³ (or 100)
+SCALE = "MMD² ×1; papers often print ×10³"
+
+
+def kid_label(name: str) -> str:
+    """A KID key's display label with its scale: ``"KID (… features)"`` -> ``"KID (… features; MMD² ×1; ...)"``."""
+    return f"{name[:-1]}; {SCALE})" if name.startswith("KID (") and name.endswith(")") else name
+
+
 def kid_name(classifier: MNISTClassifier) -> str:
     """``"KID (<classifier label> features)"``."""
     return f"KID ({classifier.label} features)"
