@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test data clean gpu-kit
+.PHONY: setup demo test docs data clean gpu-kit
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,19 @@ demo: setup
 test: setup
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile
 
+# The documentation site (docs/, see docs/conf.py) into docs/_build/html: the `docs` extra installed once (a stamp,
+# as for setup), then Sphinx with warnings as errors. The API, CLI and results pages are generated into
+# docs/generated/ and the tutorials (docs/tutorials/plot_*.py) run during the build.
+DOCS_STAMP := $(VENV)/.installed-docs
+
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e ".[docs]"
+	touch $@
+
+docs: $(DOCS_STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
+	@echo "the site: docs/_build/html/index.html"
+
 # Fashion-MNIST, the full-size image set (Debian's dataset-fashion-mnist, ~30 MB, IDX files in FASHION_DIR).
 # Installed where we may (root or password-less sudo; apt-get update only if the first install fails),
 # otherwise the command is printed.
@@ -62,4 +75,4 @@ gpu-kit:
 	@du -sh $(KIT)
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache $(KIT)
+	rm -rf $(VENV) runs .pytest_cache $(KIT) docs/_build docs/generated
