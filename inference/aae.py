@@ -49,6 +49,8 @@ class AAE(Strategy):
         player, stepped once. The model needs a likelihood (not a ``Delta``): e.g. ``model.likelihood=normal``.
         In Hu et al.'s (2018) view the latent discriminator is an inference network :math:`q_\psi(y \mid z)`
         over the indicator of "drawn from the prior".
+
+    :param adv_weight: λ, the weight of the encoder's adversarial term against its reconstruction.
     """
 
     adv_weight: float = bounded(1.0, 0)
@@ -56,8 +58,11 @@ class AAE(Strategy):
     needs: ClassVar[Needs] = Needs(("model", "guide", "latent_discriminator"), density=True)
     players: ClassVar[dict[str, tuple[str, ...]]] = {"autoencoder": ("model", "guide"),
                                                      "latent_discriminator": ("latent_discriminator",)}
+    bce_losses: ClassVar[tuple[str, ...]] = ("latent_discriminator",)  # BCE: 2 ln 2 at D = 1/2
     meanings: ClassVar[dict[str, str]] = {
         "latent_discriminator": "latent discriminator loss (nats)",
+        "d_real": "AAE: mean critic logit on prior draws of z",
+        "d_fake": "AAE: mean critic logit on codes of q(z | x)",
         "autoencoder": "autoencoder loss: reconstruction + weighted adversarial term",
     }
 

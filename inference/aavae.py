@@ -77,6 +77,7 @@ class AAVAE(KLWeighted, Strategy):
                                       "examples), which augmentation would distort")
     num_particles: int = count(1, hi=10_000)
     fake_weight: float = bounded(1.0, 0)
+    bce_losses: ClassVar[tuple[str, ...]] = ("discriminator",)  # BCE: 2 ln 2 at D = 1/2
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -56,6 +56,9 @@ class Adversarial(Strategy):
     needs: ClassVar[Needs] = Needs(("model", "discriminator"))
     players: ClassVar[dict[str, tuple[str, ...]]] = {"discriminator": ("discriminator",),
                                                      "generator": ("model",)}
+    #: the logged losses that are a critic's binary cross-entropy, real against generated: 2 ln 2 where it cannot
+    #: tell them apart (D = 1/2), the line ``losses.png`` draws; a critic loss of another form declares none
+    bce_losses: ClassVar[tuple[str, ...]] = ("discriminator",)
 
     def attach(self, programs: Programs) -> None:
         """LeCam's anchors, when it is on (:mod:`unigen.inference.lecam`)."""

@@ -79,6 +79,7 @@ class ALI(Strategy):
     needs: ClassVar[Needs] = Needs(("model", "guide", JOINT.name))
     networks: ClassVar[tuple[Critic, ...]] = (JOINT,)
     players: ClassVar[dict[str, tuple[str, ...]]] = {"discriminator": (JOINT.name,), "generator": ("model", "guide")}
+    bce_losses: ClassVar[tuple[str, ...]] = ("discriminator",)  # BCE: 2 ln 2 at D = 1/2
 
     def __post_init__(self) -> None:
         if self.n_critic < 1:

@@ -75,6 +75,7 @@ class DANN(Strategy):
     needs: ClassVar[Needs] = Needs(("model", "domain_discriminator"), labels="partial", domains=True)
     players: ClassVar[dict[str, tuple[str, ...]]] = {"domain_discriminator": ("domain_discriminator",),
                                                      "feature_extractor": ("model",)}
+    bce_losses: ClassVar[tuple[str, ...]] = ("domain_discriminator",)  # BCE: 2 ln 2 at D = 1/2
     meanings: ClassVar[dict[str, str]] = {
         "feature_extractor": "DANN: source label NLL + weighted feature adversarial term (nats)",
         "domain_discriminator": "DANN: domain classifier NLL, source = 1, target = 0 (nats)",

@@ -2,6 +2,7 @@ r"""f-GAN: variational divergence minimisation (Nowozin et al., 2016)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from torch import Tensor
 
@@ -50,6 +51,16 @@ class FGAN(Adversarial):
 
     divergence: str = choice("js", DIVERGENCES)
     generator: str = choice("saturating", GENERATORS)
+
+    meanings: ClassVar[dict[str, str]] = {
+        "discriminator": "f-GAN critic loss: minus its variational lower bound on D_f(data ‖ model)",
+        "generator": "f-GAN generator loss (its form: strategy.generator)",
+    }
+
+    @property
+    def bce_losses(self) -> tuple[str, ...]:
+        """The ``gan`` divergence's critic loss is the binary cross-entropy; the others' are not."""
+        return ("discriminator",) if self.divergence == "gan" else ()
 
     def __post_init__(self) -> None:
         super().__post_init__()

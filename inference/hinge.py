@@ -2,6 +2,7 @@ r"""The hinge-loss GAN (Lim & Ye, 2017; Miyato et al., 2018)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch.nn.functional as F
 from torch import Tensor
@@ -29,6 +30,12 @@ class HingeGAN(Adversarial):
 
     Players: ``discriminator`` (``n_critic`` updates per step) and ``generator`` (the model).
     """
+
+    bce_losses: ClassVar[tuple[str, ...]] = ()  # not a binary cross-entropy
+    meanings: ClassVar[dict[str, str]] = {
+        "discriminator": "hinge critic loss E max(0, 1 − D(x)) + E max(0, 1 + D(G(z))): 2 − 2 TV at the optimum",
+        "generator": "hinge generator loss − E D(G(z))",
+    }
 
     def critic_loss(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
         return F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()

@@ -48,6 +48,8 @@ class InfoGAN(NonSaturatingGAN):
         Chen et al. share the discriminator's body with :math:`q_\phi`; in unigen the two are separate
         roles with their own parameters (a choice of the model specs, not of this strategy). Fake
         samples are scored by the code posterior only (not on real data), as in the paper.
+
+    :param info_weight: λ, the weight of the mutual-information term.
     """
 
     info_weight: float = bounded(1.0, 0)

@@ -2,6 +2,7 @@ r"""The least-squares GAN (Mao et al., 2017)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from torch import Tensor
 
@@ -39,6 +40,12 @@ class LSGAN(Adversarial):
     a: float = 0.0
     b: float = 1.0
     c: float = 1.0
+
+    bce_losses: ClassVar[tuple[str, ...]] = ()  # not a binary cross-entropy
+    meanings: ClassVar[dict[str, str]] = {
+        "discriminator": "LSGAN critic loss ½ E (D(x) − b)² + ½ E (D(G(z)) − a)²",
+        "generator": "LSGAN generator loss ½ E (D(G(z)) − c)²",
+    }
 
     def __post_init__(self) -> None:
         super().__post_init__()

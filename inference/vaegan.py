@@ -52,6 +52,8 @@ class VAEGAN(Adversarial):
         with the weight γ on the decoder's reconstruction term; (3) the discriminator and generator
         losses average the two kinds of fakes rather than summing them, so the optimal logit is
         :math:`\log p_{data} / \tfrac12(p_\theta + p_{rec})`. The model needs a likelihood (not a ``Delta``).
+
+    :param adv_weight: λ, the weight of the adversarial terms in the VAE's loss (0: the VAE).
     """
 
     adv_weight: float = bounded(1.0, 0)

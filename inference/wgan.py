@@ -52,6 +52,12 @@ class WGAN(Adversarial):
     n_critic: int = count(5, hi=1000)
     clip: float = bounded(0.01, 0)
 
+    bce_losses: ClassVar[tuple[str, ...]] = ()  # not a binary cross-entropy
+    meanings: ClassVar[dict[str, str]] = {
+        "discriminator": "WGAN critic loss E D(G(z)) − E D(x) (+ λ · penalty): minus the critic's W₁ estimate",
+        "generator": "WGAN generator loss − E D(G(z))",
+    }
+
     #: names users bring for a WGAN setting (``strategy.name=wgan_gp``): the registry answers with the recipe
     aliases: ClassVar[dict[str, str]] = {
         name: "strategy.name=wgan strategy.clip=0 strategy.penalty=gp (WGAN-GP)" for name in ("wgan_gp", "wgan-gp",

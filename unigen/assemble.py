@@ -74,6 +74,7 @@ class Built:
     device: torch.device
     world: World = World()
     weights: str = "trained"  # "ema": the programs hold a player's weight average (unigen.ema)
+    step: int | None = None  # the training step of a loaded run's weights (its checkpoint), for the figures' titles
 
     @property
     def config(self):

@@ -182,7 +182,8 @@ def write_grid(built, kind: str, path: Path, num: int | None, label: int | None,
                         f"draw a scatter with `unigen sample RUN -o samples.png` instead")
     conditional = built.conditional and uses_labels(built)
     seed_everything(seed)
-    title = f"{built.config.strategy.name} on {built.config.data.name}"
+    title = f"{built.config.strategy.name} on {built.config.data.name}" + (
+        f", step {built.step:,}" if getattr(built, "step", None) is not None else "")
     if kind == "reconstruct":
         if not built.programs.has("guide"):
             raise UserError(f"--grid reconstruct needs a model with a guide (a VAE, ALI, AAE...); strategy "

@@ -96,6 +96,7 @@ def load_run_dir(run_dir: str | Path, device: str | None = None) -> Built:
     check_finite(built.programs, run_dir / "checkpoint.pt")
     built.programs.eval()
     built.weights = "ema" if averaged else "trained"  # the commands say so on success (unigen.cli)
+    built.step = state["step"] if isinstance(state.get("step"), int) else None  # titles name it (unigen.sampling)
     return built
 
 

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter  # noqa: E402
 import torch  # noqa: E402
 from einops import rearrange  # noqa: E402
 from torch import Tensor  # noqa: E402
@@ -39,8 +41,8 @@ COMMON_MEANINGS = {
     "vae": "VAE loss: − bound per example (nats)",
     "model": "the model player's loss (nats)",
     "guide": "the guide player's loss (nats)",
-    "d_real": "mean critic logit on real data (AAE: on prior draws of z; AVB: on encoder pairs)",
-    "d_fake": "mean critic logit on generated data (AAE: on codes of q(z | x); AVB: on prior pairs)",
+    "d_real": "mean critic logit on real data",
+    "d_fake": "mean critic logit on generated data",
     "penalty": "critic penalty, before its weight",
     "lecam": "LeCam regulariser of the critic, before its weight",
     "bound": "the strategy's lower bound on log p(x) per example (nats)",
@@ -74,7 +76,7 @@ def save_samples(x: Tensor, path: str | Path, support: str = "unit", reference: 
     those limits are counted in the title. ``step`` (the training step) is added to the title.
     """
     fig, ax = plt.subplots(figsize=(5, 5.4))
-    title = f"{title}, step {step}" if step is not None and title else (f"step {step}" if step is not None else title)
+    title = ", ".join(t for t in (title, f"step {step:,}" if step is not None else "") if t)
     if x.dim() == 2 and x.shape[1] == 2:
         g = x.detach().float().cpu()
         frame = [t.detach().float().cpu() for t in (reference, centres) if t is not None]
@@ -115,15 +117,20 @@ def save_samples(x: Tensor, path: str | Path, support: str = "unit", reference: 
     save_figure(fig, path)
 
 
-def meaning(key: str, meanings: dict[str, str] | None = None) -> str:
-    """A panel's title: the strategy's ``meanings``, then :data:`COMMON_MEANINGS`, or the per-player series
-    ``lr/NAME`` and ``grad_norm/NAME``."""
+def meaning(key: str, meanings: dict[str, str] | None = None, bce: bool = False) -> str:
+    """A panel's title: the strategy's ``meanings``, then (for a critic's binary cross-entropy, ``bce``) what it is,
+    then :data:`COMMON_MEANINGS`, or the per-player series ``lr/NAME`` and ``grad_norm/NAME``."""
     kind, _, player = key.partition("/")
     if player and kind == "lr":
         return f"learning rate of {player}"
     if player and kind == "grad_norm":
         return f"gradient 2-norm of {player}'s last update"
-    return (meanings or {}).get(key) or COMMON_MEANINGS.get(key, "logged value")
+    own = (meanings or {}).get(key)
+    if own:
+        return own
+    if bce:
+        return "the critic's binary cross-entropy, real against generated (nats)"
+    return COMMON_MEANINGS.get(key, "logged value")
 
 
 def _smoothed(ys: list[float], window: int) -> list[float]:
@@ -155,38 +162,228 @@ def _json_row(line: str) -> dict | None:
     return row if isinstance(row, dict) and isinstance(row.get("step"), (int, float)) else None
 
 
-def save_curves(metrics_path: str | Path, path: str | Path, players=None, smooth: int | None = None,
-                meanings: dict[str, str] | None = None) -> None:
-    """Plot the logged series of a ``metrics.jsonl`` against the step, one titled panel per series: the
-    players' losses first, then the diagnostics (:func:`meaning` gives each title, from the strategy's ``meanings``).
-
-    :param players: the strategy's player names (default: :data:`PLAYERS`, the names strategies use).
-    :param smooth: moving-average window in logged points, drawn over the faint raw curve; ``None`` picks one
-        twentieth of the points, 0 or 1 draws the raw curve only.
-    """
+def read_rows(metrics_path: str | Path) -> list[dict]:
+    """The training rows (``kind`` ``train``) of a ``metrics.jsonl``, torn lines left out."""
     rows = [r for r in map(_json_row, Path(metrics_path).read_text(errors="replace").splitlines()) if r is not None]
-    rows = [r for r in rows if r.get("kind", "train") == "train"]
-    keys = series_order({k for r in rows for k, v in r.items()  # numbers only (not a "nonfinite" note)
-                         if k not in ("step", "kind", "time") and isinstance(v, (int, float))}, players)
-    if not keys:
-        return
-    fig, axes = plt.subplots(len(keys), 1, figsize=(6.4, 1.9 * len(keys) + 0.4), sharex=True, squeeze=False)
-    for ax, k in zip(axes[:, 0], keys):
-        pts = [(r["step"], r[k]) for r in rows if k in r and r[k] is not None]
-        steps, ys = [p[0] for p in pts], [float(p[1]) for p in pts]
-        window = max(1, len(ys) // 20) if smooth is None else max(1, smooth)
-        if window > 1:
-            ax.plot(steps, ys, lw=0.8, alpha=0.3, color="C0")
-            ax.plot(steps, _smoothed(ys, window), lw=1.4, color="C0", label=f"moving average of {window}")
-            ax.legend(loc="best", fontsize=7, frameon=False)
+    return [r for r in rows if r.get("kind", "train") == "train"]
+
+
+#: the largest side of ``losses.png`` in pixels, whatever the number of series; the figure's DPI
+MAX_SIDE, DPI = 1600, 110
+#: a BCE critic's loss where it cannot tell the two apart (D = 1/2): −log ½ − log ½
+TWO_LN2 = 2 * math.log(2)
+#: the per-player series drawn together, one panel for all players
+GROUPS = {"lr": "learning rates (drawn raw)", "grad_norm": "gradient 2-norms of the players' last updates"}
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _points(rows: list[dict], key: str) -> tuple[list[float], list[float]]:
+    """The finite ``(steps, values)`` of ``key``."""
+    pts = [(float(r["step"]), float(r[key])) for r in rows if _number(r.get(key)) and math.isfinite(r[key])]
+    return [p[0] for p in pts], [p[1] for p in pts]
+
+
+def _constant(ys: list[float]) -> bool:
+    return max(ys) - min(ys) <= 1e-12 * max(1.0, abs(max(ys)))
+
+
+def _monotone(ys: list[float]) -> bool:
+    """A schedule or a counter (never smoothed): the values only rise, or only fall."""
+    steps = [b - a for a, b in zip(ys, ys[1:])]
+    return all(d >= 0 for d in steps) or all(d <= 0 for d in steps)
+
+
+#: two curves closer than this fraction of their range everywhere look like one curve in a panel
+SAME_CURVE = 0.02
+
+
+def _mirror(a: tuple[list[float], list[float]], b: tuple[list[float], list[float]]) -> tuple[int, bool]:
+    """``(sign, exact)``: sign ``1`` when two series draw one curve (same steps, values equal or within
+    :data:`SAME_CURVE` of its range over at least 5 points), ``-1`` when one is the other negated, 0 otherwise;
+    ``exact`` when equal up to rounding (the ELBO's loss and its bound) rather than close (WGAN's generator loss,
+    − E D(G(z)), and ``d_fake`` on the next batch)."""
+    (sa, ya), (sb, yb) = a, b
+    if sa != sb or len(ya) < 2:
+        return 0, False
+    spread = max(ya) - min(ya)
+    for sign in (1, -1):
+        gap = [abs(x - sign * y) / max(1.0, abs(x)) for x, y in zip(ya, yb)]
+        if max(gap) <= 1e-6:
+            return sign, True
+        if len(ya) >= 5 and spread > 0 and max(abs(x - sign * y) for x, y in zip(ya, yb)) <= SAME_CURVE * spread:
+            return sign, False
+    return 0, False
+
+
+def _fmt(v: float) -> str:
+    return f"{v:,.0f}" if float(v).is_integer() else f"{v:.3g}"
+
+
+def _wrap(text: str, width_in: float, fontsize: float, lines: int) -> str:
+    """``text`` wrapped to a panel ``width_in`` inches wide at ``fontsize`` points (less the margin of the y tick
+    labels, where a title starts), cut with … after ``lines``."""
+    chars = max(12, int((width_in - 0.4) * 72 / (fontsize * 0.58)))  # DejaVu Sans: about 0.58 em a character
+    out = textwrap.wrap(text, chars)
+    if len(out) > lines:
+        out = out[:lines]
+        out[-1] = out[-1][: chars - 1].rstrip() + "…"
+    return "\n".join(out)
+
+
+def _steps(v: float, _=None) -> str:
+    """A step on the x-axis, short: 800, 25k, 1.5M."""
+    for unit, size in (("M", 1e6), ("k", 1e3)):
+        if abs(v) >= size:
+            return f"{v / size:g}{unit}"
+    return f"{v:g}"
+
+
+def _log_scale(ax, ys: list[float]) -> None:
+    """A log y-axis with plain numbers (0.5, 2, 30); when it spans under two decades its minor ticks at 2 and 5
+    times a power of ten are labelled too."""
+    def twos_fives(v, _) -> str:
+        return f"{v:g}" if v > 0 and f"{v:.0e}"[0] in "25" else ""
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(twos_fives) if math.log10(max(ys) / min(ys)) < 2 else NullFormatter())
+
+
+def curves_figure(rows: list[dict], players=None, meanings: dict[str, str] | None = None, bce=(),
+                  smooth: int | None = None, name: str = ""):
+    """The figure of ``losses.png`` (a matplotlib ``Figure``, or ``None`` when ``rows`` log no number), at most
+    :data:`MAX_SIDE` pixels on either side at :data:`DPI`: one panel per series in a grid of up to five columns,
+    the players' losses first, then the diagnostics (:func:`meaning` gives each title, from the strategy's
+    ``meanings``); the players' learning rates share one panel, drawn raw and left out when constant (the suptitle
+    gives their value), and so do their gradient norms (log scale). A series that is another one or its negation
+    (the ELBO's loss and its bound) is drawn once, its title saying so. The losses named in ``bce`` (a critic's
+    binary cross-entropy) get a dashed line at 2 ln 2, their value at D = 1/2.
+
+    :param smooth: moving-average window in logged points, drawn over the faint raw curve; ``None`` picks one
+        twentieth of the points, 0 or 1 draws the raw curve only. Schedules and counters (monotone series) are
+        drawn raw.
+    :param name: the strategy's name, for the suptitle.
+    """
+    numeric = {k for r in rows for k, v in r.items() if k not in ("step", "kind", "time") and _number(v)}
+    series = {k: _points(rows, k) for k in numeric}
+    series = {k: v for k, v in series.items() if v[1]}  # never finite: nothing to draw
+    if not series:
+        return None
+    players = tuple(players) if players is not None else PLAYERS
+    bce = set(bce)
+    all_steps = sorted({s for xs, _ in series.values() for s in xs})
+    first, last = all_steps[0], all_steps[-1]
+    window = max(1, len(all_steps) // 20) if smooth is None else max(1, smooth)
+
+    # one panel a single series, or a group (lr/*, grad_norm/*, any NAME/*): (key, members, title)
+    panels, groups, notes = [], {}, []
+    for k in series:
+        prefix, _, member = k.partition("/")
+        if member:
+            groups.setdefault(prefix, []).append(k)
+    singles = series_order([k for k in series if "/" not in k], players)
+    kept: dict[str, str] = {}  # single series drawn -> what its title adds (the series it stands for too)
+    for k in singles:
+        twin = next(((j, *m) for j in kept if (m := _mirror(series[j], series[k]))[0]), None)
+        if twin:
+            j, sign, exact = twin
+            kept[j] += f" ({'=' if exact else '≈'} {'−' if sign < 0 else ''}{k})"
         else:
-            ax.plot(steps, ys, lw=1, color="C0")
-        role = "player" if k in (players if players is not None else PLAYERS) else "diagnostic"
-        ax.set_title(f"{k} ({role}): {meaning(k, meanings)}", fontsize=9, loc="left")
+            kept[k] = ""
+    for k, extra in kept.items():
+        panels.append((k, {k: None}, f"{k}: {meaning(k, meanings, k in bce)}{extra}"))
+    for prefix in sorted(groups, key=lambda p: (p != "grad_norm", p != "lr", p)):
+        members = sorted(groups[prefix], key=lambda k: (players.index(k.partition("/")[2])
+                                                       if k.partition("/")[2] in players else len(players), k))
+        if prefix == "lr":
+            fixed = [k for k in members if _constant(series[k][1])]
+            if fixed:
+                values = {_fmt(series[k][1][0]) for k in fixed}
+                who = ("every player" if len(fixed) == len(members) and len(values) == 1
+                       else ", ".join(k.partition("/")[2] for k in fixed))
+                notes.append(f"constant learning rate {' / '.join(sorted(values))} ({who}), not drawn")
+            members = [k for k in members if k not in fixed]
+            if not members:
+                continue
+        lines: dict[str, list[str]] = {}  # a line -> the members it draws (players on one schedule share one)
+        for k in members:
+            same = next((j for j in lines if _mirror(series[j], series[k]) == (1, True)), None)
+            lines.setdefault(same or k, []).append(k)
+        if len(members) == 1:
+            title = f"{members[0]}: {meaning(members[0], meanings)}"
+        else:
+            title = GROUPS.get(prefix, f"{prefix}/NAME: {meaning(members[0], meanings)}")
+        named = len(lines) > 1 or len(members) > 1  # a legend names the players of each line
+        panels.append((prefix, {k: ", ".join(m.partition("/")[2] for m in ms) if named else None
+                                for k, ms in lines.items()}, title))
+
+    n = len(panels)
+    cols = min(5, math.ceil(math.sqrt(n)))
+    rows_n = math.ceil(n / cols)
+    side = (MAX_SIDE - 5) / DPI  # inches
+    width = min(4.4, side / cols)
+    span = f"steps {_fmt(first)} to {_fmt(last)} ({len(all_steps):,} logged)"
+    how = [f"faint: as logged; solid: trailing mean of {window} logged points (schedules and counters raw)"] \
+        if window > 1 else []
+    head_text = "; ".join([f"{name + ': ' if name else ''}training curves, {span}", *how, *notes])
+    head_text = _wrap(head_text, width * cols + 0.4, 9.5, 4)  # the suptitle starts at the figure's edge
+    head = 0.25 + 0.17 * (head_text.count("\n") + 1)
+    height = min(2.9, (side - head) / rows_n)
+    fig = plt.figure(figsize=(width * cols, height * rows_n + head), layout="constrained")
+    grid = fig.add_gridspec(rows_n, cols)
+    fs = 8.5 if width >= 3.5 and height >= 2.2 else 7
+    title_lines = 3 if height >= 2.2 else 2
+    for i, (key, members, title) in enumerate(panels):
+        r, c = divmod(i, cols)
+        ax = fig.add_subplot(grid[r, c])
+        for j, (k, label) in enumerate(members.items()):
+            steps, ys = series[k]
+            colour = f"C{j}"
+            if key == "lr" or window <= 1 or len(ys) <= window or _monotone(ys):
+                ax.plot(steps, ys, lw=1.2, color=colour, label=label, marker="o" if len(ys) < 3 else None, ms=3)
+            else:
+                ax.plot(steps, ys, lw=0.7, alpha=0.3, color=colour)
+                ax.plot(steps, _smoothed(ys, window), lw=1.3, color=colour, label=label)
+        if key == "grad_norm" and all(y > 0 for k in members for y in series[k][1]):
+            _log_scale(ax, [y for k in members for y in series[k][1]])
+        if key in bce:
+            ax.axhline(TWO_LN2, ls="--", lw=1, color="k", alpha=0.7, label="2 ln 2 (D = ½)")
+        if any(members.values()) or key in bce:
+            ax.legend(loc="best", fontsize=fs - 1.5, frameon=False, ncol=math.ceil(len(members) / 4))
+        ax.set_title(_wrap(title, width, fs, title_lines), fontsize=fs, loc="left")
+        if last > first:
+            ax.set_xlim(first, last)
+        ax.tick_params(which="both", labelsize=fs - 1)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=6 if width >= 3.5 else 4, integer=True))
+        ax.xaxis.set_major_formatter(FuncFormatter(_steps))
         ax.grid(alpha=0.3)
-    axes[-1, 0].set_xlabel("training step")
-    fig.tight_layout()
-    save_figure(fig, path)
+        if i + cols >= n:  # the lowest panel of its column
+            ax.set_xlabel("training step", fontsize=fs)
+        else:
+            ax.tick_params(labelbottom=False)
+    fig.suptitle(head_text, fontsize=9.5, x=0.01, ha="left")
+    return fig
+
+
+def save_curves(metrics_path: str | Path, path: str | Path, players=None, smooth: int | None = None,
+                meanings: dict[str, str] | None = None, strategy=None) -> None:
+    """Write ``losses.png``: :func:`curves_figure` of a ``metrics.jsonl``'s training rows (nothing when they log
+    no number).
+
+    :param strategy: the run's strategy: its players, its ``meanings`` and its ``bce_losses`` (the losses that
+        are a critic's binary cross-entropy), unless ``players`` or ``meanings`` are given.
+    :param players: the strategy's player names (default: :data:`PLAYERS`, the names strategies use).
+    """
+    if strategy is not None:
+        players = list(strategy.players) if players is None else players
+        meanings = strategy.meanings if meanings is None else meanings
+    fig = curves_figure(read_rows(metrics_path), players, meanings, getattr(strategy, "bce_losses", ()), smooth,
+                        getattr(strategy, "registry_name", "") or "")
+    if fig is not None:
+        save_figure(fig, path, dpi=DPI)
 
 
 def save_figure(fig, path: str | Path, dpi: int = 110) -> None:

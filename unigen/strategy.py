@@ -53,6 +53,8 @@ class Strategy:
     registry_name: ClassVar[str] = ""
     #: the strategy's own logged names and what each means (beyond :data:`unigen.plots.COMMON_MEANINGS`)
     meanings: ClassVar[dict[str, str]] = {}
+    #: the logged losses that are a BCE critic's (``losses.png`` draws 2 ln 2, their value at D = 1/2, beside them)
+    bce_losses: ClassVar[tuple[str, ...]] = ()
 
     def phases(self) -> tuple[Phase, ...]:
         raise NotImplementedError

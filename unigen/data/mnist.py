@@ -216,8 +216,14 @@ class IDXImages:
     """The settings, checks and preprocessing shared by 28 px, 10-class grey image sets (``mnist``,
     ``fashion_mnist``); a subclass supplies :meth:`raw_split`, the ``uint8`` images and labels of a split.
 
+    :param root: a folder with the IDX files (``train-images-idx3-ubyte[.gz]`` and the rest).
+    :param size: the side in px: 28, or 32 (zero-padded, for convolutional models with stride-2 stacks).
+    :param support: pixel values in ``unit`` [0, 1] or ``symmetric`` [-1, 1] (a tanh generator's range).
+    :param binarize: draw each pixel as a Bernoulli of its intensity (dynamic binarisation, once per load).
+    :param fraction: keep this stratified fraction of the training split (test split whole).
     :param label_fraction: keep the labels of this stratified fraction of the training split and mark the
         rest unlabelled (``-1``), for semi-supervised strategies (``svae``).
+    :param seed: seeds the subsets and the binarisation.
     """
 
     #: image metrics with the data set's own classifier, its ``feature_network`` (unigen.metrics.classifier)

@@ -24,6 +24,7 @@ class NPZ:
     """Your own arrays from a .npz file: x (N, ...) and optional integer labels.
 
     :param path: the ``.npz`` file; ``test_path`` optionally names a held-out file with the same keys.
+    :param test_path: a held-out ``.npz`` file with the same keys (without it the test split is the training one).
     :param x_key: key of the examples, shape ``(N, *event_shape)``.
     :param label_key: key of integer labels ``(N,)`` in ``0..K-1``, or empty for none.
     :param support: ``real``, ``unit`` ([0, 1]) or ``symmetric`` ([-1, 1]); checked against the data.

@@ -74,7 +74,14 @@ def _mixture(centres: Tensor, std: float, n: int, seed: int, name: str) -> Tenso
 @DATASETS.register("ring")
 @dataclass(frozen=True)
 class Ring:
-    """8 Gaussians (std 0.01) on the unit circle: the VEEGAN/PacGAN mode-collapse ring."""
+    """8 Gaussians (std 0.01) on the unit circle: the VEEGAN/PacGAN mode-collapse ring.
+
+    :param n: training examples drawn (the test split draws its own).
+    :param modes: Gaussians evenly spaced on the circle.
+    :param radius: the circle's radius.
+    :param std: each Gaussian's standard deviation.
+    :param seed: seeds the draw of the examples.
+    """
 
     #: the metrics of :data:`unigen.metrics.evaluation.METRICS` this data set gets, besides the generic ones
     metrics: ClassVar[tuple[str, ...]] = ("modes",)
@@ -105,7 +112,14 @@ class Ring:
 @DATASETS.register("grid")
 @dataclass(frozen=True)
 class Grid:
-    """25 Gaussians (std 0.05) on the grid {-4,-2,0,2,4}^2: the VEEGAN/PacGAN mode-collapse grid."""
+    """25 Gaussians (std 0.05) on the grid {-4,-2,0,2,4}^2: the VEEGAN/PacGAN mode-collapse grid.
+
+    :param n: training examples drawn (the test split draws its own).
+    :param side: modes per side: side² Gaussians, at most 10,000 as the ring's.
+    :param spacing: the distance between neighbouring modes; the grid is centred on 0.
+    :param std: each Gaussian's standard deviation.
+    :param seed: seeds the draw of the examples.
+    """
 
     #: the metrics of :data:`unigen.metrics.evaluation.METRICS` this data set gets, besides the generic ones
     metrics: ClassVar[tuple[str, ...]] = ("modes",)
@@ -136,7 +150,14 @@ class Grid:
 @DATASETS.register("gaussian")
 @dataclass(frozen=True)
 class Gaussian:
-    """Isotropic Gaussian N(loc, scale^2 I) in dim dimensions: the smallest recover-the-mean check."""
+    """Isotropic Gaussian N(loc, scale^2 I) in dim dimensions: the smallest recover-the-mean check.
+
+    :param n: training examples drawn.
+    :param dim: dimensions.
+    :param loc: every coordinate's mean.
+    :param scale: every coordinate's standard deviation.
+    :param seed: seeds the draw of the examples.
+    """
 
     #: the metrics of :data:`unigen.metrics.evaluation.METRICS` this data set gets, besides the generic ones
     metrics: ClassVar[tuple[str, ...]] = ()
