@@ -70,7 +70,7 @@ def check_guide(programs: Programs, probe: Batch) -> None:
                             f"(inside the data plate); an autoguide learns one value per site and cannot amortise "
                             f"over examples: infer them with an encoder network and keep the autoguide for global "
                             f"latents: auto = AutoNormal(poutine.block(model, expose=[the global sites])), then "
-                            f"def guide(x): auto(x); encoder_guide(x) (README, 'For Pyro users')")
+                            f"def guide(x): auto(x); encoder_guide(x) (docs: For Pyro users)")
 
 
 def _cuda(x: Tensor) -> list:
