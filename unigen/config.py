@@ -29,12 +29,12 @@ SECTIONS: dict[str, Registry] = {"data": DATASETS, "model": MODELS, "strategy": 
 
 #: the allowed names of the shared settings that name something (``unigen list optim`` / ``train`` shows them)
 OPTIMISERS = ("adam", "rmsprop", "sgd")
-SCHEDULES = ("constant", "linear", "cosine", "geometric")
+SCHEDULES = ("constant", "linear", "cosine", "geometric", "ganin")
 PLACEMENTS = ("auto", "device", "host")
 #: values of ``train.compile``: how updates run (unigen.execution)
 COMPILE_MODES = ("none", "cudagraph", "trace", "trace-eager")
-#: values of ``train.logger``: logs besides metrics.jsonl and metrics.csv (unigen.loggers)
-LOGGERS = ("none", "tensorboard")
+#: names in ``train.logger``: logs besides metrics.jsonl and metrics.csv (unigen.loggers, unigen.trackers)
+LOGGERS = ("none", "tensorboard", "wandb", "mlflow")
 
 
 @dataclass
@@ -77,8 +77,10 @@ class TrainConfig:
     # none: eager | cudagraph: the whole step in one CUDA graph (unigen.cudagraph) | trace: each phase update traced
     # into one graph and compiled by inductor (unigen.traced) | trace-eager: that graph replayed uncompiled
     compile: str = choice("none", COMPILE_MODES)
-    # logs besides metrics.jsonl and metrics.csv (unigen.loggers): tensorboard writes RUN_DIR/tensorboard
-    logger: str = choice("none", LOGGERS)
+    # logs besides metrics.jsonl and metrics.csv (unigen.loggers): tensorboard writes RUN_DIR/tensorboard, wandb
+    # RUN_DIR/wandb (W&B; WANDB_MODE=offline keeps it there), mlflow RUN_DIR/mlruns (or MLFLOW_TRACKING_URI's store);
+    # several joined by commas (tensorboard,wandb), each a name checked by loggers.check_logging
+    logger: str = choice("none", LOGGERS, checked=False)
     # every this many steps (a multiple of log_every) write RUN_DIR/samples/step_NNNNNN.png; 0: off
     sample_every: int = count(0, lo=0)
     # every this many steps (a multiple of log_every) evaluate the run (its eval.* metrics) and log them as an

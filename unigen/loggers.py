@@ -1,25 +1,43 @@
-"""What a run logs besides ``metrics.jsonl``: a CSV mirror, TensorBoard events, per-player rates and
-gradient norms, and a plain progress line for logs that are not a terminal.
+"""What a run logs besides ``metrics.jsonl``: a CSV mirror, TensorBoard events and experiment trackers, per-player
+rates and gradient norms, and a plain progress line for logs that are not a terminal.
 
 ``metrics.jsonl`` stays the source of truth. :class:`CSVMirror` keeps ``metrics.csv`` equal to its
 training rows (one CSV row per ``"kind": "train"`` line, the columns the union of their keys); on
 resume it is rebuilt from the truncated ``metrics.jsonl``, so a resumed run's CSV is the uninterrupted
-run's. ``train.logger=tensorboard`` also writes the same scalars as TensorBoard events under
-``RUN_DIR/tensorboard`` (``pip install unigen[tb]``).
+run's.
+
+``train.logger`` names more logs (:class:`Loggers`): ``none``, one name, or several joined by commas
+(``train.logger=tensorboard,wandb``, in YAML too; in a sweep quote it, ``'train.logger="tensorboard,wandb"'``, or
+it is swept). Each gets the scalars of every training row and of every periodic evaluation, at their steps:
+
+* ``tensorboard``: events under ``RUN_DIR/tensorboard`` (``pip install unigen[tb]``); a resume purges the events
+  after the checkpoint and writes them again;
+* ``wandb``: a Weights & Biases run (``pip install unigen[wandb]``), ``RUN_DIR/wandb`` offline
+  (``WANDB_MODE=offline``); online without credentials is refused;
+* ``mlflow``: an MLflow run (``pip install unigen[mlflow]``) in ``MLFLOW_TRACKING_URI``'s store, else in
+  ``RUN_DIR/mlruns``.
+
+The two trackers also get the config once, continue their runs on resume (ids in ``RUN_DIR/trackers.json``) and
+keep what a killed run sent them after its last checkpoint: :mod:`unigen.trackers` says how. A missing package, an
+unknown name or W&B online without a login is one line before any file is written (:func:`check_logging`); only
+the main process logs, and ``wandb`` / ``mlflow`` are imported only when named.
 """
 from __future__ import annotations
 
 import csv
 import io
 import json
-import math
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from unigen.errors import UserError
+from unigen import trackers
+from unigen.config import LOGGERS
+from unigen.errors import UserError, first_line
+from unigen.settings import check_choices, choice
 
 #: TensorBoard's folder inside a run directory
 TB_DIR = "tensorboard"
@@ -27,15 +45,38 @@ TB_DIR = "tensorboard"
 FIRST = ("step", "kind", "time")
 
 
+@dataclass
+class _Logger:
+    """One name in ``train.logger``, checked as a declared choice (:func:`unigen.settings.choice`)."""
+
+    logger: str = choice("none", LOGGERS)
+
+
+def logger_names(value) -> list[str]:
+    """The loggers ``train.logger`` names (``none``: ``[]``; ``tensorboard,wandb``: both), each a known name."""
+    names = [n.strip() for n in str(value).split(",")]
+    if len(names) > 1 and not all(names):
+        raise UserError(f"train.logger={value!r} holds an empty name; join names with single commas, e.g. "
+                        f"train.logger=tensorboard,wandb")
+    for name in names:
+        check_choices(_Logger(name), prefix="train.")
+    if "none" in names and len(names) > 1:
+        raise UserError(f"train.logger={value!r}: none means no logger; drop it from the list")
+    return [n for n in dict.fromkeys(names) if n != "none"]
+
+
 def check_logging(train) -> None:
-    """Refuse, in one line, a ``train.logger`` or ``train.sample_every`` that cannot work (before any file is written;
-    the logger's name is a declared choice of ``TrainConfig.logger``, checked with the config)."""
-    if train.logger == "tensorboard":
-        try:
-            import tensorboard  # noqa: F401
-        except ImportError:
-            raise UserError("train.logger=tensorboard needs the tensorboard package; install it with "
-                            "`pip install unigen[tb]` (or pip install tensorboard)") from None
+    """Refuse, in one line, a ``train.logger`` or ``train.sample_every`` that cannot work (before any file is written):
+    an unknown name, a missing package, W&B online without credentials (:func:`unigen.trackers.check`)."""
+    for name in logger_names(train.logger):
+        if name == "tensorboard":
+            try:
+                import tensorboard  # noqa: F401
+            except ImportError:
+                raise UserError("train.logger=tensorboard needs the tensorboard package; install it with "
+                                "`pip install unigen[tb]` (or pip install tensorboard)") from None
+        else:
+            trackers.check(name)
     for key, every in (("sample_every", train.sample_every), ("eval_every", train.eval_every)):
         if every and every % train.log_every:
             raise UserError(f"train.{key}={every} is not a multiple of train.log_every={train.log_every}; "
@@ -104,13 +145,93 @@ class TensorBoardLogger:
         self.writer = SummaryWriter(log_dir=str(run_dir / TB_DIR), purge_step=purge_step)
 
     def write(self, step: int, values: dict) -> None:
-        for k, v in values.items():
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-                self.writer.add_scalar(k, v, step)
+        for k, v in trackers.scalars(values).items():
+            self.writer.add_scalar(k, v, step)
         self.writer.flush()
 
-    def close(self) -> None:
+    def close(self, status: str = "FINISHED") -> None:
         self.writer.close()
+
+
+class Loggers:
+    """The loggers ``train.logger`` names, for the main process (none elsewhere): :meth:`write` at each log step
+    (each tracker skips the steps a killed run sent it already), :meth:`close` when training ends.
+
+    ``resumed_at`` is the checkpoint's step when the run resumes (``None`` for a new run); ``changes`` the settings
+    the resume changed; the trackers' runs and last steps are kept in ``RUN_DIR/trackers.json``."""
+
+    def __init__(self, run_dir: Path, cfg, resumed_at: int | None = None, changes: dict | None = None,
+                 main: bool = True):
+        from omegaconf import OmegaConf
+
+        names = logger_names(cfg.train.logger) if main else []
+        self.path = run_dir / trackers.STATE
+        self.open: dict = {}
+        self.state: dict = {}
+        self.skip: dict[str, int] = {}  # a tracker's last step sent before this process
+        if main and resumed_at is None:
+            self.path.unlink(missing_ok=True)  # a new run: an earlier run's trackers are not this one's
+        elif main and self.path.is_file():
+            try:
+                self.state = json.loads(self.path.read_text())
+            except (OSError, ValueError):  # unreadable: the trackers start new runs
+                self.state = {}
+            self.state = self.state if isinstance(self.state, dict) else {}
+        config = OmegaConf.to_container(cfg)
+        try:
+            for name in names:
+                if name == "tensorboard":
+                    self.open[name] = TensorBoardLogger(run_dir, None if resumed_at is None else resumed_at + 1)
+                    continue
+                kept = self.state.get(name) if isinstance(self.state.get(name), dict) else {}
+                tracker = self.open[name] = trackers.TRACKERS[name](run_dir, config, kept, changes or {})
+                if tracker.continued and isinstance(kept.get("step"), int):
+                    self.skip[name] = kept["step"]
+                self.state[name] = {**tracker.state, "step": self.skip.get(name)}
+        except BaseException:
+            self.close("FAILED")
+            raise
+        self._save()
+
+    def _save(self) -> None:
+        if any(name in trackers.TRACKERS for name in self.open):
+            from unigen.rundir import write_text
+
+            write_text(self.path, json.dumps(self.state, indent=1, sort_keys=True) + "\n")
+
+    def write(self, step: int, values: dict) -> None:
+        """The scalars of ``values`` to every logger at ``step`` (a tracker that fails is dropped, with a warning)."""
+        values, sent = trackers.scalars(values), False
+        for name, logger in list(self.open.items()):
+            if step <= self.skip.get(name, -1):
+                continue
+            if name == "tensorboard":
+                logger.write(step, values)
+                continue
+            try:
+                logger.write(step, values)
+            except Exception as e:
+                print(f"unigen: warning: train.logger={name} failed at step {step} ({first_line(e)}); it logs no "
+                      f"more in this process, metrics.jsonl keeps every row", file=sys.stderr)
+                self._close(name, "FAILED")
+                continue
+            self.state[name]["step"], sent = step, True
+        if sent:
+            self._save()
+
+    def _close(self, name: str, status: str) -> None:
+        logger = self.open.pop(name)
+        try:
+            logger.close(status)
+        except Exception as e:  # the training's results stand
+            if name == "tensorboard":
+                raise
+            print(f"unigen: warning: train.logger={name} did not close ({first_line(e)})", file=sys.stderr)
+
+    def close(self, status: str = "FINISHED") -> None:
+        """End every logger: ``FINISHED``, ``KILLED`` (a signal stopped the training) or ``FAILED`` (it raised)."""
+        for name in list(self.open):
+            self._close(name, status)
 
 
 @torch.no_grad()

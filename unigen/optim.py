@@ -13,6 +13,9 @@ warm-up :math:`(t+1)/W` over the first :math:`W` updates, then over the remainin
   :math:`k = \min(N \lceil s/N \rceil, S)` and :math:`s_0 = \lfloor hS \rfloor`, the multiplier is
   :math:`f^{(k - s_0)/(S - s_0)}` once :math:`k > s_0` (the hold-then-decay of the mode-collapse and ALI
   reproductions, which set it between chunks of training).
+* ``ganin``: :math:`(1 + 10\,t/T)^{-3/4}`, Ganin & Lempitsky's (2015) annealing
+  :math:`\mu_p = \mu_0 / (1 + \alpha p)^\beta` with :math:`\alpha = 10`, :math:`\beta = 0.75` and :math:`p = t/T` the
+  training progress: the rate ends at :math:`11^{-3/4} \approx 0.166` of its start.
 
 :func:`apply_settings` puts a (possibly changed) configuration onto a restored optimiser, so that a
 resumed run uses the rate, betas, weight decay and schedule it is told, not the ones in its checkpoint.
@@ -41,7 +44,8 @@ def multiplier(cfg: OptimConfig, updates: int, steps: int = 0) -> Callable[[int]
     shape = {"constant": lambda t: 1.0,
              "linear": lambda t: max(0.0, 1.0 - t / total),
              "cosine": lambda t: 0.5 * (1.0 + math.cos(math.pi * min(t, total) / total)),
-             "geometric": _geometric(cfg, total, updates, steps)}[cfg.schedule]
+             "geometric": _geometric(cfg, total, updates, steps),
+             "ganin": lambda t: (1.0 + 10.0 * min(t, total) / total) ** -0.75}[cfg.schedule]
     return lambda t: (t + 1) / warm if t < warm else shape(t - warm)
 
 

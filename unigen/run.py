@@ -6,7 +6,8 @@ Assembling a run is :mod:`unigen.assemble`; loading a trained one :mod:`unigen.l
 A run directory holds ``config.yaml`` (resolved), ``metrics.jsonl`` (one JSON object per log line),
 ``metrics.csv`` (its training rows as a table), ``checkpoint.pt`` (last), ``best.pt`` (best value of
 ``train.monitor``, if set), ``samples.png``, ``losses.png`` and ``eval.json``; with
-``train.logger=tensorboard`` also ``tensorboard/``, and with ``train.sample_every`` ``samples/step_NNNNNN.png``.
+``train.logger`` also ``tensorboard/``, ``wandb/``, ``mlruns/`` and ``trackers.json`` (:mod:`unigen.loggers`), and
+with ``train.sample_every`` ``samples/step_NNNNNN.png``.
 """
 from __future__ import annotations
 
@@ -159,8 +160,7 @@ def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, mai
         log.path.write_text("")
         remove_own_outputs(run_dir)
     csv_log = loggers.CSVMirror(run_dir / "metrics.csv", log.rows(), enabled=main)
-    tb = loggers.TensorBoardLogger(run_dir, purge_step=trainer.step_count + 1 if resuming else None) \
-        if main and cfg.train.logger == "tensorboard" else None
+    logs = loggers.Loggers(run_dir, cfg, trainer.step_count if resuming else None, changes, main)  # train.logger
     # a terminal gets tqdm's bar; a log file (stdout not a terminal) gets a plain line at each log step
     plain = loggers.PlainProgress(cfg.train.steps, trainer.step_count, resolved.config.strategy.name) \
         if cfg.train.progress and main and not sys.stdout.isatty() else None
@@ -197,8 +197,7 @@ def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, mai
         values = {**values, **loggers.player_stats(trainer)}
         row = log.write(step, values)
         csv_log.append(row)
-        if tb is not None:
-            tb.write(step, values)
+        logs.write(step, values)
         if plain is not None:
             plain.write(step, values)
         if main and cfg.train.sample_every and step % cfg.train.sample_every == 0:
@@ -211,8 +210,7 @@ def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, mai
                     scores = evaluate_built(built)
                 log.write(step, {**scores, "periodic": True}, kind="eval")
                 values = {**values, **{k: v for k, v in scores.items() if isinstance(v, (int, float))}}
-                if tb is not None:
-                    tb.write(step, values)
+                logs.write(step, scores)
             check_monitor(set(values), scored)
         except UserError:  # a refused evaluation or monitor name: keep the steps trained so far
             save_checkpoint(step)
@@ -239,8 +237,7 @@ def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, mai
             fix = "lower the learning rate, or set train.on_nan=skip" if skippable else "lower the learning rate"
             raise UserError(f"{e}; {last}; {fix}") from None
         finally:
-            if tb is not None:
-                tb.close()
+            logs.close("FAILED" if sys.exc_info()[0] else "KILLED" if stop.signal is not None else "FINISHED")
         log.write(trainer.step_count, {"wall_s": round(time.perf_counter() - start, 2), **trainer.compile_stats()},
                   kind="timing")
         save_checkpoint(trainer.step_count)
@@ -249,8 +246,7 @@ def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, mai
     if not main:
         return run_dir
     try:
-        plots.save_curves(log.path, run_dir / "losses.png", players=list(resolved.strategy.players),
-                          meanings=resolved.strategy.meanings)
+        plots.save_curves(log.path, run_dir / "losses.png", strategy=resolved.strategy)
         with scoring_weights(built, trainer.players.average):  # the weight average when kept (unigen.ema)
             if no_samples(built):
                 print(f"no samples.png: {no_samples(built)}")

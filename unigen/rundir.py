@@ -33,8 +33,10 @@ LOCK = ".lock"
 #: the file a resume keeps ``metrics.jsonl``'s damaged lines in (lines that are not rows: torn, garbage)
 DAMAGED = "metrics.damaged.jsonl"
 #: the files ``unigen train`` writes into a run directory
+#: the trackers' folders inside a run directory (train.logger), protected as the run's own files
+TRACKER_DIRS = {"tensorboard": "TensorBoard", "wandb": "W&B", "mlruns": "MLflow"}
 RUN_FILES = ("config.yaml", "metrics.jsonl", "metrics.csv", "checkpoint.pt", "best.pt", "samples.png",
-             "losses.png", "eval.json", DAMAGED, "environment.json")
+             "losses.png", "eval.json", DAMAGED, "environment.json", "trackers.json")
 
 
 def short(path) -> str:
@@ -262,8 +264,8 @@ def own_file(path: str | Path) -> str | None:
     if folder.name == "samples" and is_run_dir(folder.parent) and snapshot:
         return f"a training snapshot of the run {folder.parent}"
     for d in real.parents:
-        if d.name == "tensorboard" and is_run_dir(d.parent):
-            return f"inside the TensorBoard folder of the run {d.parent}"
+        if d.name in TRACKER_DIRS and is_run_dir(d.parent):
+            return f"inside the {TRACKER_DIRS[d.name]} folder of the run {d.parent}"
     return None
 
 

@@ -111,7 +111,8 @@ def test_config_prints_the_resolved_yaml(capsys):
 @pytest.mark.parametrize("argv, fragment", [
     (["config", "ring_gan", "train.steps=0"], "train.steps=0 is out of range"),
     (["config", "ring_gan", "strategy.divergence=kl"], "divergence"),
-    (["config", "ring_gan", "train.logger=wandb"], "train.logger='wandb' is not one of none, tensorboard"),
+    (["config", "ring_gan", "train.logger=wandbb"], "train.logger='wandbb' is not one of none, tensorboard, wandb, "
+                                                    "mlflow (did you mean 'wandb'?)"),
     (["config", "ring_gan", "train.sample_every=7"], "not a multiple of train.log_every=50"),
     (["config", "ring_gann"], "no example config"),
     (["config", "no/such.yaml"], "does not exist"),

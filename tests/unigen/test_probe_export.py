@@ -339,3 +339,13 @@ def test_two_writers_of_one_file_leave_one_whole_file(base_run, tmp_path):
     data = out.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and data.endswith(b"IEND\xaeB`\x82")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.png"]  # no temporary left
+
+
+@pytest.mark.parametrize("folder, what", [("wandb", "W&B"), ("mlruns", "MLflow"), ("tensorboard", "TensorBoard")])
+def test_samples_never_go_into_a_trackers_folder_of_a_run(run, tmp_path, capsys, folder, what):
+    (run / folder).mkdir(exist_ok=True)
+    target = run / folder / "x.npy"
+    target.write_bytes(b"a tracker's file")
+    code, err, _ = cli(["sample", run, "-o", target, "--force"], capsys)
+    one_line(code, err, f"inside the {what} folder of the run")
+    assert target.read_bytes() == b"a tracker's file"

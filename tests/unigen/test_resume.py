@@ -241,6 +241,7 @@ def test_schedules_follow_their_formulas():
     assert lrs(OptimConfig(schedule="linear")) == pytest.approx([1 - t / 10 for t in range(10)])
     assert lrs(OptimConfig(schedule="cosine", warmup=2)) == pytest.approx(
         [0.5, 1.0] + [0.5 * (1 + math.cos(math.pi * t / 8)) for t in range(8)])
+    assert lrs(OptimConfig(schedule="ganin")) == pytest.approx([(1 + 10 * t / 10) ** -0.75 for t in range(10)])
     with pytest.raises(UserError, match="unknown schedule"):
         lrs(OptimConfig(schedule="step"))
 
