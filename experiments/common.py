@@ -66,6 +66,7 @@ class Context:
     data: str = ""  # the data set (a name of unigen's DATASETS); "" where the reproduction has one fixed set
     default_data: str = ""  # the reproduction's own data set (the first of its DATA)
     variant: str = ""  # set by a run on settings reduced for its hardware ("cpu"): the page gets its own name
+    verdict: str = ""  # the page's last line, computed from its numbers (unigen.experiments.verdict)
 
     def pick(self, quick, full):
         """``quick`` settings for tests and CPU smoke runs, ``full`` for the real experiment."""
@@ -401,6 +402,8 @@ def write(module, ctx: Context, rows: list[Row], wall_s: float, results: Path = 
     plots = sorted(dict.fromkeys(p.name for p in ctx.figures if p.exists()))
     if plots:
         lines += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
+    if ctx.verdict:
+        lines += ["## Verdict", "", ctx.verdict, ""]
     md = results / f"{ctx.stem}.md"
     with disk_errors(results):  # through temporaries and renames: a full disk keeps the earlier page whole
         write_text(md, "\n".join(lines))

@@ -10,8 +10,8 @@ def test_ada_digits_quick(tmp_path):
     md = run("ada-digits", quick=True, seeds=1, results=tmp_path)
     rows = {(r["method"], r["metric"]): r["mean"] for r in json.loads(md.with_suffix(".json").read_text())}
     methods = ("source only", "DANN (flipped labels)", "DANN (gradient reversal)")
-    metrics = ("target accuracy", "source accuracy", "domain accuracy (final steps)")
-    assert set(rows) == {(m, k) for m in methods for k in metrics}
+    metrics = ("target accuracy, last 500 steps", "target accuracy", "source accuracy", "domain accuracy (final steps)")
+    assert set(rows) == {(m + size, k) for m in methods for k in metrics for size in ("", " (28 px)")}
     assert all(0 <= v <= 1 for v in rows.values())
     for m in methods:  # chance is 0.1 on either domain's 10 classes
         assert rows[m, "source accuracy"] > 0.5 and rows[m, "target accuracy"] > 0.2, m
@@ -21,4 +21,6 @@ def test_ada_digits_quick(tmp_path):
         assert rows[m, "domain accuracy (final steps)"] < rows["source only", "domain accuracy (final steps)"] - 0.15
     page = md.read_text()
     assert "CPU-reduced" in page and "0.7666" in page and "## Protocol" in page
+    verdict = page.split("## Verdict")[1]  # computed seed by seed: each DANN form against source only, both sizes
+    assert verdict.count("in 0 of 1 seeds") + verdict.count("in 1 of 1 seeds") == 4, verdict
     assert (tmp_path / "ada-digits.quick.png").is_file() and (tmp_path / "ada-digits.quick-features.png").is_file()

@@ -1,0 +1,61 @@
+"""A page's computed **Verdict**: does a method beat its baseline seed by seed, as its paper says?
+
+Every reproduction states its claim as pairs (method, baseline, metric, direction); :func:`paired` reads the
+per-seed values of both from the page's rows (the same seed is the same data order and initialisation where the
+reproduction shares them), and :func:`verdict` turns the pairs into one line: *reproduced* when every claim holds
+in at least ``need`` of the seeds (4 of 5, the target of the reproduction issue), *not reproduced* otherwise,
+with the count of seeds and the paired difference (mean ± sample std over seeds) for each claim.
+"""
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+from unigen.experiments.common import Row, fmt_mean_std, fmt_value
+
+#: the share of seeds in which a claim must hold to call it reproduced
+NEED = 0.8
+
+
+@dataclass(frozen=True)
+class Paired:
+    """``method`` against ``baseline`` on ``metric``, seed by seed."""
+
+    method: str
+    baseline: str
+    metric: str
+    higher: bool  # whether a larger value is the paper's direction
+    diffs: tuple[float, ...]  # method − baseline per shared seed
+
+    @property
+    def wins(self) -> int:
+        return sum(d > 0 if self.higher else d < 0 for d in self.diffs)
+
+    @property
+    def holds(self) -> bool:
+        return bool(self.diffs) and self.wins >= NEED * len(self.diffs)
+
+    def describe(self) -> str:
+        n = len(self.diffs)
+        word = "above" if self.higher else "below"
+        spread = (fmt_mean_std(statistics.fmean(self.diffs), statistics.stdev(self.diffs)) if n > 1 else
+                  fmt_value(self.diffs[0]) if n else "none")
+        return (f"{self.method} {word} {self.baseline} on {self.metric} in {self.wins} of {n} seeds "
+                f"(paired difference {spread})")
+
+
+def paired(rows: list[Row], method: str, baseline: str, metric: str, higher: bool = True) -> Paired:
+    """The per-seed differences ``method − baseline`` of ``metric`` over the seeds both ran."""
+    a = {r.seed: r.value for r in rows if r.method == method and r.metric == metric}
+    b = {r.seed: r.value for r in rows if r.method == baseline and r.metric == metric}
+    return Paired(method, baseline, metric, higher, tuple(a[s] - b[s] for s in sorted(a.keys() & b.keys())))
+
+
+def verdict(claims: list[Paired], finding: str = "") -> str:
+    """One line: reproduced (every claim in ≥ :data:`NEED` of the seeds) or not reproduced, each claim with its
+    count and paired difference; ``finding`` (measured evidence of why a claim fails at this scale) follows a
+    failed verdict."""
+    held = all(c.holds for c in claims)
+    head = "reproduced" if held else "not reproduced"
+    line = f"**Verdict: {head}** — " + "; ".join(c.describe() for c in claims) + "."
+    return line + (f" {finding}" if finding and not held else "")
