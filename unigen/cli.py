@@ -304,6 +304,8 @@ def parser() -> argparse.ArgumentParser:
                    "other (default 10)")
     s.add_argument("--interpolation", choices=("linear", "spherical"), default=None,
                    help="--grid interpolate: the path between the latents (default linear)")
+    s.add_argument("--reconstruct", dest="grid", action="store_const", const="reconstruct",
+                   help="the same as --grid reconstruct: test inputs above their reconstructions (pythae's habit)")
     s.add_argument("--from-data", action="store_true", help="--grid interpolate: walk between test inputs "
                    "encoded by the guide (each row: x_a, the path, x_b) instead of between prior draws")
     s.add_argument("--truncation", type=float, default=None, metavar="T", help="draw Gaussian latents from the "

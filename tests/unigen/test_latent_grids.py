@@ -108,3 +108,9 @@ def test_cli_refuses_bad_latent_options_in_one_line(vae, tmp_path, capsys, args,
     code, err, _ = cli(["sample", vae, *args, "-o", tmp_path / "x.png"], capsys)
     one_line(code, err, fragment)
     assert not (tmp_path / "x.png").exists()
+
+
+def test_reconstruct_flag_is_the_reconstruction_grid(vae, tmp_path, capsys):
+    code, err, out = cli(["sample", vae, "--reconstruct", "-n", "3", "-o", tmp_path / "r.png"], capsys)
+    assert code == 0, err
+    assert out.startswith("a 2 × 3 grid of test inputs and their reconstructions")
