@@ -5,7 +5,7 @@ from __future__ import annotations
 import numbers
 from typing import Callable
 
-from unigen.config import OptimConfig
+from unigen.config import SCHEDULES, OptimConfig
 from unigen.data.base import TensorData
 from unigen.errors import UserError
 from unigen.programs import Programs
@@ -66,6 +66,8 @@ def _optim_config(name: str, kwargs: dict, what: str) -> OptimConfig:
         raise UserError(f"optim={what}: unigen's optimisers take {', '.join(_OPTIM_KEYS)}, not {', '.join(unknown)}; "
                         f"drop them or set them on an OptimConfig")
     values = {k: (list(v) if k == "betas" else float(v)) for k, v in kwargs.items()}
+    if name == "Adam" and "betas" not in values:  # torch's own default, not the GAN betas of OptimConfig
+        values["betas"] = [0.9, 0.999]
     return OptimConfig(name=_TORCH_OPTIMISERS[name], **({"lr": 1e-3} if "lr" not in values and name != "SGD" else {}),
                        **values)
 
@@ -73,7 +75,8 @@ def _optim_config(name: str, kwargs: dict, what: str) -> OptimConfig:
 def as_optim_settings(optim) -> Callable[[str], OptimConfig]:
     """``player -> OptimConfig`` from what a Pyro or PyTorch user passes as ``optim``: an :class:`OptimConfig`, a
     ``pyro.optim`` optimiser (``pyro.optim.Adam({"lr": 1e-3})``), a ``torch.optim`` class (``torch.optim.Adam``, at
-    torch's default rate 1e-3) or a ``functools.partial`` of one, a dict of any of these keyed by player name, or
+    torch's default rate 1e-3) or a ``functools.partial`` of one (with torch's defaults where they are not given:
+    Adam's betas (0.9, 0.999), not :class:`OptimConfig`'s GAN betas (0.5, 0.999)), a dict of any of these keyed by player name, or
     a function ``player -> OptimConfig``."""
     import functools
 
@@ -86,6 +89,13 @@ def as_optim_settings(optim) -> Callable[[str], OptimConfig]:
         return lambda player: per.get(player, OptimConfig())
     constructor = getattr(optim, "pt_optim_constructor", None)  # a pyro.optim.PyroOptim
     if constructor is not None:
+        if getattr(optim, "pt_scheduler_constructor", None) is not None:  # a pyro.optim.PyroLRScheduler
+            raise UserError(f"optim=pyro.optim.{type(optim).__name__}(...): unigen schedules rates itself; pass the "
+                            f"optimiser and a schedule, e.g. OptimConfig(lr=1e-3, schedule='cosine') (schedules: "
+                            f"{', '.join(SCHEDULES)})")
+        if getattr(optim, "pt_clip_args", None):
+            raise UserError(f"optim=pyro.optim with clip_args={optim.pt_clip_args}: unigen does not clip gradients; "
+                            f"drop clip_args (the logged grad_norm/PLAYER shows the norms)")
         args = optim.pt_optim_args
         if callable(args):
             raise UserError("optim=pyro.optim with per-parameter arguments (a callable): unigen keeps one set per "

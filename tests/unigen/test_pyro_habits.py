@@ -41,7 +41,8 @@ def test_the_tutorial_vae_trains_from_its_methods_with_a_pyro_optimiser_and_a_pl
 @pytest.mark.parametrize("optim, expected", [
     (pyro.optim.Adam({"lr": 3e-4, "betas": (0.9, 0.99)}), OptimConfig(name="adam", lr=3e-4, betas=[0.9, 0.99])),
     (pyro.optim.SGD({"lr": 0.1, "momentum": 0.9}), OptimConfig(name="sgd", lr=0.1, momentum=0.9)),
-    (torch.optim.Adam, OptimConfig(name="adam", lr=1e-3)),
+    (torch.optim.Adam, OptimConfig(name="adam", lr=1e-3, betas=[0.9, 0.999])),  # torch's betas, not the GAN pair
+    (pyro.optim.Adam({"lr": 1e-3}), OptimConfig(name="adam", lr=1e-3, betas=[0.9, 0.999])),
     (functools.partial(torch.optim.RMSprop, lr=1e-4), OptimConfig(name="rmsprop", lr=1e-4)),
     (OptimConfig(lr=5e-3), OptimConfig(lr=5e-3)),
 ])
@@ -53,7 +54,10 @@ def test_optimisers_per_player_and_refusals_in_one_line():
     settings = as_optim_settings({"generator": torch.optim.Adam, "discriminator": pyro.optim.Adam({"lr": 1e-4})})
     assert settings("generator").lr == 1e-3 and settings("discriminator").lr == 1e-4
     for bad, fragment in ((torch.optim.AdamW, "unigen builds Adam, RMSprop and SGD"),
-                          (functools.partial(torch.optim.Adam, amsgrad=True), "not amsgrad"), (3, "optim is a int")):
+                          (functools.partial(torch.optim.Adam, amsgrad=True), "not amsgrad"), (3, "optim is a int"),
+                          (pyro.optim.Adam({"lr": 1e-3}, clip_args={"clip_norm": 1.0}), "does not clip gradients"),
+                          (pyro.optim.ExponentialLR({"optimizer": torch.optim.Adam, "optim_args": {"lr": 0.01},
+                                                     "gamma": 0.1}), "unigen schedules rates itself")):
         with pytest.raises(UserError, match=fragment) as e:
             as_optim_settings(bad)("generator")
         assert "\n" not in str(e.value)
