@@ -45,6 +45,7 @@ _MODULES = {
     "cyclegan-digits": "cyclegan_digits",
     "ada-digits": "ada_digits",
     "stacked-mnist": "stacked_mnist",
+    "unified-zoo": "unified_zoo",
 }
 
 
@@ -61,9 +62,10 @@ DESCRIPTIONS = {
     "gp-stabilises-grid": "λ = 10 penalties on the 25-Gaussian grid at a failing rate (gp-stabilises' first page)",
     "avb-toy": "AVB's implicit posterior vs a Gaussian guide on Mescheder et al.'s 4-point toy",
     "ali-bigan": "ALI on the 25-Gaussian grid; BiGAN vs AAE vs VAE encoders on MNIST",
-    "cyclegan-digits": "CycleGAN between digits and turned digits (unpaired): labels kept, cycle error",
+    "cyclegan-digits": "CycleGAN (ResNet, PatchGAN) on inverted and thickened digits; the 90° turn as its failure case",
     "ada-digits": "source only vs DANN, MNIST → scikit-learn's 8×8 digits: target accuracy",
     "stacked-mnist": "Stacked MNIST's 1,000 modes (PacGAN Table 2 protocol) for five strategies",
+    "unified-zoo": "one model per data set, every registered strategy that applies: ring, grid, MNIST, default vs tuned",
 }
 
 
