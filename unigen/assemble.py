@@ -2,6 +2,8 @@
 programs the strategy needs (:func:`build` returns them as :class:`Built`)."""
 from __future__ import annotations
 
+import functools
+
 import random
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -93,8 +95,9 @@ class Built:
 
     def trainer(self) -> Trainer:
         cfg = self.resolved.config
+        settings = functools.cache(lambda player: optim_config(cfg, player))  # one config copy per player, not per call
         return Trainer(self.programs, self.resolved.strategy, self.train_data, cfg.train.batch_size,
-                       optim=lambda player: optim_config(cfg, player), skip_nonfinite=cfg.train.on_nan == "skip",
+                       optim=settings, skip_nonfinite=cfg.train.on_nan == "skip",
                        seed=cfg.train.seed, world=self.world, total_steps=cfg.train.steps,
                        compile=cfg.train.compile, device=self.device,
                        stream=cfg.train.data_placement == "host" or None, max_skipped=cfg.train.max_skipped,
