@@ -78,9 +78,20 @@ class Settings:
     conv2: int = 32
     eval_every: int = 100
     target_size: int = 20
-    beta1: float = 0.9
+    beta1: float = 0.9  # adam
     schedule: str = "ganin"
     window: int = 5  # evaluations averaged at the end
+    optimizer: str = "sgd"  # Ganin et al.'s: SGD with momentum 0.9 from 0.01, annealed
+    momentum: float = 0.9  # sgd
+
+
+#: settings added after results were cached: they enter a cache key only where they differ from these values, so
+#: the results computed before them (Adam) are still found
+LEGACY = {"optimizer": "adam", "momentum": 0.9}
+
+
+def cache_key(form: str, seed: int, s: dict) -> dict:
+    return {"form": form, "seed": seed, **{k: v for k, v in s.items() if LEGACY.get(k, object()) != v}}
 
 
 def accuracy(programs, data) -> float:
@@ -96,7 +107,8 @@ def train(form: str, seed: int, s: Settings) -> dict:
     pyro.set_rng_seed(seed)
     strategy = DANN(form=form, schedule_steps=s.steps)
     programs = DANNNets(conv1=s.conv1, conv2=s.conv2).build(data.info, roles=needed_roles(strategy))
-    trainer = Trainer(programs, strategy, data, batch_size=s.batch_size, optim=OptimConfig(lr=s.lr, betas=[s.beta1, 0.999], schedule=s.schedule), seed=seed,
+    trainer = Trainer(programs, strategy, data, batch_size=s.batch_size, optim=OptimConfig(name=s.optimizer, lr=s.lr, betas=[s.beta1, 0.999], momentum=s.momentum if s.optimizer == "sgd" else 0.0,
+                                        schedule=s.schedule), seed=seed,
                       total_steps=s.steps)
     curve, last = [(0, accuracy(programs, target_test))], {}
     while trainer.step_count < s.steps:
@@ -172,7 +184,7 @@ def run(ctx: Context) -> list[Row]:
     seeds = {size: ctx.seeds if not suffix else ctx.seeds[:NEGATIVE_SEEDS] for size, suffix in SIZES.items()}
     jobs = [(form, seed, asdict(Settings(**{**asdict(main), "target_size": size})))
             for size in SIZES for seed in seeds[size] for form in METHODS.values()]  # the main condition first
-    paths = [cache_path(ctx.cache, [{"form": f, "seed": seed, **s}, ctx.quick, ctx.device]) for f, seed, s in jobs]
+    paths = [cache_path(ctx.cache, [cache_key(f, seed, s), ctx.quick, ctx.device]) for f, seed, s in jobs]
     for path in paths:
         if path is not None and path.is_file():
             ctx.count_reused(path)

@@ -11,6 +11,7 @@ from unigen.inference.kl_weight import KLWeighted
 from unigen.needs import Needs
 from unigen.programs import Batch, Programs
 from unigen.registry import STRATEGIES
+from unigen.scoring import refuse_unreparameterised_guide
 from unigen.settings import count
 from unigen.strategy import Phase, Strategy
 
@@ -41,6 +42,10 @@ class ELBO(KLWeighted, Strategy):
 
     needs: ClassVar[Needs] = Needs(("model", "guide"), density=True)
     players: ClassVar[dict[str, tuple[str, ...]]] = {"vae": ("model", "guide")}
+
+    def check(self, programs: Programs, data=None, probe: Batch | None = None) -> None:
+        super().check(programs, data, probe)
+        refuse_unreparameterised_guide(programs, probe, self.registry_name or "elbo")
 
     def phases(self) -> tuple[Phase, ...]:
         return (Phase(("vae",), self.loss),)

@@ -13,6 +13,7 @@ from unigen.importance import log_weight_terms
 from unigen.inference.kl_weight import KLWeighted
 from unigen.programs import Batch, Programs
 from unigen.registry import STRATEGIES
+from unigen.scoring import refuse_unreparameterised_guide
 from unigen.strategy import Phase, Strategy
 from unigen.settings import count
 from unigen.needs import Needs
@@ -53,6 +54,10 @@ class IWAE(KLWeighted, Strategy):
         if self.num_particles < 1:
             raise UserError(f"num_particles must be >= 1, got {self.num_particles}; "
                             f"set num_particles=5 (1 is the ELBO)")
+
+    def check(self, programs: Programs, data=None, probe: Batch | None = None) -> None:
+        super().check(programs, data, probe)
+        refuse_unreparameterised_guide(programs, probe, self.registry_name or "iwae")
 
     def phases(self) -> tuple[Phase, ...]:
         return (Phase(("vae",), self.loss),)

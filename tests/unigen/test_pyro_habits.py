@@ -105,3 +105,35 @@ def test_sample_grid_reconstruct_shows_test_inputs_above_their_reconstructions(t
                                                       "train.progress=false"], out=str(tmp_path / "gan"))
     code, err, _ = cli(["sample", gan, "--grid", "reconstruct", "-o", tmp_path / "g.png"], capsys)
     one_line(code, err, "--grid reconstruct needs an image model")
+
+
+@pytest.mark.parametrize("strategy", ["elbo", "iwae"])
+def test_a_discrete_guide_latent_is_refused_by_the_reparameterised_bounds(strategy):
+    """A Bernoulli z in the guide gets no gradient through its sample: the ELBO and IWAE say so instead of training
+    silently on a biased gradient (RWS and wake-sleep train such guides)."""
+    from unigen.registry import STRATEGIES
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.means = torch.nn.Parameter(torch.tensor([-1.0, 1.0]))
+
+        def forward(self, x, c=None):
+            with pyro.plate("data", x.shape[0]):
+                z = pyro.sample("z", dist.Bernoulli(0.5 * torch.ones(x.shape[0])))
+                pyro.sample("x", dist.Normal(self.means[z.long()].unsqueeze(-1), 0.5).to_event(1), obs=x)
+
+    class Guide(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.enc = torch.nn.Linear(1, 1)
+
+        def forward(self, x, c=None):
+            with pyro.plate("data", x.shape[0]):
+                pyro.sample("z", dist.Bernoulli(logits=self.enc(x).squeeze(-1)))
+
+    x = torch.cat([torch.randn(50, 1) - 2, torch.randn(50, 1) + 2])
+    with pytest.raises(UserError, match="'z' cannot be reparameterised .* strategy.name=rws") as e:
+        Trainer(Programs(model=Model(), guide=Guide()), STRATEGIES.get(strategy)(), x, batch_size=20)
+    assert "\n" not in str(e.value)
+    Trainer(Programs(model=Model(), guide=Guide()), STRATEGIES.get("rws")(), x, batch_size=20).fit(2)
