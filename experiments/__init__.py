@@ -60,7 +60,8 @@ DESCRIPTIONS = {
     "gp-stabilises": "Fedus et al. 2018: a line toy, and gradient penalties over a sweep on Fashion-MNIST",
     "gan-practice": "EMA, spectral norm, DiffAugment, LeCam, hinge + SN on one DCGAN, full and 10 % Fashion-MNIST",
     "gp-stabilises-grid": "λ = 10 penalties on the 25-Gaussian grid at a failing rate (gp-stabilises' first page)",
-    "avb-toy": "AVB's implicit posterior vs a Gaussian guide on Mescheder et al.'s 4-point toy",
+    "avb-toy": "AVB's implicit posterior vs a Gaussian guide on Mescheder et al.'s 4-point toy; prior vs adaptive "
+               "contrast against an exact (conjugate Gaussian) posterior",
     "ali-bigan": "ALI on the 25-Gaussian grid; BiGAN vs AAE vs VAE encoders on MNIST",
     "cyclegan-digits": "CycleGAN (ResNet, PatchGAN) on inverted and thickened digits; the 90° turn as its failure case",
     "ada-digits": "source only vs DANN, MNIST → scikit-learn's 8×8 digits: target accuracy",

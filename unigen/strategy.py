@@ -67,6 +67,26 @@ class Strategy:
     def after_update(self, programs: Programs, player: str) -> None:
         """Called after each optimiser step of ``player``; in-place and capture-safe."""
 
+    def log_hook(self):
+        """A hook ``(step, window means) -> more values`` the trainer runs at each log step (a diagnostic that warns,
+        e.g. AVB's :class:`~unigen.inference.avb.CriticWatch`), or ``None``."""
+        return None
+
     def check(self, programs: Programs, data=None, probe: Batch | None = None) -> None:
         """Refuse programs or data that cannot serve this strategy (:meth:`unigen.needs.Needs.check`)."""
         self.needs.check(programs, data, probe)
+
+
+def chain_hooks(*hooks):
+    """One log hook running ``hooks`` (``None`` skipped) in order, each seeing the values the earlier ones added."""
+    hooks = [h for h in hooks if h is not None]
+    if len(hooks) < 2:
+        return hooks[0] if hooks else None
+
+    def chained(step: int, values: dict) -> dict:
+        added = {}
+        for hook in hooks:
+            added.update(hook(step, {**values, **added}) or {})
+        return added
+
+    return chained

@@ -34,7 +34,7 @@ from unigen.optim import DamagedState
 from unigen.players import GradNorms, Players, discover
 from unigen.precision import Precision
 from unigen.programs import Batch, Programs
-from unigen.strategy import Phase, Strategy
+from unigen.strategy import Phase, Strategy, chain_hooks
 from unigen.watch import FiniteWatch, NonFiniteError, SkippedTooOften  # noqa: F401  (importable from here)
 from unigen.window import Window
 
@@ -86,7 +86,8 @@ class Trainer:
         self.window = Window()  # the open logging window (kept in checkpoints)
         slots = sum(ph.repeats for ph in strategy.phases())  # host-resident data: batches staged before each step
         self.host = HostBatches.when_needed(data, self.device, batch_size, slots, self.index_generator, stream)
-        self.step_count, self.log_hook, self.history = 0, log_hook, []  # history: the logged rows, as fit logs them
+        self.step_count, self.history = 0, []  # history: the logged rows, as fit logs them
+        self.log_hook = chain_hooks(log_hook, strategy.log_hook())  # the caller's (ADA's), then the strategy's own
         self.progress = torch.zeros((), device=self.device)  # = step_count on the device: Batch.step (in place)
         self.grad_norms = GradNorms(params, self.device)  # each player's last update's gradient norm
         self.parallel = RoleWrappers.when_needed(programs, strategy.players, self.device, world)
