@@ -94,9 +94,15 @@ def check_all_trained(programs: Programs, params: dict[str, list[nn.Parameter]],
                                if p.requires_grad and id(p) not in owned and id(p) not in elsewhere))
     if stray:
         shown = ", ".join(stray[:3]) + (f" and {len(stray) - 3} more" if len(stray) > 3 else "")
+        import pyro
+
+        # pyro.module(name, m) hands back the weights an earlier module stored under the same name, not m's
+        stale = any("$$$" in k for k in pyro.get_param_store().keys())
+        fix = ("; Pyro's param store already holds modules registered by an earlier model under the same names, and "
+               "pyro.module returns those weights: call pyro.clear_param_store() before building this one"
+               if stale else "; if a program uses them, register the module there with pyro.module(name, module)")
         print(f"unigen: warning: {len(stray)} trainable parameter tensor(s) in the modules of the players' programs "
-              f"are reached by no player's trace and will keep their initial values ({shown}); if a program uses "
-              f"them, register the module there with pyro.module(name, module)", file=sys.stderr)
+              f"are reached by no player's trace and will keep their initial values ({shown}){fix}", file=sys.stderr)
 
 
 def discover(programs: Programs, strategy, data, device: torch.device, seed: int,

@@ -137,3 +137,18 @@ def test_a_discrete_guide_latent_is_refused_by_the_reparameterised_bounds(strate
         Trainer(Programs(model=Model(), guide=Guide()), STRATEGIES.get(strategy)(), x, batch_size=20)
     assert "\n" not in str(e.value)
     Trainer(Programs(model=Model(), guide=Guide()), STRATEGIES.get("rws")(), x, batch_size=20).fit(2)
+
+
+def test_a_second_tutorial_model_with_the_same_module_names_is_told_to_clear_the_param_store(capsys):
+    """pyro.module("decoder", m) returns the weights an earlier VAE stored under that name: the second model's own
+    weights would never train. The warning names the cause and the fix, not pyro.module (which it already calls)."""
+    pyro.clear_param_store()
+    x = torch.rand(64, 784).round()
+    first = VAE(z_dim=4, hidden_dim=16)
+    Trainer(Programs(model=first.model, guide=first.guide), ELBO(), x, batch_size=16).fit(1, progress=False)
+    assert "warning" not in capsys.readouterr().err
+    second = VAE(z_dim=4, hidden_dim=16)
+    Trainer(Programs(model=second.model, guide=second.guide), ELBO(), x, batch_size=16)
+    err = capsys.readouterr().err
+    assert "reached by no player's trace" in err and "call pyro.clear_param_store()" in err
+    pyro.clear_param_store()
