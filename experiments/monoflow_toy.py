@@ -83,7 +83,7 @@ differentiates :math:`f` instead of :math:`h` and follows a different, generally
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import matplotlib
 
@@ -356,11 +356,14 @@ def _run(ctx: Context) -> list[Row]:
                 if regime == GAN:
                     iters, lr_g, lr_d = GAN_SCHEDULE[loss]
                     iters = QUICK_GAN_ITERS if quick else iters
-                    res = run_gan(loss, iters, lr_g, lr_d, run_seed)
+                    job = {"regime": regime, "loss": loss, "iters": iters, "lr_g": lr_g, "lr_d": lr_d, "seed": run_seed}
+                    res = ctx.cached(job, lambda: asdict(run_gan(loss, iters, lr_g, lr_d, run_seed)))
                 else:
                     iters, lr = SCHEDULE[regime][loss]
                     iters = max(1, round(iters * QUICK_FRACTION)) if quick else iters
-                    res = run_analytic(regime, loss, iters, lr, run_seed)
+                    job = {"regime": regime, "loss": loss, "iters": iters, "lr": lr, "seed": run_seed}
+                    res = ctx.cached(job, lambda: asdict(run_analytic(regime, loss, iters, lr, run_seed)))
+                res = Result(**res)
                 rows += _rows(f"{regime}: {loss}", res, seed)
                 if seed == ctx.seeds[0]:
                     curves[loss] = res.curve

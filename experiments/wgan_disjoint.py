@@ -109,29 +109,34 @@ def _plot(thetas: list[float], curves: dict[str, list[float]], path) -> None:
     plt.close(fig)
 
 
+def _seed(gan, wgan, thetas: list[float], steps: int, seed: int) -> dict:
+    """One seed's critics over the grid of θ: the estimates, their largest errors, and the generator gradients at
+    θ = 0.5 (numbers only, so that ``--cache`` can keep them)."""
+    js, w1 = [], []
+    for theta in thetas:
+        js.append(0.5 * (math.log(4) - _fit(gan, theta, steps, seed)[1]))
+        w1.append(-_fit(wgan, theta, steps, seed)[1])  # critic loss is E_Q d − E_P d
+    gan_critic, _ = _fit(gan, 0.5, steps, seed)
+    wgan_critic, _ = _fit(wgan, 0.5, steps, seed)
+    return {"js": js, "w1": w1, "js_err": max(abs(v - math.log(2)) for v in js),
+            "w_err": max(abs(v - abs(t)) for v, t in zip(w1, thetas)),
+            "gan_grad": float(_generator_grad(gan, gan_critic, 0.5)),
+            "wgan_grad": float(_generator_grad(wgan, wgan_critic, 0.5))}
+
+
 def run(ctx: Context) -> list[Row]:
     thetas = ctx.pick([-1.0, -0.5, 0.5, 1.0], [x / 10 for x in range(-10, 11) if x != 0])
     steps = ctx.pick(200, 2000)
     gan, wgan = STRATEGIES.get("minimax_gan")(), STRATEGIES.get("wgan")(clip=0.0, penalty="gp", penalty_weight=10.0)
     rows, curves = [], {"JS estimate (GAN critic)": [], "W1 estimate (WGAN-GP critic)": []}
     for seed in ctx.seeds:
-        js_err, w_err = 0.0, 0.0
-        for theta in thetas:
-            _, loss = _fit(gan, theta, steps, seed)
-            js = 0.5 * (math.log(4) - loss)
-            js_err = max(js_err, abs(js - math.log(2)))
-            critic, loss_w = _fit(wgan, theta, steps, seed)
-            w1 = -loss_w  # critic loss is E_Q d − E_P d
-            w_err = max(w_err, abs(w1 - abs(theta)))
-            if seed == ctx.seeds[0]:
-                curves["JS estimate (GAN critic)"].append(js)
-                curves["W1 estimate (WGAN-GP critic)"].append(w1)
-        rows += [Row("GAN critic (JS)", "max abs error vs truth", js_err, seed),
-                 Row("WGAN-GP critic (W1)", "max abs error vs truth", w_err, seed)]
-        gan_critic, _ = _fit(gan, 0.5, steps, seed)
-        wgan_critic, _ = _fit(wgan, 0.5, steps, seed)
-        rows += [Row("GAN critic (JS)", "generator ∂θ at θ=0.5", _generator_grad(gan, gan_critic, 0.5), seed),
-                 Row("WGAN-GP critic (W1)", "generator ∂θ at θ=0.5", _generator_grad(wgan, wgan_critic, 0.5), seed)]
+        r = ctx.cached({"thetas": thetas, "steps": steps, "seed": seed}, lambda: _seed(gan, wgan, thetas, steps, seed))
+        if seed == ctx.seeds[0]:
+            curves["JS estimate (GAN critic)"], curves["W1 estimate (WGAN-GP critic)"] = r["js"], r["w1"]
+        rows += [Row("GAN critic (JS)", "max abs error vs truth", r["js_err"], seed),
+                 Row("WGAN-GP critic (W1)", "max abs error vs truth", r["w_err"], seed),
+                 Row("GAN critic (JS)", "generator ∂θ at θ=0.5", r["gan_grad"], seed),
+                 Row("WGAN-GP critic (W1)", "generator ∂θ at θ=0.5", r["wgan_grad"], seed)]
     ctx.notes.append(f"Grid: {len(thetas)} values of θ from {thetas[0]:g} to {thetas[-1]:g} (θ = 0 left out); each "
                      f"critic trained {steps:,} steps from a fresh initialisation, per θ, method and seed; the "
                      f"gradient rows train one more critic per method at θ = 0.5. Seeds {ctx.seeds}.")
