@@ -10,6 +10,7 @@ from unigen.inference.adversarial import Adversarial
 from unigen.programs import Batch, Programs
 from unigen.scoring import discriminate, generate, log_q_real
 from unigen.registry import STRATEGIES
+from unigen.settings import bounded
 
 
 @STRATEGIES.register("iwgan")
@@ -35,11 +36,20 @@ class IWGAN(Adversarial):
 
     Players: ``discriminator``; ``generator`` (the model). Diagnostic ``ess``: the effective sample
     size :math:`1 / \sum_i \tilde w_i^2` of the weights (``K`` when uniform, 1 when one sample dominates).
+
+    ``temperature`` :math:`T` tempers the weights, :math:`\tilde w = \mathrm{softmax}(d / T)`: :math:`T = 1` is
+    the paper's estimator; a larger :math:`T` flattens them towards the non-saturating loss (:math:`T \to \infty`),
+    an ablation for when a few confident logits take the whole batch's weight (a low ``ess``).
+
+    :param temperature: :math:`T > 0`, the weights' temperature (1: Hu et al.'s importance weights).
     """
 
+    temperature: float = bounded(1.0, 0, lo_open=True)
+
     def importance_weights(self, d_fake: Tensor) -> Tensor:
-        r"""Normalised, detached weights :math:`\tilde w = \mathrm{softmax}(d)` over the batch, shape ``(batch,)``."""
-        return torch.softmax(d_fake.detach(), dim=0)
+        r"""Normalised, detached weights :math:`\tilde w = \mathrm{softmax}(d / T)` over the batch, shape ``(batch,)``."""
+        d = d_fake.detach()
+        return torch.softmax(d if self.temperature == 1.0 else d / self.temperature, dim=0)
 
     def generator_loss(self, d_fake: Tensor) -> Tensor:
         return -(self.importance_weights(d_fake) * log_q_real(d_fake)).sum()

@@ -87,6 +87,20 @@ def test_iwgan_weights_are_the_softmax_of_the_logits_and_the_normalised_density_
     assert_close(IWCGAN().importance_weights(d), w)
 
 
+def test_tempered_iwgan_weights_are_the_power_of_the_ratio_and_flatten_towards_the_ns_gan():
+    """softmax(d / T) = r^(1/T) / sum r^(1/T) with r = exp(d); the effective sample size grows with T, to K."""
+    d = torch.tensor([-1.5, 0.0, 0.3, 2.0, -0.2])
+    r = d.exp()
+    for t in (0.5, 2.0, 8.0):
+        assert_close(IWGAN(temperature=t).importance_weights(d), r ** (1 / t) / (r ** (1 / t)).sum())
+    ess = [1 / (IWGAN(temperature=t).importance_weights(d) ** 2).sum() for t in (0.5, 1.0, 2.0, 8.0, 1e6)]
+    assert all(a < b for a, b in zip(ess, ess[1:])) and float(ess[-1]) == pytest.approx(5.0, rel=1e-4)
+    from unigen.settings import check_settings
+
+    with pytest.raises(UserError, match="strategy.temperature=0.0 is out of range: it must be > 0"):
+        check_settings(IWGAN(temperature=0.0), "strategy")
+
+
 def test_iwgan_with_equal_logits_is_the_non_saturating_gan_in_loss_and_gradient():
     # on the logits
     d1 = torch.full((6,), 0.4, requires_grad=True)
