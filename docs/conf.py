@@ -70,6 +70,7 @@ if has_gallery(DOCS):
         "show_memory": False,
         "write_computation_times": False,
         "matplotlib_animations": False,
+        "capture_repr": (),  # printed output only: no reprs of a cell's last value (a Legend, a Text)
     }
 
 html_theme = "furo"

@@ -58,6 +58,7 @@ def fit(config: dict, overrides: list[str] = (), strategy=None, steps: int | Non
     trainer.fit(train.steps if steps is None else steps, log_every=train.log_every, progress=False)
     built.programs.eval()
     built.skipped = trainer.skipped  # updates dropped by train.on_nan=skip
+    built.history = trainer.history  # the logged rows (a strategy's diagnostics per window, e.g. IWGAN's ess)
     return built
 
 

@@ -64,6 +64,12 @@ def test_hu2018_iwgan_on_the_full_fashion_mnist_quick(tmp_path, fashion_root):
         assert 1.0 <= value[(method, IS)] <= 10.0
     assert "published" not in text.split("## Protocol")[0] and "60,000 training images" in text
     assert "against the 500 test images" in text and "test accuracy 0.9" in text
+    # the tempered ablation is scored too, the weights' effective sample size is read from the logged windows
+    # (at most the batch of 32), and the page ends with its verdict, seed by seed, on FID
+    assert (("IWGAN (T = 4)", FID) in value and "IWGAN (T = 4): the weights' effective sample size is" in text)
+    ess = [float(t.split(" of 32")[0].split()[-1]) for t in text.split("effective sample size is ")[1:]]
+    assert ess and all(1.0 <= v <= 32.0 for v in ess)
+    assert "## Verdict" in text and "IWGAN below GAN on FID" in text
 
 
 def test_hu2018_aavae_quick(tmp_path):
