@@ -54,7 +54,9 @@ def paired(rows: list[Row], method: str, baseline: str, metric: str, higher: boo
 def verdict(claims: list[Paired], finding: str = "") -> str:
     """One line: reproduced (every claim in ≥ :data:`NEED` of the seeds) or not reproduced, each claim with its
     count and paired difference; ``finding`` (measured evidence of why a claim fails at this scale) follows a
-    failed verdict."""
+    failed verdict; no claims (a quick run without the methods they compare), no line."""
+    if not claims:
+        return ""
     held = all(c.holds for c in claims)
     head = "reproduced" if held else "not reproduced"
     line = f"**Verdict: {head}** — " + "; ".join(c.describe() for c in claims) + "."

@@ -32,7 +32,7 @@ def test_quick_run_writes_the_table_the_published_rows_and_the_figures(tmp_path)
     md = run("stacked-mnist", quick=True, seeds=1, results=tmp_path)
     text = md.read_text()
     table = [line for line in text.splitlines() if line.startswith("|")]
-    assert table[0] == f"| method | {sm.MODES} | {sm.KL} |" and all(cells(r) == 3 for r in table)
+    assert table[0] == f"| method | {sm.MODES} | {sm.KL} | {sm.CONFIDENT_MODES} |" and all(cells(r) == 4 for r in table)
     for p in sm.PUBLISHED:  # every published method has its own row, with its published value
         row = next(r for r in table if r.startswith(f"| {p['method']} |"))
         assert str(p["value"]) in row
@@ -43,6 +43,7 @@ def test_quick_run_writes_the_table_the_published_rows_and_the_figures(tmp_path)
         assert 1 <= modes <= n and modes == int(modes)
         # KL(p̂ ‖ U) = log 1000 − H(p̂) and H(p̂) <= log(modes): the two columns must agree
         assert math.log(1000 / modes) - 1e-9 <= kl <= math.log(1000) + 1e-9
+        assert 0 <= value[method, sm.CONFIDENT_MODES] <= modes  # the filter only removes stacks
     # real held-out stacks read through the classifier score like a perfect generator of n samples
     # (its misread channels land on other modes about uniformly); the range holds 99.9% of perfect ones
     modes, kl = uniform_draws(n)
@@ -50,6 +51,7 @@ def test_quick_run_writes_the_table_the_published_rows_and_the_figures(tmp_path)
     assert kl.quantile(0.0005) - 0.02 <= value[sm.REAL, sm.KL] <= kl.quantile(0.9995) + 0.02
     assert (tmp_path / "stacked-mnist.quick.png").is_file() and (tmp_path / "stacked-mnist.quick-modes.png").is_file()
     assert "Quick mode" in text and "test accuracy 0.9" in text and "## Protocol" in text
+    assert value[sm.REAL, sm.CONFIDENT_MODES] > 0.8 * value[sm.REAL, sm.MODES]  # real digits are read confidently
 
 
 @pytest.mark.parametrize("method", [m for m in sm.METHODS if m not in sm.QUICK.methods])

@@ -36,3 +36,7 @@ def test_the_verdict_line_names_each_claim_and_the_finding_only_when_it_fails():
     line = verdict([good, bad], "the measured reason")
     assert line.startswith("**Verdict: not reproduced**") and "in 0 of 2 seeds" in line
     assert line.endswith("the measured reason")
+
+
+def test_no_claims_no_verdict():
+    assert verdict([], "why") == ""

@@ -99,6 +99,7 @@ class StackedModeCoverage:
         x = torch.cat([ev.draw(min(self.chunk, n - i))[0] for i in range(0, n, self.chunk)])
         found = stacked_modes(x, classifier, support=ev.data.support)
         return {"modes": found["modes"], "kl_modes": found["kl_uniform"], "num_modes": NUM_MODES,
+                "modes_confident": found["modes_confident"], "confident_fraction": found["confident_fraction"],
                 "computed_on": {"stacked_modes": {
                     "generated_samples": n, "feature_network": f"{classifier.label} CNN trained by unigen, per channel",
                     "feature_network_test_accuracy": float(accuracy)}}}

@@ -23,9 +23,13 @@ import torch
 from torch import Tensor
 
 from unigen.data.stacked_mnist import NUM_MODES, PLACE, stacked_mnist
-from unigen.metrics.classifier import MNISTClassifier, classify
+from unigen.metrics.classifier import MNISTClassifier, classifier_logits
 
-__all__ = ["NUM_MODES", "stacked_mnist", "mode_histogram_kl", "stacked_labels", "stacked_modes"]
+#: a stack counts towards the quality-filtered mode count only when every channel's prediction is this confident
+CONFIDENT = 0.9
+
+__all__ = ["CONFIDENT", "NUM_MODES", "stacked_mnist", "mode_histogram_kl", "stacked_labels", "stacked_modes",
+           "stacked_predictions"]
 
 
 def mode_histogram_kl(modes: Tensor, num_modes: int = NUM_MODES) -> dict[str, float]:
@@ -36,20 +40,35 @@ def mode_histogram_kl(modes: Tensor, num_modes: int = NUM_MODES) -> dict[str, fl
     return {"modes": int((counts > 0).sum()), "kl_uniform": float(kl)}
 
 
-def stacked_labels(samples: Tensor, classifier: MNISTClassifier, support: str = "unit", batch_size: int = 500,
-                   device: torch.device | str | None = None) -> Tensor:
-    r"""Predicted modes :math:`100\,\hat d_1 + 10\,\hat d_2 + \hat d_3` ``(N,)`` of samples ``(N, 3, H, W)``.
+def stacked_predictions(samples: Tensor, classifier: MNISTClassifier, support: str = "unit", batch_size: int = 500,
+                        device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
+    r"""Predicted modes :math:`100\,\hat d_1 + 10\,\hat d_2 + \hat d_3` ``(N,)`` of samples ``(N, 3, H, W)``, and
+    each stack's least confident channel, :math:`\min_k \max_y p(y \mid x_k)` ``(N,)``.
 
     Each channel is classified separately, as a ``(1, H, W)`` image in ``support``.
     """
     if samples.dim() != 4 or samples.shape[1] != 3:
         raise ValueError(f"stacked MNIST samples have shape (N, 3, H, W), got {tuple(samples.shape)}")
     n = samples.shape[0]
-    digits = classify(samples.reshape(n * 3, 1, *samples.shape[2:]), classifier, support, batch_size, device)
-    return (digits.reshape(n, 3) * torch.tensor(PLACE, device=digits.device)).sum(1)  # (N,)
+    logits = classifier_logits(samples.reshape(n * 3, 1, *samples.shape[2:]), classifier, support, batch_size, device)
+    probs, digits = logits.softmax(1).max(1)
+    modes = (digits.reshape(n, 3) * torch.tensor(PLACE, device=digits.device)).sum(1)
+    return modes, probs.reshape(n, 3).min(1).values
+
+
+def stacked_labels(samples: Tensor, classifier: MNISTClassifier, support: str = "unit", batch_size: int = 500,
+                   device: torch.device | str | None = None) -> Tensor:
+    r"""Predicted modes :math:`100\,\hat d_1 + 10\,\hat d_2 + \hat d_3` ``(N,)`` of samples ``(N, 3, H, W)``."""
+    return stacked_predictions(samples, classifier, support, batch_size, device)[0]
 
 
 def stacked_modes(samples: Tensor, classifier: MNISTClassifier, support: str = "unit", batch_size: int = 500,
                   device: torch.device | str | None = None) -> dict[str, float]:
-    r"""``{"modes": modes hit of 1,000, "kl_uniform": KL(p̂ ‖ U(1000))}`` of samples ``(N, 3, H, W)``."""
-    return mode_histogram_kl(stacked_labels(samples, classifier, support, batch_size, device))
+    r"""``{"modes", "kl_uniform"}`` of samples ``(N, 3, H, W)`` (modes hit of 1,000 and :math:`\mathrm{KL}(\hat p \|
+    U(1000))`), and the quality-filtered ``"modes_confident"``: modes hit by stacks whose three channels are each
+    classified with probability at least :data:`CONFIDENT` (a blurred stack, read as some triple, hits none), with
+    ``"confident_fraction"``, the share of such stacks."""
+    modes, confidence = stacked_predictions(samples, classifier, support, batch_size, device)
+    sure = confidence >= CONFIDENT
+    return {**mode_histogram_kl(modes), "modes_confident": int(modes[sure].unique().numel()),
+            "confident_fraction": float(sure.double().mean())}

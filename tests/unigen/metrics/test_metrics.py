@@ -381,6 +381,20 @@ def test_stacked_modes_of_real_stacked_mnist_match_its_labels(clf):
     assert found["modes"] >= 985 and abs(found["modes"] - true["modes"]) <= 5
     assert_close(found["kl_uniform"], true["kl_uniform"], rtol=0, atol=0.02)
     assert found["kl_uniform"] < 0.15
+    # real digits are read confidently: the quality filter keeps most stacks and nearly every mode
+    assert found["confident_fraction"] > 0.8 and found["modes_confident"] >= 950
+
+
+def test_the_quality_filtered_mode_count_drops_blurred_stacks(clf):
+    """A stack of three blurred digits is still read as some triple, but not with probability 0.9 in every channel:
+    the unfiltered count takes it, the filtered one does not."""
+    data = stacked_mnist(400, seed=2, split="test")
+    blurred = torch.nn.functional.avg_pool2d(data.x, 7, stride=1, padding=3)  # strokes smeared over 7 px
+    sharp, smeared = stacked_modes(data.x, clf), stacked_modes(blurred, clf)
+    assert smeared["confident_fraction"] < 0.5 * sharp["confident_fraction"]
+    assert smeared["modes_confident"] < 0.5 * smeared["modes"]
+    mixed = stacked_modes(torch.cat([data.x[:100], blurred[100:]]), clf)
+    assert mixed["modes_confident"] <= stacked_modes(data.x[:100], clf)["modes"] + smeared["modes_confident"]
 
 
 def test_stacked_modes_of_a_generator_stuck_on_one_combination(clf):
@@ -388,7 +402,9 @@ def test_stacked_modes_of_a_generator_stuck_on_one_combination(clf):
     predicted = stacked_labels(data.x, clf)
     n = int((predicted == data.c).nonzero()[0])  # a sample the classifier reads right
     stuck = data.x[n:n + 1].repeat(300, 1, 1, 1)
-    assert_close(stacked_modes(stuck, clf), {"modes": 1, "kl_uniform": math.log(1000)})
+    found = stacked_modes(stuck, clf)
+    assert_close({k: found[k] for k in ("modes", "kl_uniform")}, {"modes": 1, "kl_uniform": math.log(1000)})
+    assert found["modes_confident"] == (1 if found["confident_fraction"] == 1.0 else 0)
     # channel 0 holds the hundreds digit
     digits = classify(data.x[n].reshape(3, 1, 28, 28), clf)
     assert int(predicted[n]) == 100 * int(digits[0]) + 10 * int(digits[1]) + int(digits[2])
