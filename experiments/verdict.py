@@ -3,7 +3,8 @@
 Every reproduction states its claim as pairs (method, baseline, metric, direction); :func:`paired` reads the
 per-seed values of both from the page's rows (the same seed is the same data order and initialisation where the
 reproduction shares them), and :func:`verdict` turns the pairs into one line: *reproduced* when every claim holds
-in at least ``need`` of the seeds (4 of 5, the target of the reproduction issue), *not reproduced* otherwise,
+in at least ``need`` of the seeds (4 of 5, the target of the reproduction issue), *partly reproduced* when some
+do, *not reproduced* when none does,
 with the count of seeds and the paired difference (mean ± sample std over seeds) for each claim.
 """
 from __future__ import annotations
@@ -58,6 +59,6 @@ def verdict(claims: list[Paired], finding: str = "") -> str:
     if not claims:
         return ""
     held = all(c.holds for c in claims)
-    head = "reproduced" if held else "not reproduced"
+    head = "reproduced" if held else "partly reproduced" if any(c.holds for c in claims) else "not reproduced"
     line = f"**Verdict: {head}** — " + "; ".join(c.describe() for c in claims) + "."
     return line + (f" {finding}" if finding and not held else "")

@@ -34,8 +34,9 @@ def test_the_verdict_line_names_each_claim_and_the_finding_only_when_it_fails():
                                              "(paired difference 0.35")
     assert "why" not in verdict([good], "why")
     line = verdict([good, bad], "the measured reason")
-    assert line.startswith("**Verdict: not reproduced**") and "in 0 of 2 seeds" in line
+    assert line.startswith("**Verdict: partly reproduced**") and "in 0 of 2 seeds" in line
     assert line.endswith("the measured reason")
+    assert verdict([bad], "").startswith("**Verdict: not reproduced**")
 
 
 def test_no_claims_no_verdict():
