@@ -42,10 +42,14 @@ class CycleGAN(Strategy):
     generators meet the critics they have just updated. Logged: ``adversarial`` (the two LSGAN generator
     terms), ``cycle`` and ``identity`` (their L1 errors before the weights), ``d_real``/``d_fake``.
 
+    A critic may score patches rather than examples (the ``cyclegan`` spec's PatchGAN returns ``(batch, H', W')``):
+    each expectation above is then the mean over the patches too, as Zhu et al.'s ``MSELoss`` on the patch map.
+
     .. note:: Departures, stated. Zhu et al. feed each critic from a history of the 50 last translations;
         here the critics see the current batch's translations only. Their code updates the generators before
-        the critics in each iteration; here the critics go first (the order of every unigen GAN). Their
-        networks are ResNet translators and PatchGAN critics; the ``cyclegan`` spec builds MLPs.
+        the critics in each iteration; here the critics go first (the order of every unigen GAN). The
+        ``cyclegan`` spec builds their networks (ResNet translators, PatchGAN critics) by default, at a reduced
+        width; MLPs on request.
     """
 
     cycle_weight: float = bounded(10.0, 0)

@@ -141,7 +141,7 @@ def _cyclegan_setup(strategy, n=256):
     b = (torch.randn(n // 2, 2, generator=g) * torch.tensor([1.0, 0.3]) + torch.tensor([2.0, 0.0])) @ ROT90.T
     info = DataInfo(shape=(2,), support="real")
     domain = torch.cat([torch.zeros(n // 2), torch.ones(n // 2)])
-    programs = CycleGANNets(hidden=16, depth=1, disc_hidden=16).build(info, roles=needed_roles(strategy))
+    programs = CycleGANNets(translator="mlp", critic="mlp", hidden=16, depth=1, disc_hidden=16).build(info, roles=needed_roles(strategy))
     return programs, TensorData(torch.cat([a, b]), None, info, domain=domain)
 
 

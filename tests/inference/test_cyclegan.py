@@ -110,14 +110,16 @@ def test_the_model_program_is_the_pair_translating_partners_and_twice_is_the_cyc
     assert model.g is g and model.f is f  # shared, not copied
     from unigen.models.cyclegan import CycleGANNets
     from unigen.programs import DataInfo
-    built = CycleGANNets(hidden=8, depth=1, disc_hidden=8).build(DataInfo(shape=(2,), support="real"))
+    built = CycleGANNets(translator="mlp", critic="mlp", hidden=8, depth=1, disc_hidden=8).build(
+        DataInfo(shape=(2,), support="real"))
     assert built.model.g is built.generator_ab and built.model.f is built.generator_ba  # the spec shares them too
     with pytest.raises(UserError, match="even size"):
         model.translate(x.x[:3])
 
 
 def test_the_strategy_refuses_one_domain_data():
-    programs = CycleGANNets(hidden=8, depth=1, disc_hidden=8).build(INFO, roles=needed_roles(CycleGAN()))
+    programs = CycleGANNets(translator="mlp", critic="mlp", hidden=8, depth=1, disc_hidden=8).build(
+        INFO, roles=needed_roles(CycleGAN()))
     with pytest.raises(UserError, match="two domains"):
         Trainer(programs, CycleGAN(), TensorData(torch.randn(32, 2), None, INFO), batch_size=8)
 
@@ -130,7 +132,8 @@ def test_a_short_training_learns_a_cycle_consistent_map_onto_the_rotated_domain(
     scale, loc = torch.tensor([1.0, 0.3]), torch.tensor([2.0, 0.0])
     a, b = (torch.randn(2048, 2, generator=g) * scale + loc for _ in range(2))
     data = TensorData(torch.cat([a, b @ ROT90.T]), None, INFO, domain=torch.cat([torch.zeros(2048), torch.ones(2048)]))
-    programs = CycleGANNets(hidden=32, depth=2, disc_hidden=32).build(INFO, roles=needed_roles(CycleGAN()))
+    programs = CycleGANNets(translator="mlp", critic="mlp", hidden=32, depth=2, disc_hidden=32).build(
+        INFO, roles=needed_roles(CycleGAN()))
     test = torch.randn(1000, 2, generator=g) * scale + loc
     G, F = programs.generator_ab, programs.generator_ba
 
@@ -172,7 +175,109 @@ def test_inverted_digits_and_bad_settings():
     assert_close(forward(inverse(b)), b)
     assert float(b.mean()) > 0.5 and float(data.x[data.domain == 0].mean()) < -0.5  # background flipped
     assert np.bincount(data.c[data.domain == 0].numpy()).tolist() == [5] * 10  # 20% of 25 test digits a class
-    with pytest.raises(UserError, match="data.transform=.flip. is not one of rotate, invert"):
+    with pytest.raises(UserError, match="data.transform=.flip. is not one of rotate, invert, thicken"):
         RotatedDigits(transform="flip")
     with pytest.raises(UserError, match="fraction"):
         RotatedDigits(fraction=0)
+
+
+def test_the_known_maps_are_exact():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(5, 1, 28, 28, generator=g)
+    for support, y in (("unit", x), ("symmetric", 2 * x - 1)):
+        forward, inverse = maps("invert", support)
+        assert torch.equal(forward(forward(y)), y) and torch.equal(inverse(forward(y)), y)  # its own inverse
+    forward, inverse = maps("rotate")
+    assert torch.equal(inverse(forward(x)), x) and torch.equal(forward(forward(forward(forward(x)))), x)
+    assert torch.equal(forward(x)[0, 0, 27 - 3, 5], x[0, 0, 5, 3])  # anticlockwise: (row, col) -> (27 - col, row)
+    # thicken: the 3×3 maximum (by hand, the frame ignored); thin: the 3×3 minimum; thicken∘thin∘thicken = thicken
+    thicken, thin = maps("thicken")
+    padded = np.pad(x.numpy(), ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
+    by_hand = np.max([padded[:, :, i:i + 28, j:j + 28] for i in range(3) for j in range(3)], axis=0)
+    assert torch.equal(thicken(x), torch.from_numpy(by_hand))
+    assert torch.equal(thin(x), -thicken(-x)) and torch.equal(thicken(thin(thicken(x))), thicken(x))
+    assert bool((thin(thicken(x)) >= x).all())  # the closing only adds ink
+    dot = torch.zeros(1, 1, 28, 28)
+    dot[0, 0, 10, 20] = 1
+    assert torch.equal(thicken(dot).nonzero()[:, 2:].unique(dim=0),
+                       torch.tensor([[r, c] for r in (9, 10, 11) for c in (19, 20, 21)]))  # a dot becomes a 3×3 square
+    assert torch.equal(thin(thicken(dot)), dot)
+
+
+def test_thickened_digits_are_the_dilated_second_half():
+    spec = RotatedDigits(transform="thicken", fraction=0.2)
+    _, _, xb, _ = spec.halves("test")
+    data = spec.load("test")
+    thicken, thin = maps("thicken")
+    b = data.x[data.domain == 1]
+    assert torch.equal(b, thicken(torch.from_numpy(xb.astype(np.float32) / 255).unsqueeze(1)))
+    assert torch.equal(thicken(thin(b)), b)  # δεδ = δ: thin is an exact inverse on domain B
+    assert float(b.mean()) > 1.7 * float(data.x[data.domain == 0].mean())  # bolder strokes: about twice the ink
+
+
+MNIST_INFO = DataInfo(shape=(1, 28, 28), num_classes=10, support="unit")
+
+
+@pytest.mark.parametrize("layers, side", [(1, 12), (2, 5)])
+def test_the_default_networks_are_a_resnet_translator_and_a_patchgan(layers, side):
+    from unigen.models.cyclegan import PatchCritic, ResNetTranslator
+
+    torch.manual_seed(0)
+    programs = CycleGANNets(width=4, blocks=2, disc_width=4, patch_layers=layers, skip=True).build(
+        MNIST_INFO, roles=needed_roles(CycleGAN()))
+    G, D = programs.generator_ab, programs.critic_a
+    assert isinstance(G, ResNetTranslator) and isinstance(D, PatchCritic)
+    convs = [m for m in G.modules() if isinstance(m, nn.Conv2d)]
+    assert [m.stride for m in convs if m.stride != (1, 1)] == [(2, 2), (2, 2)]  # two down-samplings
+    assert sum(isinstance(m, nn.ConvTranspose2d) for m in G.modules()) == 2  # and two up-samplings
+    assert len(convs) == 1 + 2 + 2 * 2 + 1 and sum(isinstance(m, nn.InstanceNorm2d) for m in G.modules()) == 9
+    x = torch.rand(6, 1, 28, 28)
+    y = G(x)
+    assert y.shape == x.shape and bool(((y > 0) & (y < 1)).all())
+    scores = D(x)
+    assert scores.shape == (6, side, side)  # one score per patch
+    # the skip: with the residual's last convolution at zero, G is the identity up to the clamp at 1% of the range
+    with torch.no_grad():
+        convs[-1].weight.zero_()
+        convs[-1].bias.zero_()
+    assert_close(G(x), x.clamp(0.01, 0.99), atol=1e-5, rtol=0)
+    y = ResNetTranslator(1, 4, 1, "symmetric", skip=True)(2 * x - 1)
+    assert y.shape == x.shape and bool((y.abs() < 1).all())
+    unskipped = CycleGANNets(width=4, blocks=1).build(MNIST_INFO, roles=["generator_ab"]).generator_ab  # the default
+    with torch.no_grad():
+        last = [m for m in unskipped.modules() if isinstance(m, nn.Conv2d)][-1]
+        last.weight.zero_()
+        last.bias.zero_()
+    assert_close(unskipped(x), torch.full_like(x, 0.5))  # Zhu et al.'s: squash(r(x)), no input at the output
+    assert not CycleGANNets().skip
+
+
+def test_the_lsgan_terms_of_a_patch_critic_average_over_its_patches():
+    torch.manual_seed(0)
+    programs = CycleGANNets(width=4, blocks=1, disc_width=4).build(MNIST_INFO, roles=needed_roles(CycleGAN()))
+    a, b = torch.rand(4, 1, 28, 28), torch.rand(4, 1, 28, 28)
+    x = Batch(interleave(a, b), None, torch.arange(8) % 2)
+    G, F, DA, DB = programs.generator_ab, programs.generator_ba, programs.critic_a, programs.critic_b
+    with torch.no_grad():
+        by_hand = 0.5 * (((DB(b) - 1) ** 2).mean() + (DB(G(a)) ** 2).mean() + ((DA(a) - 1) ** 2).mean()
+                         + (DA(F(b)) ** 2).mean())
+        per_example = 0.5 * (((DB(b).mean((1, 2)) - 1) ** 2).mean() + (DB(G(a)).mean((1, 2)) ** 2).mean()
+                             + ((DA(a).mean((1, 2)) - 1) ** 2).mean() + (DA(F(b)).mean((1, 2)) ** 2).mean())
+        out = CycleGAN().critics_step(programs, x)
+        adversarial = ((DB(G(a)) - 1) ** 2).mean() + ((DA(F(b)) - 1) ** 2).mean()
+    assert_close(out["critics"], by_hand)
+    assert abs(float(by_hand - per_example)) > 1e-4  # per patch, not the squared mean score
+    assert_close(CycleGAN().generators_step(programs, x)["adversarial"].detach(), adversarial)
+
+
+@pytest.mark.parametrize("settings, info, fragment", [
+    ({}, INFO, "model.translator=mlp model.critic=mlp"),  # vectors: the conv family refuses in one line
+    ({"critic": "mlp"}, DataInfo(shape=(1, 30, 30), support="unit"), "multiple of 4"),
+    ({"translator": "mlp", "patch_layers": 3}, DataInfo(shape=(1, 16, 16), support="unit"), "patch_layers"),
+    ({"critic": "mlp"}, DataInfo(shape=(1, 28, 28), support="real"), "scaled to"),
+])
+def test_the_conv_family_refuses_data_it_cannot_take(settings, info, fragment):
+    with pytest.raises(UserError, match=fragment) as e:
+        CycleGANNets(**settings).build(info, roles=needed_roles(CycleGAN()))
+    assert "\n" not in str(e.value)
+    CycleGANNets(translator="mlp", critic="mlp", hidden=8, disc_hidden=8).build(info, roles=needed_roles(CycleGAN()))

@@ -29,7 +29,8 @@ SPECS = [
     ("mlp_vae", {"hidden": 8, "disc_hidden": 8, "z_dim": 4}, MNIST, True),
     ("dcgan", {"ngf": 8, "ndf": 8, "z_dim": 8, "code_dim": 2}, MNIST, True),
     ("ssvae", {"hidden": 8, "disc_hidden": 8, "z_dim": 4}, MNIST, True),
-    ("cyclegan", {"hidden": 8, "disc_hidden": 8}, RING, False),
+    ("cyclegan", {"translator": "mlp", "critic": "mlp", "hidden": 8, "disc_hidden": 8}, RING, False),
+    ("cyclegan", {"width": 4, "blocks": 1, "disc_width": 4}, MNIST, False),  # the ResNet translators, PatchGAN critics
     ("dann", {"conv1": 4, "conv2": 4, "hidden": 8, "disc_hidden": 8}, MNIST, False),
     ("resnet", {"width": 4, "z_dim": 4}, MNIST_SYM, True),
 ]
@@ -64,7 +65,8 @@ def image_run(tmp_path, name, model, steps=40, extra=()):
 
 # ------------------------------------------------------------------------------------- spectral norm
 @pytest.mark.parametrize("setting", ["none", "critic", "all"])
-@pytest.mark.parametrize("name, kwargs, info, joint", SPECS, ids=[s[0] for s in SPECS])
+@pytest.mark.parametrize("name, kwargs, info, joint", SPECS,
+                         ids=[s[0] + ("-mlp" if s[1].get("translator") == "mlp" else "") for s in SPECS])
 def test_spectral_norm_wraps_the_critics_and_with_all_the_model(name, kwargs, info, joint, setting):
     spec = MODELS.get(name)(**kwargs, spectral_norm=setting)
     offered = spec.networks(info).offered()

@@ -214,7 +214,7 @@ def test_alis_joint_critic_gets_only_its_x_augmented():
 
 def test_cyclegans_two_critics_are_wrapped():
     strategy = CycleGAN()
-    programs = MODELS.get("cyclegan")(hidden=8, depth=0, disc_hidden=8, disc_depth=1).build(
+    programs = MODELS.get("cyclegan")(translator="mlp", critic="mlp", hidden=8, depth=0, disc_hidden=8, disc_depth=1).build(
         IMAGES, roles=needed_roles(strategy))
     wrappers = augment_critics(programs, strategy, cfg(), IMAGES)
     assert set(wrappers) == {"critic_a", "critic_b"} and not any(w.adaptive for w in wrappers.values())
