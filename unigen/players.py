@@ -97,10 +97,11 @@ def check_all_trained(programs: Programs, params: dict[str, list[nn.Parameter]],
         import pyro
 
         # pyro.module(name, m) hands back the weights an earlier module stored under the same name, not m's
-        stale = any("$$$" in k for k in pyro.get_param_store().keys())
-        fix = ("; Pyro's param store already holds modules registered by an earlier model under the same names, and "
-               "pyro.module returns those weights: call pyro.clear_param_store() before building this one"
-               if stale else "; if a program uses them, register the module there with pyro.module(name, module)")
+        stored = [k.replace("$$$", ".") for k in pyro.get_param_store().keys() if "$$$" in k]
+        stale = any(n.endswith("." + k) for n in stray for k in stored)
+        fix = ("; if a program uses them, register the module there with pyro.module(name, module)" + (
+            "; if it does already, Pyro's param store holds an earlier model's weights under the same names, and "
+            "pyro.module returns those: call pyro.clear_param_store() before building this one" if stale else ""))
         print(f"unigen: warning: {len(stray)} trainable parameter tensor(s) in the modules of the players' programs "
               f"are reached by no player's trace and will keep their initial values ({shown}){fix}", file=sys.stderr)
 
