@@ -1,7 +1,7 @@
 r"""Rewrites of a traced update's FX graph before inductor compiles it (:mod:`unigen.traced`): fused Adam as
 element-wise operations with its step-dependent scalars on the host (:class:`HostAdam`) or in the graph,
-the watch's ``_foreach_norm`` as fusible sums, scalar constants moved to the graph's device, and the
-profiler's ranges dropped."""
+the watch's ``_foreach_norm`` as fusible sums, scalar constants moved to the graph's device, the
+profiler's ranges dropped, and inputs the graph never touches removed."""
 from __future__ import annotations
 
 import operator
@@ -23,11 +23,29 @@ class HostAdam:
     def __init__(self, lr: Tensor, beta1: float, beta2: float, steps: list[Tensor], device: torch.device):
         self.lr, self.beta1, self.beta2, self.step = lr, beta1, beta2, steps[0]
         self.scalars = torch.zeros(2, dtype=torch.float32, device=device)  # filled before each replay
+        # on a CPU, written through a NumPy view of the same memory (no tensor made and copied per replay)
+        self._view = self.scalars.numpy() if device.type == "cpu" else None
 
     def fill(self) -> None:
         t = float(self.step) + 1  # this update's count: the step tensor holds the updates done so far
-        self.scalars.copy_(torch.tensor([float(self.lr) / (1 - self.beta1 ** t), (1 - self.beta2 ** t) ** 0.5]),
-                           non_blocking=True)
+        a, b = float(self.lr) / (1 - self.beta1 ** t), (1 - self.beta2 ** t) ** 0.5
+        if self._view is not None:  # rounded to float32 as torch.tensor([a, b]) rounds them
+            self._view[0], self._view[1] = a, b
+        else:
+            self.scalars.copy_(torch.tensor([a, b]), non_blocking=True)
+
+def drop_unused_inputs(gm: torch.fx.GraphModule) -> list[bool]:
+    """Remove the placeholders that no node reads or writes (an in-place update is a node that uses its input); return,
+    for each input in order, whether it was kept (the caller passes only those)."""
+    kept = []
+    for node in [n for n in gm.graph.nodes if n.op == "placeholder"]:
+        kept.append(bool(node.users))
+        if not node.users:
+            gm.graph.erase_node(node)
+    gm.graph.lint()
+    gm.recompile()
+    return kept
+
 
 def norms_as_sums(gm: torch.fx.GraphModule) -> None:
     """Rewrite ``_foreach_norm`` (a kernel per tensor that inductor calls as is) as square roots of sums of

@@ -13,7 +13,8 @@ from torch import Tensor
 from unigen.errors import first_line
 
 
-CPU_OPTIONS = {"layout_optimization": False, "cpp_wrapper": True}  # inductor's settings for a CPU graph (compile_graph)
+#: inductor's settings for a CPU graph (:func:`compile_graph`)
+CPU_OPTIONS = {"layout_optimization": False, "cpp_wrapper": True, "fallback_random": True}
 
 
 def own_options(example_inputs: list[Tensor]) -> dict:
@@ -49,6 +50,15 @@ def compile_graph(gm: torch.fx.GraphModule, example_inputs: list[Tensor],
     of fake modes of its own, which the C++ wrapper's compile refuses to mix). Should the C++ wrapper fail to compile
     a graph (all 25 registered strategies' compiled with it, checked once on the contract toys), the kernels are
     called from Python, with one line on stderr; ``TORCHINDUCTOR_CPP_WRAPPER=0`` turns it off.
+
+    On a CPU, the graph's random draws are torch's own kernels on torch's generator, in the order the update makes
+    them (``fallback_random``; inductor then chains its random operations in program order), so a compiled update
+    draws the very numbers eager draws. By default inductor would generate ``rand``/``randn``/``randint`` (and
+    Bernoulli draws, which it lowers to ``rand``) itself from seeds it takes from torch's generator, and it may
+    reorder independent draws that it leaves to torch (``normal_``, which Pyro's ``Normal`` uses): the contract
+    toys' ns_gan update drew its likelihood noise before its latents, the same numbers given to other tensors.
+    The draws of the benchmark's cases are ``normal_`` of a batch each, so their speed does not move. On CUDA
+    inductor's defaults stand (its own Philox draws, fused into its kernels).
 
     On a CPU, inductor's layout optimisation (the convolutions' tensors made channels-last) is off: without it
     the traced DCGAN and WGAN-GP steps ran 9% and 13% faster (medians of 10 interleaved rounds each, faster in

@@ -33,14 +33,34 @@ What makes the graph valid (and what :class:`TracedStep` arranges):
 - **Retracing only on new shapes.** A graph is keyed by the phase and the shapes, dtypes and devices of the
   batch; every batch has the same size (the trainer draws fixed-size batches), so each phase traces once.
   :attr:`TracedStep.traces` counts the traces, :attr:`TracedStep.replays` the updates.
+- **Little host work a replay.** A replay collects the argument tensors without flattening the whole
+  argument tree, fills the Adam scalars through a view of their memory, and passes only the inputs the graph
+  reads or writes (:func:`~unigen.graph_passes.drop_unused_inputs`: a phase's graph does not take the other
+  players' optimiser states, nor a batch it does not use). Profiled on the ring GAN against the hand-written
+  step through this same tracer (``benchmarks/bench.py``, *hand traced*), that host work was most of the gap:
+  the host-cost ring step went from 252 to 178 µs (the hand-written one: 92 µs, one graph; the rest is the
+  trainer's own loop), the full-size one from 0.91–0.93× to 0.96–0.98× the hand-written traced step.
 
 Without inductor (``train.compile=trace-eager``, ``backend="eager"``) the graph replays the same kernels in
 the same order as the eager update, on the same random-number generators, so training is bitwise equal to
 eager training (tested for elbo, iwae, ns_gan, wgan with ``penalty=gp``, aae; every registered strategy in
-a slow test). With inductor the random numbers differ (inductor draws its own from seeds it takes from
-torch's generator, as ``torch.compile`` does) and fused arithmetic rounds differently; losses and gradients
-agree with eager in distribution (a Kolmogorov–Smirnov test). A seeded traced run is reproducible run to
-run, and resumes identically (the run's checkpoint holds the generators' states; both tested with inductor).
+a slow test).
+
+Random numbers with inductor. **On a CPU they are eager's**: every draw in the graph (``normal_``, which
+Pyro's ``Normal`` uses, and ``rand``, ``randn``, ``randint``, ``bernoulli``) runs as torch's own kernel on
+torch's generator, in the order the update makes them (:data:`unigen.inductor.CPU_OPTIONS`,
+``fallback_random``), so a compiled update draws the same numbers for the same tensors and leaves the
+generator where eager leaves it; it differs from eager only by the rounding of fused arithmetic (tested: every
+kind of draw bit for bit; the contract toys' ns_gan to rounding; 300 ELBO updates' losses and gradients to
+1e-4). Over a long run those rounding differences grow, so a traced run is not eager's run (a GAN can end
+elsewhere). Before ``fallback_random``, inductor generated ``rand``/``randn``/``randint`` itself from seeds it
+took from torch's generator and could reorder the independent ``normal_`` draws it left to torch (the ns_gan
+toy's likelihood noise came before its latents); the benchmark's models draw only one ``normal_`` per update,
+which is why their draws matched eager's anyway. **On CUDA** inductor's defaults stand: it draws its own
+numbers (Philox, seeded from torch's generator, as ``torch.compile`` does), and losses and gradients agree
+with eager in distribution (a Kolmogorov–Smirnov test, not yet run on a GPU). Either way a seeded traced run
+is reproducible run to run, and resumes identically (the run's checkpoint holds the generators' states; both
+tested with inductor).
 
 Compile time: tracing takes about a second; inductor's compilation, on a 2-core CPU with a cold cache,
 21–56 s for the benchmark's models (most of it generating and compiling C++), 0.3–4 s from its cache. Both
@@ -149,8 +169,35 @@ def _unique(tensors: Iterable[Tensor]) -> list[Tensor]:
     return out
 
 
-def _signature(tensors: Sequence[Tensor | None]) -> tuple:
-    return tuple(None if t is None else (tuple(t.shape), t.dtype, t.device) for t in tensors)
+def _signature(tensors: Sequence[Tensor]) -> tuple:
+    return tuple((t.shape, t.dtype, t.device) for t in tensors)
+
+
+def _tensor_leaves(tree, out: list[Tensor]) -> list[Tensor]:
+    """The tensors among ``pytree.tree_leaves(tree)``, in its order, appended to ``out``: the common containers
+    (tuples, lists, dicts, named tuples) walked directly, anything else that pytree opens left to it. A replay
+    needs only these (a few µs a call less than flattening the whole tree)."""
+    cls = type(tree)
+    if isinstance(tree, Tensor):
+        out.append(tree)
+    elif cls is tuple or cls is list or (issubclass(cls, tuple) and hasattr(cls, "_fields")):
+        for x in tree:
+            _tensor_leaves(x, out)
+    elif cls is dict:
+        for x in tree.values():
+            _tensor_leaves(x, out)
+    elif cls in pytree.SUPPORTED_NODES:
+        out += [t for t in pytree.tree_leaves(tree) if isinstance(t, Tensor)]
+    return out
+
+
+def _rebuilder(spec: pytree.TreeSpec) -> Callable[[Sequence[Tensor]], object]:
+    """How a replay's flat outputs become the update's tree: a dict of tensors directly (what the trainer's
+    updates return), any other tree through pytree."""
+    if spec.type is dict and all(c.is_leaf() for c in spec.children()):
+        keys = list(spec.context)
+        return lambda flat: dict(zip(keys, flat))
+    return lambda flat: pytree.tree_unflatten(list(flat), spec)
 
 
 class TracedStep:
@@ -198,19 +245,23 @@ class TracedStep:
         self.graphs.clear()
 
     def __call__(self, key: Hashable, fn: Callable, *args):
-        leaves, spec = pytree.tree_flatten(args)
-        where = [i for i, t in enumerate(leaves) if isinstance(t, Tensor)]
-        given = [leaves[i] for i in where]
+        given = _tensor_leaves(args, [])
         sig = (key, _signature(given))
-        if sig not in self.graphs:
+        entry = self.graphs.get(sig)
+        if entry is None:
+            leaves, spec = pytree.tree_flatten(args)
+            where = [i for i, t in enumerate(leaves) if isinstance(t, Tensor)]
+            if [leaves[i] for i in where] != given:  # (identity: _tensor_leaves must agree with pytree)
+                raise AssertionError("unigen.traced: the tensors of the arguments were collected out of order")
             self._trace(sig, fn, leaves, spec, where)
-        run, state, out_spec, hosts = self.graphs[sig]
+            entry = self.graphs[sig]
+        run, state, rebuild, hosts = entry
         for h in hosts:
             h.fill()
         with torch.no_grad():
             flat = run(*state, *given, *[h.scalars for h in hosts])
         self.replays += 1
-        return pytree.tree_unflatten(list(flat), out_spec)
+        return rebuild(flat)
 
     def _trace(self, sig, fn, leaves, spec, where):
         from torch.fx.experimental.proxy_tensor import make_fx
@@ -239,14 +290,23 @@ class TracedStep:
             raise UserError(f"{self.name} could not be traced into one graph ({first[:200]}); it reads tensor "
                             f"values on the host; use train.compile=none") from e
         graph_passes.drop_profiler_marks(gm)
-        run, hosts, cache = gm, [], ""
+        hosts, cache = [], ""
         if self.backend == "inductor":
             hosts = graph_passes.decompose_adam(gm, state + given, self.adam_scalars)
             graph_passes.norms_as_sums(gm)
             device = next((t.device for t in state + given if t.device.type != "cpu"), CPU)
             graph_passes.scalar_constants_to(gm, device)
-            run, cache = self._compiled(gm, state + given + [h.scalars for h in hosts])
-        self.graphs[sig] = (run, state, holder["spec"], hosts)
+        # inputs the graph neither reads nor writes (another player's optimiser states, a batch the phase does not
+        # use) are not passed: each input costs host time a call, in the wrappers around the compiled code
+        kept = graph_passes.drop_unused_inputs(gm)
+        state = [t for t, k in zip(state, kept) if k]
+        used = kept[-len(given) - len(hosts):] if given or hosts else []
+        run = gm if self.backend != "inductor" else None
+        if self.backend == "inductor":
+            run, cache = self._compiled(gm, state + [t for t, k in zip(given + [h.scalars for h in hosts], used)
+                                                     if k])
+        run = _skipping(run, used)
+        self.graphs[sig] = (run, state, _rebuilder(holder["spec"]), hosts)
         self.traces += 1
         compiled = self.backend == "inductor"
         self._report(sig, time.perf_counter() - start, "traced and compiled" if compiled else "traced", cache)
@@ -282,5 +342,18 @@ class TracedStep:
 
 
 CPU = torch.device("cpu")
+
+
+def _skipping(run: Callable, used: list[bool]) -> Callable:
+    """``run`` called with the trailing arguments (batches, Adam scalars) it uses, given all of them."""
+    if all(used):
+        return run
+    n, keep = len(used), [i for i, k in enumerate(used) if k]
+
+    def call(*args):
+        head, tail = args[:len(args) - n], args[len(args) - n:]
+        return run(*head, *[tail[i] for i in keep])
+
+    return call
 
 
