@@ -11,7 +11,7 @@ from unigen.errors import UserError
 from unigen.inference.aae import latent_code
 from unigen.needs import Needs
 from unigen.programs import Batch, Programs
-from unigen.scoring import (latent_names, log_q_fake, log_q_real, observed_value, sample_model, trace_guide,
+from unigen.scoring import (guide_sites, log_q_fake, log_q_real, observed_value, sample_model, trace_guide,
                             with_condition)
 from unigen.registry import STRATEGIES
 from unigen.roles import Critic
@@ -95,13 +95,10 @@ class ALI(Strategy):
         super().check(programs, data, probe)
         if probe is None:
             return
-        with torch.no_grad(), torch.random.fork_rng(devices=[probe.x.device] if probe.x.is_cuda else []):
-            guide_tr = trace_guide(programs.guide, probe.x, probe.c)
-        names = latent_names(guide_tr)
+        names, bad = guide_sites(programs, probe)
         if not names:
             raise UserError("the guide samples no latent site; the joint critic needs z ~ q(z|x): write "
                             "pyro.sample('z', ...) in the guide")
-        bad = sorted(n for n in names if not guide_tr.nodes[n]["fn"].has_rsample)
         if bad:
             raise UserError(f"the guide's site(s) {', '.join(map(repr, bad))} cannot be reparameterised, so the "
                             f"critic's gradient cannot reach the encoder; use a reparameterisable distribution "

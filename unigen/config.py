@@ -184,6 +184,17 @@ def _config_keys(message: str, cls, section: str) -> str:
     return message
 
 
+def dotted(config: dict, prefix: str = "") -> dict:
+    """A nested config as ``{"train.optim.lr": value}`` (an empty mapping is a value of its own)."""
+    out = {}
+    for k, v in config.items():
+        if isinstance(v, dict) and v:
+            out.update(dotted(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
 def parse_overrides(overrides: list[str]) -> DictConfig:
     """``key=value`` strings as one config (a later value of a key wins, as with any command-line option);
     no interpolations."""

@@ -183,16 +183,13 @@ def write_grid(built, kind: str, path: Path, num: int | None, label: int | None,
     conditional = built.conditional and uses_labels(built)
     seed_everything(seed)
     title = f"{built.config.strategy.name} on {built.config.data.name}" + (
-        f", step {built.step:,}" if getattr(built, "step", None) is not None else "")
+        f", step {built.step:,}" if built.step is not None else "")
     if kind == "reconstruct":
         if not built.programs.has("guide"):
             raise UserError(f"--grid reconstruct needs a model with a guide (a VAE, ALI, AAE...); strategy "
                             f"{built.config.strategy.name!r} trained none: use --grid interpolate")
         cols = num or 8
-        test = built.resolved.data.load("test")
-        idx = torch.randperm(len(test.x), generator=torch.Generator().manual_seed(seed))[:cols]
-        x = test.x[idx].to(built.device)
-        c = test.c[idx].to(built.device) if test.c is not None and uses_labels(built) else None
+        x, c = _test_inputs(built, cols, seed)
         with atomic_path(path) as tmp:
             save_grid(reconstruct(built.programs, x, c), 2, cols, tmp, info.support, row_labels=["x", "x̂"],
                       title=f"{title}: test inputs and their reconstructions")
@@ -222,22 +219,29 @@ def write_grid(built, kind: str, path: Path, num: int | None, label: int | None,
     return f"{article(rows)} {rows} × {steps} {method} interpolation grid"
 
 
+def _test_inputs(built, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``n`` test inputs (fewer when the split is smaller) drawn with ``seed``, on the run's device, with their labels
+    where the model uses them."""
+    from unigen.sampling import uses_labels
+
+    test = built.resolved.data.load("test")
+    idx = torch.randperm(len(test.x), generator=torch.Generator().manual_seed(seed))[:n]
+    x = test.x[idx].to(built.device)
+    return x, test.c[idx].to(built.device) if test.c is not None and uses_labels(built) else None
+
+
 def _from_data(built, path: Path, rows: int, steps: int, method: str, seed: int, title: str) -> str:
     """``--grid interpolate --from-data``: rows of ``x_a``, the decoded path between the guide's encodings, ``x_b``."""
     from unigen.errors import UserError
     from unigen.rundir import atomic_path
-    from unigen.sampling import uses_labels
 
     if not built.programs.has("guide"):
         raise UserError(f"--from-data encodes test inputs through the guide; strategy {built.config.strategy.name!r} "
                         f"trained none: drop --from-data to interpolate between prior draws")
-    test = built.resolved.data.load("test")
-    if len(test.x) < 2 * rows:
-        raise UserError(f"-n {rows}: --from-data needs {2 * rows} test inputs and the test split has {len(test.x)}; "
-                        f"use -n {max(1, len(test.x) // 2)}")
-    idx = torch.randperm(len(test.x), generator=torch.Generator().manual_seed(seed))[:2 * rows]
-    x = test.x[idx].to(built.device)
-    c = test.c[idx].to(built.device) if test.c is not None and uses_labels(built) else None
+    x, c = _test_inputs(built, 2 * rows, seed)
+    if len(x) < 2 * rows:
+        raise UserError(f"-n {rows}: --from-data needs {2 * rows} test inputs and the test split has {len(x)}; "
+                        f"use -n {max(1, len(x) // 2)}")
     ca, cb = (None, None) if c is None else (c[:rows], c[rows:])
     ends = encode(built.programs, x[:rows], ca), encode(built.programs, x[rows:], cb)
     path_x = interpolate(built.programs, rows, steps, ca, method=method, ends=ends)

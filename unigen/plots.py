@@ -368,20 +368,16 @@ def curves_figure(rows: list[dict], players=None, meanings: dict[str, str] | Non
     return fig
 
 
-def save_curves(metrics_path: str | Path, path: str | Path, players=None, smooth: int | None = None,
-                meanings: dict[str, str] | None = None, strategy=None) -> None:
+def save_curves(metrics_path: str | Path, path: str | Path, strategy=None, smooth: int | None = None) -> None:
     """Write ``losses.png``: :func:`curves_figure` of a ``metrics.jsonl``'s training rows (nothing when they log
     no number).
 
     :param strategy: the run's strategy: its players, its ``meanings`` and its ``bce_losses`` (the losses that
-        are a critic's binary cross-entropy), unless ``players`` or ``meanings`` are given.
-    :param players: the strategy's player names (default: :data:`PLAYERS`, the names strategies use).
+        are a critic's binary cross-entropy); without one, :data:`PLAYERS` and :data:`COMMON_MEANINGS`.
     """
-    if strategy is not None:
-        players = list(strategy.players) if players is None else players
-        meanings = strategy.meanings if meanings is None else meanings
-    fig = curves_figure(read_rows(metrics_path), players, meanings, getattr(strategy, "bce_losses", ()), smooth,
-                        getattr(strategy, "registry_name", "") or "")
+    players = None if strategy is None else list(strategy.players)
+    fig = curves_figure(read_rows(metrics_path), players, getattr(strategy, "meanings", None),
+                        getattr(strategy, "bce_losses", ()), smooth, getattr(strategy, "registry_name", "") or "")
     if fig is not None:
         save_figure(fig, path, dpi=DPI)
 

@@ -22,7 +22,7 @@ from omegaconf import OmegaConf
 from unigen import checkpoint, loggers, plots
 from unigen.assemble import build
 from unigen.ema import scoring_weights
-from unigen.config import SCHEMA, Resolved, resolve
+from unigen.config import SCHEMA, Resolved, dotted, resolve
 from unigen.config import save as save_config
 from unigen.errors import UserError
 from unigen.environment import environment, record_environment
@@ -39,20 +39,9 @@ from unigen.trainer import NonFiniteError
 FIXED_ON_RESUME = ("model", "strategy", "data", "train.seed", "out", "train.augment")
 
 
-def _flat(cfg: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in cfg.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and v:
-            out.update(_flat(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
-
 def resume_changes(old: dict, new: dict) -> dict:
     """``{key: [old, new]}`` for every setting an override changes; refuses what cannot change on resume."""
-    a, b = _flat(old), _flat(new)
+    a, b = dotted(old), dotted(new)
     changed = {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
     for key in sorted(changed, key=lambda k: not k.endswith(".name")):  # a new name first, not its new keys
         if key.startswith(FIXED_ON_RESUME) or key.endswith(".name") and key.startswith("train."):
@@ -202,7 +191,7 @@ def _train(resolved: Resolved, run_dir: Path, resuming: bool, changes: dict, mai
             plain.write(step, values)
         if main and cfg.train.sample_every and step % cfg.train.sample_every == 0:
             with scoring_weights(built, trainer.players.average):  # the weight average when kept
-                snapshot(built, run_dir / SNAPSHOTS / f"step_{step:06d}.png")
+                snapshot(built, run_dir / SNAPSHOTS / f"step_{step:06d}.png", step)
         scored = bool(cfg.train.eval_every) and step % cfg.train.eval_every == 0
         try:
             if scored:  # on streams of its own (evaluate_built is seeded): training continues bit for bit

@@ -95,7 +95,7 @@ def write_samples(built: Built, path: Path, n: int | None = None, label: int | N
         spec = getattr(getattr(built, "resolved", None), "data", None)
         centres = spec.centres() if hasattr(spec, "centres") else None  # ring / grid: mark the modes
         plots.save_samples(x, path, support=info.support, reference=ref, title=title, centres=centres,
-                           step=getattr(built, "step", None) if step is None else step)  # a loaded run: its step
+                           step=built.step if step is None else step)  # a loaded run: its step
     return n
 
 
@@ -122,14 +122,13 @@ def uses_labels(built: Built) -> bool:
     return built.resolved.strategy.needs.labels != "none" or bool(getattr(built.resolved.model, "conditional", False))
 
 
-def snapshot(built: Built, path: Path, step: int | None = None) -> None:
+def snapshot(built: Built, path: Path, step: int) -> None:
     """Write a sample grid during training without touching its random streams or its train/eval mode:
     every snapshot draws the same noise (``train.seed``), so successive ones show the model changing. Its title
-    names ``step`` (by default the number of its name, ``step_NNNNNN.png``)."""
+    names the training ``step``."""
     if path.parent.exists() and not path.parent.is_dir():
         raise UserError(f"{path.parent} is a file where the run keeps its training snapshots "
                         f"(train.sample_every); move it away, or set train.sample_every=0")
     path.parent.mkdir(exist_ok=True)
     with seeded(built):
-        number = path.stem.removeprefix("step_")
-        write_samples(built, path, step=step if step is not None or not number.isdigit() else int(number))
+        write_samples(built, path, step=step)

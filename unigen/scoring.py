@@ -304,16 +304,23 @@ def log_prob_per_example(trace: poutine.Trace, batch_size: int, sites: set[str] 
     return total
 
 
+def guide_sites(programs: Programs, probe) -> tuple[list[str], list[str]]:
+    """The guide's latent sites on a probe batch (traced without touching the random streams), and those among them
+    that cannot be reparameterised (a Bernoulli or Categorical :math:`z`: no sample path for a gradient)."""
+    with torch.no_grad(), torch.random.fork_rng(devices=[probe.x.device] if probe.x.is_cuda else []):
+        guide_tr = trace_guide(programs.guide, probe.x, probe.c)
+    names = sorted(latent_names(guide_tr))
+    return names, [n for n in names if not guide_tr.nodes[n]["fn"].has_rsample]
+
+
 def refuse_unreparameterised_guide(programs: Programs, probe, strategy: str) -> None:
     r"""Refuse, in one line, a guide whose latent sites cannot be reparameterised (a Bernoulli or Categorical
     :math:`z`) for a strategy whose gradient reaches the guide only through :math:`z`'s sample path (the ELBO,
-    IWAE): without a score-function term such a guide would train on a biased gradient, silently."""
+    IWAE): without a score-function term such a guide would train on a biased gradient, silently (these strategies
+    enumerate nothing, so an ``enumerate`` mark does not help)."""
     if probe is None or not programs.has("guide"):
         return
-    with torch.no_grad(), torch.random.fork_rng(devices=[probe.x.device] if probe.x.is_cuda else []):
-        guide_tr = trace_guide(programs.guide, probe.x, probe.c)
-    bad = sorted(n for n in latent_names(guide_tr) if not guide_tr.nodes[n]["fn"].has_rsample
-                 and (guide_tr.nodes[n].get("infer") or {}).get("enumerate") is None)
+    bad = guide_sites(programs, probe)[1]
     if bad:
         raise UserError(f"{strategy}: the guide's site(s) {', '.join(map(repr, bad))} cannot be reparameterised and "
                         f"{strategy} has no score-function term, so their parameters would get a biased gradient; use "

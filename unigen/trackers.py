@@ -96,17 +96,6 @@ def wandb_logged_in() -> bool:
         return True
 
 
-def flat(config: dict, prefix: str = "") -> dict:
-    """A nested config as ``{"train.optim.lr": value}``."""
-    out = {}
-    for k, v in config.items():
-        if isinstance(v, dict) and v:
-            out.update(flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 class WandbTracker:
     """A W&B run (``RUN_DIR/wandb``); ``state`` is what :data:`STATE` kept of it (``{"id": ...}``, or empty)."""
 
@@ -144,6 +133,8 @@ class MlflowTracker:
         from mlflow.entities import Param
         from mlflow.tracking import MlflowClient
 
+        from unigen.config import dotted
+
         given = os.environ.get("MLFLOW_TRACKING_URI") or None  # None: the run's own store
         if given is None:
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
@@ -161,7 +152,7 @@ class MlflowTracker:
                 run_id = self.client.create_run(experiment_id, run_name=run_dir.resolve().name,
                                                 tags={"unigen.run_dir": str(run_dir.resolve())}).info.run_id
                 params = [Param(_key(k), (json.dumps(v) if isinstance(v, (list, dict)) else str(v))[:6000])
-                          for k, v in flat(config).items()]
+                          for k, v in dotted(config).items()]
                 for i in range(0, len(params), 100):  # MLflow takes at most 100 params a batch
                     self.client.log_batch(run_id, params=params[i:i + 100])
         except Exception as e:

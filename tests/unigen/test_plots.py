@@ -200,7 +200,7 @@ def test_snapshots_name_their_step(tmp_path, shown):
 
     built = build(resolve({"data": {"name": "ring"}, "model": {"name": "mlp", "hidden": 8, "disc_hidden": 8},
                            "strategy": {"name": "ns_gan"}, "train": {"device": "cpu"}}))
-    snapshot(built, tmp_path / "samples" / "step_003000.png")
+    snapshot(built, tmp_path / "samples" / "step_003000.png", 3000)
     built.step = 1234  # a loaded run's step (unigen.loading)
     write_samples(built, tmp_path / "samples.png", n=50)
     assert [f.axes[0].get_title().split("\n")[0] for f in shown] == ["ns_gan on ring, step 3,000",
