@@ -23,8 +23,8 @@ import torch  # noqa: E402
 from unigen import Trainer  # noqa: E402
 from unigen.config import OptimConfig  # noqa: E402
 from unigen.data.digit_shift import MNISTToDigits  # noqa: E402
-from unigen.experiments.common import Context, Row, cache_path, load_or_compute  # noqa: E402
-from unigen.experiments.mode_collapse import run_jobs  # noqa: E402
+from unigen.experiments.common import Context, Row  # noqa: E402
+from unigen.experiments.mode_collapse import cached_jobs  # noqa: E402
 from unigen.experiments.verdict import paired, verdict  # noqa: E402
 from unigen.inference.dann import DANN  # noqa: E402
 from unigen.models.dann import DANNNets  # noqa: E402
@@ -173,11 +173,6 @@ def _plot_features(results: dict[str, dict], path) -> None:
     plt.close(fig)
 
 
-def _job(args):
-    form, seed, settings, path = args
-    return load_or_compute(path, lambda: train(form, seed, Settings(**settings)))
-
-
 def run(ctx: Context) -> list[Row]:
     main = ctx.pick(Settings(steps=120, batch_size=64, eval_every=40, window=2), Settings(steps=3000))
     ctx.notes.append(f"CPU-reduced: {main.steps} steps of {main.batch_size // 2} + {main.batch_size // 2} digits per "
@@ -186,13 +181,9 @@ def run(ctx: Context) -> list[Row]:
     seeds = {suffix: ctx.seeds[:n] if n else ctx.seeds for suffix, _, n, _ in CONDITIONS}
     settings = {suffix: asdict(Settings(**{**asdict(main), **changes})) for suffix, changes, _, _ in CONDITIONS}
     jobs = [(form, seed, suffix) for suffix, *_ in CONDITIONS for seed in seeds[suffix] for form in METHODS.values()]
-    paths = [cache_path(ctx.cache, [cache_key(f, seed, settings[suffix]), ctx.quick, ctx.device])
-             for f, seed, suffix in jobs]
-    for path in paths:
-        if path is not None and path.is_file():
-            ctx.count_reused(path)
-    results = dict(zip(jobs, run_jobs(_job, [(f, seed, settings[suffix], path)
-                                             for (f, seed, suffix), path in zip(jobs, paths)])))
+    results = dict(zip(jobs, cached_jobs(ctx, train, [(f, seed, Settings(**settings[suffix])) for f, seed, suffix in jobs],
+                                         [[cache_key(f, seed, settings[suffix]), ctx.quick, ctx.device]
+                                          for f, seed, suffix in jobs])))
     rows, curves, first = [], {}, {}
     for suffix, *_ in CONDITIONS:
         for seed in seeds[suffix]:

@@ -22,9 +22,9 @@ import torch
 
 from unigen.config import resolve
 from unigen.data.rotated_digits import RotatedDigits, maps
-from unigen.experiments.common import Context, Row, cache_path, fmt_mean_std, fmt_value, load_or_compute
+from unigen.experiments.common import Context, Row, fmt_mean_std, fmt_value
 from unigen.experiments.mnist_common import classifier, save_grids, steps_note
-from unigen.experiments.mode_collapse import run_jobs
+from unigen.experiments.mode_collapse import cached_jobs
 from unigen.experiments.verdict import Paired, paired, verdict
 
 NAME = "cyclegan-digits"
@@ -166,11 +166,6 @@ def train(transform: str, seed: int, s: Settings, fixed_point: bool = False) -> 
             "images": images}
 
 
-def _job(args):
-    transform, seed, settings, fixed_point, path = args
-    return load_or_compute(path, lambda: train(transform, seed, Settings(**settings), fixed_point))
-
-
 def label(transform: str, method: str) -> str:
     """A row's method: the pair's map first; the failure case says so."""
     return f"{transform}{' (failure case)' if transform == FAILURE else ''}: {method}"
@@ -191,12 +186,9 @@ def run(ctx: Context) -> list[Row]:
     jobs += [("invert", seed, replace(conv, skip=True), False, CONV_SKIP) for seed in ctx.seeds]
     jobs += [(FAILURE, seed, linear, fixed, name) for fixed, name in ((False, LINEAR), (True, FIXED))
              for seed in ctx.seeds]
-    paths = [cache_path(ctx.cache, [{"transform": t, "seed": seed, "fixed_point": fixed, **asdict(s)}, ctx.quick,
-                                    ctx.device]) for t, seed, s, fixed, _ in jobs]
-    for path in paths:
-        if path is not None and path.is_file():
-            ctx.count_reused(path)
-    results = run_jobs(_job, [(t, seed, asdict(s), fixed, path) for (t, seed, s, fixed, _), path in zip(jobs, paths)])
+    results = cached_jobs(ctx, train, [(t, seed, s, fixed) for t, seed, s, fixed, _ in jobs],
+                          [[{"transform": t, "seed": seed, "fixed_point": fixed, **asdict(s)}, ctx.quick, ctx.device]
+                           for t, seed, s, fixed, _ in jobs])
     rows, starts = [], []
     for transform in PAIRS:  # the maps that need no training: the same numbers for every seed
         test = RotatedDigits(transform=transform).load("test")

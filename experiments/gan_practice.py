@@ -29,9 +29,9 @@ from unigen.assemble import build  # noqa: E402
 from unigen.config import resolve  # noqa: E402
 from unigen.data import FashionMNIST  # noqa: E402
 from unigen.ema import scoring_weights  # noqa: E402
-from unigen.experiments.common import Context, Row, cache_path, load_or_compute, on_gpu  # noqa: E402
+from unigen.experiments.common import Context, Row, on_gpu  # noqa: E402
 from unigen.experiments.gp_sweep import scores  # noqa: E402
-from unigen.experiments.mode_collapse import run_jobs  # noqa: E402
+from unigen.experiments.mode_collapse import cached_jobs  # noqa: E402
 from unigen.metrics import feature_classifier  # noqa: E402
 from unigen.sampling import draw  # noqa: E402
 from unigen.trainer import NonFiniteError  # noqa: E402
@@ -143,11 +143,6 @@ def train_and_score(variant: str, fraction: float, seed: int, p: dict, device: s
     return {**s, "samples": None if x is None else x[:32], "seconds": time.perf_counter() - start}
 
 
-def _job(args):
-    *job, path = args
-    return load_or_compute(path, lambda: train_and_score(*job))
-
-
 def run(ctx: Context) -> list[Row]:
     mode = "quick" if ctx.quick else "gpu" if on_gpu(ctx.device) else "cpu"
     if mode == "cpu":
@@ -155,11 +150,8 @@ def run(ctx: Context) -> list[Row]:
     p = SCHED[mode]
     classifier(ctx.device)  # trained once, before the workers start (they read the cache)
     jobs = [(v, f, s) for f in FRACTIONS.values() for v in p["variants"] for s in ctx.seeds]
-    paths = [cache_path(ctx.cache, [list(job), p, ctx.quick, ctx.device]) for job in jobs]
-    for path in paths:
-        if path is not None and path.is_file():
-            ctx.count_reused(path)
-    results = run_jobs(_job, [(*job, p, ctx.device, path) for job, path in zip(jobs, paths)])
+    results = cached_jobs(ctx, train_and_score, [(*job, p, ctx.device) for job in jobs],
+                          [[list(job), p, ctx.quick, ctx.device] for job in jobs])
     by = {job: r for job, r in zip(jobs, results)}
     rows: list[Row] = []
     for size, f in FRACTIONS.items():

@@ -187,14 +187,8 @@ def train_and_sample(config: dict, n: int = 2500):
     return resolved, x
 
 
-def _job(args):
-    """One training in a worker process: returns ``(samples or None, mode statistics)``, stored at ``path``
-    (when given) so that a rerun with the same settings reuses it."""
-    *job, path = args
-    return load_or_compute(path, lambda: _train_job(*job))
-
-
 def _train_job(dataset: str, strategy: dict, seed: int, sched: dict, device: str):
+    """One training (in a worker process): ``(samples or None, mode statistics)``."""
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1") or 1))
     resolved, x = train_and_sample(config(dataset, strategy, seed, sched, device))
     spec = resolved.data
@@ -212,13 +206,25 @@ def run_jobs(fn, jobs: list) -> list:
         return list(pool.map(fn, jobs))
 
 
-def _cached_jobs(ctx: Context, jobs: list) -> list:
-    """Run ``jobs`` (:func:`_job`), each stored in and reused from ``ctx.cache`` when it is set."""
-    paths = [cache_path(ctx.cache, [list(job), ctx.quick]) for job in jobs]
+def _cached_call(args):
+    fn, job, path = args
+    return load_or_compute(path, lambda: fn(*job))
+
+
+def cached_jobs(ctx: Context, fn, jobs: list, keys: list) -> list:
+    """``[fn(*job) for job in jobs]`` (``fn`` a module-level function, so that a worker can import it), in
+    ``$UNIGEN_WORKERS`` processes (:func:`run_jobs`), each result stored in ``ctx.cache`` under its key of
+    ``keys`` and reused from there (counted as reused on the page)."""
+    paths = [cache_path(ctx.cache, key) for key in keys]
     for p in paths:
         if p is not None and p.is_file():
             ctx.count_reused(p)
-    return run_jobs(_job, [(*job, p) for job, p in zip(jobs, paths)])
+    return run_jobs(_cached_call, [(fn, job, p) for job, p in zip(jobs, paths)])
+
+
+def _cached_jobs(ctx: Context, jobs: list) -> list:
+    """Run ``jobs`` (:func:`_train_job`), each stored in and reused from ``ctx.cache`` when it is set."""
+    return cached_jobs(ctx, _train_job, jobs, [[list(job), ctx.quick] for job in jobs])
 
 
 def choose(keys: list[tuple[str, int]], stats: list[dict]) -> tuple[str, dict[str, tuple[float, float]]]:
@@ -258,7 +264,7 @@ def redraw(dataset: str, path, seed: int = 0, device: str = "cpu", chosen: str |
     from unigen.registry import DATASETS
 
     labelled = figure_jobs(dataset, seed, device, chosen)
-    results = run_jobs(_job, [(*job, cache_path(cache, [list(job), False])) for _, job in labelled])
+    results = run_jobs(_cached_call, [(_train_job, job, cache_path(cache, [list(job), False])) for _, job in labelled])
     shown = {label: res for (label, _), res in zip(labelled, results)}
     _scatter(shown, dataset, DATASETS.get(dataset)().centres(), path, seed=seed, note=note)
     return {label: st for label, (_, st) in shown.items()}

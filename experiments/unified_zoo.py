@@ -41,8 +41,8 @@ from unigen.assemble import build, seeded  # noqa: E402
 from unigen.config import OptimConfig, resolve  # noqa: E402
 from unigen.data.base import TensorData  # noqa: E402
 from unigen.errors import UserError, first_line  # noqa: E402
-from unigen.experiments.common import Context, Row, cache_path, load_or_compute, on_gpu  # noqa: E402
-from unigen.experiments.mode_collapse import WORKERS_ENV, run_jobs  # noqa: E402
+from unigen.experiments.common import Context, Row, on_gpu  # noqa: E402
+from unigen.experiments.mode_collapse import WORKERS_ENV, cached_jobs  # noqa: E402
 from unigen.metrics import has_likelihood, likelihood_bounds, mode_stats, sliced_w1  # noqa: E402
 from unigen.models.spec import CRITIC_ROLES  # noqa: E402
 from unigen.registry import DATASETS, STRATEGIES  # noqa: E402
@@ -338,11 +338,6 @@ def measure_images(built, spec, p: dict, failed: str) -> tuple[dict[str, float],
     return out, x[:16].clone()
 
 
-def _job(args):
-    *job, path = args
-    return load_or_compute(path, lambda: train_and_measure(*job))
-
-
 # ------------------------------------------------------------------------------------ the run
 def _run_cached(ctx: Context, jobs: list[tuple], p: dict) -> dict[tuple, dict]:
     """Run ``jobs`` ``(data, strategy, lr, seed)`` (each cached under its full configuration when ``--cache`` is
@@ -350,11 +345,7 @@ def _run_cached(ctx: Context, jobs: list[tuple], p: dict) -> dict[tuple, dict]:
     jobs = list(dict.fromkeys(jobs))
     keys = [[config(d, s, lr, seed, p, ctx.device), eval_settings(d, p), strategy_key(s), ctx.quick]
             for d, s, lr, seed in jobs]
-    paths = [cache_path(ctx.cache, key) for key in keys]
-    for path in paths:
-        if path is not None and path.is_file():
-            ctx.count_reused(path)
-    results = run_jobs(_job, [(*job, p, ctx.device, path) for job, path in zip(jobs, paths)])
+    results = cached_jobs(ctx, train_and_measure, [(*job, p, ctx.device) for job in jobs], keys)
     return dict(zip(jobs, results))
 
 
