@@ -171,16 +171,23 @@ def timed(step: Callable[[], object], device: torch.device, seconds: float) -> t
 
 def rates(steps: dict[str, Callable[[], object]], device: torch.device, min_time: float, rounds: int = 10,
           warmup: int = 5) -> dict[str, float]:
-    """Steps per second of each variant: the median over ``rounds`` interleaved slices of ``min_time / rounds``
-    seconds each, so that drift in the machine's load falls on every variant alike and a slice disturbed by
-    other work does not move the result. Each round starts one variant later than the last, so that no variant
-    always follows the same one.
+    """Steps per second of each variant, the median of its slices, and ``rounds``: every slice's rate
+    (:func:`timed_rounds`, whose wall times and CPU shares this leaves out)."""
+    timing = timed_rounds(steps, device, min_time, rounds, warmup)
+    return {k: statistics.median(v) for k, v in timing["rounds"].items()} | {"rounds": timing["rounds"]}
+
+
+def timed_rounds(steps: dict[str, Callable[[], object]], device: torch.device, min_time: float, rounds: int = 10,
+                 warmup: int = 5) -> dict[str, dict | list]:
+    """Every variant timed in ``rounds`` interleaved slices of ``min_time / rounds`` seconds each, so that drift
+    in the machine's load falls on every variant alike and a slice disturbed by other work does not move the
+    median. Each round starts one variant later than the last, so that no variant always follows the same one.
 
     On a CPU a slice is timed in this process's CPU time (``time.process_time``; run with one torch thread), so
     that time the process spends descheduled by other work on a loaded machine is not counted; its wall time is
-    kept too. On CUDA, wall time. ``rounds`` holds every slice's rate by the primary clock, for the spread of the
-    ratios; ``rounds_wall`` the same slices by wall time; ``cpu_share`` each slice's CPU time over its wall time
-    (1: the process had a core to itself)."""
+    kept too. On CUDA, wall time. Returns ``rounds`` (each variant's slice rates by that clock), ``rounds_wall``
+    (the same slices by wall time) and ``cpu_share`` (the lowest and the median slice's CPU time over its wall
+    time; 1: the process had a core to itself)."""
     for step in steps.values():
         for _ in range(warmup):
             step()
@@ -195,8 +202,7 @@ def rates(steps: dict[str, Callable[[], object]], device: torch.device, min_time
             per_round[k].append(n / (cpu if process else wall))
             per_wall[k].append(n / wall)
             share.append(cpu / wall)
-    return ({k: statistics.median(v) for k, v in per_round.items()}
-            | {"rounds": per_round, "rounds_wall": per_wall, "cpu_share": [min(share), statistics.median(share)]})
+    return {"rounds": per_round, "rounds_wall": per_wall, "cpu_share": [min(share), statistics.median(share)]}
 
 
 def graphed(step: Callable[[], object], device: torch.device, warmup: int = 3) -> Callable[[], None]:
@@ -288,10 +294,12 @@ class MatrixProducts:
 
         def made(x):
             if isinstance(x, tuple) and x and x[0] == "tensor":
-                if x not in inputs:
+                if x not in inputs:  # filled through its storage: an expanded input (stride 0) overlaps itself
                     _, shape, stride, dtype, dev = x
-                    t = torch.empty_strided(shape, stride, dtype=dtype, device=dev)
-                    inputs[x] = t.normal_(generator=g) if dtype.is_floating_point else t.zero_()
+                    n = 1 + sum((k - 1) * st for k, st in zip(shape, stride)) if all(shape) else 0
+                    flat = torch.empty(n, dtype=dtype, device=dev)
+                    flat = flat.normal_(generator=g) if dtype.is_floating_point else flat.zero_()
+                    inputs[x] = flat.as_strided(shape, stride)
                 return inputs[x]
             return [made(v) for v in x] if isinstance(x, list) else x
 
@@ -360,7 +368,8 @@ def run_case(name: str, case: Case, device: torch.device, min_time: float, compi
         looped = case.trainer(data, "none")
         steps["unigen_fit"] = lambda: looped.fit(looped.step_count + FIT_STEPS, log_every=FIT_STEPS, progress=False)
     steps["compute_floor"] = floor
-    out.update(rates(steps, device, min_time))
+    timing = timed_rounds(steps, device, min_time)
+    out.update({k: statistics.median(v) for k, v in timing["rounds"].items()} | timing)
     out["floor_gflops"] = out["gflop"] * out["compute_floor"]
     if fit:
         out["unigen_fit"] *= FIT_STEPS
@@ -384,7 +393,7 @@ COLUMNS = [("hand_eager", "hand eager, torch's default Adam"), ("hand_fused", "h
 RATIOS = [("unigen_eager", "hand_fused"), ("unigen_traced", "hand_fused"), ("unigen_traced", "hand_traced"),
           ("unigen_traced", "compute_floor"), ("hand_traced", "hand_fused"), ("hand_fused", "hand_eager"),
           ("hand_compile", "hand_fused"), ("unigen_graph", "hand_fused"), ("unigen_graph", "hand_graph"),
-          ("unigen_graph", "kernel_floor"), ("unigen_fit", "hand_fused")]
+          ("unigen_graph", "kernel_floor"), ("unigen_fit", "hand_fused"), ("unigen_fit", "hand_eager")]
 LEGACY = [("unigen_eager", "hand_eager"), ("hand_compile", "hand_eager"), ("unigen_traced", "hand_eager"),
           ("unigen_traced", "hand_compile"), ("unigen_graph", "hand_eager"), ("unigen_graph", "kernel_floor"),
           ("unigen_fit", "hand_eager")]
