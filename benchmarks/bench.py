@@ -12,7 +12,7 @@ data; timing does not depend on the values) with:
 - **hand traced**: that fused step through the same tracer as ``train.compile=trace``
   (:meth:`benchmarks.reference.Reference.traced`: :class:`unigen.traced.TracedStep`, ``make_fx`` into one graph,
   inductor, batches drawn outside the graph): what the tracer gives a hand-written step, so that
-  *unigen traced / hand traced* is the cost of unigen's programs and bookkeeping inside the graph;
+  *unigen traced / hand traced* is the cost of unigen's programs and bookkeeping in and around the graphs;
 - **hand torch.compile** (CUDA, or ``--hand-compile``): the fused step under ``torch.compile`` (default mode);
 - **hand graph** (CUDA): the fused step captured in one CUDA graph;
 - **unigen eager**: the Pyro programs and strategy through :class:`unigen.Trainer`;
@@ -29,13 +29,13 @@ data; timing does not depend on the values) with:
 - **kernel floor** (CUDA): :math:`10^6 / t` for the summed GPU kernel time :math:`t` (µs) of one unigen step,
   from ``torch.profiler``: the rate at which the GPU could run the step's kernels back to back.
 
-Timing (:func:`rates`): every variant in each of 10 rounds, each round starting one variant later, a slice of
+Timing (:func:`timed_rounds`): every variant in each of 10 rounds, each round starting one variant later, a slice of
 ``--min-time / 10`` seconds each; a rate is the median over the rounds, and a ratio's range is over the rounds
 (a slice against its baseline's slice of the same round). On a CPU the slices are timed in the process's **CPU
 time** (run it with one torch thread, ``OMP_NUM_THREADS=1``): on a loaded machine the time the process waits
 for a core is not counted, which wall time would add unevenly to the slices. The wall times of the same slices
-are kept (``rounds_wall``), with each slice's CPU share and the machine's load average before and after each
-case and the run (``load``), and shown beside. On CUDA the slices are timed in wall time.
+are kept (``rounds_wall``), with the slices' CPU share (``cpu_share``) and the machine's load average before and
+after each case (``load``) and each invocation (``runs``), and shown beside. On CUDA the slices are timed in wall time.
 
 The ``host_*`` cases shrink the networks until a step's time is the host's work alone (Python, Pyro,
 dispatch): their eager ratio on a CPU stands in for the eager ratio on a GPU, where the real cases are bound
@@ -439,7 +439,7 @@ def table(result: dict) -> str:
         for r in rows:
             if "compute_floor" in r:
                 traced = f"{1e3 / r['unigen_traced']:.2f}" if "unigen_traced" in r else "—"
-                lines.append(f"| {r['title']} | {r['matrix_products']} | {r['gflop']:.3f} | {r['floor_gflops']:.1f} | "
+                lines.append(f"| {r['title']} | {r['matrix_products']} | {r['gflop']:.3g} | {r['floor_gflops']:.3g} | "
                              f"{1e3 / r['compute_floor']:.2f} | {traced} |")
     if any("unigen_traced" in r for r in rows):
         lines += ["", "Compile times (first calls, seconds) and the steps after which unigen traced has saved its "
@@ -559,9 +559,10 @@ def write_report(results: Path, path: Path) -> None:
                   else f"each measured over ≥ {r['min_time_s']:g} s")
         host = f"{r['host']}; " if "host" in r else ""
         runs = "".join(f"\n- `{run['command']}` ({run['date']}; the machine's 1-minute load average "
-                       f"{run['load'][0]:.1f} at the start, {run['load'][1]:.1f} at the end)" for run in r.get("runs", []))
-        runs = (f" Made by{' one process' if len(r.get('runs', [])) == 1 else ' these processes, a case each in one'} "
-                f"(other jobs' work loads the machine; one torch thread):\n{runs}" if runs else "")
+                       f"{run['load'][0]:.1f} at the start, {run['load'][1]:.1f} at the end)"
+                       for run in r.get("runs", []))
+        runs = (f" The command{'s' if len(r.get('runs', [])) > 1 else ''} that made the rows (one torch thread; the "
+                f"load is other jobs' work on the machine):\n{runs}" if runs else "")
         parts.append(f"\n## {r['device']}\n\n{host}torch {r['torch']}, pyro {r['pyro']}, {r['date']}; steps/s, "
                      f"{timing}, a case's variants in one process.{runs}\n\n{table(r)}\n")
     notes = HERE / "RESULTS.notes.md"

@@ -45,8 +45,8 @@ class Reference:
         self.x, self.batch_size = x, batch_size
 
     def batch(self) -> Tensor:
-        # index_select rather than x[idx]: the same rows, gathered by a cheaper kernel (advanced indexing took 0.2 ms
-        # of a 5.7 ms traced VAE step here, index_select 0.08 ms), as unigen's data gather them
+        # index_select rather than x[idx]: the same rows, gathered by a cheaper kernel, as unigen's data gather them
+        # (profiled in a traced VAE step: advanced indexing 0.21 ms a step, index_select 0.08 ms)
         return self.x.index_select(0, torch.randint(self.x.shape[0], (self.batch_size,), device=self.x.device))
 
     def parameter_counts(self) -> dict[str, int]:
@@ -69,7 +69,8 @@ class Reference:
     def traced(self) -> Callable[[], Tensor]:
         """This step through unigen's tracer (``train.compile=trace``'s :class:`~unigen.traced.TracedStep`, inductor
         included): :meth:`update` traced once into one graph and compiled, then replayed on batches drawn
-        outside it. The optimisers must not be capturable (the tracer's CPU path reads Adam's step on the host)."""
+        outside it. The benchmark builds it with ``fused=True``, whose Adam the tracer rewrites for inductor as it
+        does unigen's."""
         from unigen.traced import TracedStep
 
         tracer = TracedStep.over(nn.ModuleList(self.players.values()), self.optimizers(), [],
