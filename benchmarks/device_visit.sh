@@ -12,7 +12,8 @@
 # Stages (default: all three, in this order), each writing under $OUT (at most 8 files come back):
 #   tests   tests.log: the CUDA tests (compiled, traced, stream, data, watch) and the traced-mode tests, on the GPU
 #   iwgan   iwgan.log and hu2018-iwgan.md/.json/.png: unigen reproduce hu2018-iwgan --seeds 5 --device cuda
-#   bench   bench.log and cuda.json: benchmarks/bench.py --device cuda (eager, traced, torch.compile, graphs, fit());
+#   bench   bench.log and cuda.json: benchmarks/bench.py --device cuda (hand eager with default and fused Adam, hand
+#           traced, unigen eager and traced, graphs, fit(), compute and kernel floors; torch.compile left out);
 #           its rows are also printed one by one in bench.log, in case the stage runs out of time
 #   split   split.log: benchmarks/host_split.py --device cuda mlp_vae iwae_k5 (not in the default; about 1 min):
 #           how much of the eager GPU gap is the forward pass, i.e. Pyro's host work (RESULTS.notes.md)
@@ -59,7 +60,7 @@ for stage in "${stages[@]}"; do
     bench)
         say "bench: benchmarks/bench.py --device cuda"
         # shellcheck disable=SC2086
-        timeout "${BENCH_S:-540}" python3 benchmarks/bench.py --device cuda --min-time 2 --out "$OUT/bench" \
+        timeout "${BENCH_S:-540}" python3 benchmarks/bench.py --device cuda --min-time 2 --no-hand-compile --out "$OUT/bench" \
             ${BENCH_CASES:+--cases $BENCH_CASES} > "$OUT/bench.log" 2>&1
         say "bench: exit $?"
         [ -f "$OUT/bench/cuda.json" ] && mv "$OUT/bench/cuda.json" "$OUT/cuda.json"

@@ -56,9 +56,9 @@ def compile_graph(gm: torch.fx.GraphModule, example_inputs: list[Tensor],
     draws the very numbers eager draws. By default inductor would generate ``rand``/``randn``/``randint`` (and
     Bernoulli draws, which it lowers to ``rand``) itself from seeds it takes from torch's generator, and it may
     reorder independent draws that it leaves to torch (``normal_``, which Pyro's ``Normal`` uses): the contract
-    toys' ns_gan update drew its likelihood noise before its latents, the same numbers given to other tensors.
-    The draws of the benchmark's cases are ``normal_`` of a batch each, so their speed does not move. On CUDA
-    inductor's defaults stand (its own Philox draws, fused into its kernels).
+    toys' ns_gan update drew its likelihood noise before its latents, the same numbers given to other tensors. The
+    benchmark's cases draw a few thousand numbers an update (``normal_``; WGAN-GP's ``rand``), too few to time. On
+    CUDA inductor's defaults stand (its own Philox draws, fused into its kernels).
 
     On a CPU, inductor's layout optimisation (the convolutions' tensors made channels-last) is off: without it
     the traced DCGAN and WGAN-GP steps ran 9% and 13% faster (medians of 10 interleaved rounds each, faster in

@@ -36,10 +36,11 @@ What makes the graph valid (and what :class:`TracedStep` arranges):
 - **Little host work a replay.** A replay collects the argument tensors without flattening the whole
   argument tree, fills the Adam scalars through a view of their memory, and passes only the inputs the graph
   reads or writes (:func:`~unigen.graph_passes.drop_unused_inputs`: a phase's graph does not take the other
-  players' optimiser states, nor a batch it does not use). Profiled on the ring GAN against the hand-written
-  step through this same tracer (``benchmarks/bench.py``, *hand traced*), that host work was most of the gap:
-  the host-cost ring step went from 252 to 178 µs (the hand-written one: 92 µs, one graph; the rest is the
-  trainer's own loop), the full-size one from 0.91–0.93× to 0.96–0.98× the hand-written traced step.
+  players' optimiser states, nor a batch it does not use). A replay's overhead over the bare graph call went
+  from 23–26 µs to 2–6 µs, the host-cost ring step from 227 to 179 µs (the hand-written step through this
+  same tracer, ``benchmarks/bench.py``'s *hand traced*: 93 µs, one graph; the rest is the trainer's own loop
+  and a graph per phase). On the full-size ring GAN that is within the noise; there the graphs do the
+  hand-written step's work (benchmarks/RESULTS.md, issue 35).
 
 Without inductor (``train.compile=trace-eager``, ``backend="eager"``) the graph replays the same kernels in
 the same order as the eager update, on the same random-number generators, so training is bitwise equal to
@@ -55,12 +56,12 @@ kind of draw bit for bit; the contract toys' ns_gan to rounding; 300 ELBO update
 1e-4). Over a long run those rounding differences grow, so a traced run is not eager's run (a GAN can end
 elsewhere). Before ``fallback_random``, inductor generated ``rand``/``randn``/``randint`` itself from seeds it
 took from torch's generator and could reorder the independent ``normal_`` draws it left to torch (the ns_gan
-toy's likelihood noise came before its latents); the benchmark's models draw only one ``normal_`` per update,
-which is why their draws matched eager's anyway. **On CUDA** inductor's defaults stand: it draws its own
-numbers (Philox, seeded from torch's generator, as ``torch.compile`` does), and losses and gradients agree
-with eager in distribution (a Kolmogorov–Smirnov test, not yet run on a GPU). Either way a seeded traced run
-is reproducible run to run, and resumes identically (the run's checkpoint holds the generators' states; both
-tested with inductor).
+toy's likelihood noise came before its latents); the benchmark's MLP models draw one ``normal_`` an update,
+which is why their draws matched eager's anyway (WGAN-GP's penalty draws its mixing weights with ``rand``).
+**On CUDA** inductor's defaults stand: it draws its own numbers (Philox, seeded from torch's generator, as
+``torch.compile`` does), and losses and gradients agree with eager in distribution (a Kolmogorov–Smirnov test,
+not yet run on a GPU). Either way a seeded traced run is reproducible run to run, and resumes identically (the
+run's checkpoint holds the generators' states; both tested with inductor).
 
 Compile time: tracing takes about a second; inductor's compilation, on a 2-core CPU with a cold cache,
 21–56 s for the benchmark's models (most of it generating and compiling C++), 0.3–4 s from its cache. Both
