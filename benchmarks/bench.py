@@ -264,14 +264,23 @@ class MatrixProducts:
     the same shape, so that they stay in cache as a step's fresh activations do): the step's compute at the rate
     this machine runs those very products. Timed as a variant beside the steps (interleaved), it gives the
     **compute floor**, the rate a step would reach if it did nothing but its matrix products at the speed they
-    run alone; :attr:`flops` / its time is the measured GEMM rate at the step's shapes. Element-wise work (the
-    optimiser, activations, losses) is left out, so no step can reach the floor."""
+    run alone; :attr:`flops` / its time is the measured GEMM rate at the step's shapes.
 
-    def __init__(self, step: Callable[[], object], device: torch.device):
+    With ``optimizer=True`` the step's fused Adam updates are replayed after the products (``_fused_adam_``, on
+    tensors of their own, one per parameter, as a step's are: a parameter, its gradient and its two moments
+    are read and written through memory, the update's real cost). Issue 35 defines the floor so: the matrix
+    products plus Adam. The rest of the element-wise work (activations, losses, norms) is left out, so no step
+    can reach either floor."""
+
+    #: the optimiser updates replayed with ``optimizer=True``
+    OPTIMIZERS = (torch.ops.aten._fused_adam_, torch.ops.aten._fused_adamw_)
+
+    def __init__(self, step: Callable[[], object], device: torch.device, optimizer: bool = False):
         from torch.utils._python_dispatch import TorchDispatchMode
         from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
         calls = self.calls = []
+        updates = []  # (func, args, kwargs) of the optimiser updates, described with their list positions
 
         def described(x):
             if isinstance(x, torch.Tensor):
@@ -283,6 +292,9 @@ class MatrixProducts:
                 kwargs = kwargs or {}
                 if func.overloadpacket in flop_registry:
                     calls.append((func, [described(a) for a in args], {k: described(v) for k, v in kwargs.items()}))
+                elif optimizer and func.overloadpacket in MatrixProducts.OPTIMIZERS:
+                    updates.append((func, [[t.detach().clone() for t in a] if isinstance(a, (list, tuple)) else a
+                                           for a in args], dict(kwargs)))
                 return func(*args, **kwargs)
 
         step()  # lazy one-time work first (optimiser states)
@@ -306,12 +318,22 @@ class MatrixProducts:
         self.replays = [(f, [made(a) for a in args], {k: made(v) for k, v in kw.items()}) for f, args, kw in calls]
         counter = FlopCounterMode(display=False)
         with counter:
-            self()
+            self.products()
         self.flops = counter.get_total_flops()
+        #: the optimiser updates (copies of the step's tensors, updated in place at each replay)
+        self.updates = updates
+        #: the numbers of parameter tensors the replayed optimiser updates hold
+        self.updated = sum(len(args[0]) for _, args, _ in updates)
 
-    def __call__(self) -> None:
+    def products(self) -> None:
         with torch.no_grad():
             for f, args, kwargs in self.replays:
+                f(*args, **kwargs)
+
+    def __call__(self) -> None:
+        self.products()
+        with torch.no_grad():
+            for f, args, kwargs in self.updates:
                 f(*args, **kwargs)
 
 
@@ -336,9 +358,10 @@ def run_case(name: str, case: Case, device: torch.device, min_time: float, compi
     if counts != hand.parameter_counts():
         raise RuntimeError(f"{name}: unigen's players {counts} differ from the reference's {hand.parameter_counts()}")
     out["parameters"] = counts
-    floor = MatrixProducts(fused.step, device)
+    floor = MatrixProducts(fused.step, device, optimizer=True)  # the issue's floor: products plus Adam
     out["gflop"] = floor.flops / 1e9
     out["matrix_products"] = len(floor.replays)
+    out["adam_tensors"] = floor.updated
     steps = {"hand_eager": hand.step, "hand_fused": fused.step, "unigen_eager": trainer.step}
     if compiled:
         from torch._dynamo.utils import counters
@@ -368,9 +391,10 @@ def run_case(name: str, case: Case, device: torch.device, min_time: float, compi
         looped = case.trainer(data, "none")
         steps["unigen_fit"] = lambda: looped.fit(looped.step_count + FIT_STEPS, log_every=FIT_STEPS, progress=False)
     steps["compute_floor"] = floor
+    steps["product_floor"] = floor.products  # the products alone
     timing = timed_rounds(steps, device, min_time)
     out.update({k: statistics.median(v) for k, v in timing["rounds"].items()} | timing)
-    out["floor_gflops"] = out["gflop"] * out["compute_floor"]
+    out["floor_gflops"] = out["gflop"] * out["product_floor"]
     if fit:
         out["unigen_fit"] *= FIT_STEPS
         for key in ("rounds", "rounds_wall"):
@@ -433,14 +457,21 @@ def table(result: dict) -> str:
                          + f" | {share} | {loads or '—'} |")
     if any("compute_floor" in r for r in rows):
         lines += ["", "The compute floor: the matrix products (and convolutions) of one hand-written step, replayed "
-                  "alone back to back (`bench.MatrixProducts`), timed as a variant among the others:", "",
-                  "| case | products a step | GFLOP a step | their rate alone (GFLOP/s) | floor (ms a step) | "
-                  "unigen traced (ms a step) |", "|---|---|---|---|---|---|"]
+                  "alone back to back, then its fused Adam updates on tensors of their own (`bench.MatrixProducts`): "
+                  "the floor issue 35 defines, its matrix products plus Adam, each timed as a variant among the "
+                  "others (the products alone as well; rows measured before Adam was added have products only):", "",
+                  "| case | products a step | GFLOP a step | their rate alone (GFLOP/s) | products alone (ms a step) | "
+                  "Adam (parameter tensors) | floor (ms a step) | unigen traced (ms a step) | unigen traced / products "
+                  "alone |", "|---|---|---|---|---|---|---|---|---|"]
         for r in rows:
             if "compute_floor" in r:
                 traced = f"{1e3 / r['unigen_traced']:.2f}" if "unigen_traced" in r else "—"
+                products = r.get("product_floor", r["compute_floor"])  # (older rows: the floor was products only)
+                vs = ratio(r, "unigen_traced", "product_floor") if "product_floor" in r and "unigen_traced" in r \
+                    else "—"
+                adam = r.get("adam_tensors", "—")
                 lines.append(f"| {r['title']} | {r['matrix_products']} | {r['gflop']:.3g} | {r['floor_gflops']:.3g} | "
-                             f"{1e3 / r['compute_floor']:.2f} | {traced} |")
+                             f"{1e3 / products:.2f} | {adam} | {1e3 / r['compute_floor']:.2f} | {traced} | {vs} |")
     if any("unigen_traced" in r for r in rows):
         lines += ["", "Compile times (first calls, seconds) and the steps after which unigen traced has saved its "
                   "compile time over unigen eager:", "",

@@ -3,8 +3,8 @@
 
 =============== ==================================================================================================
 ``none``        :class:`Eager`: every update runs the Python of the programs; fused Adam called directly
-``trace``       :class:`Traced`: each phase's update traced once into a graph that inductor compiles
-                (:mod:`unigen.traced`), then replayed; on CUDA the step of compiled updates is also captured
+``trace``       :class:`Traced`: each update (or a step's once-run phases together) traced once into a graph
+                that inductor compiles (:mod:`unigen.traced`), then replayed; on CUDA the step of compiled updates is also captured
 ``trace-eager`` :class:`Traced` with the graph replayed uncompiled (bit for bit equal to eager)
 ``cudagraph``   :class:`Captured`: the whole eager step captured in one CUDA graph (:mod:`unigen.cudagraph`)
 =============== ==================================================================================================
@@ -82,6 +82,11 @@ class Execution:
         """Step one optimiser inside an update: fused Adam's kernels without ``Optimizer.step``'s wrappers."""
         fused_step(optimizer)
 
+    def one_graph(self, phases) -> bool:
+        """Whether a step's phases run as one :meth:`update` (traced: one graph for the whole step) rather than
+        one per phase update."""
+        return False
+
     def check_every(self, log_every: int, device: torch.device) -> int:
         """How often :meth:`~unigen.trainer.Trainer.fit` reads the non-finite watch by default: every step
         unless a read would stall replays on the device."""
@@ -130,6 +135,12 @@ class Traced(Execution):
 
     def optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         optimizer.step()  # the graph records Optimizer.step's own operations
+
+    def one_graph(self, phases) -> bool:
+        """Several phases, none repeated: one graph for the step (each update once in it, so it costs no more to
+        compile than a graph per phase, and a replay saves the host work of the other calls; a repeated phase,
+        such as WGAN's critic, keeps its own graph, replayed, so the step's graph does not hold it n times)."""
+        return len(phases) > 1 and all(phase.repeats == 1 for phase in phases)
 
     def check_every(self, log_every: int, device: torch.device) -> int:
         return 1 if device.type == "cpu" else log_every

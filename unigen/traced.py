@@ -1,4 +1,4 @@
-r"""``train.compile=trace``: each phase's update traced once through the Pyro programs into one graph, compiled.
+r"""``train.compile=trace``: each update traced once through the Pyro programs into one graph, compiled.
 
 An update is a phase's forward pass through the Pyro programs (poutine handlers, plates, distribution
 objects, ``log_prob`` sums), every player's backward pass, the optimiser steps, the strategy's
@@ -32,15 +32,21 @@ What makes the graph valid (and what :class:`TracedStep` arranges):
   host before each replay (:class:`~unigen.graph_passes.HostAdam`) rather than as ``pow`` calls in every inner loop.
 - **Retracing only on new shapes.** A graph is keyed by the phase and the shapes, dtypes and devices of the
   batch; every batch has the same size (the trainer draws fixed-size batches), so each phase traces once.
-  :attr:`TracedStep.traces` counts the traces, :attr:`TracedStep.replays` the updates.
+  :attr:`TracedStep.traces` counts the traces, :attr:`TracedStep.replays` the graph calls.
+- **One graph for a step whose phases run once.** When a step has several phases and none repeats (a GAN's
+  discriminator and generator updates, not WGAN's n critic updates), the trainer draws the step's batches
+  first and traces all its updates as one function (``Execution.one_graph``): one graph, one call a step, the
+  updates in their order on the same random numbers. A repeated phase keeps a graph of its own, replayed n
+  times, so no graph holds an update n times (n times the compile work).
 - **Little host work a replay.** A replay collects the argument tensors without flattening the whole
   argument tree, fills the Adam scalars through a view of their memory, and passes only the inputs the graph
   reads or writes (:func:`~unigen.graph_passes.drop_unused_inputs`: a phase's graph does not take the other
   players' optimiser states, nor a batch it does not use). A replay's overhead over the bare graph call went
-  from 23–26 µs to 2–6 µs, the host-cost ring step from 227 to 179 µs (the hand-written step through this
-  same tracer, ``benchmarks/bench.py``'s *hand traced*: 93 µs, one graph; the rest is the trainer's own loop
-  and a graph per phase). On the full-size ring GAN that is within the noise; there the graphs do the
-  hand-written step's work (benchmarks/RESULTS.md, issue 35).
+  from 23–26 µs to 2–6 µs, the host-cost ring step from 227 to 179 µs, and to 167–174 µs with the step's two
+  phases in one graph (the hand-written step through this same tracer, ``benchmarks/bench.py``'s *hand
+  traced*: 93 µs; the rest is the trainer's loop: drawing two batches, the schedules, the loss window, the
+  non-finite check). On the full-size ring GAN (4.8 ms a step) unigen's graph does the hand-written step's
+  matrix products (the same FLOPs, counted) and runs at 0.95–0.97 of it (benchmarks/RESULTS.md, issue 35).
 
 Without inductor (``train.compile=trace-eager``, ``backend="eager"``) the graph replays the same kernels in
 the same order as the eager update, on the same random-number generators, so training is bitwise equal to
@@ -193,11 +199,21 @@ def _tensor_leaves(tree, out: list[Tensor]) -> list[Tensor]:
 
 
 def _rebuilder(spec: pytree.TreeSpec) -> Callable[[Sequence[Tensor]], object]:
-    """How a replay's flat outputs become the update's tree: a dict of tensors directly (what the trainer's
-    updates return), any other tree through pytree."""
-    if spec.type is dict and all(c.is_leaf() for c in spec.children()):
+    """How a replay's flat outputs become the update's tree: a dict of tensors (what the trainer's updates
+    return), or a list of them (a step's phases in one graph) directly, any other tree through pytree."""
+
+    def flat_dict(s: pytree.TreeSpec) -> bool:
+        return s.type is dict and all(c.is_leaf() for c in s.children())
+
+    if flat_dict(spec):
         keys = list(spec.context)
         return lambda flat: dict(zip(keys, flat))
+    if spec.type is list and all(flat_dict(c) for c in spec.children()):  # one graph for a step: a dict a phase
+        spans, start = [], 0
+        for c in spec.children():
+            spans.append((list(c.context), start, start + len(c.context)))
+            start += len(c.context)
+        return lambda flat: [dict(zip(keys, flat[a:b])) for keys, a, b in spans]
     return lambda flat: pytree.tree_unflatten(list(flat), spec)
 
 

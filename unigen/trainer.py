@@ -122,8 +122,12 @@ class Trainer:
             self.programs.train()
         out: dict[str, Tensor] = {}
         with pyro.validation_enabled(False):  # a host sync, and it refuses a Bernoulli decoder's fakes
-            for i, phase in enumerate(self.strategy.phases()):
-                out.update(self.run_phase(phase, i))
+            phases = self.strategy.phases()
+            if self.parallel is None and self.execution.one_graph(phases):
+                out = self.run_phases_once(phases)
+            else:
+                for i, phase in enumerate(phases):
+                    out.update(self.run_phase(phase, i))
         self.watch.after_step(add=not self.execution.in_graph)  # one fused norm of every weight and loss
         self.progress.add_(1.0)  # in place: a captured step replays it
         return out
@@ -139,6 +143,23 @@ class Trainer:
                     for player in phase.players:
                         self.watch.loss(player, values[player])
             return values
+
+    def run_phases_once(self, phases: list[Phase]) -> dict[str, Tensor]:
+        """Every phase once (none repeats), their batches drawn first: one call of the execution (traced: one
+        graph for the whole step, :meth:`~unigen.execution.Execution.one_graph`). The batches come from the
+        index generator in the order the phase loop draws them, and the updates draw from torch's generator in
+        their order, so the step draws the numbers :meth:`run_phase` would."""
+        batches = [self.sample_batch() for _ in phases]
+        each = self.execution.update("step", self._each_once, phases, batches)
+        out: dict[str, Tensor] = {}
+        for phase, values in zip(phases, each):
+            for player in phase.players:
+                self.watch.loss(player, values[player])
+            out.update(values)
+        return out
+
+    def _each_once(self, phases: list[Phase], batches: list[Batch]) -> list[dict[str, Tensor]]:
+        return [self.update(phase, batch) for phase, batch in zip(phases, batches)]
 
     def update(self, phase: Phase, batch: Batch) -> dict[str, Tensor]:
         """One update of the phase's players on ``batch``: losses, backward passes, optimiser steps (the
