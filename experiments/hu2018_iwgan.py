@@ -247,7 +247,7 @@ def run_fashion(ctx: Context) -> list[Row]:
         f"Data: Fashion-MNIST's IDX files (Debian's dataset-fashion-mnist), {n_train:,} training images, in "
         f"[−1, 1]; each run is {mc.steps_note(steps, batch, n_train)}. Networks: DCGAN with ngf = ndf = {width}. "
         + ("GPU run: every training step captured in one CUDA graph (train.compile=cudagraph)." if gpu else
-           f"CPU run (no GPU was available): the width reduced from a GPU run's 64 to 16 (traced steps, "
+           "CPU run (no GPU was available): the width reduced from a GPU run's 64 to 16 (traced steps, "
            f"train.compile=trace), so the GANs are far from converged; the comparison is between methods at equal "
            f"cost."))
     ctx.notes.append(

@@ -9,6 +9,7 @@ with the count of seeds and the paired difference (mean ± sample std over seeds
 """
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass
 
@@ -37,12 +38,16 @@ class Paired:
         return bool(self.diffs) and self.wins >= NEED * len(self.diffs)
 
     def describe(self) -> str:
-        n = len(self.diffs)
-        word = "above" if self.higher else "below"
-        spread = (fmt_mean_std(statistics.fmean(self.diffs), statistics.stdev(self.diffs)) if n > 1 else
-                  fmt_value(self.diffs[0]) if n else "none")
+        """The claim in words. A run that diverged (a score of ±inf, its difference ±inf, or nan when both did)
+        still counts by its sign; the spread is over the finite differences, and the others are counted apart."""
+        n, word = len(self.diffs), "above" if self.higher else "below"
+        finite = [d for d in self.diffs if math.isfinite(d)]
+        spread = (fmt_mean_std(statistics.fmean(finite), statistics.stdev(finite)) if len(finite) > 1 else
+                  fmt_value(finite[0]) if finite else "none")
+        diverged = n - len(finite)
+        over = f" over the {len(finite)} with finite scores; {diverged} diverged" if diverged else ""
         return (f"{self.method} {word} {self.baseline} on {self.metric} in {self.wins} of {n} seeds "
-                f"(paired difference {spread})")
+                f"(paired difference {spread}{over})")
 
 
 def paired(rows: list[Row], method: str, baseline: str, metric: str, higher: bool = True) -> Paired:
@@ -50,6 +55,13 @@ def paired(rows: list[Row], method: str, baseline: str, metric: str, higher: boo
     a = {r.seed: r.value for r in rows if r.method == method and r.metric == metric}
     b = {r.seed: r.value for r in rows if r.method == baseline and r.metric == metric}
     return Paired(method, baseline, metric, higher, tuple(a[s] - b[s] for s in sorted(a.keys() & b.keys())))
+
+
+def level(rows: list[Row], method: str, metric: str, threshold: float, higher: bool = False) -> Paired:
+    """``method``'s ``metric`` against a fixed ``threshold``, seed by seed: the claim holds in a seed where
+    value − threshold is below 0 (``higher``: above)."""
+    values = [r.value for r in sorted(rows, key=lambda r: r.seed) if r.method == method and r.metric == metric]
+    return Paired(method, f"{threshold:g}", metric, higher, tuple(v - threshold for v in values))
 
 
 def verdict(claims: list[Paired], finding: str = "") -> str:

@@ -8,6 +8,11 @@ Meanwhile :math:`W_1(P_0, P_\theta) = |\theta|`. We train each strategy's own cr
   minimised BCE critic loss, Goodfellow et al. 2014, Thm. 1);
 * the WGAN-GP critic's estimate :math:`\widehat{W}_1 = \mathbb{E}_{P_0} d - \mathbb{E}_{P_\theta} d`;
 * the generator's gradient :math:`\partial_\theta` of each generator loss at the trained critic.
+
+The page's **Verdict** (:func:`claims`) states the example's claims seed by seed: the generator's gradient
+:math:`|\partial_\theta|` at θ = 0.5 from the GAN critic below the WGAN-GP critic's (JS gives θ nothing to follow,
+:math:`W_1` does), and each critic's largest error over the grid against its analytic curve (JS = log 2,
+:math:`W_1 = |\theta|`) below :data:`TOL`.
 """
 from __future__ import annotations
 
@@ -21,10 +26,15 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from unigen.experiments.common import Context, Row  # noqa: E402
+from unigen.experiments.verdict import Paired, level, paired, verdict  # noqa: E402
 from unigen.registry import STRATEGIES  # noqa: E402
 
 NAME = "wgan-disjoint"
 TITLE = "WGAN's parallel lines: JS is flat, W1 = |θ| (Arjovsky et al. 2017, Example 1)"
+GAN, WGAN = "GAN critic (JS)", "WGAN-GP critic (W1)"
+ERROR, GRAD = "max abs error vs truth", "generator ∂θ at θ=0.5"
+SIZE = "|generator ∂θ| at θ=0.5"  # the verdict compares the gradients' magnitudes
+TOL = 0.1  # an estimate follows its analytic curve when its largest error is below this (W1 reaches 1 on the grid)
 PUBLISHED = [
     {"method": "GAN critic (JS)", "metric": "max abs error vs truth", "value": "JS = log 2 for θ ≠ 0",
      "kind": "analytic", "source": "Arjovsky et al. 2017"},
@@ -40,7 +50,8 @@ P0 = (0, Z), Pθ = (θ, Z), Z ~ U[0, 1]. For each θ on a grid in [−1, 1] (θ 
 excluded), a fresh MLP critic (2-64-64-1, LeakyReLU) is trained on batches of 256 from each distribution with the
 strategy's own critic loss (ns_gan: BCE; wgan with clip=0, penalty=gp, λ=10; Adam 1e-3, β (0.5, 0.9)).
 Rows report the largest absolute error of the critic's estimate over the grid, and the generator's
-gradient ∂θ at θ = 0.5 (minimax generator loss E log(1 − D) for the GAN, −E d for the WGAN).
+gradient ∂θ at θ = 0.5 (minimax generator loss E log(1 − D) for the GAN, −E d for the WGAN). The verdict, seed
+by seed: |∂θ| from the GAN critic below that from the WGAN-GP critic, and each critic's largest error below 0.1.
 """
 
 
@@ -133,12 +144,29 @@ def run(ctx: Context) -> list[Row]:
         r = ctx.cached({"thetas": thetas, "steps": steps, "seed": seed}, lambda: _seed(gan, wgan, thetas, steps, seed))
         if seed == ctx.seeds[0]:
             curves["JS estimate (GAN critic)"], curves["W1 estimate (WGAN-GP critic)"] = r["js"], r["w1"]
-        rows += [Row("GAN critic (JS)", "max abs error vs truth", r["js_err"], seed),
-                 Row("WGAN-GP critic (W1)", "max abs error vs truth", r["w_err"], seed),
-                 Row("GAN critic (JS)", "generator ∂θ at θ=0.5", r["gan_grad"], seed),
-                 Row("WGAN-GP critic (W1)", "generator ∂θ at θ=0.5", r["wgan_grad"], seed)]
+        rows += [Row(GAN, ERROR, r["js_err"], seed), Row(WGAN, ERROR, r["w_err"], seed),
+                 Row(GAN, GRAD, r["gan_grad"], seed), Row(WGAN, GRAD, r["wgan_grad"], seed)]
     ctx.notes.append(f"Grid: {len(thetas)} values of θ from {thetas[0]:g} to {thetas[-1]:g} (θ = 0 left out); each "
                      f"critic trained {steps:,} steps from a fresh initialisation, per θ, method and seed; the "
                      f"gradient rows train one more critic per method at θ = 0.5. Seeds {ctx.seeds}.")
     _plot(thetas, curves, ctx.figure())
+    ctx.verdict = verdict_line(rows)
     return rows
+
+
+def claims(rows: list[Row]) -> list[Paired]:
+    """Example 1's claims, seed by seed: the GAN critic leaves the generator no gradient where the WGAN-GP critic
+    gives one (|∂θ| of the one below the other's), and both critics follow their analytic curves (error < TOL)."""
+    sizes = [Row(r.method, SIZE, abs(r.value), r.seed) for r in rows if r.metric == GRAD]
+    return [paired(sizes, GAN, WGAN, SIZE, higher=False), level(rows, WGAN, ERROR, TOL), level(rows, GAN, ERROR, TOL)]
+
+
+def verdict_line(rows: list[Row]) -> str:
+    """The page's verdict; where a claim fails, the measured numbers per seed."""
+    def by_seed(method: str, metric: str) -> str:
+        return ", ".join(f"{r.value:.3g}" for r in sorted(rows, key=lambda r: r.seed)
+                         if r.method == method and r.metric == metric)
+
+    finding = (f"Measured per seed: ∂θ {by_seed(GAN, GRAD)} (GAN critic) and {by_seed(WGAN, GRAD)} (WGAN-GP "
+               f"critic); largest errors {by_seed(GAN, ERROR)} (JS) and {by_seed(WGAN, ERROR)} (W1).")
+    return verdict(claims(rows), finding)

@@ -50,6 +50,8 @@ def test_quick_reproduction(tmp_path):
         assert (tmp_path / f"monoflow-toy.quick-{slug}.png").exists()
     text = md.read_text()
     assert "published: 1.418" in text and "Quick mode" in text
+    verdict = text.split("## Verdict")[1]  # 18 claims on the one seed, then the added control's 5, described
+    assert "**Verdict: " in verdict and verdict.count(" of 1 seeds") == 3 * len(mt.LOSSES) + len(mt.F_LOSSES)
 
     def kl(regime, loss):
         return value[(f"{regime}: {loss}", "KL(q‖p)")]

@@ -21,6 +21,8 @@ def test_quick_run_writes_the_page_with_every_variant_and_data_size(tmp_path, mo
     assert all(math.isfinite(f) and f > 0 for f in fids)
     text = md.read_text()
     assert "Reading, 10 % data" in text and "+ DiffAugment: FID" in text
+    verdict = text.split("## Verdict")[1]  # the quick run's one claim: DiffAugment with 10 % of the data
+    assert verdict.count(" of 1 seeds") == 1 and "+ DiffAugment (10 %) below NS-GAN (10 %) on FID" in verdict
 
 
 def test_the_reading_counts_the_seeds_where_a_technique_lowers_fid():

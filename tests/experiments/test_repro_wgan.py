@@ -12,6 +12,8 @@ def test_wgan_disjoint_quick(tmp_path):
     assert rows[("WGAN-GP critic (W1)", "max abs error vs truth")] < 0.2  # W1 estimate follows |θ|
     assert 0.8 < rows[("WGAN-GP critic (W1)", "generator ∂θ at θ=0.5")] < 1.2  # useful gradient ∂θ |θ| = 1
     assert (tmp_path / "wgan-disjoint.quick.png").is_file() and "## Protocol" in md.read_text()
+    verdict = md.read_text().split("## Verdict")[1]  # the page ends with its three claims, on the one seed
+    assert "**Verdict: " in verdict and verdict.count(" of 1 seeds") == 3, verdict
 
 
 def test_wgan_disjoint_keeps_its_trainings_in_the_cache(tmp_path):
