@@ -248,8 +248,8 @@ def run_fashion(ctx: Context) -> list[Row]:
         f"[−1, 1]; each run is {mc.steps_note(steps, batch, n_train)}. Networks: DCGAN with ngf = ndf = {width}. "
         + ("GPU run: every training step captured in one CUDA graph (train.compile=cudagraph)." if gpu else
            "CPU run (no GPU was available): the width reduced from a GPU run's 64 to 16 (traced steps, "
-           f"train.compile=trace), so the GANs are far from converged; the comparison is between methods at equal "
-           f"cost."))
+           "train.compile=trace), so the GANs are far from converged; the comparison is between methods at equal "
+           "cost."))
     ctx.notes.append(
         f"Metrics under the project's {clf.label} (a small CNN trained on the {n_train:,} training images; test "
         f"accuracy {clf_acc:.4f}), not Inception v3: IS of {n:,} samples (10 parts); FID and KID (torchmetrics' "
