@@ -102,7 +102,7 @@ class Built:
                        compile=cfg.train.compile, device=self.device,
                        stream=cfg.train.data_placement == "host" or None, max_skipped=cfg.train.max_skipped,
                        skip_window=cfg.train.skip_window,
-                       ema=EMASettings(cfg.train.ema, cfg.train.ema_start, cfg.train.ema_player),
+                       ema=EMASettings(cfg.train.ema, cfg.train.ema_start, cfg.train.ema_player, cfg.train.ema_bn),
                        precision=cfg.train.precision, log_hook=ada_controller(self.programs, self.resolved.strategy,
                                                                               cfg.train))
 

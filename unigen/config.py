@@ -91,6 +91,10 @@ class TrainConfig:
     ema: float = bounded(0.0, 0, 1, hi_open=True)
     ema_start: int = count(0, lo=0)  # the step from which the average is kept (before it, it copies the weights)
     ema_player: str = ""  # the player averaged; "": the one that owns the model (a GAN's generator, a VAE)
+    # batches of 256 model samples over which the averaged player's batch-norm statistics are recomputed for its
+    # averaged weights before they sample, are scored or exported (BigGAN's standing statistics); 0: the trained
+    # weights' statistics
+    ema_bn: int = count(32, lo=0, hi=10_000)
     # DiffAugment (Zhao et al. 2020): the policy applied to every critic input, real and generated alike, of
     # image data, e.g. "color,translation,cutout"; "": off
     augment: str = ""

@@ -80,6 +80,8 @@ class Trainer:
         self.precision = Precision(precision, self.device, compile, strategy.players, skip_nonfinite)
         self.players = players = Players(params, settings, strategy.phases(), total_steps, mode.capturable,
                                          mode.tensor_lr, ema.for_players(strategy.players))
+        if players.average is not None:  # standing statistics draw labels as the data's (unigen.ema)
+            players.average.num_classes = data.info.num_classes if data.c is not None else None
         self.params, self.updates, self.optimizers, self.schedulers = (players.params, players.updates,
                                                                        players.optimizers, players.schedulers)
         self.watch = FiniteWatch(params, self.device, skip_nonfinite, max_skipped, skip_window)

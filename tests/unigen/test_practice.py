@@ -49,6 +49,73 @@ def test_the_weight_average_is_the_closed_form_average_of_the_trajectory():
     assert not all(torch.equal(a, b) for a, b in zip(trainer.players.average.values, trajectory[-1]))
 
 
+def _dcgan_trainer(ema: EMASettings) -> Trainer:
+    from unigen.programs import DataInfo
+    from unigen.data.base import TensorData
+    from unigen.registry import MODELS, STRATEGIES
+
+    torch.manual_seed(0)
+    info = DataInfo(shape=(1, 32, 32), support="symmetric")
+    data = TensorData(2 * torch.rand(64, 1, 32, 32, generator=torch.Generator().manual_seed(0)) - 1, None, info)
+    programs = MODELS.get("dcgan")(ngf=4, ndf=4, z_dim=8).build(info)
+    return Trainer(programs, STRATEGIES.get("ns_gan")(), data, batch_size=8, optim=OptimConfig(lr=1e-2), ema=ema)
+
+
+def _norm_state(norms):
+    return [[b.clone() for b in m.buffers(recurse=False)] + [m.momentum, m.training] for m in norms]
+
+
+def test_standing_statistics_are_the_averaged_generators_batch_statistics_and_are_put_back():
+    from unigen.ema import STANDING_BATCH, STANDING_SEED
+    from unigen.scoring import generate
+
+    trainer = _dcgan_trainer(EMASettings(0.5, 0, bn_batches=3))
+    for _ in range(4):
+        trainer.step()
+    average, programs = trainer.players.average, trainer.programs
+    norms = average.batch_norms(programs)
+    others = [m for m in programs.modules() if isinstance(m, torch.nn.BatchNorm2d) and m not in norms]
+    assert norms and others  # the generator's batch norms are averaged, the critic's are not
+    programs.eval()
+    # the expected statistics: the averaged generator's own batch statistics over the same draws (this pass moves
+    # the norms' running statistics; the state below is taken after it)
+    inputs = {m: [] for m in norms}
+    hooks = [m.register_forward_pre_hook(lambda m, args: inputs[m].append(args[0].detach())) for m in norms]
+    with average.swapped_in(), torch.no_grad(), torch.random.fork_rng():
+        torch.manual_seed(STANDING_SEED)
+        for m in norms:
+            m.train()
+        for _ in range(3):
+            generate(programs, STANDING_BATCH)
+        programs.eval()
+    for h in hooks:
+        h.remove()
+    before, before_others, rng = _norm_state(norms), _norm_state(others), torch.get_rng_state()
+    with average.swapped_in(programs):
+        for m in norms:
+            x = torch.cat(inputs[m])  # (3 * 256, C, H, W): the plain average of equal batches' means
+            assert_close(m.running_mean, x.mean((0, 2, 3)), rtol=1e-4, atol=1e-5)
+            batch_vars = torch.stack([b.var((0, 2, 3), unbiased=True) for b in inputs[m]])
+            assert_close(m.running_var, batch_vars.mean(0), rtol=1e-4, atol=1e-5)
+            assert int(m.num_batches_tracked) == 3 and not m.training
+        assert_close(_norm_state(others), before_others, rtol=0, atol=0)  # the critic's untouched
+    assert_close(_norm_state(norms), before, rtol=0, atol=0)  # statistics, momenta and modes put back
+    assert torch.equal(torch.get_rng_state(), rng)  # the run's random numbers did not move
+    for m in norms:
+        assert not torch.equal(m.running_mean, inputs[m][0].mean((0, 2, 3)))
+
+
+def test_standing_statistics_leave_a_batch_norm_the_draw_does_not_run():
+    trainer = _dcgan_trainer(EMASettings(0.5, 0, player="discriminator", bn_batches=2))  # the critic averaged
+    trainer.step()
+    average, programs = trainer.players.average, trainer.programs
+    norms = average.batch_norms(programs)
+    assert norms  # the critic's batch norms: generating samples does not run them
+    before = _norm_state(norms)
+    with average.swapped_in(programs):
+        assert_close(_norm_state(norms), before, rtol=0, atol=0)
+
+
 def test_a_run_with_ema_samples_and_scores_its_average_and_resumes_bit_for_bit(tmp_path, capsys):
     args = TINY + ["train.ema=0.9", "train.ema_start=3", "train.checkpoint_every=10"]
     whole = train(RING, args + ["train.steps=20"], out=str(tmp_path / "whole"))
