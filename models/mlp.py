@@ -22,8 +22,8 @@ from unigen.programs import DataInfo
 from unigen.registry import MODELS
 from unigen.settings import bounded, choice, count
 
-from .nets import (CODE_PRIORS, SPECTRAL_NORM, CodePosterior, Discriminator, FlatNet, GaussianGuide, Labels,
-                   LatentModel, build_codes, latent_discriminator, latent_features, leaky_relu, mlp, num_classes_for)
+from .nets import (CODE_PRIORS, JOINT_CRITICS, SPECTRAL_NORM, CodePosterior, Discriminator, FlatNet, GaussianGuide,
+                   Labels, LatentModel, build_codes, latent_discriminator, latent_features, leaky_relu, mlp, num_classes_for)
 from .spec import ModelSpec, Networks
 
 LIKELIHOODS = ("delta", "normal")
@@ -63,6 +63,9 @@ class MLP(ModelSpec):
     :param code_prior: prior of the continuous code, ``"uniform"`` (:math:`U(-1, 1)`) or ``"normal"``.
     :param spectral_norm: spectral normalisation (Miyato et al., 2018; :mod:`unigen.models.nets`): ``"critic"`` of
         the critics' Linear layers, ``"all"`` of the generator or decoder too, ``"none"``: off.
+    :param joint_critic: the form of a joint critic D(x, z) (ALI, BiGAN): ``"features"`` (feature networks of x and
+        z, concatenated, then a head) or ``"concat"`` (one MLP on concat(x, z), dropout 0.2 on the inputs and 0.5
+        hidden, IshmaelBelghazi/ALI's 2-D form; :class:`~unigen.models.nets.JointCritic`).
     """
 
     z_dim: int = count(8, hi=100_000)
@@ -76,6 +79,7 @@ class MLP(ModelSpec):
     code_dim: int = count(0, lo=0, hi=100_000)
     code_prior: str = choice("uniform", CODE_PRIORS)
     spectral_norm: str = choice("none", SPECTRAL_NORM)
+    joint_critic: str = choice("features", JOINT_CRITICS)
 
     def networks(self, info: DataInfo) -> Networks:
         if len(info.shape) != 1:

@@ -352,15 +352,59 @@ def latent_features(z_dim: int, hidden: int, labels: Labels) -> FlatNet:
     return FlatNet(mlp([z_dim + labels.dim, hidden], act=leaky_relu, final_act=True), labels)
 
 
+#: the forms of a joint critic (``joint_critic``, :class:`unigen.models.spec.Networks`): ``"features"`` (each input
+#: through its own feature network, then a head) or ``"concat"`` (one MLP on the concatenated raw inputs, with
+#: dropout: the reference form of Dumoulin et al.'s 2-D mixture)
+JOINT_CRITICS = ("features", "concat")
+#: the reference's dropout of the ``"concat"`` form: on the critic's inputs, on the input of every later layer
+#: (IshmaelBelghazi/ALI, ``experiments/ali_mixture.py``)
+CONCAT_DROPOUT = (0.2, 0.5)
+
+
 class JointCritic(nn.Module):
     r"""A critic on several inputs, ``critic(v_1, ..., v_n, c=None) -> logits (batch,)``: each input through
-    its own features ``(v, c) -> (batch, width_i)``, concatenated, then ``Linear → LeakyReLU → Linear``.
-    With inputs ``(x, z)`` it is ALI's joint discriminator :math:`D(x, z)` (Dumoulin et al., 2017)."""
+    its own features ``(v, c) -> (batch, width_i)``, concatenated, then an MLP head (LeakyReLU 0.2) of ``depth``
+    hidden layers of ``hidden`` units. With inputs ``(x, z)`` it is ALI's joint discriminator :math:`D(x, z)`
+    (Dumoulin et al., 2017).
 
-    def __init__(self, features: Sequence[nn.Module], width: int, hidden: int):
+    ``dropout = (p_in, p_hidden)`` puts ``Dropout(p_in)`` on the head's input and ``Dropout(p_hidden)`` on the
+    input of each later Linear layer (active in training mode only); ``(0, 0)``, the default, adds no module, so
+    the default head is ``Linear → LeakyReLU → Linear`` with the parameter names it always had.
+
+    Two forms, built by :class:`unigen.models.spec.Networks` (its ``joint_critic`` setting):
+
+    * ``"features"``: the spec's feature networks (the discriminator's body for ``x``, one layer for ``z``: see
+      :func:`latent_features`), then a one-layer head, no dropout;
+    * ``"concat"`` (:meth:`concat`): the raw inputs flattened and concatenated, the one-hot label appended once,
+      then one MLP with dropout 0.2 on its inputs and 0.5 on its hidden layers (:data:`CONCAT_DROPOUT`): the form
+      of the reference code's 2-D mixture (IshmaelBelghazi/ALI), where ``x`` and ``z`` get the same capacity.
+    """
+
+    def __init__(self, features: Sequence[nn.Module], width: int, hidden: int, depth: int = 1,
+                 dropout: tuple[float, float] = (0.0, 0.0)):
         super().__init__()
+        if depth < 1:
+            raise UserError(f"a joint critic needs depth >= 1 hidden layer, got {depth}")
+        if not all(0 <= p < 1 for p in dropout):
+            raise UserError(f"a joint critic's dropout must lie in [0, 1), got {tuple(dropout)}")
         self.features = nn.ModuleList(features)
-        self.head = mlp([width, hidden, 1], act=leaky_relu)
+        self.head = mlp([width] + [hidden] * depth + [1], act=leaky_relu)
+        p_in, p_hidden = dropout
+        if p_in or p_hidden:  # a dropout before every Linear: p_in before the first, p_hidden before the others
+            layers: List[nn.Module] = []
+            for i, layer in enumerate(self.head):
+                if isinstance(layer, nn.Linear):
+                    layers.append(nn.Dropout(p_in if i == 0 else p_hidden))
+                layers.append(layer)
+            self.head = nn.Sequential(*layers)
+
+    @classmethod
+    def concat(cls, widths: Sequence[int], labels: "Labels", hidden: int, depth: int,
+               dropout: tuple[float, float] = CONCAT_DROPOUT) -> "JointCritic":
+        r"""The reference form: ``MLP(flatten(v_1) ⊕ … ⊕ flatten(v_n) ⊕ onehot(c))`` with dropout; ``widths``: each
+        input's flattened width; ``labels``: the label conditioning (appended once, after the first input)."""
+        inputs = [FlatNet(nn.Identity(), labels if i == 0 else Labels(None)) for i in range(len(widths))]
+        return cls(inputs, sum(widths) + labels.dim, hidden, depth, dropout)
 
     def forward(self, *inputs: Tensor) -> Tensor:
         n = len(self.features)  # the label, when given, follows the inputs (as ``with_condition`` passes it)
