@@ -244,7 +244,9 @@ def advance_schedules(schedulers: dict, updates: dict[str, int]) -> None:
 
     The schedule counts steps, not applied updates: a step whose update was skipped (``train.on_nan=skip``) or
     replayed from a graph moves it too, so torch's warning that the scheduler stepped before its optimiser
-    does not apply and is silenced here."""
+    does not apply and is silenced here. Nothing to move (constant rates): no work a step."""
+    if not schedulers:
+        return
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=re.escape("Detected call of `lr_scheduler.step()` before"))
         for player, scheduler in schedulers.items():

@@ -13,8 +13,6 @@ reads those outside the step.
 """
 from __future__ import annotations
 
-from contextlib import nullcontext
-from functools import partial
 from typing import Callable
 
 import pyro
@@ -123,28 +121,31 @@ class Trainer:
         if not self.programs.training:  # Module.train() walks every submodule: only when needed
             self.programs.train()
         out: dict[str, Tensor] = {}
-        with pyro.validation_enabled(False):  # a host sync, and it refuses a Bernoulli decoder's fakes
-            phases = self.strategy.phases()
-            if self.parallel is None and self.execution.one_graph(phases):
-                out = self.run_phases_once(phases)
-            else:
-                for i, phase in enumerate(phases):
-                    out.update(self.run_phase(phase, i))
+        phases = self.strategy.phases()
+        if self.parallel is None and self.execution.one_graph(phases):
+            out = self.run_phases_once(phases)
+        else:
+            for i, phase in enumerate(phases):
+                out.update(self.run_phase(phase, i))
         self.watch.after_step(add=not self.execution.in_graph)  # one fused norm of every weight and loss
         self.progress.add_(1.0)  # in place: a captured step replays it
         return out
 
     def run_phase(self, phase: Phase, key=None) -> dict[str, Tensor]:
         """Run one phase ``phase.repeats`` times, each on a fresh batch (traced: graph ``key``); the last values."""
-        roles = {r for p in phase.players for r in self.strategy.players[p]}
-        run = partial(self.execution.update, key, self.update)
-        with self.parallel.active(roles) if self.parallel else nullcontext():
-            for _ in range(phase.repeats):
-                values = run(phase, self.sample_batch())
-                if not self.watch.skip:  # (skip mode checks each update's losses before it applies it)
-                    for player in phase.players:
-                        self.watch.loss(player, values[player])
-            return values
+        if self.parallel:  # DDP: only the phase's roles synchronise their gradients
+            with self.parallel.active({r for p in phase.players for r in self.strategy.players[p]}):
+                return self._repeat(phase, key)
+        return self._repeat(phase, key)
+
+    def _repeat(self, phase: Phase, key) -> dict[str, Tensor]:
+        update, watch = self.execution.update, self.watch
+        for _ in range(phase.repeats):
+            values = update(key, self.update, phase, self.sample_batch())
+            if not watch.skip:  # (skip mode checks each update's losses before it applies it)
+                for player in phase.players:
+                    watch.loss(player, values[player])
+        return values
 
     def run_phases_once(self, phases: list[Phase]) -> dict[str, Tensor]:
         """Every phase once (none repeats), their batches drawn first: one call of the execution (traced: one
@@ -167,7 +168,9 @@ class Trainer:
         """One update of the phase's players on ``batch``: losses, backward passes, optimiser steps (the
         non-finite check is the step's: :meth:`eager_step`)."""
         watch, in_graph, params = self.watch, self.execution.in_graph, self.params
-        with self.precision.autocast():
+        # Pyro's validation off: a host sync, and it refuses a Bernoulli decoder's fakes (here, not around the step:
+        # a traced update runs this Python only when it is traced)
+        with self.precision.autocast(), pyro.validation_enabled(False):
             values = phase.loss(self.programs, batch)
         for i, player in enumerate(phase.players):
             for q in params[player]:  # Optimizer.zero_grad(set_to_none=True), without its dynamo-disabling
