@@ -28,9 +28,12 @@ class Paired:
     metric: str
     higher: bool  # whether a larger value is the paper's direction
     diffs: tuple[float, ...]  # method − baseline per shared seed
+    ties: bool = False  # whether a tie holds ("at least as many"; by default a tie counts against the claim)
 
     @property
     def wins(self) -> int:
+        if self.ties:
+            return sum(d >= 0 if self.higher else d <= 0 for d in self.diffs)
         return sum(d > 0 if self.higher else d < 0 for d in self.diffs)
 
     @property
@@ -41,6 +44,7 @@ class Paired:
         """The claim in words. A run that diverged (a score of ±inf, its difference ±inf, or nan when both did)
         still counts by its sign; the spread is over the finite differences, and the others are counted apart."""
         n, word = len(self.diffs), "above" if self.higher else "below"
+        word = f"at or {word}" if self.ties else word
         finite = [d for d in self.diffs if math.isfinite(d)]
         spread = (fmt_mean_std(statistics.fmean(finite), statistics.stdev(finite)) if len(finite) > 1 else
                   fmt_value(finite[0]) if finite else "none")
@@ -50,11 +54,13 @@ class Paired:
                 f"(paired difference {spread}{over})")
 
 
-def paired(rows: list[Row], method: str, baseline: str, metric: str, higher: bool = True) -> Paired:
-    """The per-seed differences ``method − baseline`` of ``metric`` over the seeds both ran."""
+def paired(rows: list[Row], method: str, baseline: str, metric: str, higher: bool = True,
+           ties: bool = False) -> Paired:
+    """The per-seed differences ``method − baseline`` of ``metric`` over the seeds both ran (``ties``: a tie
+    holds)."""
     a = {r.seed: r.value for r in rows if r.method == method and r.metric == metric}
     b = {r.seed: r.value for r in rows if r.method == baseline and r.metric == metric}
-    return Paired(method, baseline, metric, higher, tuple(a[s] - b[s] for s in sorted(a.keys() & b.keys())))
+    return Paired(method, baseline, metric, higher, tuple(a[s] - b[s] for s in sorted(a.keys() & b.keys())), ties)
 
 
 def level(rows: list[Row], method: str, metric: str, threshold: float, higher: bool = False) -> Paired:

@@ -234,3 +234,13 @@ def test_a_diverged_seed_counts_by_its_sign_and_is_named_apart_in_any_verdict():
     text = claim.describe()
     assert "in 3 of 5 seeds" in text and "over the 3 with finite scores; 2 diverged" in text
     assert "difference -0.7 ± 2.5 over" in text  # mean and std of −3, −1, 2 (fmt_mean_std: to the std's digit)
+
+
+def test_a_claim_of_at_least_holds_on_a_tie_and_says_so():
+    from unigen.experiments.verdict import paired
+
+    rows = [Row(m, "modes", v, s) for s, (a, b) in enumerate([(25, 25), (25, 24), (24, 25)]) for m, v in (("A", a),
+                                                                                                         ("B", b))]
+    strict, tied = paired(rows, "A", "B", "modes"), paired(rows, "A", "B", "modes", ties=True)
+    assert (strict.wins, tied.wins) == (1, 2)
+    assert "A at or above B on modes in 2 of 3 seeds" in tied.describe() and "at or" not in strict.describe()
