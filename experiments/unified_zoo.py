@@ -675,6 +675,26 @@ def tuning_sentence(table: Table, d: str, names: list[str], metric: str) -> str:
             f"the rank correlation of the two orders is ρ = {fmt(rho)}; best out of the box {top_d}, best tuned {top_t}.")
 
 
+def timing_caveat(res: dict, seeds: list[int]) -> str:
+    """What the time columns are: each training's own wall time, taken as it ran beside the other worker and
+    whatever else shared the machine, so its spread over the seeds of one configuration (the same work) measures
+    the machine's load, not the strategy; the largest such spread is stated."""
+    by: dict[tuple, list[float]] = {}
+    for (d, s, lr, seed), r in res.items():
+        if seed in seeds and not r["failed"]:
+            by.setdefault((d, s, lr), []).append(max(r["train_s"] - r["compile_s"], 1e-9))
+    spread = {k: max(v) / min(v) for k, v in by.items() if len(v) > 1}
+    text = ("\"train s\" and \"updates/s\" are each training's own wall time, measured as it ran beside the other "
+            "worker and any other work on the machine, not in a controlled benchmark (speed is measured in "
+            "benchmarks/RESULTS.md)")
+    if not spread:
+        return text + "."
+    (d, s, lr), worst = max(spread.items(), key=lambda kv: kv[1])
+    return (text + f": the same configuration's time differed over its seeds by up to {worst:.1f}× ({s} on "
+            f"{DATA_LABELS.get(d, d)} at lr {lr:g}: {', '.join(f'{t:.0f}' for t in sorted(by[d, s, lr]))} s), so "
+            f"compare them across strategies only where the gaps are far larger than that.")
+
+
 def setup_notes(ctx: Context, p: dict, mode: str, datasets: list[str], apply: dict, refused: dict, res: dict,
                 lrs: tuple, tuning_seeds: list[int], image: str, clf_accuracy: float | None, wall: float) -> list[str]:
     out = []
@@ -714,6 +734,7 @@ def setup_notes(ctx: Context, p: dict, mode: str, datasets: list[str], apply: di
                f"(with their evaluation) took {job_s / 60:.1f} min summed over the jobs, as recorded when each was "
                f"computed (those taken from the cache included), of which {compile_s / 60:.1f} min compiling the "
                f"traced steps; this invocation {wall / 60:.1f} min of wall time.")
+    out.append(timing_caveat(res, ctx.seeds))
     sizes = [f"ring and grid 50,000 training points, {p['n_2d']:,} samples and as many held-out points for the mode "
              f"and W1 metrics, {p['n_bound_2d']:,} held-out points for the bounds (K = {p['k']})"]
     if clf_accuracy is not None:
