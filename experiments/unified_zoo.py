@@ -67,7 +67,7 @@ SETTINGS = ("default", "tuned")
 # metric names (columns of the table)
 MODES, HQ, KL, SW1 = "modes", "high-quality %", "KL(modes‖U)", "sliced W1"
 ELBO, REC, PROBE = "test ELBO", "reconstruction MSE", "linear probe on z %"
-LR, TRAIN_S, UPS = "lr", "train s", "updates/s"
+LR, TRAIN_S, UPS, SPEED = "lr", "train s", "updates/s", "updates/s, CPU time"
 #: metrics where a higher value is better (every other one: lower is better)
 HIGHER = {MODES, HQ, ELBO, PROBE}
 
@@ -85,19 +85,19 @@ SCHED = {
                   mlp=dict(z_dim=2, hidden=16, depth=2, disc_hidden=16),
                   vae=dict(z_dim=4, hidden=32, disc_hidden=32),
                   n_2d=200, n_bound_2d=50, k=4, n_images=64, n_real=200, n_bound_image=20, probe_train=500,
-                  is_splits=2),
+                  is_splits=2, speed_steps={"2d": 2, "image": 2}),
     "cpu": dict(two_d=TWO_D, steps={"ring": 1500, "grid": 2000, "image": 700}, batch={"2d": 256, "image": 64},
                 lrs=(2e-4, 6e-4, 2e-3), tuning_seeds=1, tune_image=True, compile="trace",
                 mlp=dict(z_dim=2, hidden=128, depth=3, disc_hidden=128),
                 vae=dict(z_dim=20, hidden=400, disc_hidden=400),
                 n_2d=2500, n_bound_2d=1000, k=100, n_images=2000, n_real=5000, n_bound_image=500, probe_train=5000,
-                is_splits=10),
+                is_splits=10, speed_steps={"2d": 300, "image": 100}),
     "gpu": dict(two_d=TWO_D, steps={"ring": 4000, "grid": 8000, "image": 5000}, batch={"2d": 256, "image": 64},
                 lrs=(1e-4, 2e-4, 6e-4, 2e-3), tuning_seeds=2, tune_image=True, compile="trace",
                 mlp=dict(z_dim=2, hidden=128, depth=3, disc_hidden=128),
                 vae=dict(z_dim=20, hidden=400, disc_hidden=400),
                 n_2d=2500, n_bound_2d=2500, k=1000, n_images=10000, n_real=10000, n_bound_image=2000,
-                probe_train=10000, is_splits=10),
+                probe_train=10000, is_splits=10, speed_steps={"2d": 300, "image": 100}),
 }
 
 PROTOCOL = """
@@ -138,7 +138,9 @@ for programs with a guide the test ELBO and IWAE(K) bound (nats per image; the B
 levels as binary cross-entropy) and, as every guide here is an encoder, the per-pixel reconstruction MSE of the
 test digits (z ~ q(z|x), the decoder's mean) and a linear probe (multinomial logistic regression on the
 standardised encoder mean, fitted on training digits, accuracy on the test digits). "lr": the rate of the row;
-"train s": training wall time without compilation; "updates/s": generator (model) updates per second. A run
+"train s": training wall time without compilation; "updates/s": generator (model) updates per second of it;
+"updates/s, CPU time": the same rate measured apart, at the default settings (seed 0), over 300 steps on the 2-D
+sets and 100 on images after three warm-up steps, in the process's CPU time (one torch thread). A run
 stopped by a non-finite loss scores 0 modes and 0 % high quality, +inf for distances, −inf for bounds and NaN
 for IS and the probe. Rows: mean ± std over the reported seeds; `values` in the JSON hold each seed.
 """
@@ -251,6 +253,36 @@ def train_and_measure(data: str, strategy: str, lr: float, seed: int, p: dict, d
     return {"metrics": metrics, "samples": samples, "failed": failed,
             "updates": {player: int(n) * steps for player, n in trainer.updates.items()}, "steps": steps,
             "train_s": train_s, "compile_s": compile_s, "seconds": time.perf_counter() - start}
+
+
+def speed(data: str, strategy: str, p: dict, device: str) -> dict:
+    """The controlled speed of ``strategy`` on ``data`` at its default settings (seed 0): ``fit`` over
+    ``p["speed_steps"]`` strategy steps after warm-up steps (tracing and compiling), timed in the process's CPU
+    time on a CPU (one torch thread: its compute, whatever else shares the machine), in synchronised wall time on
+    CUDA. ``{"steps_per_s": ..., "steps": ...}``; NaN where the run stops on a non-finite loss."""
+    _threads()
+    trainer = build(resolve(config(data, strategy, DEFAULT_LR, 0, p, device))).trainer()
+    n, warm = p["speed_steps"][kind(data)], 3
+    cuda = trainer.device.type == "cuda"
+    try:
+        trainer.fit(warm, log_every=10 ** 9, progress=False)
+        torch.cuda.synchronize() if cuda else None
+        clock = time.perf_counter if cuda else time.process_time
+        t0 = clock()
+        trainer.fit(warm + n, log_every=10 ** 9, progress=False)
+        torch.cuda.synchronize() if cuda else None
+        rate = n / max(clock() - t0, 1e-9)
+    except NonFiniteError:
+        rate = math.nan
+    return {"steps_per_s": rate, "steps": n}
+
+
+def _speeds(ctx: Context, jobs: list[tuple], p: dict) -> dict[tuple, float]:
+    """:func:`speed` of each ``(data, strategy)``, cached like the trainings."""
+    keys = [["speed", config(d, s, DEFAULT_LR, 0, p, ctx.device), p["speed_steps"], strategy_key(s), ctx.quick]
+            for d, s in jobs]
+    results = cached_jobs(ctx, speed, [(d, s, p, ctx.device) for d, s in jobs], keys)
+    return {job: r["steps_per_s"] for job, r in zip(jobs, results)}
 
 
 def _bounds(built, test: TensorData, n: int, k: int) -> dict[str, float]:
@@ -393,9 +425,12 @@ def run(ctx: Context) -> list[Row]:
     stage2 = [(d, s, chosen[d, s], seed) for (d, s) in chosen for seed in ctx.seeds]
     res.update(_run_cached(ctx, [j for j in stage2 if j not in res], p))
 
+    # the controlled speed, one measurement per strategy and data set (the rate does not change a step's work)
+    speeds = _speeds(ctx, [(d, s) for d in datasets for s in apply[d]], p)
     rows: list[Row] = []
     for d in datasets:
         for s in apply[d]:
+            rows.append(Row(label(d, s, "default"), SPEED, speeds[d, s], ctx.seeds[0]))
             for setting in SETTINGS:
                 if setting == "tuned" and not tuned_on[d]:
                     continue
@@ -427,7 +462,7 @@ def run(ctx: Context) -> list[Row]:
 def columns_in_order(rows: list[Row]) -> list[Row]:
     """The rows reordered (stably) so that the table's columns come as: the 2-D metrics, the image metrics, the
     bounds and encoder metrics, then the rate and the timing (the table orders columns by first appearance)."""
-    last = (LR, TRAIN_S, UPS)
+    last = (LR, TRAIN_S, UPS, SPEED)
     def rank(metric: str) -> int:
         if metric in last:
             return 10 + last.index(metric)
@@ -685,14 +720,17 @@ def timing_caveat(res: dict, seeds: list[int]) -> str:
             by.setdefault((d, s, lr), []).append(max(r["train_s"] - r["compile_s"], 1e-9))
     spread = {k: max(v) / min(v) for k, v in by.items() if len(v) > 1}
     text = ("\"train s\" and \"updates/s\" are each training's own wall time, measured as it ran beside the other "
-            "worker and any other work on the machine, not in a controlled benchmark (speed is measured in "
-            "benchmarks/RESULTS.md)")
+            "worker and any other work on the machine; \"updates/s, CPU time\" is the controlled measurement "
+            "(`unified_zoo.speed`: each strategy at its defaults, seed 0, strategy steps through `Trainer.fit` after three "
+            "warm-up steps, timed in the process's CPU time with one torch thread, so other work on the machine "
+            "does not enter it; on CUDA in synchronised wall time)")
     if not spread:
         return text + "."
     (d, s, lr), worst = max(spread.items(), key=lambda kv: kv[1])
-    return (text + f": the same configuration's time differed over its seeds by up to {worst:.1f}× ({s} on "
-            f"{DATA_LABELS.get(d, d)} at lr {lr:g}: {', '.join(f'{t:.0f}' for t in sorted(by[d, s, lr]))} s), so "
-            f"compare them across strategies only where the gaps are far larger than that.")
+    return (text + f". A training's own time differed over the seeds of one configuration (the same work) by up to "
+            f"{worst:.1f}× ({s} on {DATA_LABELS.get(d, d)} at lr {lr:g}: "
+            f"{', '.join(f'{t:.0f}' for t in sorted(by[d, s, lr]))} s): compare strategies' speed by the CPU-time "
+            f"column.")
 
 
 def setup_notes(ctx: Context, p: dict, mode: str, datasets: list[str], apply: dict, refused: dict, res: dict,

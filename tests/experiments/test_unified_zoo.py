@@ -172,6 +172,10 @@ def test_quick_run_lists_every_applicable_strategy_a_new_one_included(tmp_path, 
     assert ("ring · elbo (default)", zoo.iwae_name(4)) in value and ("ring · ns_gan (default)", zoo.iwae_name(4)) not in value
     assert ("MNIST · elbo (default)", zoo.PROBE) in value and ("MNIST · ns_gan (default)", zoo.REC) not in value
     assert all(math.isfinite(value[(m, zoo.UPS)]) and value[(m, zoo.UPS)] > 0 for m in methods)
+    # the controlled speed: once per strategy and data set, on its default row
+    speeds = {m for (m, metric) in value if metric == zoo.SPEED}
+    assert speeds == {m for m in methods if m.endswith("(default)")}
+    assert all(value[(m, zoo.SPEED)] > 0 for m in speeds)
     for needle in ("Reading, ring (tuned)", "Mode coverage, ring (tuned)", "Importance weighting, ring (tuned): iwae vs elbo",
                    "MonoFlow's h", "Updates per strategy step", "wgan: discriminator 5, generator 1", "Hardware:",
                    "Chosen rate, ring", "Quick mode"):
