@@ -767,7 +767,8 @@ def setup_notes(ctx: Context, p: dict, mode: str, datasets: list[str], apply: di
     job_s = sum(r["seconds"] for r in res.values())
     workers = max(1, int(os.environ.get(WORKERS_ENV, "1") or 1))
     compile_s = sum(r["compile_s"] for r in res.values())
-    out.append(f"Hardware: {cpu}, {cores} cores on the machine; {workers} worker process(es) ($UNIGEN_WORKERS), "
+    out.append(f"Hardware: {cpu}, {cores} cores on the machine; {workers} worker process(es) in this invocation "
+               f"($UNIGEN_WORKERS; results taken from the cache were computed by earlier ones, with their own), "
                f"{torch.get_num_threads()} torch thread(s) per job (OMP_NUM_THREADS). Compute: {len(res)} trainings "
                f"(with their evaluation) took {job_s / 60:.1f} min summed over the jobs, as recorded when each was "
                f"computed (those taken from the cache included), of which {compile_s / 60:.1f} min compiling the "
