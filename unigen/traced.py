@@ -307,8 +307,9 @@ class TracedStep:
             raise UserError(f"{self.name} could not be traced into one graph ({first[:200]}); it reads tensor "
                             f"values on the host; use train.compile=none") from e
         graph_passes.drop_profiler_marks(gm)
+        compiled = self.backend == "inductor"
         hosts, cache = [], ""
-        if self.backend == "inductor":
+        if compiled:
             hosts = graph_passes.decompose_adam(gm, state + given, self.adam_scalars)
             graph_passes.norms_as_sums(gm)
             device = next((t.device for t in state + given if t.device.type != "cpu"), CPU)
@@ -318,14 +319,12 @@ class TracedStep:
         kept = graph_passes.drop_unused_inputs(gm)
         state = [t for t, k in zip(state, kept) if k]
         used = kept[-len(given) - len(hosts):] if given or hosts else []
-        run = gm if self.backend != "inductor" else None
-        if self.backend == "inductor":
+        run = gm
+        if compiled:
             run, cache = self._compiled(gm, state + [t for t, k in zip(given + [h.scalars for h in hosts], used)
                                                      if k])
-        run = _skipping(run, used)
-        self.graphs[sig] = (run, state, _rebuilder(holder["spec"]), hosts)
+        self.graphs[sig] = (_skipping(run, used), state, _rebuilder(holder["spec"]), hosts)
         self.traces += 1
-        compiled = self.backend == "inductor"
         self._report(sig, time.perf_counter() - start, "traced and compiled" if compiled else "traced", cache)
 
     def _compiled(self, gm: torch.fx.GraphModule, inputs: list[Tensor]):
