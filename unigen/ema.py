@@ -80,6 +80,9 @@ class WeightAverage:
         self.num_classes: int | None = None  # labels for the standing-statistics draws of a conditional model
         self.values = [p.detach().clone() for p in params]
         self.step = 0  # the strategy step the average has reached
+        # the last standing statistics: (programs, step) they were drawn for, and each norm's buffers; a checkpoint,
+        # the samples and the evaluation at one step reuse them (they depend only on the average and the seed)
+        self._standing: tuple[tuple[int, int], list[list[torch.Tensor]]] | None = None
         self._lerp = get_ema_multi_avg_fn(settings.decay)
 
     @torch.no_grad()
@@ -90,7 +93,7 @@ class WeightAverage:
             torch._foreach_copy_(self.values, current)
         else:
             self._lerp(self.values, current, None)
-        self.step = step
+        self.step, self._standing = step, None
 
     @contextmanager
     def swapped_in(self, programs: nn.Module | None = None):
@@ -115,8 +118,9 @@ class WeightAverage:
     @contextmanager
     def standing_statistics(self, programs: nn.Module):
         """Inside the block the player's batch norms hold the statistics of the current weights over
-        ``settings.bn_batches`` batches of :data:`STANDING_BATCH` model samples; their own statistics, momenta
-        and every module's mode again after it."""
+        ``settings.bn_batches`` batches of :data:`STANDING_BATCH` model samples (drawn once per step of the
+        average: a later block at the same step reuses them); their own statistics again after it. Momenta and
+        every module's mode are the caller's inside the block and after it."""
         from unigen.scoring import generate  # (scoring imports the programs; ema stays light)
 
         norms = self.batch_norms(programs) if self.settings.bn_batches else []
@@ -126,7 +130,14 @@ class WeightAverage:
         modes = [(m, m.training) for m in programs.modules()]
         saved = [(m, m.momentum, [b.clone() for b in m.buffers(recurse=False)]) for m in norms]
         device = norms[0].running_mean.device
+        key = (id(programs), self.step)
         try:
+            if self._standing is not None and self._standing[0] == key:  # drawn already for this average
+                with torch.no_grad():
+                    for m, buffers in zip(norms, self._standing[1]):
+                        torch._foreach_copy_(list(m.buffers(recurse=False)), buffers)
+                yield
+                return
             with torch.no_grad(), torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
                 torch.manual_seed(STANDING_SEED)
                 programs.eval()
@@ -139,11 +150,12 @@ class WeightAverage:
                                                                         device=device)
                     generate(programs, STANDING_BATCH, c)
                 for m, momentum, buffers in saved:
+                    m.momentum = momentum
                     if int(m.num_batches_tracked) == 0:  # not run by the draw (an encoder's): its own statistics
                         torch._foreach_copy_(list(m.buffers(recurse=False)), buffers)
-                        m.momentum = momentum
             for m, training in modes:
                 m.training = training
+            self._standing = (key, [[b.clone() for b in m.buffers(recurse=False)] for m in norms])
             yield
         finally:
             with torch.no_grad():
@@ -165,6 +177,7 @@ class WeightAverage:
     def load_state_dict(self, state: dict | None) -> None:
         """Restore :meth:`state_dict`; without one (a checkpoint of a run without EMA) start from the current
         weights."""
+        self._standing = None
         if state is None:
             self.values = [p.detach().clone() for p in self.params]
             return

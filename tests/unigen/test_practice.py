@@ -105,6 +105,28 @@ def test_standing_statistics_are_the_averaged_generators_batch_statistics_and_ar
         assert not torch.equal(m.running_mean, inputs[m][0].mean((0, 2, 3)))
 
 
+def test_standing_statistics_are_drawn_once_per_step_of_the_average(monkeypatch):
+    import unigen.scoring
+
+    trainer = _dcgan_trainer(EMASettings(0.5, 0, bn_batches=2))
+    trainer.step()
+    average, programs = trainer.players.average, trainer.programs
+    norms = average.batch_norms(programs)
+    with average.swapped_in(programs):
+        first = _norm_state(norms)
+
+    def no_draw(*args, **kwargs):
+        raise AssertionError("standing statistics drawn again for the same step")
+
+    monkeypatch.setattr(unigen.scoring, "generate", no_draw)
+    with average.swapped_in(programs):  # a checkpoint, the samples and the evaluation at one step: drawn once
+        assert_close(_norm_state(norms), first, rtol=0, atol=0)
+    monkeypatch.undo()
+    trainer.step()  # the average moved: drawn again
+    with average.swapped_in(programs):
+        assert not torch.equal(norms[0].running_mean, first[0][0])
+
+
 def test_standing_statistics_leave_a_batch_norm_the_draw_does_not_run():
     trainer = _dcgan_trainer(EMASettings(0.5, 0, player="discriminator", bn_batches=2))  # the critic averaged
     trainer.step()
