@@ -198,11 +198,10 @@ def verdict_line(rows: list[Row]) -> str:
 
 def paired(by: dict, variant: str, fraction: float, seeds: list[int]) -> tuple[int, int, float]:
     """Seeds where ``variant``'s FID is below the plain NS-GAN's, the seeds compared, and the mean paired
-    difference (variant − NS-GAN; negative: better)."""
-    diffs = [by[(variant, fraction, s)]["fid"] - by[("NS-GAN", fraction, s)]["fid"] for s in seeds]
-    finite = [d for d in diffs if math.isfinite(d)]
-    mean = sum(finite) / len(finite) if finite else math.nan
-    return sum(d < 0 for d in diffs), len(diffs), mean
+    difference over the seeds where neither diverged (variant − NS-GAN; negative: better)."""
+    claim = Paired(variant, "NS-GAN", "FID", False,
+                   tuple(by[(variant, fraction, s)]["fid"] - by[("NS-GAN", fraction, s)]["fid"] for s in seeds))
+    return claim.wins, len(claim.diffs), claim.mean
 
 
 def notes(by: dict, p: dict, seeds: list[int], mode: str) -> list[str]:

@@ -439,7 +439,7 @@ def run(ctx: Context) -> list[Row]:
                     r = res[(d, s, lr, seed)]
                     method = label(d, s, setting)
                     rows += [Row(method, metric, float(v), seed) for metric, v in r["metrics"].items()]
-                    run_s = max(r["train_s"] - r["compile_s"], 1e-9)
+                    run_s = run_seconds(r)
                     rows += [Row(method, LR, lr, seed), Row(method, TRAIN_S, run_s, seed),
                              Row(method, UPS, r["steps"] / run_s, seed)]
     rows = columns_in_order(rows)
@@ -710,6 +710,11 @@ def tuning_sentence(table: Table, d: str, names: list[str], metric: str) -> str:
             f"the rank correlation of the two orders is ρ = {fmt(rho)}; best out of the box {top_d}, best tuned {top_t}.")
 
 
+def run_seconds(result: dict) -> float:
+    """A training's own wall time without its one-off tracing and compiling (the time columns' seconds)."""
+    return max(result["train_s"] - result["compile_s"], 1e-9)
+
+
 def timing_caveat(res: dict, seeds: list[int]) -> str:
     """What the time columns are: each training's own wall time, taken as it ran beside the other worker and
     whatever else shared the machine, so its spread over the seeds of one configuration (the same work) measures
@@ -717,7 +722,7 @@ def timing_caveat(res: dict, seeds: list[int]) -> str:
     by: dict[tuple, list[float]] = {}
     for (d, s, lr, seed), r in res.items():
         if seed in seeds and not r["failed"]:
-            by.setdefault((d, s, lr), []).append(max(r["train_s"] - r["compile_s"], 1e-9))
+            by.setdefault((d, s, lr), []).append(run_seconds(r))
     spread = {k: max(v) / min(v) for k, v in by.items() if len(v) > 1}
     text = ("\"train s\" and \"updates/s\" are each training's own wall time, measured as it ran beside the other "
             "worker and any other work on the machine; \"updates/s, CPU time\" is the controlled measurement "

@@ -40,13 +40,23 @@ class Paired:
     def holds(self) -> bool:
         return bool(self.diffs) and self.wins >= NEED * len(self.diffs)
 
+    @property
+    def finite(self) -> list[float]:
+        """The differences of the seeds where neither run diverged."""
+        return [d for d in self.diffs if math.isfinite(d)]
+
+    @property
+    def mean(self) -> float:
+        """The mean paired difference over :attr:`finite` (NaN when every seed diverged)."""
+        return statistics.fmean(self.finite) if self.finite else math.nan
+
     def describe(self) -> str:
         """The claim in words. A run that diverged (a score of ±inf, its difference ±inf, or nan when both did)
         still counts by its sign; the spread is over the finite differences, and the others are counted apart."""
         n, word = len(self.diffs), "above" if self.higher else "below"
         word = f"at or {word}" if self.ties else word
-        finite = [d for d in self.diffs if math.isfinite(d)]
-        spread = (fmt_mean_std(statistics.fmean(finite), statistics.stdev(finite)) if len(finite) > 1 else
+        finite = self.finite
+        spread = (fmt_mean_std(self.mean, statistics.stdev(finite)) if len(finite) > 1 else
                   fmt_value(finite[0]) if finite else "none")
         diverged = n - len(finite)
         over = f" over the {len(finite)} with finite scores; {diverged} diverged" if diverged else ""
