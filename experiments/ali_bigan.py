@@ -463,32 +463,44 @@ def grid_rows(results: dict[int, dict], cfg: dict) -> tuple[list[Row], dict]:
 
 
 def plot_grid(points: dict, curves: dict, path) -> None:
-    """Rows: methods; columns: data, samples, reconstructions (coloured by the mode of the original x), q(z) of the
-    test points (coloured likewise; the circle: 2 std of the prior); titles: the last checkpoint's numbers."""
-    fig, axes = plt.subplots(len(points), 4, figsize=(12.4, 3.3 * len(points)), squeeze=False, layout="constrained")
-    for row, (method, p) in zip(axes, points.items()):
+    """The test data once (coloured by mode), then a row per method: samples, reconstructions (coloured by the mode
+    of the original x), q(z) of the test points (coloured likewise; the circle: 2 std of the prior); titles: the
+    last checkpoint's numbers."""
+    fig, axes = plt.subplots(len(points) + 1, 3, figsize=(9.6, 3.1 * (len(points) + 1)), squeeze=False,
+                             layout="constrained")
+    first = next(iter(points.values()))
+    axes[0, 0].scatter(first["data"][:, 0], first["data"][:, 1], s=2, c=first["own"].float(), cmap="hsv")
+    axes[0, 0].set_title("test data (colour: its mode)", fontsize=8)
+    _frame(axes[0, 0], 6)
+    axes[0, 1].axis("off")
+    axes[0, 2].axis("off")
+    axes[0, 1].text(0, 0.5, "Each row below: one method.\nReconstructions and codes keep the colour\nof the mode "
+                    "their original x came from:\na colour far from its mode is a wrong inversion.",
+                    fontsize=9, va="center")
+    for row, (method, p) in zip(axes[1:], points.items()):
         colours = p["own"].float()
         st = {**curves[GAN][-1], **curves[method][-1]} if method in (INVERSE, POSTHOC) else curves[method][-1]
-        titles = ("test data (colour: its mode)",
-                  f"samples: {st[RESP]} / {st[MODES]} modes (resp. / HQ), {st[HQ]:.0f} % HQ",
+        titles = (f"samples: {st[RESP]} / {st[MODES]} modes (resp. / HQ), {st[HQ]:.0f} % HQ",
                   f"reconstructions x→z→x: ‖x̂−x‖² {st[REC]:.2f}, {st[REC_MODE]:.0f} % on x's mode",
                   f"q(z) of the test points: MMD² {st[MMD]:.3f}, std {st[ZSTD]:.2f}")
-        row[0].scatter(p["data"][:, 0], p["data"][:, 1], s=2, c=colours, cmap="hsv")
         if "samples" in p:
-            row[1].scatter(p["samples"][:, 0], p["samples"][:, 1], s=2, alpha=0.5, c="tab:blue")
-        row[2].scatter(p["reconstructions"][:, 0], p["reconstructions"][:, 1], s=2, c=colours, cmap="hsv")
-        row[3].scatter(p["z"][:, 0], p["z"][:, 1], s=2, c=colours, cmap="hsv")
-        row[3].add_patch(plt.Circle((0, 0), 2, fill=False, ls="--", color="grey"))
+            row[0].scatter(p["samples"][:, 0], p["samples"][:, 1], s=2, alpha=0.5, c="tab:blue")
+        row[1].scatter(p["reconstructions"][:, 0], p["reconstructions"][:, 1], s=2, c=colours, cmap="hsv")
+        row[2].scatter(p["z"][:, 0], p["z"][:, 1], s=2, c=colours, cmap="hsv")
+        row[2].add_patch(plt.Circle((0, 0), 2, fill=False, ls="--", color="grey"))
         for j, (ax, title) in enumerate(zip(row, titles)):
             ax.set_title(f"{method}\n{title}", fontsize=7)
-            lim = 4 if j == 3 else 6
-            ax.set_xlim(-lim, lim)
-            ax.set_ylim(-lim, lim)
-            ax.set_aspect("equal")
-            ax.grid(alpha=0.3)
+            _frame(ax, 4 if j == 2 else 6)
     fig.suptitle("25-Gaussian grid, first seed, last checkpoint (points outside the frame are cut)", fontsize=9)
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def _frame(ax, lim: float) -> None:
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    ax.grid(alpha=0.3)
 
 
 def plot_curves(results: dict[int, dict], gate: float, path) -> None:
