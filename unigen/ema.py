@@ -48,9 +48,11 @@ class EMASettings:
     player: str = ""
     bn_batches: int = 32
 
-    def for_players(self, players: dict[str, tuple[str, ...]]) -> tuple[str, EMASettings] | None:
-        """``(averaged player, self)`` for a strategy with these players, or ``None`` when off."""
-        return (self.pick(players), self) if self.decay else None
+    def for_players(self, players: dict[str, tuple[str, ...]], num_classes: int | None = None
+                    ) -> tuple[str, EMASettings, int | None] | None:
+        """``(averaged player, self, num_classes)`` for a strategy with these players, or ``None`` when off;
+        ``num_classes``: the labels the standing-statistics draws give a conditional model (``None``: none)."""
+        return (self.pick(players), self, num_classes) if self.decay else None
 
     def pick(self, players: dict[str, tuple[str, ...]]) -> str:
         """The averaged player: the one named, or the one whose roles include the model."""
@@ -75,9 +77,9 @@ STANDING_SEED = 0
 class WeightAverage:
     """The average :math:`\\bar\\theta` of one player's parameters (module docstring)."""
 
-    def __init__(self, player: str, params: list[nn.Parameter], settings: EMASettings):
+    def __init__(self, player: str, params: list[nn.Parameter], settings: EMASettings, num_classes: int | None = None):
         self.player, self.params, self.settings = player, params, settings
-        self.num_classes: int | None = None  # labels for the standing-statistics draws of a conditional model
+        self.num_classes = num_classes  # labels for the standing-statistics draws of a conditional model
         self.values = [p.detach().clone() for p in params]
         self.step = 0  # the strategy step the average has reached
         # the last standing statistics: (programs, step) they were drawn for, and each norm's buffers; a checkpoint,

@@ -177,19 +177,19 @@ class Players:
     :param total_steps: the planned steps, over which schedules run.
     :param capturable: optimiser counts and rates on the device (a CUDA graph replays the updates).
     :param tensor_lr: rates in tensors that a traced graph reads.
-    :param average: ``(player, EMASettings)``: keep an exponential moving average of that player's weights
+    :param average: ``(player, EMASettings, num_classes)``: keep an exponential moving average of that player's weights
         (:mod:`unigen.ema`), moved after every step, or ``None``.
     """
 
     def __init__(self, params: dict[str, list[nn.Parameter]], settings: Callable[[str], OptimConfig], phases,
                  total_steps: int, capturable: bool = False, tensor_lr: bool = False,
-                 average: tuple[str, EMASettings] | None = None):
+                 average: tuple[str, EMASettings, int | None] | None = None):
         self.settings = settings
         updates = {p: sum(ph.repeats for ph in phases if p in ph.players) for p in params}  # per step
         optimizers, schedulers = build_optimizers(params, settings, updates, total_steps, capturable, tensor_lr)
         self.states = {p: PlayerState(params[p], optimizers[p], schedulers.get(p), updates[p]) for p in params}
         self.params, self.optimizers, self.schedulers, self.updates = params, optimizers, schedulers, updates
-        self.average = None if average is None else WeightAverage(average[0], params[average[0]], average[1])
+        self.average = None if average is None else WeightAverage(average[0], params[average[0]], *average[1:])
 
     def __getitem__(self, player: str) -> PlayerState:
         return self.states[player]

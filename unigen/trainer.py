@@ -76,10 +76,9 @@ class Trainer:
         params = discover(programs, strategy, data, self.device, seed, batch_size)  # each player's parameters
         mode = execution_class(compile)  # the execution mode says how optimisers keep their rates
         self.precision = Precision(precision, self.device, compile, strategy.players, skip_nonfinite)
+        labels = data.info.num_classes if data.c is not None else None  # standing statistics draw labels as the data's
         self.players = players = Players(params, settings, strategy.phases(), total_steps, mode.capturable,
-                                         mode.tensor_lr, ema.for_players(strategy.players))
-        if players.average is not None:  # standing statistics draw labels as the data's (unigen.ema)
-            players.average.num_classes = data.info.num_classes if data.c is not None else None
+                                         mode.tensor_lr, ema.for_players(strategy.players, labels))
         self.params, self.updates, self.optimizers, self.schedulers = (players.params, players.updates,
                                                                        players.optimizers, players.schedulers)
         self.watch = FiniteWatch(params, self.device, skip_nonfinite, max_skipped, skip_window)

@@ -49,15 +49,17 @@ def test_the_weight_average_is_the_closed_form_average_of_the_trajectory():
     assert not all(torch.equal(a, b) for a, b in zip(trainer.players.average.values, trajectory[-1]))
 
 
-def _dcgan_trainer(ema: EMASettings) -> Trainer:
+def _dcgan_trainer(ema: EMASettings, conditional: bool = False) -> Trainer:
     from unigen.programs import DataInfo
     from unigen.data.base import TensorData
     from unigen.registry import MODELS, STRATEGIES
 
     torch.manual_seed(0)
-    info = DataInfo(shape=(1, 32, 32), support="symmetric")
-    data = TensorData(2 * torch.rand(64, 1, 32, 32, generator=torch.Generator().manual_seed(0)) - 1, None, info)
-    programs = MODELS.get("dcgan")(ngf=4, ndf=4, z_dim=8).build(info)
+    g = torch.Generator().manual_seed(0)
+    info = DataInfo(shape=(1, 32, 32), num_classes=3 if conditional else None, support="symmetric")
+    c = torch.randint(3, (64,), generator=g) if conditional else None
+    data = TensorData(2 * torch.rand(64, 1, 32, 32, generator=g) - 1, c, info)
+    programs = MODELS.get("dcgan")(ngf=4, ndf=4, z_dim=8, conditional=conditional).build(info)
     return Trainer(programs, STRATEGIES.get("ns_gan")(), data, batch_size=8, optim=OptimConfig(lr=1e-2), ema=ema)
 
 
@@ -103,6 +105,23 @@ def test_standing_statistics_are_the_averaged_generators_batch_statistics_and_ar
     assert torch.equal(torch.get_rng_state(), rng)  # the run's random numbers did not move
     for m in norms:
         assert not torch.equal(m.running_mean, inputs[m][0].mean((0, 2, 3)))
+
+
+def test_standing_statistics_of_a_conditional_generator_draw_the_datas_labels(monkeypatch):
+    import unigen.scoring
+
+    trainer = _dcgan_trainer(EMASettings(0.5, 0, bn_batches=2), conditional=True)
+    trainer.step()
+    average = trainer.players.average
+    assert average.num_classes == 3  # from the data, at construction
+    drawn = []
+    real = unigen.scoring.generate
+    monkeypatch.setattr(unigen.scoring, "generate", lambda programs, n, c=None, **kw: (
+        drawn.append(c), real(programs, n, c, **kw))[1])
+    with average.swapped_in(trainer.programs):
+        pass
+    assert len(drawn) == 2 and all(c is not None and c.shape == (256,) for c in drawn)
+    assert set(torch.cat(drawn).tolist()) == {0, 1, 2}
 
 
 def test_standing_statistics_are_drawn_once_per_step_of_the_average(monkeypatch):
