@@ -173,6 +173,13 @@ def test_a_failed_reconstruction_claim_and_imperfect_inversion_name_alice():
     assert "Failed at this budget" in line and "ALICE" in line and "Li et al. 2017" in line
 
 
+def test_a_failed_claim_carries_its_measured_evidence():
+    line = ab.grid_verdict(synthetic(ali_modes=24, gan_modes=25, ali_rec=0.9, post_rec=0.5, on_mode=60.0))
+    assert "the GAN covers all 25 modes in 5 of 5 seeds" in line and "random hyper-parameter" in line
+    assert "reconstructions on x's mode ALI 60 %" in line and "ALI's errors by seed 0.90, 0.90" in line
+    assert "covers all 25" not in ab.grid_verdict(synthetic(ali_modes=19, gan_modes=20))  # only where it does
+
+
 def test_no_run_qualified_says_so_and_the_claim_fails():
     line = ab.grid_verdict(synthetic(read=False))
     assert line.startswith("**Verdict: partly reproduced**")
