@@ -29,6 +29,7 @@ class Paired:
     higher: bool  # whether a larger value is the paper's direction
     diffs: tuple[float, ...]  # method − baseline per shared seed
     ties: bool = False  # whether a tie holds ("at least as many"; by default a tie counts against the claim)
+    unit: str = "seeds"  # what pairs the two runs (ali-bigan's random settings pair by "draws")
 
     @property
     def wins(self) -> int:
@@ -60,17 +61,18 @@ class Paired:
                   fmt_value(finite[0]) if finite else "none")
         diverged = n - len(finite)
         over = f" over the {len(finite)} with finite scores; {diverged} diverged" if diverged else ""
-        return (f"{self.method} {word} {self.baseline} on {self.metric} in {self.wins} of {n} seeds "
+        return (f"{self.method} {word} {self.baseline} on {self.metric} in {self.wins} of {n} {self.unit} "
                 f"(paired difference {spread}{over})")
 
 
 def paired(rows: list[Row], method: str, baseline: str, metric: str, higher: bool = True,
-           ties: bool = False) -> Paired:
+           ties: bool = False, unit: str = "seeds") -> Paired:
     """The per-seed differences ``method − baseline`` of ``metric`` over the seeds both ran (``ties``: a tie
-    holds)."""
+    holds; ``unit``: what the rows' seeds stand for, in the description)."""
     a = {r.seed: r.value for r in rows if r.method == method and r.metric == metric}
     b = {r.seed: r.value for r in rows if r.method == baseline and r.metric == metric}
-    return Paired(method, baseline, metric, higher, tuple(a[s] - b[s] for s in sorted(a.keys() & b.keys())), ties)
+    return Paired(method, baseline, metric, higher, tuple(a[s] - b[s] for s in sorted(a.keys() & b.keys())), ties,
+                  unit)
 
 
 def level(rows: list[Row], method: str, metric: str, threshold: float, higher: bool = False) -> Paired:

@@ -180,6 +180,36 @@ def test_a_failed_claim_carries_its_measured_evidence():
     assert "covers all 25" not in ab.grid_verdict(synthetic(ali_modes=19, gan_modes=20))  # only where it does
 
 
+def with_draws(rows, ali, gan):
+    return rows + [Row(m, ab.RESP, v, d) for d, (a, g) in enumerate(zip(ali, gan)) for m, v in ((ab.ALI_R, a),
+                                                                                              (ab.GAN_R, g))]
+
+
+def test_the_mode_claim_is_over_the_random_settings_and_the_main_setting_is_described():
+    rows = with_draws(synthetic(ali_modes=24, gan_modes=25), [20, 18, 25, 12, 22] * 2, [15, 18, 25, 8, 23] * 2)
+    line = ab.grid_verdict(rows)
+    assert line.startswith("**Verdict: reproduced**")  # 8 of 10 draws: the claim holds; the main setting's 0 of 5
+    assert "Failed at this budget" not in line  # is described, not claimed
+    assert f"ALI, random settings at or above GAN, random settings on {ab.RESP} in 8 of 10 draws" in line
+    described = line.split("Described, not claimed")[1]
+    assert f"ALI at or above GAN on {ab.RESP} in 0 of 5 seeds" in described
+    assert "At the main setting the GAN covers all 25 modes in 5 of 5 seeds" in line
+    line = ab.grid_verdict(with_draws(synthetic(), [10] * 10, [12] * 10))  # ALI behind in every draw
+    assert "GAN, random settings on " + ab.RESP + ": 0 of 10 draws (mean over the draws: ALI 10 ± 0" in line
+    assert "published 13.4 ± 5.8" in line
+
+
+def test_random_settings_are_drawn_from_the_stated_ranges_and_repeat_by_index():
+    cfg = ab.SWEEP_FULL
+    settings = [ab.sweep_setting(d, cfg) for d in range(40)]
+    assert settings[:10] == [ab.sweep_setting(d, cfg) for d in range(10)]  # seeded by the index
+    assert all(ab.LR_RANGE[0] <= s["lr"] <= ab.LR_RANGE[1] for s in settings)
+    for key, options in (("hidden", ab.HIDDEN_CHOICES), ("batch_size", ab.BATCH_CHOICES)):
+        assert {s[key] for s in settings} == set(options)  # every option is drawn
+    assert {s["betas"][0] for s in settings} == set(ab.BETA1_CHOICES)
+    assert len({s["lr"] for s in settings}) == 40
+
+
 def test_no_run_qualified_says_so_and_the_claim_fails():
     line = ab.grid_verdict(synthetic(read=False))
     assert line.startswith("**Verdict: partly reproduced**")
@@ -196,11 +226,11 @@ def test_ali_bigan_quick(tmp_path):
     md = run("ali-bigan", quick=True, seeds=1, results=tmp_path, cache=tmp_path / "cache")
     table = json.loads(md.with_suffix(".json").read_text())
     again = run("ali-bigan", quick=True, seeds=1, results=tmp_path / "again", cache=tmp_path / "cache")
-    assert "took 5 result(s) from the cache" in again.read_text()  # the grid's seed and 4 MNIST runs: resumable
+    assert "took 7 result(s) from the cache" in again.read_text()  # the grid's seed, 2 draws, 4 MNIST runs
     assert json.loads(again.with_suffix(".json").read_text()) == table
     rows = {(r["method"], r["metric"]): r["mean"] for r in table}
     assert all("values" in r and len(r["values"]) == len(r["seeds"]) for r in table)  # per-seed values
-    for method in (ab.ALI, ab.GAN, ab.ALI_REF):
+    for method in (ab.ALI, ab.GAN, ab.ALI_REF, ab.ALI_R, ab.GAN_R):
         for metric in (ab.RESP, ab.MODES, ab.HQ):
             assert math.isfinite(rows[(method, metric)]), (method, metric)
         assert 0 <= rows[(method, ab.MODES)] <= rows[(method, ab.RESP)] <= 25  # an HQ mode is a responsible one
