@@ -80,3 +80,18 @@ def test_the_scoring_path_reads_a_generator_stuck_on_one_stack_as_one_mode():
     assert asked == [300, 300, 300, 100]
     assert out["modes"] == 1 and out["kl_modes"] == pytest.approx(math.log(1000)) and out["num_modes"] == 1000
     assert out["computed_on"]["stacked_modes"]["generated_samples"] == 1000
+
+
+def test_the_finding_says_no_run_collapsed_and_names_the_leader_of_the_filtered_count():
+    from unigen.experiments.common import Row
+
+    rows = [Row(sm.REAL, sm.MODES, 1000, 0)]
+    for seed, (ns, wg) in enumerate(((560, 640), (570, 650), (571, 645))):
+        rows += [Row("NS-GAN", sm.MODES, 985, seed), Row("NS-GAN", sm.CONFIDENT_MODES, ns, seed),
+                 Row("WGAN-GP (λ=10)", sm.MODES, 999, seed), Row("WGAN-GP (λ=10)", sm.CONFIDENT_MODES, wg, seed)]
+    line = sm.finding(rows)
+    assert line.startswith("No run collapsed: every method hit 985–999 of the 1,000 modes")
+    assert "WGAN-GP (λ=10) leads (645.0 ± 5.0 against NS-GAN's 567.0 ± 6.1)" in line
+    collapsed = [Row("NS-GAN", sm.MODES, 90, 0), Row("NS-GAN", sm.CONFIDENT_MODES, 40, 0)]
+    assert sm.finding(collapsed) == ("The unfiltered counts (90–90 of 1,000) and the samples are the evidence; "
+                                     "there NS-GAN leads (40 ± 0).")
