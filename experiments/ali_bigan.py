@@ -88,7 +88,7 @@ import torch  # noqa: E402
 
 from unigen import Trainer  # noqa: E402
 from unigen.config import OptimConfig  # noqa: E402
-from unigen.experiments.common import Context, Row, fmt_mean_std  # noqa: E402
+from unigen.experiments.common import Context, Row, fmt_values  # noqa: E402
 from unigen.experiments.mode_collapse import cached_jobs  # noqa: E402
 from unigen.experiments.verdict import paired, verdict  # noqa: E402
 from unigen.inference.ali import JOINT, reconstruct  # noqa: E402
@@ -861,20 +861,18 @@ def run_mnist(ctx: Context) -> list[Row]:
 
 
 # ------------------------------------------------------------------------------------ the verdict
+def _values(rows: list[Row], method: str, metric: str) -> dict[int, float]:
+    return {r.seed: r.value for r in rows if r.method == method and r.metric == metric}
+
+
 def _mean(rows: list[Row], method: str, metric: str) -> float | None:
-    values = [r.value for r in rows if r.method == method and r.metric == metric]
+    values = _values(rows, method, metric).values()
     return statistics.fmean(values) if values else None
 
 
 def _spread(rows: list[Row], method: str, metric: str) -> str:
-    values = [r.value for r in rows if r.method == method and r.metric == metric]
-    if not values:
-        return "not read"
-    return fmt_mean_std(statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0)
-
-
-def _values(rows: list[Row], method: str, metric: str) -> dict[int, float]:
-    return {r.seed: r.value for r in rows if r.method == method and r.metric == metric}
+    values = list(_values(rows, method, metric).values())
+    return fmt_values(values) if values else "not read"
 
 
 def _covers_all(rows: list[Row]) -> str:
@@ -948,8 +946,9 @@ def grid_verdict(rows: list[Row], gate: float = HQ_GATE) -> str:
     line = verdict(claims, finding)
     if described:
         line += " Described, not claimed: " + "; ".join(d.describe() for d in described) + "."
-    if sweep.diffs and single.diffs and _covers_all(rows):
-        line += f" At the main setting {_covers_all(rows)}."
+    covers_all = _covers_all(rows) if sweep.diffs and single.diffs else ""
+    if covers_all:
+        line += f" At the main setting {covers_all}."
     on_mode = _mean(rows, ALI, REC_MODE)
     if on_mode is not None and on_mode < 95:
         line += (f" ALI's inversion is imperfect here (its reconstructions land on x's mode for {on_mode:.0f} % of "

@@ -316,6 +316,11 @@ def fmt_mean_std(mean: float, std: float) -> str:
     return f"{_fixed(mean, d)} ± {_fixed(std, d)}"
 
 
+def fmt_values(values: list[float]) -> str:
+    """Several seeds' values as a table cell prints them: ``mean ± sample std`` (one value: ``± 0``)."""
+    return fmt_mean_std(statistics.fmean(values), _std(values))
+
+
 def cell(text) -> str:
     """A markdown table cell: ``|`` escaped, so that it cannot end the cell."""
     return str(text).replace("|", r"\|")

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import math
 import time
-import statistics
 from dataclasses import dataclass
 
 import matplotlib
@@ -47,7 +46,7 @@ import torch  # noqa: E402
 
 from unigen.data.stacked_mnist import TEST_SIZE, StackedMNIST  # noqa: E402
 from unigen.experiments import mnist_common as mc  # noqa: E402
-from unigen.experiments.common import Context, Row, fmt_mean_std, on_gpu  # noqa: E402
+from unigen.experiments.common import Context, Row, fmt_values, on_gpu  # noqa: E402
 from unigen.experiments.verdict import paired, verdict  # noqa: E402
 from unigen.metrics.evaluation import METRICS, Evaluation  # noqa: E402
 from unigen.plots import image_grid  # noqa: E402
@@ -228,16 +227,11 @@ def finding(rows: list[Row]) -> str:
     confident = {m: v for m, v in confident.items() if v}
     if confident:
         best = max(confident, key=lambda m: sum(confident[m]) / len(confident[m]))
-        line += (f"; there {best} leads ({describe_values(confident[best])} against NS-GAN's "
-                 f"{describe_values(confident.get('NS-GAN', []))})" if best != "NS-GAN" else
-                 f"; there NS-GAN leads ({describe_values(confident[best])})")
+        ns = confident.get("NS-GAN")
+        line += (f"; there {best} leads ({fmt_values(confident[best])} against NS-GAN's "
+                 f"{fmt_values(ns) if ns else 'none'})" if best != "NS-GAN" else
+                 f"; there NS-GAN leads ({fmt_values(confident[best])})")
     return line + "."
-
-
-def describe_values(values: list[float]) -> str:
-    if not values:
-        return "none"
-    return fmt_mean_std(statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
 def save_figures(ctx: Context, grids: dict[str, torch.Tensor], rows: list[Row], s: Schedule) -> None:
