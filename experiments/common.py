@@ -331,6 +331,16 @@ def on_gpu(device: str) -> bool:
     return device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
 
 
+def gpu_settings(ctx: Context) -> bool:
+    """Whether this run has a reproduction's full settings (a full run on a GPU). A full run on a CPU has settings
+    reduced for it and is marked as the ``cpu`` variant (:attr:`Context.variant`), so that it writes its own page,
+    ``NAME-cpu.md``, beside the GPU run's; a quick run is neither."""
+    gpu = on_gpu(ctx.device) and not ctx.quick
+    if not gpu and not ctx.quick:
+        ctx.variant = "cpu"
+    return gpu
+
+
 def hardware(device: str) -> str:
     if device.startswith("cuda") and torch.cuda.is_available():
         return f"{torch.cuda.get_device_name()} (torch {torch.__version__})"

@@ -73,6 +73,7 @@ PUBLISHED = [{"method": f"{v} (10 %)", "metric": "FID", "value": d, "kind": "pub
               "source": d.split("(")[-1].rstrip(")")} for v, d in DIRECTIONS.items()]
 #: data sizes: the share of the 60,000 training images
 FRACTIONS = {"full": 1.0, "10 %": 0.1}
+PAGE_VARIANTS = ("cpu",)  # a full run on a CPU has the 'cpu' schedule and writes NAME-cpu.md (ctx.variant)
 #: the verdict's claims: (variant, the data size its paper's claim is about); each lowers FID below the NS-GAN's
 CLAIMS = [("+ EMA", "full"), ("+ SN", "full"), ("hinge + SN", "full"),
           ("+ DiffAugment", "10 %"), ("+ LeCam", "10 %"), ("+ DiffAugment + LeCam", "10 %")]

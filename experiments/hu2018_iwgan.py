@@ -53,7 +53,7 @@ from __future__ import annotations
 import torch
 
 from unigen.experiments import mnist_common as mc
-from unigen.experiments.common import Context, Row, on_gpu
+from unigen.experiments.common import Context, Row, gpu_settings
 from unigen.experiments.verdict import paired, verdict
 from unigen.metrics import conditional_accuracy, fid_name, image_scores, inception_score, kid_name
 from unigen.metrics.inception import inception_name
@@ -65,7 +65,7 @@ ACC = "accuracy on conditional samples"
 IS, FID = mc.IS_NAME, mc.FID_NAME
 DATA = ("mnist", "fashion_mnist")  # `--data fashion_mnist`: the full-size set, FID/KID on 10,000 vs 10,000
 SEEDS = 5  # Hu et al.'s 5 runs
-VARIANTS = ("cpu",)  # a full run on a CPU has reduced settings and writes NAME[-DATA]-cpu.md (ctx.variant)
+PAGE_VARIANTS = ("cpu",)  # a full run on a CPU has reduced settings and writes NAME[-DATA]-cpu.md (ctx.variant)
 TITLES = {"fashion_mnist": "Importance weighted GANs at full size, on Fashion-MNIST (60,000 / 10,000): GAN vs IWGAN, "
                            "CGAN vs IWCGAN (Hu et al. 2018, Table 2's protocol)"}
 PUBLISHED = [
@@ -118,7 +118,7 @@ def config(strategy: str, conditional: bool, width: int, steps: int, batch: int,
 def run(ctx: Context) -> list[Row]:
     if ctx.data == "fashion_mnist":
         return run_fashion(ctx)
-    gpu = _settings(ctx)
+    gpu = gpu_settings(ctx)
     width = 64 if gpu else 16
     steps = ctx.pick(150, 5000)  # a CPU trains the GPU's length at a quarter of the width (1,500 steps were too few)
     batch = ctx.pick(32, 64)
@@ -130,8 +130,8 @@ def run(ctx: Context) -> list[Row]:
         f"ngf = ndf = {width} (Radford et al. use 64/128); Hu et al. do not state their training length. " + (
             "GPU run: every training step captured in one CUDA graph (train.compile=cudagraph)." if gpu else
             f"CPU run (no GPU was available): the width reduced from a GPU run's 64 (page {NAME}.md) at the same "
-            f"length, so the networks have about 1/16 of the parameters; the comparison is between methods at equal "
-            f"cost."))
+            f"length, so the networks have about 1/16 of the parameters; traced steps (train.compile=trace); the "
+            f"comparison is between methods at equal cost."))
     ctx.notes.append(f"Metrics from {n:,} samples per run; IS and accuracy use unigen's MNIST classifier "
                      f"(not Hu et al.'s), so only the direction IWGAN ≥ GAN, IWCGAN ≥ CGAN is comparable with "
                      f"Table 2. {len(ctx.seeds)} seeds" + (", as Hu's 5 runs." if len(ctx.seeds) == 5 else
@@ -155,20 +155,13 @@ def run(ctx: Context) -> list[Row]:
     # the real row: the classifier's accuracy on the 500 held-out digits under their labels; IS of the training digits
     real = {ACC: clf_acc, IS: real_is}
     rows, grids, _ = _compare(ctx, "real digits", real, lambda strategy, conditional, seed, settings: config(
-        strategy, conditional, width, steps, batch, seed, "cudagraph" if gpu else "none", settings=settings),
+        strategy, conditional, width, steps, batch, seed, "cudagraph" if gpu else "none" if ctx.quick else "trace",
+        settings=settings),
         train_and_score, [n, n_real])
+    ctx.verdict = table2_verdict(rows)
     mc.save_grids(grids, ctx.figure(), "symmetric", cols=4,
                   title=f"samples after {steps:,} steps (seed {ctx.seeds[0]}; conditional rows: digits 0-9 in turn)")
     return rows
-
-
-def _settings(ctx: Context) -> bool:
-    """Whether this run has the full settings (a GPU: width 64, 5,000 steps, captured steps); a full run on a
-    CPU has reduced ones and writes its own page (``…-cpu.md``)."""
-    gpu = on_gpu(ctx.device) and not ctx.quick
-    if not gpu and not ctx.quick:
-        ctx.variant = "cpu"
-    return gpu
 
 
 def _compare(ctx: Context, real_label: str, real: dict, cfg_of, train_and_score, key: list, extra: dict = {}):
@@ -228,11 +221,20 @@ def paired_reading(rows: list[Row]) -> str:
             f"half the seeds): {verdict}.")
 
 
+def table2_verdict(rows: list[Row]) -> str:
+    """The MNIST page's verdict on Table 2's metrics, paired by seed: IWGAN above the GAN on IS and IWCGAN above
+    the CGAN on accuracy of conditional samples; where one fails, the paired FIDs of both pairs as the evidence."""
+    claims = [paired(rows, "IWGAN", "GAN", IS), paired(rows, "IWCGAN", "CGAN", ACC)]
+    fids = [paired(rows, weighted, base, FID, higher=False) for weighted, base in (("IWGAN", "GAN"),
+                                                                                   ("IWCGAN", "CGAN"))]
+    return verdict(claims, "On FID: " + "; ".join(c.describe() for c in fids if c.diffs) + ".")
+
+
 def run_fashion(ctx: Context) -> list[Row]:
     """The comparison on the full Fashion-MNIST: IS, FID and KID of 10,000 samples against the 10,000 test
     images under the project's Fashion-MNIST classifier; each training cached (``--cache``)."""
     data = "fashion_mnist"
-    gpu = _settings(ctx)
+    gpu = gpu_settings(ctx)
     width = 64 if gpu else 16
     steps = ctx.pick(50, 9400)  # 10 epochs of the 60,000 images at batch 64 (1,500 steps, 1.6 epochs, were too few)
     batch = ctx.pick(32, 64)

@@ -64,7 +64,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from unigen.config import resolve  # noqa: E402
-from unigen.experiments.common import Context, Row, cache_path, load_or_compute, on_gpu  # noqa: E402
+from unigen.experiments.common import (Context, Row, cache_path, gpu_settings, load_or_compute,  # noqa: E402
+                                      on_gpu)
 from unigen.experiments.verdict import Paired, paired, verdict  # noqa: E402
 from unigen.metrics import mode_stats  # noqa: E402
 from unigen.assemble import build  # noqa: E402
@@ -132,6 +133,7 @@ DEV_SEED_OFFSET = 100
 QUICK = {"ring": {"steps": 1500, "batch_size": 256, "lr": 2e-3, "decay_from": 1.0}}
 DECAY = 0.1
 STAIR = 250  # generator updates per stair of the decay (the rate moves every STAIR updates)
+PAGE_VARIANTS = ("cpu",)  # a full run on a CPU has the shortened schedule and writes NAME-cpu.md (ctx.variant)
 WORKERS_ENV = "UNIGEN_WORKERS"  # trainings run in this many processes (default 1)
 
 PROTOCOL = """
@@ -323,7 +325,7 @@ def _describe(sched: dict) -> str:
 def run(ctx: Context) -> list[Row]:
     datasets = ctx.pick(("ring",), ("ring", "grid"))
     methods = [m for m in METHODS if not ctx.quick or m[0] in QUICK_METHODS]
-    reduced = not ctx.quick and not on_gpu(ctx.device)
+    reduced = not gpu_settings(ctx) and not ctx.quick  # a CPU's page: mode-collapse-cpu.md
     jobs, keys = [], []
     for dataset in datasets:
         sched = schedule(dataset, ctx)
@@ -378,7 +380,8 @@ def run(ctx: Context) -> list[Row]:
         ctx.notes.append(
             "CPU run (2 cores): every method was trained at a shortened schedule "
             f"(ring {CPU['ring']['steps']}, grid {CPU['grid']['steps']} generator updates instead of "
-            f"{FULL['ring']['steps']} and {FULL['grid']['steps']}) so that 3 seeds × 8 methods × 2 data sets fit the "
+            f"{FULL['ring']['steps']} and {FULL['grid']['steps']}) so that {len(ctx.seeds)} seeds × {len(methods)} methods × "
+            f"{len(datasets)} data sets fit the "
             f"time available; {' and '.join(TUNED_METHODS)} also run the tuned schedule (below). On a GPU "
             f"(--device cuda) every method runs the full schedule.")
     if not ctx.quick:

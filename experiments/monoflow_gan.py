@@ -63,13 +63,14 @@ import math
 import torch
 
 from unigen.experiments import mnist_common as mc
-from unigen.experiments.common import Context, Row, aggregate, on_gpu
+from unigen.experiments.common import Context, Row, aggregate, gpu_settings
 from unigen.experiments.verdict import Paired, verdict
 from unigen.inference.monoflow import MonoFlow
 from unigen.metrics import inception_score
 from unigen.trainer import NonFiniteError
 
 NAME = "monoflow-gan"
+PAGE_VARIANTS = ("cpu",)  # a full run on a CPU has reduced settings and writes NAME-cpu.md (ctx.variant)
 TITLE = "MonoFlow on MNIST: does any increasing h train a GAN, and a non-monotone h not? (Yi et al. 2023, §5)"
 IS, FID = mc.IS_NAME, mc.FID_NAME
 TRAINS = "trains"
@@ -141,7 +142,7 @@ def train_and_score(cfg: dict, overrides: list[str], strategy: MonoFlow, n: int,
 
 
 def run(ctx: Context) -> list[Row]:
-    gpu = on_gpu(ctx.device) and not ctx.quick  # the official width, batch and length; steps captured
+    gpu = gpu_settings(ctx)  # the official width, batch and length, steps captured; else monoflow-gan-cpu.md
     width = 32 if gpu else 16
     batch = ctx.pick(32, 128 if gpu else 64)
     steps = ctx.pick(100, 7000 if gpu else 1500)
@@ -154,8 +155,9 @@ def run(ctx: Context) -> list[Row]:
             "GPU run: the official width, batch and number of steps, every step captured in one CUDA graph "
             "(train.compile=cudagraph); a captured step cannot skip an update, so a non-finite loss stops the run "
             "(train.on_nan=error) and the loss counts as not training. " if gpu else
-            f"Reduced because no GPU was available: {len(LOSSES)} losses × {len(ctx.seeds)} seed(s) train on 2 CPU "
-            f"cores in about 20 minutes; updates with a non-finite loss are skipped (train.on_nan=skip). ")
+            f"Reduced because no GPU was available (width, batch and length; {len(LOSSES)} losses × "
+            f"{len(ctx.seeds)} seed(s), eager steps); updates with a non-finite loss are skipped "
+            f"(train.on_nan=skip). ")
         + f"Metrics from {n:,} samples per run.")
     ctx.notes.append("The non-monotone control is h(d) = d² (custom_h, allow_non_monotone=True), added here; "
                      "'trains' (final FID below half the untrained generator's) is our criterion, not the paper's.")

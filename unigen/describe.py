@@ -129,7 +129,7 @@ def _reproduction(name: str, module) -> str:
                  f" ({name}-{data[1].replace('_', '-')}.md for --data {data[1]}; " if len(data) > 1 else " (")
              + f"{name}.quick.md with --quick"
              + "".join(f"; {name}-{v}.md from a run at settings reduced for a {v.upper()}"
-                       for v in getattr(module, "VARIANTS", ())) + ")"]
+                       for v in getattr(module, "PAGE_VARIANTS", ())) + ")"]
     return "\n".join(lines)
 
 

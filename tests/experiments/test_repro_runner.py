@@ -352,7 +352,7 @@ def test_reproduce_on_a_missing_gpu_is_refused_in_one_line_before_training(tmp_p
 
 def test_a_run_on_reduced_settings_writes_its_own_page_beside_the_full_one(tmp_path, monkeypatch):
     from unigen import experiments
-    from unigen.experiments import common, hu2018_iwgan
+    from unigen.experiments import common, gan_practice, hu2018_iwgan, mode_collapse, monoflow_gan
 
     def module(variant):
         def run(ctx):
@@ -370,10 +370,12 @@ def test_a_run_on_reduced_settings_writes_its_own_page_beside_the_full_one(tmp_p
     reduced = common.run("fake", seeds=3, results=tmp_path)
     assert (full.name, reduced.name) == ("fake.md", "fake-cpu.md") and full.read_text() == before
     assert (tmp_path / "fake-cpu.json").exists() and "| GAN | 7.0 ± 1.0 |" in reduced.read_text()
-    # hu2018-iwgan's choice: a full CPU run is the reduced variant; a GPU run and a quick run are not
+    # the reproductions' choice: a full CPU run is the reduced variant; a GPU run and a quick run are not
     for device, quick, variant in [("cpu", False, "cpu"), ("cuda", False, ""), ("cpu", True, ""), ("cuda", True, "")]:
         ctx = common.Context(quick=quick, seeds=[0], device=device, out=tmp_path, name="hu2018-iwgan")
-        assert hu2018_iwgan._settings(ctx) == (device == "cuda" and not quick) and ctx.variant == variant
+        assert common.gpu_settings(ctx) == (device == "cuda" and not quick) and ctx.variant == variant
+    for module in (hu2018_iwgan, mode_collapse, monoflow_gan, gan_practice):  # each declares the page it writes
+        assert module.PAGE_VARIANTS == ("cpu",)
 
 
 def test_gp_stabilises_reading_says_where_the_ns_gan_did_not_reach_the_line():

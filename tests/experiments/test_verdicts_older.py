@@ -1,5 +1,5 @@
-"""The verdicts of wgan-disjoint, monoflow-toy, gp-stabilises, mode-collapse, monoflow-gan, hu2018-aavae and
-gan-practice, computed from synthetic rows: each claim holds in 4 of 5 seeds (reproduced) or in 1 of 5 (not
+"""The verdicts of wgan-disjoint, monoflow-toy, gp-stabilises, mode-collapse, monoflow-gan, hu2018-aavae,
+hu2018-iwgan (MNIST) and gan-practice, computed from synthetic rows: each claim holds in 4 of 5 seeds (reproduced) or in 1 of 5 (not
 reproduced), and the line names the counts. No training: each page's claims are a function of its rows."""
 import math
 
@@ -8,6 +8,7 @@ import pytest
 from unigen.experiments import gan_practice as gp
 from unigen.experiments import gp_stabilises as gs
 from unigen.experiments import hu2018_aavae as aa
+from unigen.experiments import hu2018_iwgan as iw
 from unigen.experiments import mode_collapse as mc
 from unigen.experiments import monoflow_gan as mf
 from unigen.experiments import monoflow_toy as mt
@@ -194,6 +195,25 @@ def test_hu2018_aavae_verdict_pairs_every_bound_and_accuracy_by_seed(good):
         assert "AA-VAE − VAE on test ELBO (nats), 1% data -0.6 on average, against a std over seeds of 1.58 for VAE" \
             in line
 
+
+
+@pytest.mark.parametrize("good", [True, False])
+def test_hu2018_iwgan_verdict_is_on_table_2s_metrics_with_the_fids_as_evidence(good):
+    """IS decides GAN/IWGAN and accuracy decides CGAN/IWCGAN; FID moves the other way here and must not count."""
+    rows = []
+    for s in SEEDS:
+        gain = 1.0 if _ok(s, good) else -1.0
+        rows += [Row("GAN", iw.IS, 5.0, s), Row("IWGAN", iw.IS, 5.0 + 0.1 * gain, s),
+                 Row("CGAN", iw.ACC, 0.9, s), Row("IWCGAN", iw.ACC, 0.9 + 0.01 * gain, s),
+                 Row("GAN", iw.FID, 70.0, s), Row("IWGAN", iw.FID, 70.0 + gain, s),
+                 Row("real digits", iw.IS, 9.5, s)]
+    line = iw.table2_verdict(rows)
+    _head(line, good)
+    assert line.count(f"in {4 if good else 1} of 5 seeds") == 2
+    assert f"IWCGAN above CGAN on {iw.ACC}" in line and f"IWGAN above GAN on {iw.IS}" in line
+    # the FIDs are evidence only where the verdict fails; IWCGAN has none, so only the GAN pair is described
+    assert (f"On FID: IWGAN below GAN on {iw.FID} in 4 of 5 seeds" in line) == (not good)
+    assert ("IWCGAN below CGAN" in line) is False
 
 def _practice(good: bool, diverged: bool = False) -> list[Row]:
     rows = []

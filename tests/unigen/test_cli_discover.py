@@ -83,6 +83,10 @@ def test_list_a_reproduction_says_what_it_runs_and_how(capsys):
     out = capsys.readouterr().out
     assert "data: its own" in out and "seeds: 3 by default" in out and "[--data D]" not in out
     assert "page: experiments/results/wgan-disjoint.md (wgan-disjoint.quick.md with --quick)" in out
+    # gan-practice's technique variants (its VARIANTS) are not pages: only its CPU page is named
+    assert main(["list", "gan-practice"]) == 0
+    assert ("page: experiments/results/gan-practice.md (gan-practice.quick.md with --quick; gan-practice-cpu.md from "
+            "a run at settings reduced for a CPU)\n") in capsys.readouterr().out
 
 
 def test_list_an_unknown_name_is_one_line_listing_the_names(capsys):
