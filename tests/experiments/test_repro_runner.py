@@ -352,7 +352,7 @@ def test_reproduce_on_a_missing_gpu_is_refused_in_one_line_before_training(tmp_p
 
 def test_a_run_on_reduced_settings_writes_its_own_page_beside_the_full_one(tmp_path, monkeypatch):
     from unigen import experiments
-    from unigen.experiments import common, gan_practice, hu2018_iwgan, mode_collapse, monoflow_gan
+    from unigen.experiments import common, gan_practice, hu2018_aavae, hu2018_iwgan, mode_collapse, monoflow_gan
 
     def module(variant):
         def run(ctx):
@@ -374,7 +374,7 @@ def test_a_run_on_reduced_settings_writes_its_own_page_beside_the_full_one(tmp_p
     for device, quick, variant in [("cpu", False, "cpu"), ("cuda", False, ""), ("cpu", True, ""), ("cuda", True, "")]:
         ctx = common.Context(quick=quick, seeds=[0], device=device, out=tmp_path, name="hu2018-iwgan")
         assert common.gpu_settings(ctx) == (device == "cuda" and not quick) and ctx.variant == variant
-    for module in (hu2018_iwgan, mode_collapse, monoflow_gan, gan_practice):  # each declares the page it writes
+    for module in (hu2018_iwgan, hu2018_aavae, mode_collapse, monoflow_gan, gan_practice):  # each names its page
         assert module.PAGE_VARIANTS == ("cpu",)
 
 
