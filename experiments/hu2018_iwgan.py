@@ -247,7 +247,7 @@ def run_fashion(ctx: Context) -> list[Row]:
     n_train = len(mc.dataset(data).load("train"))
     ctx.notes.append(
         f"Data: Fashion-MNIST's IDX files (Debian's dataset-fashion-mnist), {n_train:,} training images, in "
-        f"[−1, 1]; each run is {mc.steps_note(steps, batch, n_train)}. Networks: DCGAN with ngf = ndf = {width}. "
+        f"[−1, 1]; each run is {mc.steps_note(steps, batch, n_train, 'images')}. Networks: DCGAN with ngf = ndf = {width}. "
         + ("GPU run: every training step captured in one CUDA graph (train.compile=cudagraph)." if gpu else
            "CPU run (no GPU was available): the width reduced from a GPU run's 64 to 16 (traced steps, "
            "train.compile=trace), so the GANs are far from converged; the comparison is between methods at equal "

@@ -126,7 +126,7 @@ def save_grids(panels: dict[str, torch.Tensor], path: Path, support: str = "symm
     """One figure with an image grid per entry of ``panels`` (title → images ``(N, 1, H, W)``)."""
     rows = math.ceil(len(panels) / cols)
     cols = min(cols, len(panels))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.4 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.4 * rows), squeeze=False, layout="constrained")
     for ax in axes.flat:
         ax.axis("off")
     for ax, (name, x) in zip(axes.flat, panels.items()):
@@ -135,11 +135,11 @@ def save_grids(panels: dict[str, torch.Tensor], path: Path, support: str = "symm
         ax.set_title(name, fontsize=9)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def steps_note(steps: int, batch: int, n_train: int) -> str:
-    """``"N steps of batch B (≈ E epochs of the M training digits)"``."""
-    return f"{steps:,} steps of batch {batch} (≈ {steps * batch / n_train:.1f} epochs of the {n_train:,} training digits)"
+def steps_note(steps: int, batch: int, n_train: int, items: str = "digits") -> str:
+    """``"N steps of batch B (≈ E epochs of the M training digits)"`` (``items``: what the images are)."""
+    return (f"{steps:,} steps of batch {batch} (≈ {steps * batch / n_train:.1f} epochs of the {n_train:,} training "
+            f"{items})")
