@@ -341,6 +341,13 @@ def gpu_settings(ctx: Context) -> bool:
     return gpu
 
 
+def step_compile(ctx: Context) -> str:
+    """``train.compile`` for a reproduction's training step: captured in a CUDA graph on a full GPU run
+    (``cudagraph``), traced on a full CPU run (``trace``), eager in a quick run (``none``: a smoke test's few steps
+    would not repay the compile)."""
+    return "none" if ctx.quick else "cudagraph" if on_gpu(ctx.device) else "trace"
+
+
 def hardware(device: str) -> str:
     if device.startswith("cuda") and torch.cuda.is_available():
         return f"{torch.cuda.get_device_name()} (torch {torch.__version__})"

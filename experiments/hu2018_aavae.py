@@ -188,8 +188,8 @@ def run(ctx: Context) -> list[Row]:
            "Absolute bounds are not comparable with Table 3; the AA-vs-plain direction is."))
     ctx.notes.append(
         f"VAE and CVAE pairs: {steps:,} steps at every fraction, batch min({batch}, training-set size) "
-        f"(e.g. {mc.steps_note(steps, batch, sizes['100%'], 'images' if fashion else 'digits')} at 100%). SVAE pairs: {ss_steps:,} steps of batch "
-        f"{ss_batch}, M2 networks with one hidden layer of {hidden} ReLU units and z of {z_dim} (Kingma et al.: "
+        f"(e.g. {mc.steps_note(steps, batch, sizes['100%'], 'images' if fashion else 'digits')} at 100%). SVAE "
+        f"pairs: {ss_steps:,} steps of batch {ss_batch}, M2 networks with one hidden layer of {hidden} ReLU units and z of {z_dim} (Kingma et al.: "
         f"500 softplus units, z 50). " + (
             "GPU run: every training step captured in one CUDA graph (train.compile=cudagraph). "
             "Hu et al. do not state their training length." if gpu else

@@ -53,7 +53,7 @@ from __future__ import annotations
 import torch
 
 from unigen.experiments import mnist_common as mc
-from unigen.experiments.common import Context, Row, gpu_settings
+from unigen.experiments.common import Context, Row, gpu_settings, step_compile
 from unigen.experiments.verdict import paired, verdict
 from unigen.metrics import conditional_accuracy, fid_name, image_scores, inception_score, kid_name
 from unigen.metrics.inception import inception_name
@@ -155,8 +155,7 @@ def run(ctx: Context) -> list[Row]:
     # the real row: the classifier's accuracy on the 500 held-out digits under their labels; IS of the training digits
     real = {ACC: clf_acc, IS: real_is}
     rows, grids, _ = _compare(ctx, "real digits", real, lambda strategy, conditional, seed, settings: config(
-        strategy, conditional, width, steps, batch, seed, "cudagraph" if gpu else "none" if ctx.quick else "trace",
-        settings=settings),
+        strategy, conditional, width, steps, batch, seed, step_compile(ctx), settings=settings),
         train_and_score, [n, n_real])
     ctx.verdict = table2_verdict(rows)
     mc.save_grids(grids, ctx.figure(), "symmetric", cols=4,
@@ -247,7 +246,8 @@ def run_fashion(ctx: Context) -> list[Row]:
     n_train = len(mc.dataset(data).load("train"))
     ctx.notes.append(
         f"Data: Fashion-MNIST's IDX files (Debian's dataset-fashion-mnist), {n_train:,} training images, in "
-        f"[−1, 1]; each run is {mc.steps_note(steps, batch, n_train, 'images')}. Networks: DCGAN with ngf = ndf = {width}. "
+        f"[−1, 1]; each run is {mc.steps_note(steps, batch, n_train, 'images')}. Networks: DCGAN with "
+        f"ngf = ndf = {width}. "
         + ("GPU run: every training step captured in one CUDA graph (train.compile=cudagraph)." if gpu else
            "CPU run (no GPU was available): the width reduced from a GPU run's 64 to 16 (traced steps, "
            "train.compile=trace), so the GANs are far from converged; the comparison is between methods at equal "
@@ -278,8 +278,7 @@ def run_fashion(ctx: Context) -> list[Row]:
 
     real = {ACC: clf_acc, **{names[s]: floor[names[s]] for s in scores}}
     rows, grids, ess = _compare(ctx, "real images", real, lambda strategy, conditional, seed, settings: config(
-        strategy, conditional, width, steps, batch, seed, "cudagraph" if gpu else "none" if ctx.quick else "trace", data,
-        settings),
+        strategy, conditional, width, steps, batch, seed, step_compile(ctx), data, settings),
         train_and_score, [n, len(test), scores], extra=TEMPERED)
     ctx.notes += ess_notes(ess, batch)
     _plot_ess(ess, batch, ctx.figure("-ess"))

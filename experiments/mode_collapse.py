@@ -380,9 +380,8 @@ def run(ctx: Context) -> list[Row]:
         ctx.notes.append(
             "CPU run (2 cores): every method was trained at a shortened schedule "
             f"(ring {CPU['ring']['steps']}, grid {CPU['grid']['steps']} generator updates instead of "
-            f"{FULL['ring']['steps']} and {FULL['grid']['steps']}) so that {len(ctx.seeds)} seeds × {len(methods)} methods × "
-            f"{len(datasets)} data sets fit the "
-            f"time available; {' and '.join(TUNED_METHODS)} also run the tuned schedule (below). On a GPU "
+            f"{FULL['ring']['steps']} and {FULL['grid']['steps']}) so that {len(ctx.seeds)} seeds × {len(methods)} "
+            f"methods × {len(datasets)} data sets fit the time available; {' and '.join(TUNED_METHODS)} also run the tuned schedule (below). On a GPU "
             f"(--device cuda) every method runs the full schedule.")
     if not ctx.quick:
         ctx.notes.append(f"Tuned schedule (rows '… (tuned schedule: …)', {' and '.join(TUNED_METHODS)}): ring "

@@ -65,7 +65,7 @@ import math
 import torch
 
 from unigen.experiments import mnist_common as mc
-from unigen.experiments.common import Context, Row, aggregate, gpu_settings
+from unigen.experiments.common import Context, Row, aggregate, gpu_settings, step_compile
 from unigen.experiments.verdict import NEED, Paired, verdict
 from unigen.inference.monoflow import MonoFlow
 from unigen.metrics import inception_score
@@ -176,7 +176,7 @@ def run(ctx: Context) -> list[Row]:
     troubled = False  # a run stopped, or skipped an update, on a non-finite value
     for seed in ctx.seeds:
         rows.append(Row("real digits", IS, inception_score(real, clf, support="symmetric")[IS], seed))
-        cfg = config(width, steps, batch, seed, "cudagraph" if gpu else "none" if ctx.quick else "trace")
+        cfg = config(width, steps, batch, seed, step_compile(ctx))
         untrained_cfg = {**cfg, "train": {**cfg["train"], "steps": 0, "compile": "none"}}  # the cache key
         eager_cfg = {**cfg, "train": {**cfg["train"], "compile": "none"}}
         untrained = ctx.cached([NAME, untrained_cfg, overrides, n, n_real], lambda: mc.image_metrics(

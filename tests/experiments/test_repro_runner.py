@@ -378,6 +378,7 @@ def test_a_run_on_reduced_settings_writes_its_own_page_beside_the_full_one(tmp_p
     for device, quick, variant in [("cpu", False, "cpu"), ("cuda", False, ""), ("cpu", True, ""), ("cuda", True, "")]:
         ctx = common.Context(quick=quick, seeds=[0], device=device, out=tmp_path, name="hu2018-iwgan")
         assert common.gpu_settings(ctx) == (device == "cuda" and not quick) and ctx.variant == variant
+        assert common.step_compile(ctx) == ("none" if quick else "cudagraph" if device == "cuda" else "trace")
     for module in (hu2018_iwgan, hu2018_aavae, mode_collapse, monoflow_gan, gan_practice):  # each names its page
         assert module.PAGE_VARIANTS == ("cpu",)
 

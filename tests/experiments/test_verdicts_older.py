@@ -1,6 +1,7 @@
 """The verdicts of wgan-disjoint, monoflow-toy, gp-stabilises, mode-collapse, monoflow-gan, hu2018-aavae,
-hu2018-iwgan (MNIST) and gan-practice, computed from synthetic rows: each claim holds in 4 of 5 seeds (reproduced) or in 1 of 5 (not
-reproduced), and the line names the counts. No training: each page's claims are a function of its rows."""
+hu2018-iwgan (MNIST) and gan-practice, computed from synthetic rows: each claim holds in 4 of 5 seeds (reproduced)
+or in 1 of 5 (not reproduced), and the line names the counts. No training: each page's claims are a function of its
+rows."""
 import math
 
 import pytest
@@ -196,7 +197,6 @@ def test_hu2018_aavae_verdict_pairs_every_bound_and_accuracy_by_seed(good):
             in line
 
 
-
 @pytest.mark.parametrize("good", [True, False])
 def test_hu2018_iwgan_verdict_is_on_table_2s_metrics_with_the_fids_as_evidence(good):
     """IS decides GAN/IWGAN and accuracy decides CGAN/IWCGAN; FID moves the other way here and must not count."""
@@ -214,6 +214,7 @@ def test_hu2018_iwgan_verdict_is_on_table_2s_metrics_with_the_fids_as_evidence(g
     # the FIDs are evidence only where the verdict fails; IWCGAN has none, so only the GAN pair is described
     assert (f"On FID: IWGAN below GAN on {iw.FID} in 4 of 5 seeds" in line) == (not good)
     assert ("IWCGAN below CGAN" in line) is False
+
 
 def _practice(good: bool, diverged: bool = False) -> list[Row]:
     rows = []
