@@ -78,6 +78,8 @@ SETTINGS_SEED = 0  # seeds the draw of the sweep's settings
 FID_THRESHOLD = 50.0  # a run "works" below this FID: 15% of uniform noise's FID (see the page's notes)
 ON_LINE = 0.05  # the toy's generator "reaches the line" when its mean distance to it ends below this
 DISTANCE = "toy: distance to data, end"
+SPREAD = "toy: spread along the line, end"  # std of x₁ of the final samples; the data's is 1/√3
+DATA_SPREAD = 3 ** -0.5
 SWEEP_FID = "FID, paired by sweep setting (setting i on seed i)"
 PENALTIES = ("GAN-GP (λ=10)", "DRAGAN-NS (λ=10)")  # the sweep's claims in the verdict: Fedus et al.'s penalties
 
@@ -91,7 +93,9 @@ critic and differ only in the generator loss (the strategies' own losses on plai
 and every few hundred updates: the mean distance of 1,000 samples to the segment (closed form), and the norm of
 the generator's gradient ‖∇θ L_G‖ under a *well-trained* critic — a copy of the current critic trained a few hundred
 more updates against the frozen generator (as in Arjovsky & Bottou 2017, Fig. 2) — for both generator losses.
-Rows: mean ± std over seeds at the end of training.
+At the end, the spread of 500 samples along the segment (the standard deviation of x₁; the data's is 1/√3 ≈ 0.58):
+a generator can sit on the line without covering it, and below 0.1 in every seed the verdict calls it collapsed
+towards a point. Rows: mean ± std over seeds at the end of training.
 
 **Part 2, penalties over a hyper-parameter sweep (after Fedus et al. §4).** Data: the full Fashion-MNIST
 (60,000 training images, in [−1, 1]; Debian's dataset-fashion-mnist). Programs: unigen's `dcgan` (generator
@@ -170,6 +174,7 @@ def run_toy(ctx: Context) -> list[Row]:
                 step, dist, grads = r["curve"][-1]
                 method = f"toy: {label}, D={dim}"
                 rows += [Row(method, DISTANCE, dist, seed),
+                         Row(method, SPREAD, float(r["samples"][:, 0].std()), seed),
                          Row(method, "toy: ‖∇θ‖ of minimax loss, trained D", grads["minimax_gan"], seed),
                          Row(method, "toy: ‖∇θ‖ of NS loss, trained D", grads["ns_gan"], seed)]
     _plot_toy(results, p["dims"], list(labels.values()), ctx)
@@ -202,8 +207,10 @@ def toy_reading(results: dict, dims, seeds) -> str:
         holds.append(reached and close < len(seeds))
         state = ("on the line in every seed" if reached else
                  f"not on the line; level since update {at:,}, {then:.3f} then" if level else "not on the line")
+        spread = statistics.fmean(float(results[dim, "NS-GAN", s]["samples"][:, 0].std()) for s in seeds)
         parts.append(f"D = {dim}: from {start:.2f} at the start, the NS-GAN ends at {ns_end:.3f} "
-                     f"({1 - ns_end / start:.0%} of the gap closed; {state}), the minimax GAN at {mm_end:.2f} "
+                     f"({1 - ns_end / start:.0%} of the gap closed; {state}; its samples spread {spread:.2f} along "
+                     f"the line, the data {DATA_SPREAD:.2f}), the minimax GAN at {mm_end:.2f} "
                      f"({1 - mm_end / start:.0%}; {close} of {len(seeds)} seeds as close as the NS-GAN)")
     said = ("the NS-GAN reaches the line and the minimax GAN does not, at every D" if all(holds) else
             "the claim holds at D = " + ", ".join(str(d) for d, h in zip(dims, holds) if h) + " only"
@@ -386,9 +393,22 @@ def verdict_line(toy: list[Row], fids: dict[str, list[float]]) -> str:
     claims = toy_claims(toy) + sweep_claims(fids)
     off = [c.method for c in toy_claims(toy) if not c.holds and c.baseline == f"{ON_LINE:g}"]
     ends = {m: ", ".join(f"{r.value:.3g}" for r in toy if r.method == m and r.metric == DISTANCE) for m in off}
-    finding = "; ".join(f"{m.removeprefix('toy: ')} ends {ends[m]} from the line by seed" for m in off)
+    spreads = {m: ", ".join(f"{r.value:.2g}" for r in toy if r.method == m and r.metric == SPREAD) for m in off}
+    finding = "; ".join(f"{m.removeprefix('toy: ')} ends {ends[m]} from the line by seed"
+                        + (f", its samples spread {spreads[m]} along it (the data {DATA_SPREAD:.2f}: "
+                           f"{'collapsed towards a point' if _collapsed(toy, m) else 'not collapsed'})"
+                           if spreads[m] else "") for m in off)
     return verdict(claims, f"Measured: {finding} (the reading of part 1 in the notes follows its curve)."
                    if finding else "")
+
+
+COLLAPSED = 0.1  # a generator whose samples spread less than this along the line (data: 0.577) sits near a point
+
+
+def _collapsed(toy: list[Row], method: str) -> bool:
+    """Whether ``method``'s final samples spread less than :data:`COLLAPSED` along the line in every seed."""
+    spreads = [r.value for r in toy if r.method == method and r.metric == SPREAD]
+    return bool(spreads) and max(spreads) < COLLAPSED
 
 
 def run(ctx: Context) -> list[Row]:

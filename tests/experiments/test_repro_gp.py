@@ -115,3 +115,21 @@ def test_the_ranking_note_orders_methods_by_median_fid_and_counts_wins_per_setti
     note = gp_stabilises.ranking_note(results)
     assert note.startswith("Median FID over the sweep, lowest first: NS-GAN 80, GAN-GP 85, WGAN-GP 95;")
     assert "NS-GAN 1 of 3, GAN-GP 1 of 3, WGAN-GP 1 of 3." in note
+
+
+@pytest.mark.parametrize("spread", [0.01, 0.5])
+def test_the_verdict_names_a_generator_that_collapsed_towards_a_point_off_the_line(spread):
+    """Where the NS-GAN misses the line, the verdict gives its end distances and its spread along the line by seed,
+    and calls it collapsed only where every seed's spread is below COLLAPSED (the data's is 1/√3)."""
+    from unigen.experiments.common import Row
+    rows = []
+    for s in range(5):
+        for label, dist in (("NS-GAN", 0.4), ("minimax GAN", 0.7)):
+            rows += [Row(f"toy: {label}, D=128", gp_stabilises.DISTANCE, dist, s),
+                     Row(f"toy: {label}, D=128", gp_stabilises.SPREAD, spread, s)]
+    line = gp_stabilises.verdict_line(rows, {})
+    assert line.startswith("**Verdict: partly reproduced**")  # below the minimax GAN in 5 of 5, not on the line
+    state = "collapsed towards a point" if spread < gp_stabilises.COLLAPSED else "not collapsed"
+    assert (f"NS-GAN, D=128 ends 0.4, 0.4, 0.4, 0.4, 0.4 from the line by seed, its samples spread "
+            f"{', '.join([f'{spread:.2g}'] * 5)} along it (the data 0.58: {state})") in line
+    assert gp_stabilises.DATA_SPREAD == pytest.approx(float(torch.distributions.Uniform(-1.0, 1.0).stddev), rel=1e-6)
