@@ -345,6 +345,25 @@ def _escape_dollars(text: str) -> str:
     return "".join(p if p.startswith("`") else p.replace("$", "\\$") for p in parts)
 
 
+VERDICTS = ("reproduced", "partly reproduced", "not reproduced")
+
+
+def verdict_of(page: str) -> str:
+    """A results page's verdict in a few words: the head of its ``**Verdict: …**`` line, ``not computed`` where its
+    Verdict section says so (a page whose JSON predates per-seed values), ``—`` where it has none."""
+    head = re.search(r"\*\*Verdict: ([^*]+)\*\*", page)
+    if head:
+        return head.group(1).strip()
+    section = page.split("\n## Verdict\n", 1)
+    return "not computed" if len(section) == 2 and section[1].strip().startswith("Not computed") else "—"
+
+
+def tally(verdicts: list[str]) -> str:
+    """One line counting the pages of each computed verdict."""
+    counts = [f"{sum(v == kind for v in verdicts)} {kind}" for kind in VERDICTS]
+    return f"Computed verdicts over the {sum(v in VERDICTS for v in verdicts)} pages that have one: {', '.join(counts)}."
+
+
 def results_pages(results: Path | None = None, benchmarks: Path | None = None) -> dict[str, str | bytes]:
     """``generated/results/``: every committed reproduction page (``.quick.md`` left out: smoke tests), the
     figures they show, the benchmark page, and an index."""
@@ -354,7 +373,7 @@ def results_pages(results: Path | None = None, benchmarks: Path | None = None) -
     figures = sorted(p for p in results.glob("*.png") if ".quick" not in p.name)
     out: dict[str, str | bytes] = {p.name: p.read_bytes() for p in figures}
     here = {p.name for p in pages} | set(out)
-    rows = []
+    rows, verdicts = [], []
     for page in pages:
         text = page.read_text(encoding="utf-8")
         title = next((line[2:].strip() for line in text.splitlines() if line.startswith("# ")), page.stem)
@@ -362,15 +381,20 @@ def results_pages(results: Path | None = None, benchmarks: Path | None = None) -
         hardware = re.search(r"hardware: ([^;(]+)", text)
         run = "; ".join(x for x in (mode and mode.group(1), hardware and hardware.group(1).strip()) if x)
         out[page.name] = f"(results-{page.stem})=\n" + _escape_dollars(_unlink_missing(text, here))
-        rows.append(f"| {{ref}}`{page.stem} <results-{page.stem}>` | {escape(title)} | {escape(run)} |")
+        found = verdict_of(text)
+        verdicts.append(found)
+        rows.append(f"| {{ref}}`{page.stem} <results-{page.stem}>` | {escape(title)} | {escape(run)} | "
+                    f"{escape(found)} |")
     if benchmarks.is_file():
         text = benchmarks.read_text(encoding="utf-8")
         out["benchmarks.md"] = "(results-benchmarks)=\n" + _escape_dollars(_unlink_missing(text, set()))
     index = ["(results-index)=", "# Results", "",
              "The pages that `unigen reproduce NAME` wrote, as committed in `experiments/results/` (how to run one: "
              "{doc}`/howto/reproduce`). Each states its command, hardware, wall time, protocol and what was "
-             "reduced; values marked *published* are the papers' own.", "",
-             "| page | what | run |", "|---|---|---|", *rows, "",
+             "reduced; values marked *published* are the papers' own. The verdict column is each page's own "
+             "computed verdict (its last section): reproduced where every claim held in at least 4 of 5 seeds.", "",
+             *([tally(verdicts), ""] if any(v in VERDICTS for v in verdicts) else []),
+             "| page | what | run | verdict |", "|---|---|---|---|", *rows, "",
              *(["The speed of a training step, unigen against hand-written PyTorch: {ref}`results-benchmarks`.", ""]
                if "benchmarks.md" in out else []),
              "```{toctree}", ":hidden:", "", *(f"{p.stem} <{p.stem}>" for p in pages),

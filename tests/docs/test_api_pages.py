@@ -156,6 +156,24 @@ def test_results_pages_are_copied_with_labels_and_quick_pages_left_out(tmp_path)
     assert "the quick page" in toy and "toy.quick.md" not in toy  # a link to a page not copied: text only
     assert "[other](other.md)" in toy and "costs \\$5" in toy
     assert "{ref}`toy <results-toy>`" in out["index.md"] and "full; CPU x86_64" in _unescape(out["index.md"])
+    assert "Computed verdicts" not in out["index.md"]  # no page has one
+
+
+def test_the_results_index_gives_each_pages_verdict_and_counts_them(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    pages = {"a": "## Verdict\n\n**Verdict: reproduced** — x above y in 5 of 5 seeds.\n",
+             "b": "## Verdict\n\n**Verdict: partly reproduced** — x above y in 2 of 5 seeds.\n",
+             "c": "## Verdict\n\nNot computed: this GPU run predates per-seed values.\n",
+             "d": "no verdict section\n", "e": "## Verdict\n\n**Verdict: reproduced** — z.\n"}
+    for name, tail in pages.items():
+        (results / f"{name}.md").write_text(f"# Page {name}\n\n{tail}")
+    index = _unescape(ext.results_pages(results, tmp_path / "none.md")["index.md"])
+    rows = {line.split("`")[1].split(" <")[0]: line.rsplit("|", 2)[1].strip() for line in index.splitlines()
+            if line.startswith("| {ref}")}
+    assert rows == {"a": "reproduced", "b": "partly reproduced", "c": "not computed", "d": "—", "e": "reproduced"}
+    assert ("Computed verdicts over the 3 pages that have one: 2 reproduced, 1 partly reproduced, 0 not reproduced."
+            in index)
 
 
 def test_the_committed_results_pages_all_reach_the_site():
