@@ -250,6 +250,19 @@ def test_gan_practice_verdict_takes_each_claim_at_its_data_size(good):
         == (not good)
 
 
+def test_gan_practice_verdict_describes_the_longer_ema_run_without_claiming_it():
+    trained, ema = gp.ema_label(10_000)
+    assert (trained, ema) == ("NS-GAN (full, 10,000 steps)", "+ EMA (full, 10,000 steps)")
+    longer = [Row(trained, "FID", 60.0, s) for s in SEEDS] + \
+        [Row(ema, "FID", 55.0 if s != 4 else 61.0, s) for s in SEEDS]  # the average ahead in 4 of 5 seeds
+    line = gp.verdict_line(_practice(False) + longer)
+    assert line.startswith("**Verdict: not reproduced**")  # the longer run does not enter the claims
+    assert [c.method for c in gp.claims(_practice(False) + longer)] == [f"{v} ({size})" for v, size in gp.CLAIMS]
+    assert line.endswith("Described, not claimed: the same comparison at 10,000 steps, the average against the "
+                         "trained weights of the same run: + EMA (full, 10,000 steps) below NS-GAN (full, 10,000 "
+                         "steps) on FID in 4 of 5 seeds (paired difference -3.8 ± 2.7).")
+
+
 def test_gan_practice_verdict_counts_a_diverged_run_against_the_technique():
     line = gp.verdict_line(_practice(False, diverged=True))
     assert "+ EMA (full) below NS-GAN (full) on FID in 1 of 5 seeds (paired difference -10 over the 1 with " \
