@@ -389,25 +389,34 @@ def test_a_run_on_reduced_settings_writes_its_own_page_beside_the_full_one(tmp_p
 def test_gp_stabilises_reading_says_where_the_ns_gan_did_not_reach_the_line():
     from unigen.experiments import gp_stabilises as g
 
+    import torch
+
+    spread = {2: torch.stack([torch.tensor([-1.0, 1.0]).repeat(50), torch.zeros(100)], 1),  # std along the line ≈ 1
+              128: torch.full((100, 2), 0.3)}  # every sample at one point: spread 0
+
     def results(ns_128, mm_128, ns_128_half=None):
         """Curves (start 2.0, halfway, end) per D, loss and seed; D = 2: the NS-GAN on the line, minimax at 1."""
         out = {}
         for dim, ns, mm, half in ((2, [0.02, 0.03], [1.0, 1.0], None), (128, ns_128, mm_128, ns_128_half)):
             for seed in range(2):
                 mid = ns[seed] if half is None else half[seed]
-                out[dim, "NS-GAN", seed] = {"curve": [(0, 2.0, {}), (750, mid, {}), (1500, ns[seed], {})]}
-                out[dim, "minimax GAN", seed] = {"curve": [(0, 2.0, {}), (750, mm[seed], {}), (1500, mm[seed], {})]}
+                out[dim, "NS-GAN", seed] = {"curve": [(0, 2.0, {}), (750, mid, {}), (1500, ns[seed], {})],
+                                            "samples": spread[dim]}
+                out[dim, "minimax GAN", seed] = {"curve": [(0, 2.0, {}), (750, mm[seed], {}), (1500, mm[seed], {})],
+                                                 "samples": spread[dim]}
         return out
 
     text = g.toy_reading(results([0.38, 0.40], [0.39, 1.8]), (2, 128), [0, 1])
     assert text.startswith("Reading of part 1 (a partial result): D = 2: from 2.00 at the start, the NS-GAN ends at "
-                           "0.025 (99% of the gap closed; on the line in every seed), the minimax GAN at 1.00 (50%; 0 "
-                           "of 2 seeds as close as the NS-GAN); D = 128: from 2.00 at the start, the NS-GAN ends at "
-                           "0.390 (80% of the gap closed; not on the line; level since update 750, 0.390 then), the "
-                           "minimax GAN at 1.09 (45%; 1 of 2 seeds as close as the NS-GAN). So the claim holds at "
-                           "D = 2 only.")
+                           "0.025 (99% of the gap closed; on the line in every seed; its samples spread 1.01 along "
+                           "the line, the data 0.58), the minimax GAN at 1.00 (50%; 0 of 2 seeds as close as the "
+                           "NS-GAN); D = 128: from 2.00 at the start, the NS-GAN ends at 0.390 (80% of the gap closed; "
+                           "not on the line; level since update 750, 0.390 then; its samples spread 0.00 along the "
+                           "line, the data 0.58), the minimax GAN at 1.09 (45%; 1 of 2 seeds as close as the NS-GAN). "
+                           "So the claim holds at D = 2 only.")
     still_moving = g.toy_reading(results([0.38, 0.40], [1.8, 1.8], [0.8, 0.8]), (2, 128), [0, 1])
-    assert "(80% of the gap closed; not on the line), the minimax GAN" in still_moving
+    assert "(80% of the gap closed; not on the line; its samples spread 0.00 along the line, the data 0.58), the " \
+        "minimax GAN" in still_moving
     text = g.toy_reading(results([0.01, 0.02], [1.0, 1.0]), (2, 128), [0, 1])
     assert "partial" not in text and "the minimax GAN does not, at every D." in text
     text = g.toy_reading(results([0.01, 0.02], [0.01, 0.01]), (2, 128), [0, 1])  # minimax reaches it too at 128
