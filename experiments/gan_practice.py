@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 
 import matplotlib
 
@@ -204,9 +205,8 @@ def run(ctx: Context) -> list[Row]:
     classifier(ctx.device)  # trained once, before the workers start (they read the cache)
     jobs = [(v, f, s) for f in FRACTIONS.values() for v in p["variants"] for s in ctx.seeds]
     # (an EMA variant's key names the standing statistics its average is scored with since train.ema_bn)
-    keyed = {k: v for k, v in p.items() if k != "ema_steps"}  # the keys these runs had before the longer EMA run
     results = cached_jobs(ctx, train_and_score, [(*job, p, ctx.device) for job in jobs],
-                          [[list(job), keyed, ctx.quick, ctx.device] + (["ema_bn"] if "EMA" in job[0] else [])
+                          [[list(job), _keyed(p), ctx.quick, ctx.device] + (["ema_bn"] if "EMA" in job[0] else [])
                            for job in jobs])
     by = {job: r for job, r in zip(jobs, results)}
     rows: list[Row] = []
@@ -221,6 +221,12 @@ def run(ctx: Context) -> list[Row]:
     ctx.verdict = verdict_line(rows)
     figure(by, p, ctx)
     return rows
+
+
+def _keyed(p: dict) -> dict:
+    """A schedule as the cache keys of its runs name it: without ``ema_steps``, which only the longer EMA run reads
+    (so the runs kept the keys they had before it)."""
+    return {k: v for k, v in p.items() if k != "ema_steps"}
 
 
 def ema_label(steps: int) -> tuple[str, str]:
@@ -264,15 +270,13 @@ def long_rows(ctx: Context, p: dict) -> list[Row]:
     if not p.get("ema_steps"):
         return []
     q = {**p, "steps": p["ema_steps"]}
-    keyed = {k: v for k, v in q.items() if k != "ema_steps"}
-    jobs = [(v, FRACTIONS[size], s) for v, size in LONG for s in ctx.seeds]
-    results = cached_jobs(ctx, train_and_score, [(*job, q, ctx.device) for job in jobs],
-                          [["long", list(job), keyed, ctx.quick, ctx.device] for job in jobs])
+    runs = [(long_label(v, size, q["steps"]), (v, FRACTIONS[size], s)) for v, size in LONG for s in ctx.seeds]
+    results = cached_jobs(ctx, train_and_score, [(*job, q, ctx.device) for _, job in runs],
+                          [["long", list(job), _keyed(q), ctx.quick, ctx.device] for _, job in runs])
     rows = []
-    for (v, f, s), r in zip(jobs, results):
-        label = long_label(v, next(k for k, x in FRACTIONS.items() if x == f), q["steps"])
-        rows += [Row(label, "FID", r["fid"], s), Row(label, "KID", r["kid"], s), Row(label, "minutes",
-                                                                                     r["seconds"] / 60, s)]
+    for (label, (_, _, s)), r in zip(runs, results):
+        rows += [Row(label, "FID", r["fid"], s), Row(label, "KID", r["kid"], s),
+                 Row(label, "minutes", r["seconds"] / 60, s)]
     ctx.notes.append(
         f"Limited data at the longer schedule (rows '… 10 %, {q['steps']:,} steps'): "
         + ", ".join(v for v, _ in LONG) + f" on the 10 % subset for {q['steps']:,} steps, every seed; beside the "
@@ -310,8 +314,8 @@ def verdict_line(rows: list[Row]) -> str:
     finding = (f"Measured, the limited-data gap these techniques address: {gap.describe()}." if small and gap.diffs
                else "")
     line = verdict(found, finding)
-    steps = sorted({int(r.method.split(", ")[1].split(" steps")[0].replace(",", "")) for r in rows
-                    if r.method.startswith("+ EMA (full, ")})
+    longer_ema = (re.fullmatch(r"\+ EMA \(full, ([\d,]+) steps\)", r.method) for r in rows)
+    steps = sorted({int(m.group(1).replace(",", "")) for m in longer_ema if m})
     for n in steps:
         found = longer(rows, n)
         if line and found:

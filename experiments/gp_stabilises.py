@@ -80,6 +80,12 @@ ON_LINE = 0.05  # the toy's generator "reaches the line" when its mean distance 
 DISTANCE = "toy: distance to data, end"
 SPREAD = "toy: spread along the line, end"  # std of x₁ of the final samples; the data's is 1/√3
 DATA_SPREAD = 3 ** -0.5
+COLLAPSED = 0.1  # below this spread along the line (data: 0.577) in every seed, a generator sits near a point
+
+
+def spread(result: dict) -> float:
+    """How far a toy training's final samples spread along the line: the standard deviation of their x₁."""
+    return float(result["samples"][:, 0].std())
 SWEEP_FID = "FID, paired by sweep setting (setting i on seed i)"
 PENALTIES = ("GAN-GP (λ=10)", "DRAGAN-NS (λ=10)")  # the sweep's claims in the verdict: Fedus et al.'s penalties
 
@@ -174,7 +180,7 @@ def run_toy(ctx: Context) -> list[Row]:
                 step, dist, grads = r["curve"][-1]
                 method = f"toy: {label}, D={dim}"
                 rows += [Row(method, DISTANCE, dist, seed),
-                         Row(method, SPREAD, float(r["samples"][:, 0].std()), seed),
+                         Row(method, SPREAD, spread(r), seed),
                          Row(method, "toy: ‖∇θ‖ of minimax loss, trained D", grads["minimax_gan"], seed),
                          Row(method, "toy: ‖∇θ‖ of NS loss, trained D", grads["ns_gan"], seed)]
     _plot_toy(results, p["dims"], list(labels.values()), ctx)
@@ -207,9 +213,9 @@ def toy_reading(results: dict, dims, seeds) -> str:
         holds.append(reached and close < len(seeds))
         state = ("on the line in every seed" if reached else
                  f"not on the line; level since update {at:,}, {then:.3f} then" if level else "not on the line")
-        spread = statistics.fmean(float(results[dim, "NS-GAN", s]["samples"][:, 0].std()) for s in seeds)
+        along = statistics.fmean(spread(results[dim, "NS-GAN", s]) for s in seeds)
         parts.append(f"D = {dim}: from {start:.2f} at the start, the NS-GAN ends at {ns_end:.3f} "
-                     f"({1 - ns_end / start:.0%} of the gap closed; {state}; its samples spread {spread:.2f} along "
+                     f"({1 - ns_end / start:.0%} of the gap closed; {state}; its samples spread {along:.2f} along "
                      f"the line, the data {DATA_SPREAD:.2f}), the minimax GAN at {mm_end:.2f} "
                      f"({1 - mm_end / start:.0%}; {close} of {len(seeds)} seeds as close as the NS-GAN)")
     said = ("the NS-GAN reaches the line and the minimax GAN does not, at every D" if all(holds) else
@@ -389,26 +395,24 @@ def sweep_claims(fids: dict[str, list[float]]) -> list[Paired]:
 
 
 def verdict_line(toy: list[Row], fids: dict[str, list[float]]) -> str:
-    """The page's verdict; where the toy's claim fails, the NS-GAN's end distances per seed at that D."""
+    """The page's verdict; where the toy's claim fails, the NS-GAN's end distances and spreads along the line per seed
+    at that D (collapsed towards a point where every seed's spread is below :data:`COLLAPSED`)."""
     claims = toy_claims(toy) + sweep_claims(fids)
     off = [c.method for c in toy_claims(toy) if not c.holds and c.baseline == f"{ON_LINE:g}"]
     ends = {m: ", ".join(f"{r.value:.3g}" for r in toy if r.method == m and r.metric == DISTANCE) for m in off}
-    spreads = {m: ", ".join(f"{r.value:.2g}" for r in toy if r.method == m and r.metric == SPREAD) for m in off}
-    finding = "; ".join(f"{m.removeprefix('toy: ')} ends {ends[m]} from the line by seed"
-                        + (f", its samples spread {spreads[m]} along it (the data {DATA_SPREAD:.2f}: "
-                           f"{'collapsed towards a point' if _collapsed(toy, m) else 'not collapsed'})"
-                           if spreads[m] else "") for m in off)
+    spreads = {m: [r.value for r in toy if r.method == m and r.metric == SPREAD] for m in off}
+
+    def measured(m: str) -> str:
+        said = f"{m.removeprefix('toy: ')} ends {ends[m]} from the line by seed"
+        if spreads[m]:
+            state = "collapsed towards a point" if max(spreads[m]) < COLLAPSED else "not collapsed"
+            said += (f", its samples spread {', '.join(f'{v:.2g}' for v in spreads[m])} along it "
+                     f"(the data {DATA_SPREAD:.2f}: {state})")
+        return said
+
+    finding = "; ".join(measured(m) for m in off)
     return verdict(claims, f"Measured: {finding} (the reading of part 1 in the notes follows its curve)."
                    if finding else "")
-
-
-COLLAPSED = 0.1  # a generator whose samples spread less than this along the line (data: 0.577) sits near a point
-
-
-def _collapsed(toy: list[Row], method: str) -> bool:
-    """Whether ``method``'s final samples spread less than :data:`COLLAPSED` along the line in every seed."""
-    spreads = [r.value for r in toy if r.method == method and r.metric == SPREAD]
-    return bool(spreads) and max(spreads) < COLLAPSED
 
 
 def run(ctx: Context) -> list[Row]:
