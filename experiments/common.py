@@ -403,6 +403,16 @@ def timing(ctx: Context, wall_s: float) -> str:
             f"(`--cache`); {took}")
 
 
+def kept_notes(results: Path, stem: str) -> list[str]:
+    """Notes written by hand for the page ``STEM.md`` (``results/STEM.notes``, one note per non-empty line: a
+    machine's account of a run, a probe's numbers). :func:`write` puts them after the computed notes, so a page
+    re-rendered from the cache keeps them."""
+    path = results / f"{stem}.notes"
+    if not path.is_file():
+        return []
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 def write(module, ctx: Context, rows: list[Row], wall_s: float, results: Path = DEFAULT_RESULTS) -> Path:
     """Write ``STEM.md`` and ``STEM.json`` into ``results`` (``STEM``: :attr:`Context.stem`); return the
     markdown path."""
@@ -419,8 +429,9 @@ def write(module, ctx: Context, rows: list[Row], wall_s: float, results: Path = 
              f"seeds {ctx.seeds}; hardware: {hardware(ctx.device)}; {timing(ctx, wall_s)}.", ""]
     lines += table(module, agg, published=not ctx.other_data)
     lines += ["", "## Protocol", "", protocol.strip(), ""]
-    if ctx.notes:
-        lines += ["## Notes", ""] + [f"- {n}" for n in ctx.notes] + [""]
+    notes = ctx.notes + kept_notes(results, ctx.stem)
+    if notes:
+        lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     plots = sorted(dict.fromkeys(p.name for p in ctx.figures if p.exists()))
     if plots:
         lines += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]

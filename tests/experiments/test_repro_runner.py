@@ -215,6 +215,17 @@ def test_a_quick_run_never_replaces_a_full_page(tmp_path):
     assert "Mode: **quick" in quick_md.read_text()
 
 
+def test_notes_written_by_hand_beside_a_page_survive_every_render_after_the_computed_ones(tmp_path):
+    ctx = Context(quick=False, seeds=[0], device="cpu", out=tmp_path, name="fake")
+    ctx.notes.append("computed")
+    (tmp_path / "fake.notes").write_text("Machine: two cores.\n\n  A probe: FID 63.3.  \n")
+    for _ in range(2):  # a second render (from the cache, say) keeps them, once
+        text = write(_fake_module(), ctx, [Row("m", "x", 1.0, 0)], 1.0, tmp_path).read_text()
+        assert "## Notes\n\n- computed\n- Machine: two cores.\n- A probe: FID 63.3.\n" in text
+    quick = Context(quick=True, seeds=[0], device="cpu", out=tmp_path, name="fake")  # another stem: not its notes
+    assert "Machine" not in write(_fake_module(), quick, [Row("m", "x", 1.0, 0)], 1.0, tmp_path).read_text()
+
+
 def test_the_page_states_the_cached_results_compute_time(tmp_path):
     ctx = Context(quick=True, seeds=[0], device="cpu", out=tmp_path, name="fake", reused=3, reused_seconds=801.0)
     text = write(_fake_module(), ctx, [Row("m", "x", 1.0, 0)], 1.2, tmp_path).read_text()
