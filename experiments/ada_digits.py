@@ -33,6 +33,11 @@ from unigen.roles import needed_roles  # noqa: E402
 NAME = "ada-digits"
 TITLE = "Adversarial domain adaptation, MNIST → scikit-learn 8×8 digits (Ganin et al. 2016; Hu et al. 2018 §3.1)"
 METHODS = {"source only": "none", "DANN (flipped labels)": "flipped", "DANN (gradient reversal)": "reversal"}
+#: the claim: Ganin et al.'s DANN (gradient reversal), the method behind the published numbers, above source only
+CLAIMED = ("DANN (gradient reversal)",)
+#: Hu et al.'s §3.1 reading (flipped labels): a form derived in that paper, which reports no domain-adaptation
+#: experiment; measured and described beside the claim, not claimed
+DESCRIBED = ("DANN (flipped labels)",)
 TARGET = "target accuracy"
 FINAL = "target accuracy, last 500 steps"
 SEEDS = 5
@@ -127,6 +132,34 @@ def train(form: str, seed: int, s: Settings) -> dict:
             "domain_acc": last["domain_acc"], "features": feats, "labels": target_test.c[:300]}
 
 
+def verdict_line(rows: list[Row]) -> str:
+    """The claim (:data:`CLAIMED` above source only on the final window, main condition), then the flipped form
+    (:data:`DESCRIBED`) with its source accuracy, then the other conditions: described, not claimed."""
+    def mean(method: str, metric: str) -> float:
+        return statistics.fmean(r.value for r in rows if r.method == method and r.metric == metric)
+
+    claims = [paired(rows, m, "source only", FINAL) for m in CLAIMED]
+    described = [c for c in (paired(rows, m, "source only", FINAL) for m in DESCRIBED) if c.diffs]
+    others = [c for c in (paired(rows, m + suffix, "source only" + suffix, FINAL)
+                          for suffix, *_ in CONDITIONS[1:] for m in METHODS if m != "source only") if c.diffs]
+    finding = "The curves and the other conditions below are the measured evidence at this scale."
+    said = ""
+    for c in claims:  # a claim that holds by its count but with a mean gain inside the spread says so
+        if c.holds and len(c.finite) > 1 and abs(c.mean) < statistics.stdev(c.finite):
+            said += (f" The gain is small: {c.mean:+.3f} on average, inside the paired spread over seeds "
+                     f"({statistics.stdev(c.finite):.3f}); Ganin et al.'s on MNIST→MNIST-M is +0.244.")
+    for c in described:
+        said += (f" Described, not claimed (Hu et al.'s §3.1 form, for which that paper reports no experiment): "
+               f"{c.describe()}; its source accuracy {mean(c.method, 'source accuracy'):.3f} against source "
+               f"only's {mean('source only', 'source accuracy'):.3f} and reversal's "
+               f"{mean('DANN (gradient reversal)', 'source accuracy'):.3f}. Per source example the flipped loss "
+               f"pushes the feature with weight σ(d), largest where the critic is confidently right, where "
+               f"reversal's weight 1 − σ(d) vanishes: while the critic still separates the domains the flipped "
+               f"form moves the features hardest, which the lower source accuracy is consistent with.")
+    tail = f" Not claims (three seeds each): {'; '.join(c.describe() for c in others)}." if others else ""
+    return verdict(claims, finding) + said + tail
+
+
 def _plot_curves(curves: dict[str, list], path) -> None:
     fig, axes = plt.subplots(1, len(CONDITIONS), figsize=(5.2 * len(CONDITIONS), 4.2), sharey=True, squeeze=False)
     for ax, (suffix, _, _, title) in zip(axes[0], CONDITIONS):
@@ -200,13 +233,7 @@ def run(ctx: Context) -> list[Row]:
         gains = [paired(rows, m + suffix, "source only" + suffix, FINAL) for m in METHODS if m != "source only"]
         ctx.notes.append(f"{title}: {FINAL} minus source only's, seed by seed: "
                          + "; ".join(g.describe() for g in gains) + ".")
-    claims = [paired(rows, m, "source only", FINAL) for m in METHODS if m != "source only"]
-    others = [paired(rows, m + suffix, "source only" + suffix, FINAL)
-              for suffix, *_ in CONDITIONS[1:] for m in METHODS if m != "source only"]
-    finding = ("" if all(c.holds for c in claims) else
-               "The curves and the other conditions below are the measured evidence at this scale.")
-    ctx.verdict = verdict(claims, finding) + (" Not claims (three seeds each): " + "; ".join(c.describe() for c in others)
-                                               + ".")
+    ctx.verdict = verdict_line(rows)
     _plot_curves(curves, ctx.figure())
     _plot_features(first, ctx.figure("-features"))
     return rows
