@@ -63,6 +63,7 @@ class AAVAE(KLWeighted, Strategy):
     :param num_particles: passed to the base (its guide samples per example), overriding the base's own
         default: set e.g. ``num_particles=5`` with ``base=iwae``.
     :param fake_weight: λ, the weight of the generated samples' term.
+    :param alpha: passed to a base that has it (``svae``: the weight of its classification term).
     :param beta: passed to the base with ``warmup`` and ``warmup_steps`` (β-VAE, KL annealing,
         :mod:`unigen.inference.kl_weight`): the KL part of the base's bound is weighted in training, on
         real and generated samples alike; the logged ``bound`` is the base's bound on the real batch.
@@ -77,6 +78,7 @@ class AAVAE(KLWeighted, Strategy):
                                       "examples), which augmentation would distort")
     num_particles: int = count(1, hi=10_000)
     fake_weight: float = bounded(1.0, 0)
+    alpha: float = 0.1
     bce_losses: ClassVar[tuple[str, ...]] = ("discriminator",)  # BCE: 2 ln 2 at D = 1/2
 
     def __post_init__(self) -> None:
@@ -89,8 +91,8 @@ class AAVAE(KLWeighted, Strategy):
         cls = STRATEGIES.get(self.base)  # a VAE-family strategy (a declared choice, checked above)
         names = {f.name for f in fields(cls)}
         passed = {"num_particles": self.num_particles, "beta": self.beta, "warmup": self.warmup,
-                  "warmup_steps": self.warmup_steps}
-        for key, default in (("num_particles", 1), ("beta", 1.0), ("warmup", "none")):
+                  "warmup_steps": self.warmup_steps, "alpha": self.alpha}
+        for key, default in (("num_particles", 1), ("beta", 1.0), ("warmup", "none"), ("alpha", 0.1)):
             if key not in names and passed[key] != default:
                 raise UserError(f"base={self.base!r} has no {key} setting; leave {key}={default}")
         base = cls(**{k: v for k, v in passed.items() if k in names})

@@ -264,6 +264,12 @@ def test_aavae_players_and_labels_follow_the_base():
     assert AAVAE(num_particles=4).base_strategy.num_particles == 4
     if "svae" in STRATEGIES.names():
         assert AAVAE(base="svae").needs.labels == STRATEGIES.get("svae").needs.labels == "partial"
+        assert AAVAE(base="svae", alpha=20.0).base_strategy.alpha == 20.0  # the classification weight reaches svae
+
+
+def test_aavae_refuses_alpha_for_a_base_without_it():
+    with pytest.raises(UserError, match="base='elbo' has no alpha setting; leave alpha=0.1"):
+        AAVAE(base="elbo", alpha=20.0)
 
 
 @pytest.mark.parametrize("settings, word", [
