@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from unigen.inference.penalties import PENALTIES
 from unigen.registry import STRATEGIES
 
 OFFSET = 2.0  # the generator's output bias starts at OFFSET * e_2: that far from the data segment
@@ -86,6 +87,8 @@ def _critic_update(strategy, critic, opt, gen, toy: Toy) -> None:
     with torch.no_grad():
         x_fake = gen(torch.randn(toy.batch, 1))
     loss = strategy.critic_loss(critic(x_real), critic(x_fake))
+    if getattr(strategy, "penalty", "none") != "none":  # the strategy's own gradient penalty, as its trainer adds it
+        loss = loss + strategy.penalty_weight * PENALTIES[strategy.penalty](critic, x_real, x_fake)
     opt.zero_grad()
     loss.backward()
     opt.step()
@@ -107,12 +110,13 @@ def generator_grad_norms(gen: nn.Module, critic: nn.Module, toy: Toy) -> dict[st
     return out
 
 
-def train(name: str, toy: Toy, seed: int) -> dict:
-    """Train ``gen`` with strategy ``name``'s generator loss; return the curve and 500 final samples.
+def train(name: str, toy: Toy, seed: int, **settings) -> dict:
+    """Train ``gen`` with strategy ``name``'s generator loss (built with ``settings``: e.g. ``penalty="gp",
+    penalty_weight=10`` adds that gradient penalty to the critic's loss); return the curve and 500 final samples.
 
     ``curve``: ``[(update, distance, {loss: grad norm})]`` from update 0 (the initial programs) every ``toy.every``.
     """
-    strategy = STRATEGIES.get(name)()
+    strategy = STRATEGIES.get(name)(**settings)
     gen, critic = networks(toy, seed)
     opt_g = torch.optim.Adam(gen.parameters(), lr=toy.lr, betas=toy.betas)
     opt_d = torch.optim.Adam(critic.parameters(), lr=toy.lr, betas=toy.betas)

@@ -83,7 +83,8 @@ def test_quick_run_writes_the_page_box_plots_and_toy(tmp_path, monkeypatch, fash
     start = next(i for i, line in enumerate(lines) if line.startswith("| method |"))
     table = lines[start:lines.index("", start)]
     pipes = [line.replace("\\|", "").count("|") for line in table]  # escaped pipes are inside cells
-    assert len(table) == 2 + 2 + 3 and pipes == [pipes[0]] * len(table)
+    # header + separator, the toy (NS-GAN, minimax GAN, the two penalised NS-GANs at one D), three swept methods
+    assert len(table) == 2 + 4 + 3 and pipes == [pipes[0]] * len(table)
     rows = {(r["method"], r["metric"]): r for r in json.loads((tmp_path / "gp-stabilises.quick.json").read_text())}
     for label in list(gp_sweep.METHODS)[:3]:
         med = rows[f"sweep: {label}", "sweep: FID median"]["mean"]
@@ -133,3 +134,25 @@ def test_the_verdict_names_a_generator_that_collapsed_towards_a_point_off_the_li
     assert (f"NS-GAN, D=128 ends 0.4, 0.4, 0.4, 0.4, 0.4 from the line by seed, its samples spread "
             f"{', '.join([f'{spread:.2g}'] * 5)} along it (the data 0.58: {state})") in line
     assert gp_stabilises.DATA_SPREAD == pytest.approx(float(torch.distributions.Uniform(-1.0, 1.0).stddev), rel=1e-6)
+
+
+def test_the_toys_critic_takes_the_strategys_own_gradient_penalty():
+    """gp_manifold trains the critic with the strategy's penalty (``penalty``, ``penalty_weight``), as the trainer adds
+    it: a large R1 weight leaves the critic's gradient at the data far smaller than the plain BCE critic's."""
+    import torch
+
+    from unigen.experiments import gp_manifold as gm
+    from unigen.inference.penalties import grad_norm
+    from unigen.registry import STRATEGIES
+
+    toy = gm.Toy(dim=4, batch=64)
+    norms = {}
+    for settings in ({}, {"penalty": "r1", "penalty_weight": 10.0}):
+        gen, critic = gm.networks(toy, seed=0)
+        opt = torch.optim.Adam(critic.parameters(), lr=toy.lr, betas=toy.betas)
+        strategy = STRATEGIES.get("ns_gan")(**settings)
+        torch.manual_seed(1)
+        for _ in range(150):
+            gm._critic_update(strategy, critic, opt, gen, toy)
+        norms[bool(settings)] = float(grad_norm(critic, gm.segment(256, toy.dim)).mean().detach())  # seeded: 4.25, 0.17
+    assert norms[True] < 0.3 * norms[False], norms

@@ -103,6 +103,24 @@ def test_gp_stabilises_verdict_pairs_the_toy_by_seed_and_the_sweep_by_setting(go
     assert ("NS-GAN, D=128 ends 0.4, 0.4, 0.4, 0.4, 0.02 from the line" in line) == (not good)
 
 
+def test_gp_stabilises_verdict_describes_the_penalised_toy_without_claiming_it():
+    toy, fids = _gp(True)
+    plain = gs.verdict_line(toy, fids)
+    assert "Described, not claimed" not in plain  # no penalised rows, nothing said
+    for s in SEEDS:  # GAN-GP closer to the line than the NS-GAN in 4 of 5 seeds, and spread; DRAGAN-NS never
+        toy += [Row("toy: GAN-GP (λ=10), D=128", gs.DISTANCE, 0.01 if s < 4 else 9.0, s),
+                Row("toy: GAN-GP (λ=10), D=128", gs.SPREAD, 0.5, s),
+                Row("toy: DRAGAN-NS (λ=10), D=128", gs.DISTANCE, 9.0, s),
+                Row("toy: DRAGAN-NS (λ=10), D=128", gs.SPREAD, 0.01, s),
+                Row("toy: NS-GAN, D=128", gs.SPREAD, 0.02, s)]
+    line = gs.verdict_line(toy, fids)
+    assert line.startswith(plain)  # the verdict itself is unchanged: the penalised rows are not claims
+    said = line.split("Described, not claimed")[1]
+    assert ("toy: GAN-GP (λ=10), D=128 below toy: NS-GAN, D=128 on toy: distance to data, end in 4 of 5 seeds"
+            in said and "its samples spread 0.50 along the line against the NS-GAN's 0.02" in said)
+    assert "toy: DRAGAN-NS (λ=10), D=128 below toy: NS-GAN, D=128 on toy: distance to data, end in 0 of 5" in said
+
+
 def test_gp_stabilises_verdict_counts_a_diverged_sweep_run_against_its_method():
     toy, fids = _gp(False, diverged=True)
     line = gs.verdict_line(toy, fids)
