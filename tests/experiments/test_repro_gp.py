@@ -95,9 +95,11 @@ def test_quick_run_writes_the_page_box_plots_and_toy(tmp_path, monkeypatch, fash
         assert rows[method, "toy: ‖∇θ‖ of minimax loss, trained D"]["mean"] < \
             0.5 * rows[method, "toy: ‖∇θ‖ of NS loss, trained D"]["mean"]
     assert "Extra finding" in text and "gp-stabilises-grid.md" in text and "15.0 ± 1.0" in text
-    # the verdict: the toy's two claims at D = 16 on the one seed, the sweep's two penalties on its one setting
-    verdict = text.split("## Verdict")[1]
+    # the verdict: the toy's two claims at D = 16 on the one seed, the sweep's two penalties on its one setting;
+    # then the penalised toy runs, described after it
+    verdict, described = text.split("## Verdict")[1].split("Described, not claimed")
     assert "**Verdict: " in verdict and verdict.count(" of 1 seeds") == 2 + len(gp_stabilises.PENALTIES), verdict
+    assert described.count(" of 1 seeds") == len(gp_stabilises.PENALTIES), described
 
 
 def test_the_paired_note_counts_the_settings_where_a_penalty_lowers_fid():
