@@ -154,7 +154,8 @@ def verdict_line(rows: list[Row]) -> str:
     said = ""
     for c in claims:  # a claim that holds by its count but with a mean gain inside the spread says so
         if c.holds and len(c.finite) > 1 and abs(c.mean) < statistics.stdev(c.finite):
-            said += (f" The gain is small: {c.mean:+.3f} on average, inside the paired spread over seeds "
+            said += (f" {'The gain is small' if c.mean > 0 else 'The mean difference is not a gain'}: "
+                     f"{c.mean:+.3f} on average, inside the paired spread over seeds "
                      f"({statistics.stdev(c.finite):.3f}); Ganin et al.'s on MNIST→MNIST-M is +0.244.")
     for c in described:
         said += (f" Described, not claimed (Hu et al.'s §3.1 form, for which that paper reports no experiment): "

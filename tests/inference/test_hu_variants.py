@@ -265,6 +265,8 @@ def test_aavae_players_and_labels_follow_the_base():
     if "svae" in STRATEGIES.names():
         assert AAVAE(base="svae").needs.labels == STRATEGIES.get("svae").needs.labels == "partial"
         assert AAVAE(base="svae", alpha=20.0).base_strategy.alpha == 20.0  # the classification weight reaches svae
+        # the default is svae's own, so that AA-SVAE without alpha trains what SVAE without alpha trains
+        assert AAVAE(base="svae").base_strategy.alpha == AAVAE().alpha == STRATEGIES.get("svae")().alpha
 
 
 def test_aavae_refuses_alpha_for_a_base_without_it():
