@@ -37,3 +37,14 @@ def test_ada_verdict_calls_a_gain_inside_the_spread_small():
     # 4 of 5 seeds ahead but behind on average: the count holds, and the line does not call the mean a gain
     line = ad.verdict_line(_rows([0.01, 0.02, 0.01, 0.02, -0.08], [0.0] * 5))
     assert line.startswith("**Verdict: reproduced**") and "The mean difference is not a gain: -0.004" in line, line
+
+
+def test_ada_verdict_reads_the_longer_condition_after_the_claim_it_checks():
+    rows = _rows([0.05, 0.06, 0.04, 0.05, -0.01], [-0.1] * 5)
+    for s in range(5):  # trained longer, reversal ahead in 3 of 5 seeds only
+        rows += [Row(SRC + ad.LONGER, ad.FINAL, 0.70, s), Row(REV + ad.LONGER, ad.FINAL, 0.71 if s < 3 else 0.69, s)]
+    line = ad.verdict_line(rows)
+    assert line.startswith("**Verdict: reproduced**"), line  # the claim is the main condition's
+    assert ("Trained 5/3 as long: DANN (gradient reversal) (longer) above source only (longer) on target accuracy, "
+            "last 500 steps in 3 of 5 seeds") in line and "the gain is fragile at this scale" in line
+    assert line.count("(longer) above") == 1  # said once, not again among the other conditions
