@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test docs data clean gpu-kit
+.PHONY: setup demo test docs data clean gpu-kit pages-check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ demo: setup
 
 test: setup
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+# Every results page re-rendered from the reproductions' cache (runs/cache) and compared with the committed one;
+# nothing trains (UNIGEN_CACHE_ONLY=1): see docs/howto/reproduce.md.
+pages-check: setup
+	OMP_NUM_THREADS=1 $(BIN)/python -m unigen.experiments.check_pages
 
 # The documentation site (docs/, see docs/conf.py) into docs/_build/html: the `docs` extra installed once (a stamp,
 # as for setup), then Sphinx with warnings as errors. The API, CLI and results pages are generated into

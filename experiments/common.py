@@ -221,16 +221,27 @@ def _full_folder(path: Path) -> Path | None:
     return None
 
 
+#: set to "1", a result missing from the cache raises :class:`CacheMiss` instead of being computed (checking that a
+#: page re-renders from its cache, :mod:`unigen.experiments.check_pages`, must never start a training)
+CACHE_ONLY_ENV = "UNIGEN_CACHE_ONLY"
+
+
+class CacheMiss(RuntimeError):
+    """A result that :data:`CACHE_ONLY_ENV` forbids computing is not in the cache."""
+
+
 def compute_and_store(path: Path | None, fn):
     """``fn()``, stored at ``path`` (atomically, by :func:`unigen.checkpoint.save`) after its record
     ``path.json`` (the seconds it took and its :func:`structure`); without a path, ``fn()``. An empty folder in
     the way is removed, a folder with files in it kept (the value is returned uncached: :func:`read_entry` said
     so); where the entry cannot be written (a read-only or full disk), one line on stderr says so and the value is
-    returned uncached."""
+    returned uncached. With ``$UNIGEN_CACHE_ONLY=1`` and a path, :class:`CacheMiss` instead of ``fn()``."""
     import os
     import sys
     import tempfile
 
+    if path is not None and os.environ.get(CACHE_ONLY_ENV) == "1":
+        raise CacheMiss(f"{path.name} is not in the cache {path.parent}")
     start = time.perf_counter()
     value = fn()
     if path is None or _full_folder(path) is not None:
