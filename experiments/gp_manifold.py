@@ -32,7 +32,6 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from unigen.inference.penalties import PENALTIES
 from unigen.registry import STRATEGIES
 
 OFFSET = 2.0  # the generator's output bias starts at OFFSET * e_2: that far from the data segment
@@ -87,8 +86,9 @@ def _critic_update(strategy, critic, opt, gen, toy: Toy) -> None:
     with torch.no_grad():
         x_fake = gen(torch.randn(toy.batch, 1))
     loss = strategy.critic_loss(critic(x_real), critic(x_fake))
-    if getattr(strategy, "penalty", "none") != "none":  # the strategy's own gradient penalty, as its trainer adds it
-        loss = loss + strategy.penalty_weight * PENALTIES[strategy.penalty](critic, x_real, x_fake)
+    penalty = strategy.penalty_term(critic, x_real, x_fake)  # the strategy's own gradient penalty, if it has one on
+    if penalty is not None:
+        loss = loss + strategy.penalty_weight * penalty
     opt.zero_grad()
     loss.backward()
     opt.step()

@@ -94,9 +94,8 @@ class Adversarial(Strategy):
         d_fake = discriminate(programs, x_fake, c_fake)  # (fakes,)
         out = {"discriminator": self.critic_loss(d_real, d_fake), "d_real": d_real.mean(), "d_fake": d_fake.mean()}
         out.update(ada_statistic(programs, d_real))  # ADA's r_t, only when it is on (unigen.augment)
-        if self.penalty != "none":
-            paired = x_fake[: batch.x.shape[0]]
-            pen = PENALTIES[self.penalty](lambda x: discriminate(programs, x, batch.c), batch.x, paired)
+        pen = self.penalty_term(lambda x: discriminate(programs, x, batch.c), batch.x, x_fake[: batch.x.shape[0]])
+        if pen is not None:
             out["discriminator"] = out["discriminator"] + self.penalty_weight * pen
             out["penalty"] = pen
         self.regularise(programs, d_real, d_fake, out)
@@ -107,6 +106,11 @@ class Adversarial(Strategy):
         return {"generator": self.generator_loss(discriminate(programs, x_fake, batch.c))}
 
     # ------------------------------------------------------------------------------- the losses
+    def penalty_term(self, critic, x_real: Tensor, x_fake: Tensor) -> Tensor | None:
+        """The gradient penalty ``penalty`` (unweighted; :mod:`unigen.inference.penalties`) of ``critic(x) -> (batch,)``
+        at a real and a generated batch of the same size, or ``None`` when ``penalty="none"``."""
+        return None if self.penalty == "none" else PENALTIES[self.penalty](critic, x_real, x_fake)
+
     def critic_loss(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
         r"""Negative log-likelihood of the indicator under :math:`q_\phi`:
         :math:`-\mathbb{E}_{p_{data}} \log q_\phi(y{=}1 \mid x) - \mathbb{E}_{p_\theta} \log q_\phi(y{=}0 \mid x)`
