@@ -174,7 +174,8 @@ def verdict_line(rows: list[Row]) -> str:
                f"reversal's weight 1 − σ(d) vanishes: while the critic still separates the domains the flipped "
                f"form moves the features hardest, which the lower source accuracy is consistent with.")
     tail = f" Not claims (the other conditions): {'; '.join(c.describe() for c in others)}." if others else ""
-    return verdict(claims, finding) + said + tail
+    head = verdict(claims, finding)
+    return head + said + tail if head else ""  # no claim to check (no line), nothing to add to it
 
 
 def _plot_curves(curves: dict[str, list], titles: dict[str, str], path) -> None:

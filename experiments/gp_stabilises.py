@@ -419,8 +419,9 @@ def verdict_line(toy: list[Row], fids: dict[str, list[float]]) -> str:
         return said
 
     finding = "; ".join(measured(m) for m in off)
-    return verdict(claims, f"Measured: {finding} (the reading of part 1 in the notes follows its curve)."
-                   if finding else "") + penalised_toy(toy)
+    head = verdict(claims, f"Measured: {finding} (the reading of part 1 in the notes follows its curve)."
+                   if finding else "")
+    return head + penalised_toy(toy) if head else ""  # no claim to check (no line), nothing to add to it
 
 
 def penalised_toy(toy: list[Row]) -> str:

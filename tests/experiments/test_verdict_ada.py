@@ -48,3 +48,8 @@ def test_ada_verdict_reads_the_longer_condition_after_the_claim_it_checks():
     assert ("Trained 5/3 as long: DANN (gradient reversal) (longer) above source only (longer) on target accuracy, "
             "last 500 steps in 3 of 5 seeds") in line and "the gain is fragile at this scale" in line
     assert line.count("(longer) above") == 1  # said once, not again among the other conditions
+
+
+def test_ada_verdict_is_empty_without_a_claim_to_check():
+    rows = [r for r in _rows([0.05] * 5, [-0.1] * 5) if r.method != REV]  # no reversal rows: nothing to claim
+    assert ad.verdict_line(rows) == ""
