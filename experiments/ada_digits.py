@@ -147,7 +147,9 @@ def verdict_line(rows: list[Row]) -> str:
     def mean(method: str, metric: str) -> float:
         return statistics.fmean(r.value for r in rows if r.method == method and r.metric == metric)
 
-    claims = [paired(rows, m, "source only", FINAL) for m in CLAIMED]
+    claims = [c for c in (paired(rows, m, "source only", FINAL) for m in CLAIMED) if c.diffs]
+    if not claims:  # no claim to check: no line
+        return ""
     described = [c for c in (paired(rows, m, "source only", FINAL) for m in DESCRIBED) if c.diffs]
     longer = {c.method: paired(rows, c.method + LONGER, "source only" + LONGER, FINAL) for c in claims}
     others = [c for c in (paired(rows, m + suffix, "source only" + suffix, FINAL)
@@ -174,8 +176,7 @@ def verdict_line(rows: list[Row]) -> str:
                f"reversal's weight 1 − σ(d) vanishes: while the critic still separates the domains the flipped "
                f"form moves the features hardest, which the lower source accuracy is consistent with.")
     tail = f" Not claims (the other conditions): {'; '.join(c.describe() for c in others)}." if others else ""
-    head = verdict(claims, finding)
-    return head + said + tail if head else ""  # no claim to check (no line), nothing to add to it
+    return verdict(claims, finding) + said + tail
 
 
 def _plot_curves(curves: dict[str, list], titles: dict[str, str], path) -> None:
