@@ -49,7 +49,9 @@ class SVAE(KLWeighted, Strategy):
     Kingma et al.'s :math:`\mathcal J^\alpha` divided by the data-set size :math:`N`: their weight
     :math:`\alpha = 0.1 \cdot N` on :math:`\mathbb{E}_{\tilde p_l(x, y)}[-\log q_\phi(y \mid x)]` is
     ``alpha = 0.1`` here (their code weighs each labelled :math:`\log q_\phi(y \mid x)` by
-    :math:`0.1 \cdot N / N_l`, the same thing). Rows are mixed with masks, never by selecting a subset:
+    :math:`0.1 \cdot N / N_l`, the same thing). On a short budget that weight leaves the classifier far from
+    trained (2,000 steps on 4,500 MNIST digits: test accuracy 0.47 with 1% of the labels); the ``hu2018-aavae``
+    reproduction uses ``alpha = 50`` (0.66). Rows are mixed with masks, never by selecting a subset:
     every row is scored once under its label (a placeholder for unlabelled rows) and once under each of the
     :math:`K` labels, :math:`(K + 1) B` rows per batch, and ``torch.where`` on :math:`c \ge 0` picks the bound.
 
