@@ -90,11 +90,11 @@ class AAVAE(KLWeighted, Strategy):
                             f"got {self.fake_weight}")
         cls = STRATEGIES.get(self.base)  # a VAE-family strategy (a declared choice, checked above)
         names = {f.name for f in fields(cls)}
-        passed = {"num_particles": self.num_particles, "beta": self.beta, "warmup": self.warmup,
-                  "warmup_steps": self.warmup_steps, "alpha": self.alpha}
-        for key, default in (("num_particles", 1), ("beta", 1.0), ("warmup", "none"), ("alpha", 0.1)):
-            if key not in names and passed[key] != default:
-                raise UserError(f"base={self.base!r} has no {key} setting; leave {key}={default}")
+        passed = {k: getattr(self, k) for k in ("num_particles", "beta", "warmup", "warmup_steps", "alpha")}
+        defaults = {f.name: f.default for f in fields(self)}
+        for key in ("num_particles", "beta", "warmup", "alpha"):  # warmup_steps matters only with a warmup
+            if key not in names and passed[key] != defaults[key]:
+                raise UserError(f"base={self.base!r} has no {key} setting; leave {key}={defaults[key]}")
         base = cls(**{k: v for k, v in passed.items() if k in names})
         object.__setattr__(self, "_base", base)  # derived from the settings, not a setting itself
 
