@@ -25,7 +25,7 @@ from unigen.config import OptimConfig  # noqa: E402
 from unigen.data.digit_shift import MNISTToDigits  # noqa: E402
 from unigen.experiments.common import Context, Row  # noqa: E402
 from unigen.experiments.mode_collapse import cached_jobs  # noqa: E402
-from unigen.experiments.verdict import paired, verdict  # noqa: E402
+from unigen.experiments.verdict import mean_of, paired, verdict  # noqa: E402
 from unigen.inference.dann import DANN  # noqa: E402
 from unigen.models.dann import DANNNets  # noqa: E402
 from unigen.roles import needed_roles  # noqa: E402
@@ -144,9 +144,6 @@ def train(form: str, seed: int, s: Settings) -> dict:
 def verdict_line(rows: list[Row]) -> str:
     """The claim (:data:`CLAIMED` above source only on the final window, main condition), then the flipped form
     (:data:`DESCRIBED`) with its source accuracy, then the other conditions: described, not claimed."""
-    def mean(method: str, metric: str) -> float:
-        return statistics.fmean(r.value for r in rows if r.method == method and r.metric == metric)
-
     claims = [c for c in (paired(rows, m, "source only", FINAL) for m in CLAIMED) if c.diffs]
     if not claims:  # no claim to check: no line
         return ""
@@ -169,9 +166,9 @@ def verdict_line(rows: list[Row]) -> str:
                 "." if more.holds else ": fewer than a claim needs, so the gain is fragile at this scale."))
     for c in described:
         said += (f" Described, not claimed (Hu et al.'s §3.1 form, for which that paper reports no experiment): "
-               f"{c.describe()}; its source accuracy {mean(c.method, 'source accuracy'):.3f} against source "
-               f"only's {mean('source only', 'source accuracy'):.3f} and reversal's "
-               f"{mean('DANN (gradient reversal)', 'source accuracy'):.3f}. Per source example the flipped loss "
+               f"{c.describe()}; its source accuracy {mean_of(rows, c.method, 'source accuracy'):.3f} against source "
+               f"only's {mean_of(rows, 'source only', 'source accuracy'):.3f} and reversal's "
+               f"{mean_of(rows, 'DANN (gradient reversal)', 'source accuracy'):.3f}. Per source example the flipped loss "
                f"pushes the feature with weight σ(d), largest where the critic is confidently right, where "
                f"reversal's weight 1 − σ(d) vanishes: while the critic still separates the domains the flipped "
                f"form moves the features hardest, which the lower source accuracy is consistent with.")

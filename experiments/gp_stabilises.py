@@ -47,7 +47,7 @@ from unigen.experiments.common import Context, Row, on_gpu  # noqa: E402
 from unigen.experiments.mnist_common import fit, save_grids  # noqa: E402
 from unigen.metrics import feature_classifier  # noqa: E402
 from unigen.sampling import draw  # noqa: E402
-from unigen.experiments.verdict import Paired, level, paired, verdict  # noqa: E402
+from unigen.experiments.verdict import Paired, by_seed, level, mean_of, paired, verdict  # noqa: E402
 from unigen.watch import NonFiniteError  # noqa: E402
 
 NAME = "gp-stabilises"
@@ -407,8 +407,8 @@ def verdict_line(toy: list[Row], fids: dict[str, list[float]]) -> str:
     at that D (collapsed towards a point where every seed's spread is below :data:`COLLAPSED`)."""
     claims = toy_claims(toy) + sweep_claims(fids)
     off = [c.method for c in toy_claims(toy) if not c.holds and c.baseline == f"{ON_LINE:g}"]
-    ends = {m: ", ".join(f"{r.value:.3g}" for r in toy if r.method == m and r.metric == DISTANCE) for m in off}
-    spreads = {m: [r.value for r in toy if r.method == m and r.metric == SPREAD] for m in off}
+    ends = {m: ", ".join(f"{v:.3g}" for v in by_seed(toy, m, DISTANCE).values()) for m in off}
+    spreads = {m: list(by_seed(toy, m, SPREAD).values()) for m in off}
 
     def measured(m: str) -> str:
         said = f"{m.removeprefix('toy: ')} ends {ends[m]} from the line by seed"
@@ -428,16 +428,13 @@ def penalised_toy(toy: list[Row]) -> str:
     """The toy with Fedus et al.'s penalties on the NS-GAN's critic (the sweep's λ = 10), at each D, against the plain
     NS-GAN from the same weights: end distance (paired by seed) and mean spread along the line. Described, not
     claimed: the page's claims on penalties are the sweep's."""
-    def mean(method: str, metric: str) -> float:
-        return statistics.fmean(r.value for r in toy if r.method == method and r.metric == metric)
-
     said = []
     for label in PENALTIES:
         for dim in sorted({int(r.method.split("D=")[1]) for r in toy if r.method.startswith(f"toy: {label}, D=")}):
             pen, ns = f"toy: {label}, D={dim}", f"toy: NS-GAN, D={dim}"
             c = paired(toy, pen, ns, DISTANCE, higher=False)
-            said.append(f"{c.describe()}, its samples spread {mean(pen, SPREAD):.2f} along the line against the "
-                        f"NS-GAN's {mean(ns, SPREAD):.2f}")
+            said.append(f"{c.describe()}, its samples spread {mean_of(toy, pen, SPREAD):.2f} along the line against "
+                        f"the NS-GAN's {mean_of(toy, ns, SPREAD):.2f}")
     return (" Described, not claimed (the sweep's penalties on the toy's NS-GAN critic): " + "; ".join(said) + "."
             if said else "")
 

@@ -62,7 +62,7 @@ import torch  # noqa: E402
 
 from unigen.experiments import mnist_common as mc  # noqa: E402
 from unigen.experiments.common import Context, Row, gpu_settings  # noqa: E402
-from unigen.experiments.verdict import Paired, paired, verdict  # noqa: E402
+from unigen.experiments.verdict import Paired, by_seed, paired, verdict  # noqa: E402
 from unigen.inference.svae import SVAE  # noqa: E402
 from unigen.metrics import likelihood_bounds  # noqa: E402
 from unigen.metrics.classification import classifier_accuracy  # noqa: E402
@@ -255,7 +255,7 @@ def verdict_line(rows: list[Row]) -> str:
     inside the paired spread is one that these seeds cannot resolve; bounds are not compared, their scale depends on
     the data set's size)."""
     def spread(method: str, metric: str) -> str:
-        values = [r.value for r in rows if r.method == method and r.metric == metric]
+        values = list(by_seed(rows, method, metric).values())
         return f", against a std over seeds of {statistics.stdev(values):.3g} for {method}" if len(values) > 1 else ""
 
     def against_published(c: Paired) -> str:  # accuracies only: the bounds' scale depends on the data set's size

@@ -65,12 +65,21 @@ class Paired:
                 f"(paired difference {spread}{over})")
 
 
+def by_seed(rows: list[Row], method: str, metric: str) -> dict[int, float]:
+    """``method``'s values of ``metric``, seed → value, in the order of the seeds."""
+    return {r.seed: r.value for r in sorted(rows, key=lambda r: r.seed) if r.method == method and r.metric == metric}
+
+
+def mean_of(rows: list[Row], method: str, metric: str) -> float:
+    """The mean over seeds of ``method``'s ``metric``."""
+    return statistics.fmean(by_seed(rows, method, metric).values())
+
+
 def paired(rows: list[Row], method: str, baseline: str, metric: str, higher: bool = True,
            ties: bool = False, unit: str = "seeds") -> Paired:
     """The per-seed differences ``method − baseline`` of ``metric`` over the seeds both ran (``ties``: a tie
     holds; ``unit``: what the rows' seeds stand for, in the description)."""
-    a = {r.seed: r.value for r in rows if r.method == method and r.metric == metric}
-    b = {r.seed: r.value for r in rows if r.method == baseline and r.metric == metric}
+    a, b = by_seed(rows, method, metric), by_seed(rows, baseline, metric)
     return Paired(method, baseline, metric, higher, tuple(a[s] - b[s] for s in sorted(a.keys() & b.keys())), ties,
                   unit)
 
@@ -78,7 +87,7 @@ def paired(rows: list[Row], method: str, baseline: str, metric: str, higher: boo
 def level(rows: list[Row], method: str, metric: str, threshold: float, higher: bool = False) -> Paired:
     """``method``'s ``metric`` against a fixed ``threshold``, seed by seed: the claim holds in a seed where
     value − threshold is below 0 (``higher``: above)."""
-    values = [r.value for r in sorted(rows, key=lambda r: r.seed) if r.method == method and r.metric == metric]
+    values = by_seed(rows, method, metric).values()
     return Paired(method, f"{threshold:g}", metric, higher, tuple(v - threshold for v in values))
 
 
