@@ -103,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=Path("runs/cache"), help="the reproductions' cache")
     parser.add_argument("--device", default="cpu", help="check the pages that ran on this device")
     args = parser.parse_args(argv)
+    missing = [str(p) for p in args.pages if not p.is_file()]
+    if missing:
+        parser.error(f"no such page: {', '.join(missing)}; give results pages (e.g. experiments/results/NAME.md)")
     pages = args.pages or sorted(p for p in args.results.glob("*.md") if ".quick" not in p.name)
     bad = 0
     for page in pages:

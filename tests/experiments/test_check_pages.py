@@ -54,3 +54,11 @@ def test_a_page_checks_against_its_cache(tmp_path):
     assert state == "miss" and "is not in the cache" in lines[0]
     assert not any((cache / "wgan-disjoint").iterdir())  # nothing was trained into the cache
     assert cp.check(page, tmp_path / "elsewhere")[0] == "skip"
+
+
+def test_a_missing_page_is_one_line_and_exit_code_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        cp.main([str(tmp_path / "nope.md")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and err[-1].endswith("no such page: " + str(tmp_path / "nope.md")
+                                                  + "; give results pages (e.g. experiments/results/NAME.md)")
