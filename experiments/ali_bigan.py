@@ -90,7 +90,7 @@ from unigen import Trainer  # noqa: E402
 from unigen.config import OptimConfig  # noqa: E402
 from unigen.experiments.common import Context, Row, fmt_values  # noqa: E402
 from unigen.experiments.mode_collapse import cached_jobs  # noqa: E402
-from unigen.experiments.verdict import paired, verdict  # noqa: E402
+from unigen.experiments.verdict import by_seed, paired, verdict  # noqa: E402
 from unigen.inference.ali import JOINT, reconstruct  # noqa: E402
 from unigen.inference.wake_sleep import sleep_log_q  # noqa: E402
 from unigen.metrics import mode_stats  # noqa: E402
@@ -861,23 +861,19 @@ def run_mnist(ctx: Context) -> list[Row]:
 
 
 # ------------------------------------------------------------------------------------ the verdict
-def _values(rows: list[Row], method: str, metric: str) -> dict[int, float]:
-    return {r.seed: r.value for r in rows if r.method == method and r.metric == metric}
-
-
 def _mean(rows: list[Row], method: str, metric: str) -> float | None:
-    values = _values(rows, method, metric).values()
+    values = by_seed(rows, method, metric).values()
     return statistics.fmean(values) if values else None
 
 
 def _spread(rows: list[Row], method: str, metric: str) -> str:
-    values = list(_values(rows, method, metric).values())
+    values = list(by_seed(rows, method, metric).values())
     return fmt_values(values) if values else "not read"
 
 
 def _covers_all(rows: list[Row]) -> str:
     """Where the GAN covers all 25 modes at the main setting, so that ALI can at most tie it there."""
-    gan = _values(rows, GAN, RESP)
+    gan = by_seed(rows, GAN, RESP)
     full = sum(v >= 25 for v in gan.values())
     if not full:
         return ""
@@ -891,7 +887,7 @@ def _why(rows: list[Row], c) -> str:
     means over the random settings, a GAN that already covers every mode at the main setting, or encoders that
     all miss x's mode often."""
     if c.metric == RESP and c.method == ALI_R:
-        least = {m: min(_values(rows, m, RESP).values()) for m in (ALI_R, GAN_R)}
+        least = {m: min(by_seed(rows, m, RESP).values()) for m in (ALI_R, GAN_R)}
         collapse = (f"; no draw collapsed (the fewest modes: ALI {least[ALI_R]:.3g}, the GAN {least[GAN_R]:.3g} of "
                     f"25), so the GAN's collapses behind the published gap did not occur in these ranges and both "
                     f"counts sit at the ceiling" if min(least.values()) >= 20 else "")
@@ -902,7 +898,7 @@ def _why(rows: list[Row], c) -> str:
         return f" ({reason})" if reason else ""
     if c.metric == REC:
         on_mode = {m: _mean(rows, m, REC_MODE) for m in (ALI, POSTHOC, INVERSE)}
-        ali = _values(rows, ALI, REC)
+        ali = by_seed(rows, ALI, REC)
         parts = [f"{m} {v:.0f} %" for m, v in on_mode.items() if v is not None]
         worst = max(ali, key=ali.get) if ali else None
         return ((f" (no encoder here inverts at the level of modes: reconstructions on x's mode {', '.join(parts)}"

@@ -25,7 +25,7 @@ from unigen.data.rotated_digits import RotatedDigits, maps
 from unigen.experiments.common import Context, Row, fmt_mean_std, fmt_value
 from unigen.experiments.mnist_common import classifier, save_grids, steps_note
 from unigen.experiments.mode_collapse import cached_jobs
-from unigen.experiments.verdict import Paired, paired, verdict
+from unigen.experiments.verdict import Paired, by_seed, paired, verdict
 
 NAME = "cyclegan-digits"
 TITLE = ("CycleGAN on unpaired digit domains with a known map (Zhu et al. 2017): inverted and thickened digits, "
@@ -173,8 +173,7 @@ def label(transform: str, method: str) -> str:
 
 def above(rows: list[Row], method: str, metric: str, level: float) -> Paired:
     """``method`` against a fixed level on ``metric``, seed by seed (a claim of the verdict)."""
-    values = [r.value for r in sorted(rows, key=lambda r: r.seed) if r.method == method and r.metric == metric]
-    return Paired(method, f"{level}", metric, True, tuple(v - level for v in values))
+    return Paired(method, f"{level}", metric, True, tuple(v - level for v in by_seed(rows, method, metric).values()))
 
 
 def run(ctx: Context) -> list[Row]:
@@ -228,7 +227,7 @@ def run(ctx: Context) -> list[Row]:
 def _reading(rows: list[Row], linear_steps: int) -> list[str]:
     """The page's reading, computed from the rows (means ± sample std over seeds)."""
     def at(transform: str, method: str, metric: str) -> str:
-        values = [r.value for r in rows if r.method == label(transform, method) and r.metric == metric]
+        values = list(by_seed(rows, label(transform, method), metric).values())
         if len(values) == 1:
             return fmt_value(values[0])
         return fmt_mean_std(statistics.fmean(values), statistics.stdev(values))

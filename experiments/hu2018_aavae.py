@@ -281,7 +281,7 @@ def _svae_scores(cfg: dict, overrides: list[str], test) -> tuple[float, float]:
 def _plot(ctx: Context, rows: list[Row], fractions: dict, label_fractions: dict, n_train: int) -> None:
     """Test ELBO against the training fraction (VAE and CVAE pairs), and the SVAE pairs' bound and accuracy."""
     def stat(method, metric):  # mean and std over seeds
-        vals = [r.value for r in rows if r.method == method and r.metric == metric]
+        vals = list(by_seed(rows, method, metric).values())
         return (statistics.fmean(vals) if vals else float("nan"), statistics.stdev(vals) if len(vals) > 1 else 0.0)
 
     def curve(ax, xs, method, metrics, style):

@@ -66,7 +66,7 @@ import torch  # noqa: E402
 from unigen.config import resolve  # noqa: E402
 from unigen.experiments.common import (Context, Row, cache_path, gpu_settings, load_or_compute,  # noqa: E402
                                       on_gpu)
-from unigen.experiments.verdict import Paired, paired, verdict  # noqa: E402
+from unigen.experiments.verdict import Paired, by_seed, paired, verdict  # noqa: E402
 from unigen.metrics import mode_stats  # noqa: E402
 from unigen.assemble import build  # noqa: E402
 from unigen.sampling import draw  # noqa: E402
@@ -421,7 +421,7 @@ def verdict_line(rows: list[Row]) -> str:
     parts = []
     for metric in dict.fromkeys(c.metric for c in found if not c.holds):
         n = int(metric.split("(of ")[1].rstrip(")"))
-        base = [r.value for r in rows if r.method == BASELINE and r.metric == metric]
+        base = list(by_seed(rows, BASELINE, metric).values())
         parts.append(f"{metric.split(':')[0]}: the NS-GAN captured all {n} modes in {sum(v >= n for v in base)} of "
                      f"{len(base)} seeds ({', '.join(f'{v:g}' for v in base)} by seed)")
     finding = ("Measured: " + "; ".join(parts) + "; a tie there counts against the claim.") if parts else ""

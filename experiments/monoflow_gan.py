@@ -69,7 +69,7 @@ import torch
 
 from unigen.experiments import mnist_common as mc
 from unigen.experiments.common import Context, Row, aggregate, gpu_settings, step_compile
-from unigen.experiments.verdict import NEED, Paired, verdict
+from unigen.experiments.verdict import NEED, Paired, by_seed, verdict
 from unigen.inference.monoflow import MonoFlow
 from unigen.metrics import inception_score
 from unigen.trainer import NonFiniteError
@@ -220,8 +220,7 @@ def run(ctx: Context) -> list[Row]:
 def trains(rows: list[Row], method: str) -> Paired:
     """Whether ``method`` trains, seed by seed: its final FID − ½ the untrained generator's FID of the same seed
     (below 0: trains); a run stopped by a non-finite loss (no FID) counts as +∞."""
-    untrained = {r.seed: r.value for r in rows if r.method == UNTRAINED and r.metric == FID}
-    fid = {r.seed: r.value for r in rows if r.method == method and r.metric == FID}
+    untrained, fid = by_seed(rows, UNTRAINED, FID), by_seed(rows, method, FID)
     ran = sorted({r.seed for r in rows if r.method == method} & untrained.keys())
     return Paired(method, "half the untrained generator's", FID, False,
                   tuple(fid.get(s, math.inf) - 0.5 * untrained[s] for s in ran))
@@ -238,8 +237,7 @@ def added(rows: list[Row]) -> list[Paired]:
 
 
 def _fids(rows: list[Row], method: str) -> str:
-    return ", ".join(f"{r.value:.4g}" for r in sorted(rows, key=lambda r: r.seed) if r.method == method
-                     and r.metric == FID) or "none (stopped)"
+    return ", ".join(f"{v:.4g}" for v in by_seed(rows, method, FID).values()) or "none (stopped)"
 
 
 def verdict_line(rows: list[Row]) -> str:

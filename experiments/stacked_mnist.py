@@ -47,7 +47,7 @@ import torch  # noqa: E402
 from unigen.data.stacked_mnist import TEST_SIZE, StackedMNIST  # noqa: E402
 from unigen.experiments import mnist_common as mc  # noqa: E402
 from unigen.experiments.common import Context, Row, fmt_values, on_gpu  # noqa: E402
-from unigen.experiments.verdict import paired, verdict  # noqa: E402
+from unigen.experiments.verdict import by_seed, paired, verdict  # noqa: E402
 from unigen.metrics.evaluation import METRICS, Evaluation  # noqa: E402
 from unigen.plots import image_grid  # noqa: E402
 from unigen.assemble import pick_device  # noqa: E402
@@ -222,7 +222,7 @@ def finding(rows: list[Row]) -> str:
             f"in every seed (VEEGAN's DCGAN: 99), so the mode coverage the methods were made for is not tested "
             f"here; the quality-filtered count measures how legible the samples are" if min(counts) >= 500 else
             f"The unfiltered counts ({min(counts):.0f}–{max(counts):.0f} of 1,000) and the samples are the evidence")
-    confident = {m: [r.value for r in trained if r.method == m and r.metric == CONFIDENT_MODES]
+    confident = {m: list(by_seed(trained, m, CONFIDENT_MODES).values())
                  for m in dict.fromkeys(r.method for r in trained)}
     confident = {m: v for m, v in confident.items() if v}
     if confident:
@@ -253,7 +253,7 @@ def save_figures(ctx: Context, grids: dict[str, torch.Tensor], rows: list[Row], 
     methods = list(dict.fromkeys(r.method for r in rows))
     fig, ax = plt.subplots(figsize=(9, 3.6))
     for i, m in enumerate(methods):
-        vals = [r.value for r in rows if r.method == m and r.metric == MODES]
+        vals = list(by_seed(rows, m, MODES).values())
         ax.bar(i, sum(vals) / len(vals), color="grey" if m == REAL else "tab:blue")
         ax.plot([i] * len(vals), vals, "k.", ms=6)
     for value, label, style in ((99, "DCGAN (VEEGAN) 99", ":"), (150, "VEEGAN 150", "--"),

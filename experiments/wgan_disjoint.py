@@ -26,7 +26,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from unigen.experiments.common import Context, Row  # noqa: E402
-from unigen.experiments.verdict import Paired, level, paired, verdict  # noqa: E402
+from unigen.experiments.verdict import Paired, by_seed, level, paired, verdict  # noqa: E402
 from unigen.registry import STRATEGIES  # noqa: E402
 
 NAME = "wgan-disjoint"
@@ -163,10 +163,9 @@ def claims(rows: list[Row]) -> list[Paired]:
 
 def verdict_line(rows: list[Row]) -> str:
     """The page's verdict; where a claim fails, the measured numbers per seed."""
-    def by_seed(method: str, metric: str) -> str:
-        return ", ".join(f"{r.value:.3g}" for r in sorted(rows, key=lambda r: r.seed)
-                         if r.method == method and r.metric == metric)
+    def listed(method: str, metric: str) -> str:
+        return ", ".join(f"{v:.3g}" for v in by_seed(rows, method, metric).values())
 
-    finding = (f"Measured per seed: ∂θ {by_seed(GAN, GRAD)} (GAN critic) and {by_seed(WGAN, GRAD)} (WGAN-GP "
-               f"critic); largest errors {by_seed(GAN, ERROR)} (JS) and {by_seed(WGAN, ERROR)} (W1).")
+    finding = (f"Measured per seed: ∂θ {listed(GAN, GRAD)} (GAN critic) and {listed(WGAN, GRAD)} (WGAN-GP "
+               f"critic); largest errors {listed(GAN, ERROR)} (JS) and {listed(WGAN, ERROR)} (W1).")
     return verdict(claims(rows), finding)
