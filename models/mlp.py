@@ -66,6 +66,8 @@ class MLP(ModelSpec):
     :param joint_critic: the form of a joint critic D(x, z) (ALI, BiGAN): ``"features"`` (feature networks of x and
         z, concatenated, then a head) or ``"concat"`` (one MLP on concat(x, z), dropout 0.2 on the inputs and 0.5
         hidden, IshmaelBelghazi/ALI's 2-D form; :class:`~unigen.models.nets.JointCritic`).
+    :param batch_norm: a batch norm before every hidden activation of the generator and the encoder, as in the
+        2-D programs of Dumoulin et al. (ALI) and Lin et al. (PacGAN); critics are never batch-normalised here.
     """
 
     z_dim: int = count(8, hi=100_000)
@@ -80,6 +82,7 @@ class MLP(ModelSpec):
     code_prior: str = choice("uniform", CODE_PRIORS)
     spectral_norm: str = choice("none", SPECTRAL_NORM)
     joint_critic: str = choice("features", JOINT_CRITICS)
+    batch_norm: bool = False
 
     def networks(self, info: DataInfo) -> Networks:
         if len(info.shape) != 1:
@@ -92,12 +95,13 @@ class MLP(ModelSpec):
         d, kd, width = info.shape[0], k or 0, codes.width if codes else 0
 
         def model() -> LatentModel:
-            generator = mlp([self.z_dim + width + kd] + [self.hidden] * self.depth + [d])
+            generator = mlp([self.z_dim + width + kd] + [self.hidden] * self.depth + [d], batch_norm=self.batch_norm)
             return LatentModel(self.z_dim, VectorLikelihood(
                 generator, Labels(k), self.sigma if self.likelihood == "normal" else None), codes)
 
         def guide() -> GaussianGuide:
-            encoder = FlatNet(mlp([d + kd] + [self.hidden] * self.depth, final_act=True), Labels(k))
+            encoder = FlatNet(mlp([d + kd] + [self.hidden] * self.depth, final_act=True, batch_norm=self.batch_norm),
+                              Labels(k))
             return GaussianGuide(encoder, self.hidden, self.z_dim)
 
         def x_features() -> tuple:  # the discriminator's body

@@ -80,16 +80,18 @@ NORMALISED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn
 
 
 # --------------------------------------------------------------------------------------- networks
-def mlp(sizes: Sequence[int], act: Callable[[], nn.Module] = nn.ReLU, final_act: bool = False) -> nn.Sequential:
+def mlp(sizes: Sequence[int], act: Callable[[], nn.Module] = nn.ReLU, final_act: bool = False,
+        batch_norm: bool = False) -> nn.Sequential:
     """Linear layers ``sizes[0] -> sizes[1] -> ... -> sizes[-1]`` with ``act`` between them.
 
-    ``final_act`` also applies the activation after the last layer (for feature extractors).
+    ``final_act`` also applies the activation after the last layer (for feature extractors); ``batch_norm`` puts a
+    batch norm before every activation (Ioffe & Szegedy, 2015).
     """
     layers: List[nn.Module] = []
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(fan_in, fan_out))
         if final_act or i < len(sizes) - 2:
-            layers.append(act())
+            layers += [nn.BatchNorm1d(fan_out), act()] if batch_norm else [act()]
     return nn.Sequential(*layers)
 
 

@@ -31,6 +31,7 @@ CASES = [
     ("mlp", {}, RING),
     ("mlp", {"likelihood": "normal"}, RING),
     ("mlp", {"conditional": True, "z_dim": 3}, RING_LABELLED),
+    ("mlp", {"batch_norm": True, "hidden": 16}, RING),
     ("mlp_vae", {}, MNIST),
     ("mlp_vae", {"conditional": True, "z_dim": 4, "hidden": 32}, MNIST),
     ("dcgan", {}, MNIST_SYM),
@@ -294,6 +295,24 @@ def test_mlp_shapes_for_any_vector_data(batch, z_dim, d, depth, likelihood):
     assert observed_value(programs, tr) is x
     assert programs.guide(x).shape == (batch, z_dim)
     assert programs.discriminator(x).shape == (batch,)
+
+
+def test_mlp_batch_norm_normalises_the_generators_and_encoders_hidden_units_and_never_a_critics():
+    programs = build("mlp", {"batch_norm": True, "hidden": 16, "disc_hidden": 16, "depth": 2}, RING)
+    norms = {role for role, module in programs.modules_by_role.items()
+             if any(isinstance(m, torch.nn.BatchNorm1d) for m in module.modules())}
+    assert norms == {"model", "guide"}
+    assert sum(isinstance(m, torch.nn.BatchNorm1d) for m in programs.model.modules()) == 2  # one per hidden layer
+    # in training mode each hidden unit is standardised over the batch, before its ReLU
+    pre = []
+    first = next(m for m in programs.model.modules() if isinstance(m, torch.nn.BatchNorm1d))
+    handle = first.register_forward_hook(lambda m, i, o: pre.append(o))
+    programs.train()
+    generate(programs, 64)
+    handle.remove()
+    torch.testing.assert_close(pre[0].mean(0), first.bias.detach().expand(16), atol=1e-5, rtol=0)
+    plain = build("mlp", {"hidden": 16, "disc_hidden": 16, "depth": 2}, RING)
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in plain.modules())
 
 
 # ------------------------------------------------------------------------ InfoGAN latent codes
