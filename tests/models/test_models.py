@@ -303,14 +303,20 @@ def test_mlp_batch_norm_normalises_the_generators_and_encoders_hidden_units_and_
              if any(isinstance(m, torch.nn.BatchNorm1d) for m in module.modules())}
     assert norms == {"model", "guide"}
     assert sum(isinstance(m, torch.nn.BatchNorm1d) for m in programs.model.modules()) == 2  # one per hidden layer
-    # in training mode each hidden unit is standardised over the batch, before its ReLU
+    net = programs.model.likelihood.net  # Linear, batch norm, ReLU per hidden layer, then the output Linear
+    assert [type(m) for m in net] == [torch.nn.Linear, torch.nn.BatchNorm1d, torch.nn.ReLU] * 2 + [torch.nn.Linear]
+    # in training mode each hidden unit is standardised over the batch: mean β and standard deviation γ
     pre = []
-    first = next(m for m in programs.model.modules() if isinstance(m, torch.nn.BatchNorm1d))
+    first = net[1]
+    with torch.no_grad():
+        first.weight.uniform_(0.5, 2.0)
+        first.bias.uniform_(-1.0, 1.0)
     handle = first.register_forward_hook(lambda m, i, o: pre.append(o))
     programs.train()
     generate(programs, 64)
     handle.remove()
-    torch.testing.assert_close(pre[0].mean(0), first.bias.detach().expand(16), atol=1e-5, rtol=0)
+    torch.testing.assert_close(pre[0].mean(0), first.bias.detach(), atol=1e-5, rtol=0)
+    torch.testing.assert_close(pre[0].std(0, unbiased=False), first.weight.detach(), atol=1e-3, rtol=1e-3)
     plain = build("mlp", {"hidden": 16, "disc_hidden": 16, "depth": 2}, RING)
     assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in plain.modules())
 
