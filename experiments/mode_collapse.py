@@ -174,7 +174,8 @@ generator 2 → {' → '.join([str(PAPERS_MODEL['hidden'])] * PAPERS_MODEL['dept
 ReLU (`model.batch_norm=true`), Adam {PAPERS['grid']['lr']:g}, β = {tuple(PAPERS['grid']['betas'])}, batch
 {PAPERS['grid']['batch_size']}, a constant rate, {PAPERS_STEPS:,} generator updates on every device (PacGAN's: 400
 epochs of 100,000 points, 4·10⁵ updates); on a CPU the traced step. Where this still differs from PacGAN's code:
-its critic, 3 maxout layers of 200 units with 5 pieces, is not implemented here (the critic is the spec's 2 → {PAPERS_MODEL['disc_hidden']}
+its critic, 3 maxout layers of 200 units with 5 pieces, is not used here (`model.disc_maxout=5 model.disc_depth=3 model.disc_hidden=200` builds it;
+the critic is the spec's 2 → {PAPERS_MODEL['disc_hidden']}
 × {PAPERS_MODEL['depth']} → 1, LeakyReLU 0.2); its weights start from N(0, 0.02²) with zero biases and its generator's
 layers before a batch norm have no bias (here PyTorch's default initialisation, biases kept); its batch norms
 average their statistics with weight 0.05 (here 0.1); it trains on 100,000 points (here 50,000).

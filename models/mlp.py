@@ -23,7 +23,8 @@ from unigen.registry import MODELS
 from unigen.settings import bounded, choice, count
 
 from .nets import (CODE_PRIORS, JOINT_CRITICS, SPECTRAL_NORM, CodePosterior, Discriminator, FlatNet, GaussianGuide,
-                   Labels, LatentModel, build_codes, latent_discriminator, latent_features, leaky_relu, mlp, num_classes_for)
+                   Labels, LatentModel, build_codes, latent_discriminator, latent_features, leaky_relu, maxout_mlp, mlp,
+                   num_classes_for)
 from .spec import ModelSpec, Networks
 
 LIKELIHOODS = ("delta", "normal")
@@ -68,6 +69,13 @@ class MLP(ModelSpec):
         hidden, IshmaelBelghazi/ALI's 2-D form; :class:`~unigen.models.nets.JointCritic`).
     :param batch_norm: a batch norm before every hidden activation of the generator and the encoder, as in the
         2-D programs of Dumoulin et al. (ALI) and Lin et al. (PacGAN); critics are never batch-normalised here.
+    :param disc_depth: hidden layers of the discriminator's body (0: ``depth``), e.g. PacGAN's 3 under a 4-layer
+        generator.
+    :param disc_maxout: pieces of a maxout discriminator (Goodfellow et al., 2013; :class:`~unigen.models.nets.Maxout`):
+        every hidden layer of the discriminator's body (the discriminator, the code posterior, the x features of a
+        ``"features"`` joint critic) is a maxout of this many pieces instead of Linear + LeakyReLU(0.2), as in the 2-D
+        critics of PacGAN's code (3 layers of 200 units, 5 pieces); 0: off. The latent discriminator, the z features
+        and the ``"concat"`` joint critic keep LeakyReLU.
     """
 
     z_dim: int = count(8, hi=100_000)
@@ -83,6 +91,8 @@ class MLP(ModelSpec):
     spectral_norm: str = choice("none", SPECTRAL_NORM)
     joint_critic: str = choice("features", JOINT_CRITICS)
     batch_norm: bool = False
+    disc_depth: int = count(0, lo=0, hi=1000)
+    disc_maxout: int = count(0, lo=0, hi=1000)
 
     def networks(self, info: DataInfo) -> Networks:
         if len(info.shape) != 1:
@@ -104,13 +114,21 @@ class MLP(ModelSpec):
                               Labels(k))
             return GaussianGuide(encoder, self.hidden, self.z_dim)
 
+        if self.disc_maxout == 1:
+            raise UserError("model.disc_maxout=1 is a Linear layer without an activation; set 0 (LeakyReLU) or 2 or "
+                            "more pieces")
+        disc_sizes = [d + kd] + [self.disc_hidden] * (self.disc_depth or self.depth)
+
+        def critic_mlp(sizes: list, final_act: bool = False) -> nn.Sequential:
+            if self.disc_maxout:
+                return maxout_mlp(sizes, self.disc_maxout, final_act=final_act)
+            return mlp(sizes, act=leaky_relu, final_act=final_act)
+
         def x_features() -> tuple:  # the discriminator's body
-            return FlatNet(mlp([d + kd] + [self.disc_hidden] * self.depth, act=leaky_relu, final_act=True),
-                           Labels(k)), self.disc_hidden
+            return FlatNet(critic_mlp(disc_sizes, final_act=True), Labels(k)), self.disc_hidden
 
         def discriminator() -> Discriminator:
-            return Discriminator(FlatNet(mlp([d + kd] + [self.disc_hidden] * self.depth + [1], act=leaky_relu),
-                                         Labels(k)))
+            return Discriminator(FlatNet(critic_mlp(disc_sizes + [1]), Labels(k)))
 
         def code_posterior() -> CodePosterior:
             return CodePosterior(*x_features(), self.code_classes, self.code_dim)

@@ -109,6 +109,27 @@ def apply_spectral_norm(module: nn.Module) -> nn.Module:
     return module
 
 
+class Maxout(nn.Module):
+    r"""A maxout layer (Goodfellow et al., 2013): :math:`h_j = \max_{k \le K} (W_k x + b_k)_j`, ``pieces`` = K linear
+    pieces per unit, one Linear of ``fan_out · K`` outputs reshaped to ``(batch, fan_out, K)`` and maximised over K."""
+
+    def __init__(self, fan_in: int, fan_out: int, pieces: int):
+        super().__init__()
+        self.fan_out, self.pieces = fan_out, pieces
+        self.linear = nn.Linear(fan_in, fan_out * pieces)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.linear(x).unflatten(-1, (self.fan_out, self.pieces)).amax(-1)
+
+
+def maxout_mlp(sizes: Sequence[int], pieces: int, final_act: bool = False) -> nn.Sequential:
+    """:func:`mlp` with every hidden layer a :class:`Maxout` of ``pieces`` pieces (the activation is the max); the
+    last layer Linear unless ``final_act`` (a feature network: every layer maxout)."""
+    n = len(sizes) - 1
+    return nn.Sequential(*[Maxout(a, b, pieces) if final_act or i < n - 1 else nn.Linear(a, b)
+                           for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))])
+
+
 def leaky_relu() -> nn.Module:
     """LeakyReLU with slope 0.2, the discriminator activation of Radford et al. (2016)."""
     return nn.LeakyReLU(0.2)

@@ -32,6 +32,7 @@ CASES = [
     ("mlp", {"likelihood": "normal"}, RING),
     ("mlp", {"conditional": True, "z_dim": 3}, RING_LABELLED),
     ("mlp", {"batch_norm": True, "hidden": 16}, RING),
+    ("mlp", {"disc_maxout": 3, "disc_depth": 2, "disc_hidden": 8}, RING),
     ("mlp_vae", {}, MNIST),
     ("mlp_vae", {"conditional": True, "z_dim": 4, "hidden": 32}, MNIST),
     ("dcgan", {}, MNIST_SYM),
@@ -321,9 +322,35 @@ def test_mlp_batch_norm_normalises_the_generators_and_encoders_hidden_units_and_
     assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in plain.modules())
 
 
+def test_a_maxout_layer_is_the_max_of_its_linear_pieces():
+    from unigen.models.nets import Maxout
+    torch.manual_seed(0)
+    layer, x = Maxout(3, 4, pieces=5), torch.randn(6, 3)
+    pieces = torch.stack([x @ layer.linear.weight[j * 5 + k] + layer.linear.bias[j * 5 + k]
+                          for j in range(4) for k in range(5)], 1).view(6, 4, 5)
+    torch.testing.assert_close(layer(x), pieces.max(-1).values)
+
+
+def test_mlp_disc_maxout_makes_every_hidden_critic_layer_maxout_at_its_own_depth():
+    from unigen.models.nets import Maxout
+    programs = build("mlp", {"disc_maxout": 5, "disc_hidden": 8, "disc_depth": 3, "depth": 4, "hidden": 16}, RING)
+    net = programs.discriminator.net.net  # FlatNet -> Sequential
+    assert [type(m) for m in net] == [Maxout] * 3 + [torch.nn.Linear]
+    assert [m.linear.out_features for m in net[:3]] == [40] * 3 and net[3].in_features == 8
+    assert not any(isinstance(m, torch.nn.LeakyReLU) for m in net.modules())
+    # the generator keeps its own depth; the latent critic keeps LeakyReLU
+    assert sum(isinstance(m, torch.nn.Linear) for m in programs.model.likelihood.net) == 5
+    assert programs.discriminator(torch.randn(7, 2)).shape == (7,)
+    plain = build("mlp", {"disc_hidden": 8, "depth": 2}, RING).discriminator.net.net
+    assert [type(m) for m in plain] == [torch.nn.Linear, torch.nn.LeakyReLU] * 2 + [torch.nn.Linear]
+    with pytest.raises(UserError, match=r"model.disc_maxout=1 .*set 0 \(LeakyReLU\) or 2"):
+        build("mlp", {"disc_maxout": 1}, RING)
+
+
 # ------------------------------------------------------------------------ InfoGAN latent codes
 CODE_CASES = [
     ("mlp", {"code_classes": 3, "code_dim": 2}, RING),
+    ("mlp", {"code_classes": 3, "disc_maxout": 2, "disc_depth": 1}, RING),
     ("mlp", {"code_dim": 1, "code_prior": "normal", "conditional": True, "z_dim": 3}, RING_LABELLED),
     ("mlp_vae", {"code_classes": 10, "z_dim": 4, "hidden": 32, "disc_hidden": 32}, MNIST),
     ("dcgan", {**SMALL_DCGAN, "code_classes": 10, "code_dim": 2, "disc_norm": "layer"}, MNIST_SYM),

@@ -134,6 +134,7 @@ def test_config_prints_the_resolved_yaml(capsys):
     (["config", "ring_gan", "train.optim.name=adan"], "(did you mean 'adam'?)"),
     # what `train` refuses when the model meets the data, `config` refuses too (the data's shape is known)
     (["config", "ring_gan", "model.name=dcgan"], "model 'dcgan' needs square images"),
+    (["config", "ring_gan", "model.disc_maxout=1"], "model.disc_maxout=1 is a Linear layer without an activation"),
     (["config", "ring_gan", "train.augment=colour"], "unknown op 'colour'"),
 ])
 def test_bad_config_input_is_one_line(argv, fragment, capsys):
