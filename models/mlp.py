@@ -70,7 +70,7 @@ class MLP(ModelSpec):
     :param batch_norm: a batch norm before every hidden activation of the generator and the encoder, as in the
         2-D programs of Dumoulin et al. (ALI) and Lin et al. (PacGAN); critics are never batch-normalised here.
     :param disc_depth: hidden layers of the discriminator's body (0: ``depth``), e.g. PacGAN's 3 under a 4-layer
-        generator.
+        generator; a ``"concat"`` joint critic takes its depth from that body too.
     :param disc_maxout: pieces of a maxout discriminator (Goodfellow et al., 2013; :class:`~unigen.models.nets.Maxout`):
         every hidden layer of the discriminator's body (the discriminator, the code posterior, the x features of a
         ``"features"`` joint critic) is a maxout of this many pieces instead of Linear + LeakyReLU(0.2), as in the 2-D

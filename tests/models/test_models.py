@@ -32,7 +32,6 @@ CASES = [
     ("mlp", {"likelihood": "normal"}, RING),
     ("mlp", {"conditional": True, "z_dim": 3}, RING_LABELLED),
     ("mlp", {"batch_norm": True, "hidden": 16}, RING),
-    ("mlp", {"disc_maxout": 3, "disc_depth": 2, "disc_hidden": 8}, RING),
     ("mlp_vae", {}, MNIST),
     ("mlp_vae", {"conditional": True, "z_dim": 4, "hidden": 32}, MNIST),
     ("dcgan", {}, MNIST_SYM),
@@ -41,6 +40,7 @@ CASES = [
     ("dcgan", {**SMALL_DCGAN, "disc_norm": "layer"}, DataInfo(shape=(1, 32, 32), support="unit")),
     ("resnet", {"width": 8, "z_dim": 8}, MNIST_SYM),
     ("resnet", {"width": 8, "z_dim": 8, "conditional": True, "spectral_norm": "all"}, CIFAR),
+    ("mlp", {"disc_maxout": 3, "disc_depth": 2, "disc_hidden": 8}, RING),
 ]
 IDS = [f"{n}-{'-'.join(f'{k}={v}' for k, v in kw.items()) or 'default'}-{'x'.join(map(str, i.shape))}"
        for n, kw, i in CASES]
@@ -341,6 +341,20 @@ def test_mlp_disc_maxout_makes_every_hidden_critic_layer_maxout_at_its_own_depth
     # the generator keeps its own depth; the latent critic keeps LeakyReLU
     assert sum(isinstance(m, torch.nn.Linear) for m in programs.model.likelihood.net) == 5
     assert programs.discriminator(torch.randn(7, 2)).shape == (7,)
+    latent = programs.latent_discriminator
+    assert not any(isinstance(m, Maxout) for m in latent.modules())
+    assert any(isinstance(m, torch.nn.LeakyReLU) for m in latent.modules())
+    # every network on the discriminator's body: InfoGAN's code posterior and both forms of ALI's joint critic
+    from unigen.inference.ali import JOINT
+    spec = MODELS.get("mlp")(disc_maxout=5, disc_hidden=8, disc_depth=3, depth=2, hidden=16, code_classes=3)
+    posterior = spec.build(RING).code_posterior
+    assert sum(isinstance(m, Maxout) for m in posterior.modules()) == 3
+    joint = spec.build(RING, roles=("model", "guide", JOINT), joint_critic="features").joint_discriminator
+    x_body, z_body = joint.features
+    assert sum(isinstance(m, Maxout) for m in x_body.modules()) == 3
+    assert not any(isinstance(m, Maxout) for m in z_body.modules())
+    concat = spec.build(RING, roles=("model", "guide", JOINT), joint_critic="concat").joint_discriminator
+    assert sum(isinstance(m, torch.nn.Linear) for m in concat.head.modules()) == 3 + 1  # disc_depth hidden, then out
     plain = build("mlp", {"disc_hidden": 8, "depth": 2}, RING).discriminator.net.net
     assert [type(m) for m in plain] == [torch.nn.Linear, torch.nn.LeakyReLU] * 2 + [torch.nn.Linear]
     with pytest.raises(UserError, match=r"model.disc_maxout=1 .*set 0 \(LeakyReLU\) or 2"):
