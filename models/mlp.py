@@ -100,6 +100,9 @@ class MLP(ModelSpec):
                             f"use model 'mlp_vae' or 'dcgan' for images")
         if self.depth < 1:
             raise UserError(f"model 'mlp' needs depth >= 1, got {self.depth}; set model.depth=1 or more")
+        if self.disc_maxout == 1:
+            raise UserError("model.disc_maxout=1 is a Linear layer without an activation; set 0 (LeakyReLU) or 2 or "
+                            "more pieces")
         k = num_classes_for("mlp", self.conditional, info)
         codes = build_codes("mlp", self.code_classes, self.code_dim, self.code_prior)
         d, kd, width = info.shape[0], k or 0, codes.width if codes else 0
@@ -114,9 +117,6 @@ class MLP(ModelSpec):
                               Labels(k))
             return GaussianGuide(encoder, self.hidden, self.z_dim)
 
-        if self.disc_maxout == 1:
-            raise UserError("model.disc_maxout=1 is a Linear layer without an activation; set 0 (LeakyReLU) or 2 or "
-                            "more pieces")
         disc_sizes = [d + kd] + [self.disc_hidden] * (self.disc_depth or self.depth)
 
         def critic_mlp(sizes: list, final_act: bool = False) -> nn.Sequential:
