@@ -242,8 +242,11 @@ def compute_and_store(path: Path | None, fn):
 
     if path is not None and os.environ.get(CACHE_ONLY_ENV) == "1":
         raise CacheMiss(f"{path.name} is not in the cache {path.parent}")
+    from unigen.experiments import partial
+
     start = time.perf_counter()
-    value = fn()
+    with partial.computing(path):  # a long training inside fn saves its state beside the entry (partial.fit)
+        value = fn()
     if path is None or _full_folder(path) is not None:
         return value
     record = path.with_suffix(".json")
@@ -265,6 +268,7 @@ def compute_and_store(path: Path | None, fn):
             Path(tmp).unlink(missing_ok=True)
             raise
         checkpoint.save(value, path)
+        partial.discard(path)
     except (OSError, RuntimeError, UserError) as e:
         why = (f"{e.strerror}: {e.filename}" if isinstance(e, OSError) and e.strerror and e.filename else
                first_line(e))

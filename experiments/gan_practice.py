@@ -37,6 +37,7 @@ from unigen.assemble import build  # noqa: E402
 from unigen.config import resolve  # noqa: E402
 from unigen.data import FashionMNIST  # noqa: E402
 from unigen.ema import scoring_weights  # noqa: E402
+from unigen.experiments import partial  # noqa: E402
 from unigen.experiments.common import Context, Row, on_gpu  # noqa: E402
 from unigen.experiments.gp_sweep import scores  # noqa: E402
 from unigen.experiments.mode_collapse import cached_jobs  # noqa: E402
@@ -152,7 +153,7 @@ def _fit(variant: str, fraction: float, seed: int, p: dict, device: str):
     resolved = resolve(cfg, overrides)
     built = build(resolved)
     trainer = built.trainer()
-    trainer.fit(resolved.config.train.steps, log_every=resolved.config.train.log_every, progress=False)
+    partial.fit(trainer, resolved.config.train.steps, log_every=resolved.config.train.log_every, progress=False)
     built.programs.eval()
     return built, trainer
 

@@ -28,6 +28,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from unigen.config import resolve  # noqa: E402
+from unigen.experiments import partial  # noqa: E402
 from unigen.metrics import FID_NAME, IS_NAME, feature_classifier, fid_name, image_scores, kid_name  # noqa: E402
 from unigen.metrics.inception import inception_name  # noqa: E402
 from unigen.plots import image_grid  # noqa: E402
@@ -55,7 +56,7 @@ def fit(config: dict, overrides: list[str] = (), strategy=None, steps: int | Non
     built = build(resolved)
     trainer = built.trainer()
     train = resolved.config.train
-    trainer.fit(train.steps if steps is None else steps, log_every=train.log_every, progress=False)
+    partial.fit(trainer, train.steps if steps is None else steps, log_every=train.log_every, progress=False)
     built.programs.eval()
     built.skipped = trainer.skipped  # updates dropped by train.on_nan=skip
     built.history = trainer.history  # the logged rows (a strategy's diagnostics per window, e.g. IWGAN's ess)

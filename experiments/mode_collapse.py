@@ -71,6 +71,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from unigen.config import resolve  # noqa: E402
+from unigen.experiments import partial  # noqa: E402
 from unigen.experiments.common import (Context, Row, cache_path, gpu_settings, load_or_compute,  # noqa: E402
                                       on_gpu)
 from unigen.experiments.verdict import Paired, by_seed, paired, verdict  # noqa: E402
@@ -222,7 +223,7 @@ def train_and_sample(config: dict, n: int = 2500):
     built = build(resolved)
     trainer = built.trainer()
     try:
-        trainer.fit(resolved.config.train.steps, log_every=10 ** 9, progress=False, check_every=50)
+        partial.fit(trainer, resolved.config.train.steps, log_every=10 ** 9, progress=False, check_every=50)
     except NonFiniteError:
         return resolved, None
     x = draw(built, n).cpu()

@@ -1,0 +1,109 @@
+"""Trainings that resume mid-way inside a cached computation.
+
+A reproduction's cache (``unigen reproduce NAME --cache DIR``) stores each finished computation under the hash of
+its settings (:func:`unigen.experiments.common.compute_and_store`), so an interrupted reproduction loses at most
+the trainings that were running. A long training (a GPU call's 10-minute limit, a session ending on a CPU) would
+lose all its steps: :func:`fit` keeps it. While an entry ``<digest>.pt`` is computed, the k-th training that runs
+through :func:`fit` saves its state every :data:`EVERY` steps, at most once per :data:`SECONDS` of wall time,
+and once at its end, to ``<digest>.partial<k>.pt`` beside the entry: the trainer's state (programs, players'
+optimisers, step, data order, log window; :meth:`unigen.trainer.Trainer.state_dict`), every random state
+(:func:`unigen.checkpoint.rng_state`), the logged rows and the last window's means. A rerun with the same settings
+starts that training from the file, as ``unigen train --resume`` does a run, so the entry comes out as an
+uninterrupted computation writes it; the files go when the entry is stored. Outside a cached computation (no
+cache), :func:`fit` is ``trainer.fit``.
+
+A computation's trainings must run in a fixed order, and what happens between them must not depend on whether
+a training resumed; state a training keeps outside its trainer (a hook's counters) is not saved, so the
+reproductions that train through here keep none.
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import copy
+import sys
+import time
+from pathlib import Path
+
+from unigen import checkpoint
+from unigen.errors import UserError
+
+EVERY = 100  # steps between the chances to save a training's state (each reads the non-finite watch: one sync)
+SECONDS = 60.0  # the least wall time between two saves of one training
+
+_entry: contextvars.ContextVar[list | None] = contextvars.ContextVar("unigen_partial_entry", default=None)
+
+
+@contextlib.contextmanager
+def computing(path: Path | None):
+    """While an entry ``path`` is computed: the trainings run through :func:`fit` save and resume their state
+    beside it. On a clean exit the saved states are removed (call :func:`discard` after storing the entry)."""
+    token = _entry.set(None if path is None else [Path(path), 0])
+    try:
+        yield
+    finally:
+        _entry.reset(token)
+
+
+def files(path: Path) -> list[Path]:
+    """The saved training states of the entry ``path``."""
+    return sorted(path.parent.glob(f"{path.stem}.partial*.pt"))
+
+
+def discard(path: Path) -> None:
+    """Remove the saved training states of the entry ``path`` (once the entry itself is stored)."""
+    for p in files(path):
+        p.unlink(missing_ok=True)
+
+
+def fit(trainer, steps: int, **fit_kwargs) -> dict[str, float]:
+    """``trainer.fit(steps, **fit_kwargs)``, resumable inside a cached computation (module docstring); returns
+    what ``fit`` returns, the means of the last log window."""
+    entry = _entry.get()
+    if entry is None:
+        return trainer.fit(steps, **fit_kwargs)
+    path, k = entry
+    entry[1] += 1
+    state_path = path.with_name(f"{path.stem}.partial{k}.pt")
+    last = resume(trainer, state_path) if state_path.exists() else {}
+    saved = {"at": time.monotonic()}
+
+    def save(step: int, final: bool = False) -> None:
+        if not final and time.monotonic() - saved["at"] < SECONDS:
+            return
+        state = trainer.state_dict()
+        state.update(rng=checkpoint.rng_state(), history=trainer.history, last=last)
+        checkpoint.save(state, state_path)
+        saved["at"] = time.monotonic()
+
+    if trainer.step_count < steps:
+        last = trainer.fit(steps, on_checkpoint=save, checkpoint_every=EVERY, **fit_kwargs)
+        save(trainer.step_count, final=True)
+    return last
+
+
+def resume(trainer, path: Path) -> dict[str, float]:
+    """Load the saved training state ``path`` into ``trainer`` and the random states; returns the last window's
+    means it holds. A state that cannot be read or does not fit (damaged, a folder, another model) is a miss, as
+    a damaged cache entry is: one line on stderr names it, the trainer and random states stay as they were, and
+    the training starts from its first step (the file is replaced at its first save)."""
+    try:
+        state = checkpoint.load(path, map_location=trainer.device)
+    except UserError:
+        return _miss(path, "not a readable torch file")
+    before, rng = copy.deepcopy(trainer.state_dict()), checkpoint.rng_state()
+    try:
+        trainer.load_state_dict(state)
+        checkpoint.set_rng_state(state["rng"])
+        history, last = list(state["history"]), dict(state["last"])
+    except (UserError, KeyError, TypeError, ValueError, RuntimeError, AttributeError):
+        trainer.load_state_dict(before)
+        checkpoint.set_rng_state(rng)
+        return _miss(path, "it does not fit this training")
+    trainer.history = history
+    return last
+
+
+def _miss(path: Path, why: str) -> dict:
+    print(f"unigen: saved training state {path} is unreadable ({why}); training from the first step", file=sys.stderr)
+    return {}
