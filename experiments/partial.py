@@ -9,8 +9,9 @@ and once at its end, to ``<digest>.partial<k>.pt`` beside the entry: the trainer
 optimisers, step, data order, log window; :meth:`unigen.trainer.Trainer.state_dict`), every random state
 (:func:`unigen.checkpoint.rng_state`), the logged rows and the last window's means. A rerun with the same settings
 starts that training from the file, as ``unigen train --resume`` does a run, so the entry comes out as an
-uninterrupted computation writes it; the files go when the entry is stored. Outside a cached computation (no
-cache), :func:`fit` is ``trainer.fit``.
+uninterrupted computation writes it; the files go when the entry is stored. The wall time of the saved steps
+goes with them (:func:`earlier_seconds`), so the entry's record counts the compute of every invocation. Outside a
+cached computation (no cache), :func:`fit` is ``trainer.fit``.
 
 A computation's trainings must run in a fixed order, and what happens between them must not depend on whether
 a training resumed; state a training keeps outside its trainer (a hook's counters) is not saved, so the
@@ -23,6 +24,7 @@ import contextvars
 import copy
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from unigen import checkpoint
@@ -31,18 +33,33 @@ from unigen.errors import UserError
 EVERY = 100  # steps between the chances to save a training's state (each reads the non-finite watch: one sync)
 SECONDS = 60.0  # the least wall time between two saves of one training
 
-_entry: contextvars.ContextVar[list | None] = contextvars.ContextVar("unigen_partial_entry", default=None)
+@dataclass
+class _Entry:
+    path: Path  # the cache entry being computed
+    count: int = 0  # trainings started through fit() so far
+    earlier: float = 0.0  # wall seconds of the trainings' steps taken by earlier, interrupted invocations
+
+
+_entry: contextvars.ContextVar[_Entry | None] = contextvars.ContextVar("unigen_partial_entry", default=None)
 
 
 @contextlib.contextmanager
 def computing(path: Path | None):
     """While an entry ``path`` is computed: the trainings run through :func:`fit` save and resume their state
-    beside it. On a clean exit the saved states are removed (call :func:`discard` after storing the entry)."""
-    token = _entry.set(None if path is None else [Path(path), 0])
+    beside it (call :func:`discard` once the entry is stored)."""
+    token = _entry.set(None if path is None else _Entry(Path(path)))
     try:
         yield
     finally:
         _entry.reset(token)
+
+
+def earlier_seconds() -> float:
+    """The wall seconds that the current computation's resumed trainings had spent before they were
+    interrupted (0 outside a computation): add them to a time measured inside it, which sees only this
+    invocation's share."""
+    entry = _entry.get()
+    return 0.0 if entry is None else entry.earlier
 
 
 def files(path: Path) -> list[Path]:
@@ -62,19 +79,21 @@ def fit(trainer, steps: int, **fit_kwargs) -> dict[str, float]:
     entry = _entry.get()
     if entry is None:
         return trainer.fit(steps, **fit_kwargs)
-    path, k = entry
-    entry[1] += 1
-    state_path = path.with_name(f"{path.stem}.partial{k}.pt")
-    last = resume(trainer, state_path) if state_path.exists() else {}
-    saved = {"at": time.monotonic()}
+    state_path = entry.path.with_name(f"{entry.path.stem}.partial{entry.count}.pt")
+    entry.count += 1
+    last, before = resume(trainer, state_path) if state_path.exists() else ({}, 0.0)
+    entry.earlier += before
+    start = saved = time.monotonic()
 
     def save(step: int, final: bool = False) -> None:
-        if not final and time.monotonic() - saved["at"] < SECONDS:
+        nonlocal saved
+        if not final and time.monotonic() - saved < SECONDS:
             return
         state = trainer.state_dict()
-        state.update(rng=checkpoint.rng_state(), history=trainer.history, last=last)
+        state.update(rng=checkpoint.rng_state(), history=trainer.history, last=last,
+                     seconds=before + time.monotonic() - start)
         checkpoint.save(state, state_path)
-        saved["at"] = time.monotonic()
+        saved = time.monotonic()
 
     if trainer.step_count < steps:
         last = trainer.fit(steps, on_checkpoint=save, checkpoint_every=EVERY, **fit_kwargs)
@@ -82,11 +101,12 @@ def fit(trainer, steps: int, **fit_kwargs) -> dict[str, float]:
     return last
 
 
-def resume(trainer, path: Path) -> dict[str, float]:
+def resume(trainer, path: Path) -> tuple[dict[str, float], float]:
     """Load the saved training state ``path`` into ``trainer`` and the random states; returns the last window's
-    means it holds. A state that cannot be read or does not fit (damaged, a folder, another model) is a miss, as
-    a damaged cache entry is: one line on stderr names it, the trainer and random states stay as they were, and
-    the training starts from its first step (the file is replaced at its first save)."""
+    means and the wall seconds of training it holds. A state that cannot be read or does not fit (damaged, a
+    folder, another model) is a miss, as a damaged cache entry is: one line on stderr names it, the trainer and
+    random states stay as they were, and the training starts from its first step (the file is replaced at its
+    first save)."""
     try:
         state = checkpoint.load(path, map_location=trainer.device)
     except UserError:
@@ -95,15 +115,15 @@ def resume(trainer, path: Path) -> dict[str, float]:
     try:
         trainer.load_state_dict(state)
         checkpoint.set_rng_state(state["rng"])
-        history, last = list(state["history"]), dict(state["last"])
+        history, last, seconds = list(state["history"]), dict(state["last"]), float(state["seconds"])
     except (UserError, KeyError, TypeError, ValueError, RuntimeError, AttributeError):
         trainer.load_state_dict(before)
         checkpoint.set_rng_state(rng)
         return _miss(path, "it does not fit this training")
     trainer.history = history
-    return last
+    return last, seconds
 
 
-def _miss(path: Path, why: str) -> dict:
+def _miss(path: Path, why: str) -> tuple[dict, float]:
     print(f"unigen: saved training state {path} is unreadable ({why}); training from the first step", file=sys.stderr)
-    return {}
+    return {}, 0.0

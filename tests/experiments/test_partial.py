@@ -1,5 +1,8 @@
 """A training killed inside a cached computation resumes from its saved state and ends bit for bit as an
 uninterrupted one (unigen.experiments.partial)."""
+import json
+import time
+
 import pytest
 import torch
 
@@ -53,12 +56,17 @@ def test_a_killed_training_resumes_from_its_last_save_and_ends_as_an_uninterrupt
     with pytest.raises(KeyboardInterrupt):
         common.compute_and_store(entry, job)
     assert not entry.exists() and [p.name for p in partial.files(entry)] == ["e.partial0.pt"]
-    assert checkpoint.load(partial.files(entry)[0])["step"] == 150  # the last save before step 180
+    saved = checkpoint.load(partial.files(entry)[0])
+    assert saved["step"] == 150 and saved["seconds"] > 0  # the last save before step 180, and its training time
     steps.update(n=0, stop=None)
+    start = time.perf_counter()
     resumed = common.compute_and_store(entry, job)
+    took = time.perf_counter() - start
     assert steps["n"] == SCHED["steps"] - 150  # only the steps the killed run had not saved
     assert_same([resumed], [whole])
     assert entry.exists() and partial.files(entry) == []  # stored: its saved states are gone
+    # the record's compute time holds the killed invocation's 150 steps besides this one's, so it exceeds this one
+    assert json.loads(entry.with_suffix(".json").read_text())["seconds"] > took
     assert common.load_or_compute(entry, lambda: pytest.fail("recomputed"))[1] == whole[1]
 
 
