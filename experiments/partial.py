@@ -7,9 +7,11 @@ lose all its steps: :func:`fit` keeps it. While an entry ``<digest>.pt`` is comp
 through :func:`fit` saves its state every :data:`EVERY` steps, at most once per :data:`SECONDS` of wall time,
 and once at its end, to ``<digest>.partial<k>.pt`` beside the entry: the trainer's state (programs, players'
 optimisers, step, data order, log window; :meth:`unigen.trainer.Trainer.state_dict`), every random state
-(:func:`unigen.checkpoint.rng_state`), the logged rows and the last window's means. A rerun with the same settings
-starts that training from the file, as ``unigen train --resume`` does a run, so the entry comes out as an
-uninterrupted computation writes it; the files go when the entry is stored. The wall time of the saved steps
+(:func:`unigen.checkpoint.rng_state`), the logged rows and, at the end, the last window's means. A rerun with the
+same settings starts that training from the file, as ``unigen train --resume`` does a run, so the entry comes out
+as an uninterrupted computation writes it (its own wall times aside); the files go when the entry is stored. A
+kill loses the steps since the last save (at most about a minute and :data:`EVERY` steps) and what is not a
+training step (a trace's compilation, scoring). The wall time of the saved steps
 goes with them (:func:`earlier_seconds`), so the entry's record counts the compute of every invocation. Outside a
 cached computation (no cache), :func:`fit` is ``trainer.fit``.
 
@@ -68,9 +70,11 @@ def files(path: Path) -> list[Path]:
 
 
 def discard(path: Path) -> None:
-    """Remove the saved training states of the entry ``path`` (once the entry itself is stored)."""
-    for p in files(path):
-        p.unlink(missing_ok=True)
+    """Remove the saved training states of the entry ``path`` (once the entry itself is stored), and the
+    temporaries of a save that a kill interrupted (:func:`unigen.rundir.atomic_path`'s ``.NAME.XXXX.tmp.pt``)."""
+    for p in [*files(path), *path.parent.glob(f".{path.stem}.partial*.pt.*.tmp.pt")]:
+        if p.is_file() or p.is_symlink():
+            p.unlink(missing_ok=True)
 
 
 def fit(trainer, steps: int, **fit_kwargs) -> dict[str, float]:
@@ -87,12 +91,19 @@ def fit(trainer, steps: int, **fit_kwargs) -> dict[str, float]:
 
     def save(step: int, final: bool = False) -> None:
         nonlocal saved
-        if not final and time.monotonic() - saved < SECONDS:
+        if saved is None or (not final and time.monotonic() - saved < SECONDS):
             return
         state = trainer.state_dict()
         state.update(rng=checkpoint.rng_state(), history=trainer.history, last=last,
                      seconds=before + time.monotonic() - start)
-        checkpoint.save(state, state_path)
+        try:
+            checkpoint.save(state, state_path)
+        except (OSError, RuntimeError, UserError) as e:  # a full or read-only disk, a folder in the way
+            why = e.strerror if isinstance(e, OSError) and e.strerror else str(e).splitlines()[0][:160]
+            print(f"unigen: training state {state_path} cannot be saved ({why}); this training goes on without "
+                  f"saving, and an interruption loses its steps", file=sys.stderr)
+            saved = None  # one line per training: no more attempts
+            return
         saved = time.monotonic()
 
     if trainer.step_count < steps:
@@ -107,6 +118,8 @@ def resume(trainer, path: Path) -> tuple[dict[str, float], float]:
     folder, another model) is a miss, as a damaged cache entry is: one line on stderr names it, the trainer and
     random states stay as they were, and the training starts from its first step (the file is replaced at its
     first save)."""
+    if path.is_dir():
+        return _miss(path, "a folder in its place")
     try:
         state = checkpoint.load(path, map_location=trainer.device)
     except UserError:

@@ -123,3 +123,25 @@ def test_a_damaged_saved_state_is_a_miss_named_in_one_line_and_the_training_star
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(state) in err[0] and "training from the first step" in err[0]
     assert partial.files(entry) == []
+
+
+def test_a_folder_in_a_states_place_or_a_disk_that_refuses_it_costs_one_line_and_the_training_goes_on(
+        tmp_path, steps, capsys, monkeypatch):
+    whole = common.compute_and_store(tmp_path / "a" / "e.pt", job)
+    entry = tmp_path / "b" / "e.pt"
+    (entry.parent / "e.partial0.pt").mkdir(parents=True)
+    (entry.parent / "e.partial0.pt" / "user file").write_text("kept")
+    assert_same([common.compute_and_store(entry, job)], [whole])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "a folder in its place" in err[0] and "cannot be saved" in err[1]
+    assert (entry.parent / "e.partial0.pt" / "user file").read_text() == "kept"  # a user's folder is never removed
+
+    def full_disk(state, path):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(partial.checkpoint, "save", full_disk)  # the entry cannot be stored either
+    again = common.compute_and_store(tmp_path / "c" / "e.pt", job)
+    assert_same([again], [whole])  # the value, uncached, as compute_and_store promises
+    err = capsys.readouterr().err.strip().splitlines()
+    assert ["cannot be saved (No space left on device)" in line for line in err] == [True, False]
+    assert "cannot be stored" in err[1]

@@ -151,3 +151,31 @@ def test_a_second_capture_survives_garbage_collection_of_the_first_graph():
     finally:
         gc.set_threshold(*threshold)
     assert second.graphed.graph is not None and all(torch.isfinite(v).all() for v in losses[-1].values())
+
+
+@needs_cuda
+@pytest.mark.parametrize("compile", ["none", "cudagraph"])
+def test_a_cuda_run_stopped_mid_way_resumes_from_its_checkpoint_as_if_uninterrupted(tmp_path, monkeypatch, compile):
+    # the checkpoint is loaded onto the GPU (map_location=cuda), random states included: they must go back to the
+    # CPU (unigen.checkpoint.set_rng_state), or the resume is refused as a damaged checkpoint
+    from unigen import checkpoint
+    from unigen.run import train
+    from unigen.signals import StopOnSignal
+
+    args = ["data.n=2000", "model.hidden=32", "model.disc_hidden=32", "train.batch_size=64", "train.log_every=5",
+            "train.progress=false", "eval.num_samples=100", "train.optim.schedule=constant", "train.steps=30",
+            "train.device=cuda", f"train.compile={compile}"]
+    full = train("experiments/configs/ring_gan.yaml", args, out=str(tmp_path / "full"))
+    calls = {"n": 0}
+
+    def stop_at_12(self):
+        calls["n"] += 1
+        return calls["n"] >= 12
+
+    with monkeypatch.context() as m:
+        m.setattr(StopOnSignal, "requested", stop_at_12)
+        part = train("experiments/configs/ring_gan.yaml", args, out=str(tmp_path / "part"))
+    assert checkpoint.load(part / "checkpoint.pt")["step"] == 12
+    train(resume=part)
+    for name, value in checkpoint.load(full / "checkpoint.pt")["programs"].items():
+        assert_close(checkpoint.load(part / "checkpoint.pt")["programs"][name], value, rtol=1e-4, atol=1e-5, msg=name)

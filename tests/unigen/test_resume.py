@@ -210,6 +210,24 @@ def test_rng_state_round_trip():
     assert a[2] == b[2]
 
 
+def test_rng_states_loaded_onto_a_gpu_go_back_to_the_cpu():
+    # a checkpoint loaded with map_location=cuda (unigen train --resume on a GPU) puts the random states there;
+    # torch and numpy take them only from the CPU (on a GPU, test_compiled.py resumes a CUDA run end to end)
+    class OnGPU:  # stands for a CUDA tensor here: only .cpu() gives the tensor back
+        def __init__(self, tensor):
+            self.tensor = tensor
+
+        def cpu(self):
+            return self.tensor
+
+    state = checkpoint.rng_state()
+    a = torch.rand(3)
+    moved = {**state, "torch": OnGPU(state["torch"]), "cuda": [OnGPU(s) for s in state["cuda"]],
+             "numpy": {**state["numpy"], "keys": OnGPU(state["numpy"]["keys"])}}
+    checkpoint.set_rng_state(moved)
+    torch.testing.assert_close(torch.rand(3), a, rtol=0, atol=0)
+
+
 def test_best_checkpoint_follows_the_monitored_series(tmp_path):
     run = train("experiments/configs/mnist_vae.yaml", ["train.steps=30", "train.log_every=5", "train.progress=false",
                 "train.monitor=vae", "eval.test_batches=1", "eval.iw_samples=2", "data.fraction=0.2",
