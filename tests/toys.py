@@ -2,6 +2,7 @@
 ``tests/`` on the path, see ``pythonpath`` in pyproject.toml)."""
 from __future__ import annotations
 
+import contextlib
 import math
 
 import pyro
@@ -236,3 +237,22 @@ def fake_fashion_classifier(device="cpu"):
     net = MNISTClassifier()
     net.label = "Fashion-MNIST-classifier"
     return net.eval().requires_grad_(False).to(device), 0.0
+
+
+@contextlib.contextmanager
+def stopped_at(monkeypatch, step: int, signal: str | None = None):
+    """Inside the block a training stops as if a signal arrived during step ``step`` (unigen.signals.StopOnSignal
+    asks it to from that step on); ``signal`` (``"SIGTERM"``) is also recorded as the one that arrived."""
+    from unigen.signals import StopOnSignal
+
+    calls = {"n": 0}
+
+    def requested(self):
+        calls["n"] += 1
+        if calls["n"] >= step and signal is not None:
+            self.signal = signal
+        return calls["n"] >= step
+
+    with monkeypatch.context() as m:
+        m.setattr(StopOnSignal, "requested", requested)
+        yield

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from probes import cli, one_line
+from toys import stopped_at
 from unigen import checkpoint
 from unigen.assemble import build, seed_everything
 from unigen.augment import OPS, Augmented, adapt, augment_critics, diff_augment, parse_policy
@@ -23,7 +24,6 @@ from unigen.registry import MODELS
 from unigen.roles import needed_roles
 from unigen.run import train
 from unigen.scoring import label_mode
-from unigen.signals import StopOnSignal
 
 IMAGES = DataInfo(shape=(1, 8, 8), num_classes=None, support="unit")
 POLICY = "color,translation,cutout"
@@ -312,14 +312,7 @@ def test_a_traced_ada_run_equals_the_eager_one(tmp_path, ada_run):
 
 
 def test_a_resumed_ada_run_continues_bit_for_bit(tmp_path, ada_run, monkeypatch):
-    calls = {"n": 0}
-
-    def stop_at_12(self):  # as if SIGTERM arrived during step 12, inside a log window
-        calls["n"] += 1
-        return calls["n"] >= 12
-
-    with monkeypatch.context() as m:
-        m.setattr(StopOnSignal, "requested", stop_at_12)
+    with stopped_at(monkeypatch, 12):  # as if SIGTERM arrived during step 12, inside a log window
         part = train(CONFIG, [*TINY, *ADA, "train.steps=20"], out=str(tmp_path / "part"))
     state = checkpoint.load(part / "checkpoint.pt")
     assert state["step"] == 12 and state["programs"]["modules_by_role.discriminator.p"].item() > 0  # p restored

@@ -18,7 +18,7 @@ from unigen.registry import STRATEGIES
 from unigen.needs import Needs
 from unigen.optim import make_optimizer
 
-from toys import contract_setup
+from toys import contract_setup, stopped_at
 
 CUDA = torch.device("cuda")
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
@@ -160,20 +160,12 @@ def test_a_cuda_run_stopped_mid_way_resumes_from_its_checkpoint_as_if_uninterrup
     # CPU (unigen.checkpoint.set_rng_state), or the resume is refused as a damaged checkpoint
     from unigen import checkpoint
     from unigen.run import train
-    from unigen.signals import StopOnSignal
 
     args = ["data.n=2000", "model.hidden=32", "model.disc_hidden=32", "train.batch_size=64", "train.log_every=5",
             "train.progress=false", "eval.num_samples=100", "train.optim.schedule=constant", "train.steps=30",
             "train.device=cuda", f"train.compile={compile}"]
     full = train("experiments/configs/ring_gan.yaml", args, out=str(tmp_path / "full"))
-    calls = {"n": 0}
-
-    def stop_at_12(self):
-        calls["n"] += 1
-        return calls["n"] >= 12
-
-    with monkeypatch.context() as m:
-        m.setattr(StopOnSignal, "requested", stop_at_12)
+    with stopped_at(monkeypatch, 12):
         part = train("experiments/configs/ring_gan.yaml", args, out=str(tmp_path / "part"))
     assert checkpoint.load(part / "checkpoint.pt")["step"] == 12
     train(resume=part)

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from probes import can_mount_tmpfs, fill_disk
+from toys import stopped_at
 
 from unigen import checkpoint
 from unigen.cli import main
@@ -572,18 +573,9 @@ def test_two_processes_cannot_train_one_directory(tmp_path):
 
 
 def test_a_resume_off_a_logging_boundary_logs_like_an_uninterrupted_run(tmp_path, monkeypatch):
-    from unigen.signals import StopOnSignal
-
     args = TINY + ["train.steps=30"]
     full = train(RING, args, out=str(tmp_path / "full"))
-    calls = {"n": 0}
-
-    def stop_at_17(self):
-        calls["n"] += 1
-        return calls["n"] >= 17
-
-    with monkeypatch.context() as m:
-        m.setattr(StopOnSignal, "requested", stop_at_17)
+    with stopped_at(monkeypatch, 17):
         part = train(RING, args, out=str(tmp_path / "part"))
     assert checkpoint.load(part / "checkpoint.pt")["step"] == 17
     train(resume=part)

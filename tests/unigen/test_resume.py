@@ -13,7 +13,8 @@ from unigen import checkpoint
 from unigen.cli import main
 from unigen.errors import UserError
 from unigen.run import train
-from unigen.signals import StopOnSignal
+
+from toys import stopped_at
 
 # a constant rate: some tests stop a long run and compare it with a run of fewer train.steps, and a decaying
 # schedule (the demo config's linear one) depends on train.steps
@@ -38,14 +39,7 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch):
     # a cosine schedule with warm-up: the schedulers' state must survive the interruption too
     args = TINY + ["train.optim.schedule=cosine", "train.optim.warmup=5", "train.steps=40"]
     full = train("experiments/configs/ring_gan.yaml", args, out=str(tmp_path / "full"))
-    calls = {"n": 0}
-
-    def stop_at_15(self):  # as if SIGTERM arrived during step 15
-        calls["n"] += 1
-        return calls["n"] >= 15
-
-    with monkeypatch.context() as m:
-        m.setattr(StopOnSignal, "requested", stop_at_15)
+    with stopped_at(monkeypatch, 15):  # as if SIGTERM arrived during step 15
         part = train("experiments/configs/ring_gan.yaml", args, out=str(tmp_path / "part"))
     state = checkpoint.load(part / "checkpoint.pt")
     assert state["step"] == 15 and state["schedulers"]["generator"]["last_epoch"] == 15

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from probes import RING, ROOT, TINY, cli, one_line
+from toys import stopped_at
 
 pytest.importorskip("wandb")
 pytest.importorskip("mlflow")
@@ -175,18 +176,7 @@ def test_a_resumed_run_continues_every_trackers_run_and_sends_no_step_twice(tmp_
 
 
 def test_a_stopped_run_is_killed_in_mlflow_and_resumes_running(tmp_path, capsys, monkeypatch):
-    from unigen.signals import StopOnSignal
-
-    calls = {"n": 0}
-
-    def stop_at_7(self):  # as if SIGTERM arrived during step 7
-        calls["n"] += 1
-        if calls["n"] >= 7:
-            self.signal = "SIGTERM"
-        return self.signal is not None
-
-    with monkeypatch.context() as m:
-        m.setattr(StopOnSignal, "requested", stop_at_7)
+    with stopped_at(monkeypatch, 7, "SIGTERM"):
         code, err, _ = cli(["train", RING, *TINY, "train.steps=15", "train.logger=mlflow", "--out", tmp_path / "r"],
                            capsys)
     assert code == 128 + 15, err
