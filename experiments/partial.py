@@ -87,6 +87,9 @@ def fit(trainer, steps: int, **fit_kwargs) -> dict[str, float]:
     entry.count += 1
     last, before = resume(trainer, state_path) if state_path.exists() else ({}, 0.0)
     entry.earlier += before
+    if 0 < trainer.step_count < steps:  # a resumed training says so (one line; a finished one is silent)
+        print(f"unigen: resuming a training at step {trainer.step_count:,} of {steps:,} from {state_path}",
+              file=sys.stderr)
     start = saved = time.monotonic()
 
     def save(step: int, final: bool = False) -> None:

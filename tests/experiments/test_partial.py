@@ -49,7 +49,7 @@ def assert_same(a, b):
         assert stats == other
 
 
-def test_a_killed_training_resumes_from_its_last_save_and_ends_as_an_uninterrupted_one(tmp_path, steps):
+def test_a_killed_training_resumes_from_its_last_save_and_ends_as_an_uninterrupted_one(tmp_path, steps, capsys):
     whole = common.compute_and_store(tmp_path / "a" / "e.pt", job)
     entry = tmp_path / "b" / "e.pt"
     steps.update(n=0, stop=180)
@@ -63,6 +63,8 @@ def test_a_killed_training_resumes_from_its_last_save_and_ends_as_an_uninterrupt
     resumed = common.compute_and_store(entry, job)
     took = time.perf_counter() - start
     assert steps["n"] == SCHED["steps"] - 150  # only the steps the killed run had not saved
+    said = f"unigen: resuming a training at step 150 of 300 from {entry.with_name('e.partial0.pt')}"
+    assert capsys.readouterr().err.strip() == said
     assert_same([resumed], [whole])
     assert entry.exists() and partial.files(entry) == []  # stored: its saved states are gone
     # the record's compute time holds the killed invocation's 150 steps besides this one's, so it exceeds this one
