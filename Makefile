@@ -71,8 +71,8 @@ data:
 # What benchmarks/device_visit.sh carries to a lent GPU machine (see that script): the wheels its image lacks
 # (pure Python, no dependencies pulled), Fashion-MNIST's IDX files where installed, and the cached classifiers.
 KIT := .gpu-kit
-gpu-kit:
-	rm -rf $(KIT) && mkdir -p $(KIT)/whl $(KIT)/cache
+gpu-kit:  # rebuilt each time, except pages/: the page caches that GPU visits carry back (device_visit.sh page)
+	rm -rf $(KIT)/whl $(KIT)/cache $(KIT)/fashion-mnist && mkdir -p $(KIT)/whl $(KIT)/cache
 	$(PYTHON) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 	    --platform manylinux_2_28_x86_64 -d $(KIT)/whl pyro-ppl==1.9.2 pyro-api==0.1.2 omegaconf==2.4.0 mlxtend==0.25.0
 	-[ -d $(FASHION_DIR) ] && cp -r $(FASHION_DIR) $(KIT)/fashion-mnist

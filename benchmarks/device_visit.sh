@@ -17,7 +17,18 @@
 #           its rows are also printed one by one in bench.log, in case the stage runs out of time
 #   split   split.log: benchmarks/host_split.py --device cuda mlp_vae iwae_k5 (not in the default; about 1 min):
 #           how much of the eager GPU gap is the forward pass, i.e. Pyro's host work (RESULTS.notes.md)
-# Limits in seconds from the environment: TESTS_S, IWGAN_S, BENCH_S, SPLIT_S; BENCH_CASES chooses the bench cases.
+#   page    PAGE=NAME: unigen reproduce NAME $PAGE_ARGS (default --seeds 5) --device cuda, in pieces across visits
+#           (a page's trainings outlast one call): its --cache starts from .gpu-kit/pages/NAME.tar.gz where an earlier
+#           visit left one, and goes back as $OUT/NAME.tar.gz with what this call finished (and the trainings it
+#           interrupted, saved at most a minute before the stop: unigen.experiments.partial); the page itself, once
+#           every training is in the cache, as $OUT/NAME-page.tar.gz; page.log. Here, after the visit: copy
+#           NAME.tar.gz into .gpu-kit/pages/ for the next visit (which carries .gpu-kit), and unpack NAME-page.tar.gz
+#           into experiments/results/ when page.log ends with the page written. UNIGEN_WORKERS (default 8) processes
+#           share the GPU. Not in the default. The GPU pages still to regenerate with per-seed values (issue 32):
+#           mode-collapse, monoflow-gan, hu2018-aavae (hu2018-iwgan: the iwgan stage). One call, about 9 minutes:
+#   run(command="PAGE=mode-collapse bash benchmarks/device_visit.sh page", carry=[".gpu-kit"], timeout_s=560)
+# Limits in seconds from the environment: TESTS_S, IWGAN_S, BENCH_S, SPLIT_S, PAGE_S; BENCH_CASES chooses the bench
+# cases.
 # Afterwards, here: copy hu2018-iwgan.* into experiments/results/ (the 5-seed MNIST page replaces the 3-seed one),
 # cuda.json into benchmarks/results/ and run `python benchmarks/bench.py --report`; read tests.log for failures.
 set -uo pipefail
@@ -70,8 +81,23 @@ for stage in "${stages[@]}"; do
         timeout "${SPLIT_S:-90}" python3 benchmarks/host_split.py --device cuda mlp_vae iwae_k5 --min-time 4 \
             > "$OUT/split.log" 2>&1
         say "split: exit $?" ;;
+    page)
+        name="${PAGE:?set PAGE=NAME, a reproduction}" cache=/tmp/page-cache results=/tmp/page-results
+        rm -rf "$cache" "$results" && mkdir -p "$cache" "$results"
+        [ -f "$KIT/pages/$name.tar.gz" ] && tar -xzf "$KIT/pages/$name.tar.gz" -C "$cache"
+        say "page: $name ${PAGE_ARGS:---seeds 5}, from $(find "$cache" -name '*.pt' | wc -l) cached files"
+        # SIGINT: the trainings in flight stop as on Ctrl-C, their states saved at most a minute before
+        # shellcheck disable=SC2086
+        UNIGEN_WORKERS="${UNIGEN_WORKERS:-8}" timeout -s INT -k 30 "${PAGE_S:-480}" python3 -m unigen reproduce "$name" \
+            ${PAGE_ARGS:---seeds 5} --device "${DEVICE:-cuda}" --cache "$cache" --results "$results" \
+            > "$OUT/page.log" 2>&1
+        code=$?
+        tar -czf "$OUT/$name.tar.gz" -C "$cache" .
+        [ $code -eq 0 ] && tar -czf "$OUT/$name-page.tar.gz" -C "$results" .
+        say "page: exit $code, $(find "$cache" -name '*.pt' ! -name '*.partial*' | wc -l) finished and \
+$(find "$cache" -name '*.partial*.pt' | wc -l) interrupted trainings' files in $name.tar.gz" ;;
     *)
-        say "unknown stage $stage (tests, iwgan, bench, split)"; exit 2 ;;
+        say "unknown stage $stage (tests, iwgan, bench, split, page)"; exit 2 ;;
     esac
 done
 say "done"
