@@ -35,6 +35,7 @@ from unigen.errors import UserError
 EVERY = 100  # steps between the chances to save a training's state (each reads the non-finite watch: one sync)
 SECONDS = 60.0  # the least wall time between two saves of one training
 
+
 @dataclass
 class _Entry:
     path: Path  # the cache entry being computed
@@ -119,8 +120,8 @@ def resume(trainer, path: Path) -> tuple[dict[str, float], float]:
     """Load the saved training state ``path`` into ``trainer`` and the random states; returns the last window's
     means and the wall seconds of training it holds. A state that cannot be read or does not fit (damaged, a
     folder, another model) is a miss, as a damaged cache entry is: one line on stderr names it, the trainer and
-    random states stay as they were, and the training starts from its first step (the file is replaced at its
-    first save)."""
+    random states stay as they were, and the training starts from its first step (a file is replaced at its
+    first save; a folder is left alone, and the training is not saved)."""
     if path.is_dir():
         return _miss(path, "a folder in its place")
     try:
