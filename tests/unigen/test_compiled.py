@@ -18,6 +18,7 @@ from unigen.registry import STRATEGIES
 from unigen.needs import Needs
 from unigen.optim import make_optimizer
 
+from probes import RING, TINY
 from toys import contract_setup, stopped_at
 
 CUDA = torch.device("cuda")
@@ -161,12 +162,10 @@ def test_a_cuda_run_stopped_mid_way_resumes_from_its_checkpoint_as_if_uninterrup
     from unigen import checkpoint
     from unigen.run import train
 
-    args = ["data.n=2000", "model.hidden=32", "model.disc_hidden=32", "train.batch_size=64", "train.log_every=5",
-            "train.progress=false", "eval.num_samples=100", "train.optim.schedule=constant", "train.steps=30",
-            "train.device=cuda", f"train.compile={compile}"]
-    full = train("experiments/configs/ring_gan.yaml", args, out=str(tmp_path / "full"))
+    args = [*TINY, "train.steps=30", "train.device=cuda", f"train.compile={compile}"]
+    full = train(RING, args, out=str(tmp_path / "full"))
     with stopped_at(monkeypatch, 12):
-        part = train("experiments/configs/ring_gan.yaml", args, out=str(tmp_path / "part"))
+        part = train(RING, args, out=str(tmp_path / "part"))
     assert checkpoint.load(part / "checkpoint.pt")["step"] == 12
     train(resume=part)
     for name, value in checkpoint.load(full / "checkpoint.pt")["programs"].items():

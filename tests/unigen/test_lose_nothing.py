@@ -8,24 +8,18 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from probes import can_mount_tmpfs, fill_disk
+from probes import RING, ROOT, TINY, can_mount_tmpfs, fill_disk
 from toys import stopped_at
 
 from unigen import checkpoint
 from unigen.cli import main
 from unigen.run import train
 
-ROOT = Path(__file__).resolve().parents[2]
-RING = "experiments/configs/ring_gan.yaml"
-TINY = ["data.n=2000", "model.hidden=32", "model.disc_hidden=32", "train.batch_size=64", "train.log_every=5",
-        "train.optim.schedule=constant",
-        "train.progress=false", "eval.num_samples=100"]
 
 
 def _cli(argv, capsys):
