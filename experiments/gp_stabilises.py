@@ -136,19 +136,20 @@ Inception; the `dcgan` generator always has batch norm (only the critic's normal
 batch-norm critic computes its per-example gradient through shared batch statistics, as a sweep over "with and
 without batch norm" implies); one training seed per setting.
 
-### Extra finding (the earlier version of this page, not rerun): λ = 10 on the 25-Gaussian grid
+### Extra finding (the earlier version of this page, on its own page): λ = 10 on the 25-Gaussian grid
 
 Before this rebuild the page tested the penalties on a failing 2-D case: the 25-Gaussian grid, NS-GAN at Adam
-lr 10⁻² (fails) and 2·10⁻³ (learns), `mlp` programs, 2,000 updates, 3 seeds, CPU (786 s). The result was
-negative: at λ = 10 neither penalty rescued the failing NS-GAN, and both were behind it at the working rate.
+lr 10⁻² (fails) and 2·10⁻³ (learns), `mlp` programs, 2,000 updates, CPU. The result is negative, and was rerun
+with 5 seeds (the first version had 3): at λ = 10 neither penalty rescued the failing NS-GAN in any seed, and
+both were behind it at the working rate.
 
 | method | lr 1e-2: modes (of 25) | lr 1e-2: sliced W1 | lr 2e-3: modes (of 25) | lr 2e-3: sliced W1 |
 |---|---|---|---|---|
-| NS-GAN | 15.0 ± 1.0 | 0.65 ± 0.21 | 19.0 ± 3.5 | 0.42 ± 0.17 |
-| GAN-GP (λ=10) | 1.7 ± 2.1 | 2.2 ± 1.3 | 4.7 ± 4.7 | 1.52 ± 0.85 |
-| DRAGAN-NS (λ=10) | 6.7 ± 4.2 | 1.06 ± 0.51 | 5.0 ± 1.7 | 0.53 ± 0.13 |
+| NS-GAN | 13.4 ± 5.2 | 0.73 ± 0.50 | 19.6 ± 2.3 | 0.52 ± 0.25 |
+| GAN-GP (λ=10) | 0.80 ± 0.84 | 2.58 ± 0.53 | 0.6 ± 1.3 | 2.6 ± 1.2 |
+| DRAGAN-NS (λ=10) | 2.2 ± 1.9 | 1.81 ± 0.79 | 5.2 ± 2.3 | 0.552 ± 0.052 |
 
-The full page, with the high-quality percentages, the plot and the development runs behind it, is
+The full page, with the high-quality percentages, the plot, the verdict and the development runs behind it, is
 [gp-stabilises-grid](gp-stabilises-grid.md) (`unigen reproduce gp-stabilises-grid`).
 """
 

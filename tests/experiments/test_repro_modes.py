@@ -57,6 +57,12 @@ def test_gp_stabilises_quick_shows_the_failure_and_what_the_penalty_does(tmp_pat
     # what the results page reports: at λ = 10 the penalty does not rescue it (it collapses instead)
     assert math.isfinite(gp_w1) and gp_w1 > 0.5
     assert rows["GAN-GP (λ=10)", "lr 1e-2: modes (of 25)"]["mean"] < 25
+    # the computed verdict reads the same rows: the claim's two pairs at the failing rate, on the one seed
+    verdict = md.read_text().split("## Verdict")[1]
+    modes_won = rows["GAN-GP (λ=10)", "lr 1e-2: modes (of 25)"]["mean"] > rows["NS-GAN", "lr 1e-2: modes (of 25)"]["mean"]
+    assert f"GAN-GP (λ=10) above NS-GAN on lr 1e-2: modes (of 25) in {int(modes_won)} of 1 seeds" in verdict
+    assert f"GAN-GP (λ=10) below NS-GAN on lr 1e-2: sliced W1 in {int(gp_w1 < plain_w1)} of 1 seeds" in verdict
+    assert "DRAGAN" not in verdict.split("Measured")[0]  # not run in quick mode, so not claimed
 
 
 def test_mode_collapse_selects_the_grid_setting_on_development_seeds_only(tmp_path, monkeypatch):
