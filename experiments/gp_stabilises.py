@@ -141,7 +141,7 @@ without batch norm" implies); one training seed per setting.
 Before this rebuild the page tested the penalties on a failing 2-D case: the 25-Gaussian grid, NS-GAN at Adam
 lr 10⁻² (fails) and 2·10⁻³ (learns), `mlp` programs, 2,000 updates, CPU. The result is negative, and was rerun
 with 5 seeds (the first version had 3): at λ = 10 neither penalty rescued the failing NS-GAN in any seed, and
-both were behind it at the working rate.
+at the working rate both were behind it on modes (DRAGAN-NS level with it on sliced W1).
 
 | method | lr 1e-2: modes (of 25) | lr 1e-2: sliced W1 | lr 2e-3: modes (of 25) | lr 2e-3: sliced W1 |
 |---|---|---|---|---|

@@ -175,3 +175,27 @@ def test_the_extra_findings_table_is_the_grid_pages_committed_numbers():
     for line in lines:
         method, *values = [c.strip() for c in line.strip("|").split("|")]
         assert values == [cells[method, metric] for metric in metrics], method
+
+
+def test_grid_verdict_reads_the_failing_rate_and_always_describes_the_control():
+    """``gp-stabilises-grid``'s verdict on made-up rows: claimed at lr 1e-2 only (more modes, lower sliced W1), the
+    control rate described after it whether the claim holds or not."""
+    from unigen.experiments import gp_grid
+    from unigen.experiments.common import Row
+
+    def rows(gp_modes):
+        out = []
+        for seed, m in enumerate(gp_modes):
+            for case in ("lr 1e-2", "lr 2e-3"):
+                out += [Row("NS-GAN", f"{case}: modes (of 25)", 10.0, seed), Row("NS-GAN", f"{case}: sliced W1", 1.0, seed),
+                        Row("GAN-GP (λ=10)", f"{case}: modes (of 25)", m, seed),
+                        Row("GAN-GP (λ=10)", f"{case}: sliced W1", 0.5, seed)]
+        return out
+
+    won = gp_grid.verdict_line(rows([12.0] * 5))
+    assert won.startswith("**Verdict: reproduced**") and "lr 1e-2: modes (of 25) in 5 of 5 seeds" in won
+    assert "lr 1e-2: sliced W1 in 5 of 5 seeds" in won and "The control rate" in won
+    assert "Measured modes" not in won  # the finding follows a failed verdict only
+    lost = gp_grid.verdict_line(rows([12.0, 12.0, 12.0, 8.0, 8.0]))
+    assert lost.startswith("**Verdict: partly reproduced**") and "in 3 of 5 seeds" in lost
+    assert "GAN-GP (λ=10) 12, 12, 12, 8, 8" in lost and lost.index("Measured") < lost.index("The control rate")
