@@ -184,17 +184,20 @@ def run(ctx: Context) -> list[Row]:
     cases = ctx.pick((QUICK_CASE,), tuple(CASES))
     methods = [m for m in METHODS if not ctx.quick or m[0] in QUICK_METHODS]
     steps = ctx.pick(QUICK_STEPS, STEPS)
-    jobs, keys = [], []
+    jobs, runs = [], []
     for case in cases:
         for label, strategy in methods:
             for seed in ctx.seeds:
                 jobs.append((case, strategy, seed, steps, ctx.device))
-                keys.append((case, label, seed))
-    results = cached_jobs(ctx, _job, jobs, [[list(job), ctx.quick] for job in jobs])
+                runs.append((case, label, seed))
+    # cached under the whole run configuration (programs, optimiser, batch) and the scoring's schedule
+    keys = [[_config(CASES[case], strategy, seed, steps, device), EVERY, ctx.quick]
+            for case, strategy, seed, steps, device in jobs]
+    results = cached_jobs(ctx, _job, jobs, keys)
     rows: list[Row] = []
     curves: dict = {}
     samples: dict = {}
-    for (case, label, seed), (curve, x) in zip(keys, results):
+    for (case, label, seed), (curve, x) in zip(runs, results):
         curves.setdefault((case, label), []).append(curve)
         final = curve[-1][1]
         rows += [Row(label, f"{case}: modes (of 25)", final["modes"], seed),

@@ -269,7 +269,7 @@ def cached_jobs(ctx: Context, fn, jobs: list, keys: list) -> list:
 
 def _cached_jobs(ctx: Context, jobs: list) -> list:
     """Run ``jobs`` (:func:`_train_job`), each stored in and reused from ``ctx.cache`` when it is set."""
-    return cached_jobs(ctx, _train_job, jobs, [[list(job), ctx.quick] for job in jobs])
+    return cached_jobs(ctx, _train_job, jobs, [[config(*job), ctx.quick] for job in jobs])  # the whole configuration
 
 
 def choose(keys: list[tuple[str, int]], stats: list[dict]) -> tuple[str, dict[str, tuple[float, float]]]:
