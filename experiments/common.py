@@ -247,7 +247,7 @@ def compute_and_store(path: Path | None, fn):
     start = time.perf_counter()
     with partial.computing(path):  # a long training inside fn saves its state beside the entry (partial.fit)
         value = fn()
-        earlier = partial.earlier_seconds()
+        seconds = partial.elapsed(start)  # with the steps of interrupted invocations
     if path is None or _full_folder(path) is not None:
         return value
     record = path.with_suffix(".json")
@@ -255,7 +255,6 @@ def compute_and_store(path: Path | None, fn):
         for p in (record, path):
             if p.is_dir() and not p.is_symlink():
                 p.rmdir()  # an empty folder in the entry's place; a full one raises (and is kept)
-        seconds = time.perf_counter() - start + earlier  # with the steps of interrupted invocations (partial)
         text = json.dumps({"seconds": seconds, "type": structure(value)})
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=record.name, suffix=".tmp")

@@ -178,7 +178,7 @@ def train_and_score(variant: str, fraction: float, seed: int, p: dict, device: s
     s = scores(x, reference(p["eval"]), classifier(device)[0], p["kid"]) if x is not None else \
         {"fid": math.inf, "kid": math.inf}
     return {**s, "samples": None if x is None else x[:32],
-            "seconds": time.perf_counter() - start + partial.earlier_seconds()}  # with an interrupted share
+            "seconds": partial.elapsed(start)}  # with an interrupted invocation's share
 
 
 def ema_long(seed: int, p: dict, device: str) -> dict:
@@ -196,7 +196,7 @@ def ema_long(seed: int, p: dict, device: str) -> dict:
                for name, average in (("trained", None), ("ema", trainer.players.average))}
     except NonFiniteError:
         out = {name: {"fid": math.inf, "kid": math.inf} for name in ("trained", "ema")}
-    return {**out, "seconds": time.perf_counter() - start + partial.earlier_seconds()}
+    return {**out, "seconds": partial.elapsed(start)}
 
 
 def run(ctx: Context) -> list[Row]:

@@ -65,6 +65,12 @@ def earlier_seconds() -> float:
     return 0.0 if entry is None else entry.earlier
 
 
+def elapsed(start: float) -> float:
+    """The wall seconds of the current computation since ``start`` (a ``time.perf_counter()`` reading taken inside
+    it), with those its resumed trainings had spent in interrupted invocations (:func:`earlier_seconds`)."""
+    return time.perf_counter() - start + earlier_seconds()
+
+
 def files(path: Path) -> list[Path]:
     """The saved training states of the entry ``path``."""
     return sorted(path.parent.glob(f"{path.stem}.partial*.pt"))

@@ -134,12 +134,11 @@ def train_and_score(cfg: dict) -> dict:
     """Train one configuration and score it with the ``stacked_modes`` eval metric: modes, KL, samples, time."""
     start = time.perf_counter()
     built = mc.fit(cfg)
-    earlier = partial.earlier_seconds()  # the training time of an interrupted invocation, resumed here
-    seconds = time.perf_counter() - start + earlier
+    seconds = partial.elapsed(start)  # with the training time of an interrupted invocation, resumed here
     scores = evaluate_built(built)
     return {"modes": float(scores["modes"]), "kl": float(scores["kl_modes"]),
             "modes_confident": float(scores["modes_confident"]), "grid": draw(built, GRID).cpu(),
-            "train_seconds": seconds, "seconds": time.perf_counter() - start + earlier}
+            "train_seconds": seconds, "seconds": partial.elapsed(start)}
 
 
 def score_real(n: int, device: str) -> dict:
