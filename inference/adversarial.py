@@ -4,9 +4,10 @@ In the unified view (Hu et al., 2018) the discriminator is an inference network
 :math:`q_\phi(y \mid x)` over a real/fake indicator (``y = 1`` real, ``y = 0`` generated); its logit
 ``d(x)`` estimates :math:`\log p_{data}(x) / p_\theta(x)`. Each step first fits :math:`q_\phi`
 (``n_critic`` times, each on a fresh batch, on detached generated samples), then updates the
-generator through :math:`q_\phi` with one generator loss. Subclasses supply ``generator_loss`` and
-may replace ``critic_loss`` (WGAN, LSGAN, hinge, f-GAN), ``generator_step`` (IWGAN's weights, InfoGAN's code
-term) or ``phases`` and ``fakes`` (VAE-GAN). A gradient penalty from
+generator through :math:`q_\phi` with one generator loss; with ``simultaneous`` both players are
+differentiated at the same parameters, from one draw of generated samples, and stepped together. Subclasses
+supply ``generator_loss`` and may replace ``critic_loss`` (WGAN, LSGAN, hinge, f-GAN), ``generator_terms``
+(IWGAN's weights, InfoGAN's code term) or ``phases`` and ``fakes`` (VAE-GAN). A gradient penalty from
 :mod:`unigen.inference.penalties` composes with any of them through the ``penalty`` setting, and LeCam's
 regulariser (:mod:`unigen.inference.lecam`) through ``lecam_weight``, beside it.
 """
@@ -32,7 +33,7 @@ from unigen.needs import Needs
 
 @dataclass(frozen=True)
 class Adversarial(Strategy):
-    """Base of the GAN family: a discriminator phase then a generator phase.
+    r"""Base of the GAN family: a discriminator phase then a generator phase.
 
     :param n_critic: discriminator updates per generator update, each on a fresh batch.
     :param penalty: ``"none"`` or a gradient penalty on the discriminator: ``gp``, ``r1``, ``r2``, ``dragan``.
@@ -40,6 +41,16 @@ class Adversarial(Strategy):
     :param lecam_weight: λ of LeCam's regulariser on the critic's raw outputs (Tseng et al. 2021; 0: off), logged
         as ``lecam`` before its weight.
     :param lecam_decay: the decay of its real and fake anchors (exponential moving averages of the mean outputs).
+    :param simultaneous: one phase instead of two: the critic's and the generator's gradients are taken at the same
+        parameters, from one draw of generated samples, and both players step together (simultaneous gradient
+        descent, the update of PacGAN's and ALI's reference code and of Mescheder et al.'s (2017) analysis; the
+        alternating default lets the generator see the critic it just updated). Needs ``n_critic=1``.
+
+    On the bilinear game :math:`\ell_{critic} = \phi\theta = -\ell_{gen}` (a linear WGAN critic on a point
+    generator and data at 0) one step of plain gradient descent at rate :math:`\eta` maps the players'
+    squared norm :math:`\theta^2 + \phi^2` to :math:`(1 + \eta^2)(\theta^2 + \phi^2)` when simultaneous, so
+    they spiral outwards, while the alternating map has determinant 1 and keeps them on a bounded orbit
+    (Mescheder et al. 2017; Gidel et al. 2019): ``tests/inference/test_simultaneous.py``.
     """
 
     n_critic: int = count(1, hi=1000)
@@ -47,11 +58,18 @@ class Adversarial(Strategy):
     penalty_weight: float = bounded(10.0, 0)
     lecam_weight: float = bounded(0.0, 0)
     lecam_decay: float = bounded(0.99, 0, 1, hi_open=True)
+    simultaneous: bool = False
 
     def __post_init__(self) -> None:
         if self.n_critic < 1:
             raise UserError(f"n_critic must be >= 1, got {self.n_critic}")
         check_choices(self)
+        if self.simultaneous and self.n_critic != 1:
+            raise UserError(f"simultaneous=true steps each player once per step, but n_critic={self.n_critic}; "
+                            f"set n_critic=1 (or simultaneous=false for {self.n_critic} critic updates)")
+        if self.simultaneous and type(self).phases is not Adversarial.phases:
+            raise UserError(f"{type(self).__name__} runs phases of its own, which simultaneous=true cannot merge; "
+                            f"set simultaneous=false")
 
     needs: ClassVar[Needs] = Needs(("model", "discriminator"))
     players: ClassVar[dict[str, tuple[str, ...]]] = {"discriminator": ("discriminator",),
@@ -73,6 +91,8 @@ class Adversarial(Strategy):
             out["lecam"] = reg
 
     def phases(self) -> tuple[Phase, ...]:
+        if self.simultaneous:
+            return (Phase(("discriminator", "generator"), self.simultaneous_step),)
         return (Phase(("discriminator",), self.discriminator_step, self.n_critic),
                 Phase(("generator",), self.generator_step))
 
@@ -92,6 +112,27 @@ class Adversarial(Strategy):
             x_fake, c_fake = self.fakes(programs, batch)
         d_real = discriminate(programs, batch.x, batch.c)  # (batch,)
         d_fake = discriminate(programs, x_fake, c_fake)  # (fakes,)
+        return self.critic_terms(programs, batch, x_fake, d_real, d_fake)
+
+    def generator_step(self, programs: Programs, batch: Batch) -> dict[str, Tensor]:
+        x_fake, model_tr = generate(programs, batch.x.shape[0], batch.c, like=batch.x)
+        return self.generator_terms(programs, batch, x_fake, model_tr, discriminate(programs, x_fake, batch.c))
+
+    @reports_ada
+    def simultaneous_step(self, programs: Programs, batch: Batch) -> dict[str, Tensor]:
+        """Both players' losses from one draw of generated samples, at the same parameters (``simultaneous``).
+        The trainer back-propagates each loss into its own player only, so the critic's loss does not move the
+        generator although its fakes carry the generator's graph."""
+        x_fake, model_tr = generate(programs, batch.x.shape[0], batch.c, like=batch.x)
+        d_real = discriminate(programs, batch.x, batch.c)
+        d_fake = discriminate(programs, x_fake, batch.c)
+        out = self.critic_terms(programs, batch, x_fake.detach(), d_real, d_fake)
+        return {**out, **self.generator_terms(programs, batch, x_fake, model_tr, d_fake)}
+
+    def critic_terms(self, programs: Programs, batch: Batch, x_fake: Tensor, d_real: Tensor,
+                     d_fake: Tensor) -> dict[str, Tensor]:
+        """The critic's loss (with the penalty and LeCam's term when on) and its diagnostics, from its logits on a
+        real batch and on generated samples ``x_fake`` (detached)."""
         out = {"discriminator": self.critic_loss(d_real, d_fake), "d_real": d_real.mean(), "d_fake": d_fake.mean()}
         out.update(ada_statistic(programs, d_real))  # ADA's r_t, only when it is on (unigen.augment)
         pen = self.penalty_term(lambda x: discriminate(programs, x, batch.c), batch.x, x_fake[: batch.x.shape[0]])
@@ -101,9 +142,11 @@ class Adversarial(Strategy):
         self.regularise(programs, d_real, d_fake, out)
         return out
 
-    def generator_step(self, programs: Programs, batch: Batch) -> dict[str, Tensor]:
-        x_fake, _ = generate(programs, batch.x.shape[0], batch.c, like=batch.x)
-        return {"generator": self.generator_loss(discriminate(programs, x_fake, batch.c))}
+    def generator_terms(self, programs: Programs, batch: Batch, x_fake: Tensor, model_tr,
+                        d_fake: Tensor) -> dict[str, Tensor]:
+        """The generator's loss and its diagnostics from its samples ``x_fake`` (with their model trace
+        ``model_tr``) and the critic's logits on them; subclasses add terms (IWGAN's weights, InfoGAN's code)."""
+        return {"generator": self.generator_loss(d_fake)}
 
     # ------------------------------------------------------------------------------- the losses
     def penalty_term(self, critic, x_real: Tensor, x_fake: Tensor) -> Tensor | None:

@@ -43,9 +43,9 @@ class FGAN(Adversarial):
     :param generator: ``saturating`` or ``alternative``.
 
     .. note::
-        Nowozin et al. update both players with one simultaneous gradient step; here, as in every
-        :class:`~unigen.inference.adversarial.Adversarial` strategy, the critic steps first and the
-        generator then sees the updated critic. Their Table 2 has no activation for the Neyman
+        Nowozin et al. update both players with one simultaneous gradient step (their Algorithm 1):
+        ``simultaneous=true``; by default, as in every :class:`~unigen.inference.adversarial.Adversarial`
+        strategy, the critic steps first and the generator then sees the updated critic. Their Table 2 has no activation for the Neyman
         :math:`\chi^2`; we use :math:`1 - e^{-v}` (its :math:`f^*` needs :math:`t < 1`).
     """
 

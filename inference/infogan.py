@@ -11,7 +11,7 @@ from torch import Tensor
 from unigen.errors import UserError
 from unigen.inference.gan_nonsaturating import NonSaturatingGAN
 from unigen.programs import Batch, Programs
-from unigen.scoring import discriminate, generate, log_prob_per_example, trace_guide
+from unigen.scoring import log_prob_per_example, trace_guide
 from unigen.registry import STRATEGIES
 from unigen.settings import bounded
 from unigen.needs import Needs
@@ -68,10 +68,9 @@ class InfoGAN(NonSaturatingGAN):
             raise UserError(f"info_weight must be >= 0, got {self.info_weight}; "
                             f"set info_weight=1.0 (0 is a plain non-saturating GAN)")
 
-    def generator_step(self, programs: Programs, batch: Batch) -> dict[str, Tensor]:
-        n = batch.x.shape[0]
-        x_fake, model_tr = generate(programs, n, batch.c, like=batch.x)
-        adversarial = self.generator_loss(discriminate(programs, x_fake, batch.c))
+    def generator_terms(self, programs: Programs, batch: Batch, x_fake: Tensor, model_tr,
+                        d_fake: Tensor) -> dict[str, Tensor]:
+        adversarial = self.generator_loss(d_fake)
         log_q, log_p = code_log_probs(programs, x_fake, model_tr, batch.c)  # (batch,) each
         info = -log_q.mean()
         return {"generator": adversarial + self.info_weight * info, "adversarial": adversarial,

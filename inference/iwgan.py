@@ -8,7 +8,7 @@ from torch import Tensor
 
 from unigen.inference.adversarial import Adversarial
 from unigen.programs import Batch, Programs
-from unigen.scoring import discriminate, generate, log_q_real
+from unigen.scoring import log_q_real
 from unigen.registry import STRATEGIES
 from unigen.settings import bounded
 
@@ -54,8 +54,7 @@ class IWGAN(Adversarial):
     def generator_loss(self, d_fake: Tensor) -> Tensor:
         return -(self.importance_weights(d_fake) * log_q_real(d_fake)).sum()
 
-    def generator_step(self, programs: Programs, batch: Batch) -> dict[str, Tensor]:
-        x_fake, _ = generate(programs, batch.x.shape[0], batch.c, like=batch.x)
-        d_fake = discriminate(programs, x_fake, batch.c)  # (batch,)
-        w = self.importance_weights(d_fake)
+    def generator_terms(self, programs: Programs, batch: Batch, x_fake: Tensor, model_tr,
+                        d_fake: Tensor) -> dict[str, Tensor]:
+        w = self.importance_weights(d_fake)  # d_fake: (batch,)
         return {"generator": self.generator_loss(d_fake), "ess": 1.0 / (w ** 2).sum()}
