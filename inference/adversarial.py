@@ -33,7 +33,7 @@ from unigen.needs import Needs
 
 @dataclass(frozen=True)
 class Adversarial(Strategy):
-    r"""Base of the GAN family: a discriminator phase then a generator phase.
+    r"""Base of the GAN family: a discriminator phase then a generator phase, or one simultaneous phase.
 
     :param n_critic: discriminator updates per generator update, each on a fresh batch.
     :param penalty: ``"none"`` or a gradient penalty on the discriminator: ``gp``, ``r1``, ``r2``, ``dragan``.
@@ -67,9 +67,13 @@ class Adversarial(Strategy):
         if self.simultaneous and self.n_critic != 1:
             raise UserError(f"simultaneous=true steps each player once per step, but n_critic={self.n_critic}; "
                             f"set n_critic=1 (or simultaneous=false for {self.n_critic} critic updates)")
-        if self.simultaneous and type(self).phases is not Adversarial.phases:
-            raise UserError(f"{type(self).__name__} runs phases of its own, which simultaneous=true cannot merge; "
-                            f"set simultaneous=false")
+        if self.simultaneous:
+            own = [m for m in ("phases", "discriminator_step", "generator_step", "fakes")
+                   if getattr(type(self), m) is not getattr(Adversarial, m)]
+            if own:  # the simultaneous step calls critic_terms and generator_terms, not these
+                name = getattr(self, "registry_name", "") or type(self).__name__
+                raise UserError(f"{name} overrides {', '.join(own)}, which simultaneous=true does not run; set "
+                                f"simultaneous=false (or override critic_terms / generator_terms instead)")
 
     needs: ClassVar[Needs] = Needs(("model", "discriminator"))
     players: ClassVar[dict[str, tuple[str, ...]]] = {"discriminator": ("discriminator",),

@@ -57,6 +57,8 @@ class VAEGAN(Adversarial):
     """
 
     adv_weight: float = bounded(1.0, 0)
+    #: not a setting here: the second phase is a VAE's, with reconstructions among the fakes
+    simultaneous: ClassVar[bool] = False
 
     players: ClassVar[dict[str, tuple[str, ...]]] = {"discriminator": ("discriminator",), "vae": ("model", "guide")}
     needs: ClassVar[Needs] = Needs(("model", "guide", "discriminator"), density=True)

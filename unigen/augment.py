@@ -208,7 +208,7 @@ def _x_critics(programs, strategy) -> dict[str, int]:
 
 def reports_ada(step: Callable) -> Callable:
     """Mark a critic step that adds ADA's statistic (:func:`ada_statistic`) to what it returns
-    (``Adversarial.discriminator_step``): ADA can tune ``p`` only for a strategy that runs such a step."""
+    (``Adversarial.discriminator_step`` and ``simultaneous_step``): ADA can tune ``p`` only for a strategy that runs such a step."""
     step.reports_ada = True
     return step
 

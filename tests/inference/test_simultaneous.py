@@ -16,11 +16,12 @@ from unigen import Programs, Trainer
 from unigen.config import OptimConfig
 from unigen.data.base import TensorData
 from unigen.errors import UserError
-from unigen.inference import IWGAN, WGAN, NonSaturatingGAN
-from unigen.programs import Batch, DataInfo
+from unigen.cli import main
+from unigen.inference import WGAN, NonSaturatingGAN
+from unigen.programs import DataInfo
 from unigen.registry import STRATEGIES
 
-from toys import QuadraticDiscriminator, ShiftGenerator, contract_setup
+from toys import contract_setup
 
 
 class PointGenerator(nn.Module):
@@ -73,47 +74,49 @@ def test_one_step_on_the_bilinear_game_is_its_closed_form(simultaneous):
 def test_simultaneous_descent_spirals_out_where_alternating_descent_stays_bounded():
     eta, steps = 0.1, 100
     start = 0.6 ** 2 + 0.3 ** 2
-    norms = {}
+    norms, conserved = {}, []
     for simultaneous in (True, False):
         trainer = _bilinear(simultaneous, eta=eta)
         for _ in range(steps):
             trainer.step()
+            if not simultaneous:  # the alternating map keeps θ² + φ² − ηθφ: its orbit is one ellipse (η < 2)
+                theta, phi = _players(trainer)
+                conserved.append(theta ** 2 + phi ** 2 - eta * theta * phi)
         theta, phi = _players(trainer)
         norms[simultaneous] = theta ** 2 + phi ** 2
     assert norms[True] == pytest.approx(start * (1 + eta ** 2) ** steps, rel=1e-4)  # ≈ 2.7 × the start
-    assert norms[False] < 1.2 * start  # the alternating orbit is an ellipse near the start's circle
+    first = 0.6 ** 2 + 0.3 ** 2 - eta * 0.6 * -0.3
+    assert conserved == pytest.approx([first] * steps, rel=1e-5)
 
 
-@pytest.mark.parametrize("strategy, generator_keys", [
-    (NonSaturatingGAN(simultaneous=True, penalty="gp", lecam_weight=0.1), ("generator",)),
-    (IWGAN(simultaneous=True, penalty="r1"), ("generator", "ess")),
+@pytest.mark.parametrize("name, settings", [
+    ("ns_gan", {"penalty": "gp", "lecam_weight": 0.1}),
+    ("iwgan", {"penalty": "r1"}),  # overrides generator_terms (the weights' ESS)
+    ("infogan", {}),  # overrides generator_terms (the code term; a third role in the generator player)
+    ("cgan", {"penalty": "dragan"}),  # labels
+    ("wgan", {"n_critic": 1, "clip": 0.01}),  # clipping after the critic's update
 ])
-def test_the_simultaneous_step_is_both_alternating_steps_on_one_draw_at_the_same_parameters(strategy,
-                                                                                           generator_keys):
-    def programs():
-        torch.manual_seed(0)
-        built = Programs(model=ShiftGenerator(theta=1.0), discriminator=QuadraticDiscriminator())
-        strategy.attach(built)
-        return built
+def test_the_simultaneous_step_is_both_alternating_steps_on_one_draw_at_the_same_parameters(name, settings):
+    strategy = STRATEGIES.get(name)(simultaneous=True, **settings)
 
-    batch = Batch(torch.randn(64, 1, generator=torch.Generator().manual_seed(1)))
-
-    def grads(step, player_module, key):
-        built = programs()
+    def grads(step, player):
+        pyro.set_rng_seed(0)
+        programs, data = contract_setup(strategy)  # fresh weights and state (LeCam's anchors move in a step)
+        trainer = Trainer(programs, strategy, data, batch_size=64, optim=OptimConfig(lr=1e-3))
+        batch = data.sample(64, generator=torch.Generator().manual_seed(1))
         torch.manual_seed(2)  # the step's first random draw is the generator's z in every form
-        out = step(built, batch)
-        module = getattr(built, player_module)
-        return out, torch.autograd.grad(out[key], list(module.parameters()))
+        out = getattr(strategy, step)(programs, batch)
+        return out, torch.autograd.grad(out[player], trainer.params[player], allow_unused=True)
 
-    both, critic_grad = grads(strategy.simultaneous_step, "discriminator", "discriminator")
-    alone, critic_alone = grads(strategy.discriminator_step, "discriminator", "discriminator")
-    _, gen_grad = grads(strategy.simultaneous_step, "model", "generator")
-    gen_out, gen_alone = grads(strategy.generator_step, "model", "generator")
-    assert_close(critic_grad, critic_alone)
-    assert_close(gen_grad, gen_alone)
-    assert set(both) == set(alone) | set(generator_keys)
+    both, critic_both = grads("simultaneous_step", "discriminator")
+    _, generator_both = grads("simultaneous_step", "generator")
+    critic_out, critic_alone = grads("discriminator_step", "discriminator")
+    generator_out, generator_alone = grads("generator_step", "generator")
+    assert_close(critic_both, critic_alone)
+    assert_close(generator_both, generator_alone)
+    assert set(both) == set(critic_out) | set(generator_out)
     for key in both:
-        assert_close(both[key], (gen_out if key in generator_keys else alone)[key])
+        assert_close(both[key], (critic_out if key in critic_out else generator_out)[key])
 
 
 def test_a_traced_simultaneous_step_replays_the_eager_one_bit_for_bit():
@@ -136,12 +139,31 @@ def test_a_traced_simultaneous_step_replays_the_eager_one_bit_for_bit():
         assert_close(p, q, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("name, settings, message", [
-    ("wgan", {}, "set n_critic=1"),  # WGAN's default n_critic is 5
-    ("ns_gan", {"n_critic": 2}, "set n_critic=1"),
-    ("vaegan", {}, "set simultaneous=false"),
+class _OwnGeneratorStep(NonSaturatingGAN):
+    """A user's GAN that overrides generator_step: the simultaneous step would not run it."""
+
+    def generator_step(self, programs, batch):
+        return super().generator_step(programs, batch)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: WGAN(simultaneous=True), "set n_critic=1"),  # WGAN's default n_critic is 5
+    (lambda: NonSaturatingGAN(simultaneous=True, n_critic=2), "set n_critic=1"),
+    (lambda: _OwnGeneratorStep(simultaneous=True), "overrides generator_step"),
 ])
-def test_settings_simultaneous_updates_cannot_honour_are_refused_in_one_line(name, settings, message):
+def test_settings_simultaneous_updates_cannot_honour_are_refused_in_one_line(make, message):
     with pytest.raises(UserError, match=message) as err:
-        STRATEGIES.get(name)(simultaneous=True, **settings)
+        make()
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["strategy.name=wgan", "strategy.simultaneous=true"], "strategy.n_critic=1"),
+    (["strategy.name=vaegan", "strategy.simultaneous=true"], "'simultaneous' not in 'VAEGAN'"),  # its own phases
+])
+def test_the_cli_refuses_them_in_one_line_with_exit_code_2(overrides, message, tmp_path, capsys):
+    code = main(["train", "experiments/configs/ring_gan.yaml", "train.steps=2", "train.device=cpu", *overrides,
+                 "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and message in err
+    assert not (tmp_path / "run").exists()
