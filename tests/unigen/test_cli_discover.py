@@ -107,7 +107,7 @@ def test_config_prints_the_resolved_yaml(capsys):
     assert cfg["train"]["steps"] == 7 and cfg["strategy"] == {"name": "fgan", "divergence": "kl", "generator":
                                                               "saturating", "n_critic": 1, "penalty": "none",
                                                               "penalty_weight": 10.0, "lecam_weight": 0.0,
-                                                              "lecam_decay": 0.99}
+                                                              "lecam_decay": 0.99, "simultaneous": False}
     assert cfg["train"]["optim"]["lr"] == 2e-3 and cfg["train"]["logger"] == "none"  # the file, then defaults
     assert cfg["model"]["likelihood"] == "delta"
 
