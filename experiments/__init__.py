@@ -36,6 +36,7 @@ _MODULES = {
     "monoflow-toy": "monoflow_toy",
     "monoflow-gan": "monoflow_gan",
     "mode-collapse": "mode_collapse",
+    "mode-collapse-unrolled": "mode_collapse_unrolled",
     "wgan-disjoint": "wgan_disjoint",
     "gp-stabilises": "gp_stabilises",
     "gan-practice": "gan_practice",
@@ -56,6 +57,8 @@ DESCRIPTIONS = {
     "monoflow-toy": "MonoFlow §4.3 Gaussian: the ratio detached or not, analytic or trained discriminator",
     "monoflow-gan": "MonoFlow: generator losses h(d) on MNIST, and a non-monotone control",
     "mode-collapse": "ring and grid mode coverage: minimax, NS, WGAN-GP, R1, MonoFlow, IWGAN (VEEGAN/PacGAN)",
+    "mode-collapse-unrolled": "the ring where the NS-GAN collapses (the Unrolled GAN's setting): NS-GAN vs R1 and "
+                              "WGAN-GP (mode-collapse's extra finding)",
     "wgan-disjoint": "parallel lines: JS flat at log 2 where W1 = |θ| (Arjovsky et al. 2017)",
     "gp-stabilises": "Fedus et al. 2018: a line toy, and gradient penalties over a sweep on Fashion-MNIST",
     "gan-practice": "EMA, spectral norm, DiffAugment, LeCam, hinge + SN on one DCGAN, full and 10 % Fashion-MNIST",

@@ -51,6 +51,10 @@ NS-GAN + R1, Mescheder et al. 2018) against the NS-GAN of the same seed (a tie c
 papers' programs; where it fails, the measured evidence is how often the NS-GAN itself already captured every mode.
 The same comparison at the shared schedule is described after it, not claimed.
 
+With the papers' programs the NS-GAN keeps the ring's 8 modes, so the ring's claim fails for want of a collapse;
+the extra finding ``mode-collapse-unrolled`` (:mod:`mode_collapse_unrolled`) tests it in the Unrolled GAN's setting,
+where the NS-GAN does collapse.
+
 Published rows (VEEGAN, Unrolled GAN, PacGAN4, and the plain GAN of PacGAN's run) are listed beside ours.
 **They are not the same experiment**: the papers use their own architectures and training lengths, and
 VEEGAN, Unrolled GAN and PacGAN are not implemented here; they show where our strategies stand, not a
@@ -196,12 +200,14 @@ def schedule(dataset: str, ctx: Context, full: bool = False) -> dict:
 def config(dataset: str, strategy: dict, seed: int, sched: dict, device: str) -> dict:
     """A unigen run configuration (a mapping for :func:`unigen.config.resolve`); on a GPU the whole step is
     captured in a CUDA graph (``train.compile=cudagraph``), on a CPU the schedule's ``compile`` (default none).
-    A schedule's ``model`` entries replace :data:`MODEL`'s and its ``betas`` Adam's (0.5, 0.999)."""
+    A schedule's ``model`` entries replace :data:`MODEL`'s, its ``betas`` Adam's (0.5, 0.999), and its ``players``
+    (``train.players``: per-player overrides, e.g. another rate for the generator) are passed on when it has them."""
     return {"data": {"name": dataset}, "model": {**MODEL, **sched.get("model", {})}, "strategy": dict(strategy),
             "train": {"steps": sched["steps"], "batch_size": sched["batch_size"], "seed": seed, "device": device,
                       "compile": "cudagraph" if on_gpu(device) else sched.get("compile", "none"),
                       "optim": {"name": "adam", "lr": sched["lr"], "betas": list(sched.get("betas", [0.5, 0.999])),
                                 **decay(sched)},
+                      **({"players": sched["players"]} if "players" in sched else {}),
                       "progress": False,
                       "log_every": 10 ** 9, "checkpoint_every": 0},
             "eval": {"num_samples": 2500}, "out": "unused"}
@@ -232,7 +238,7 @@ def train_and_sample(config: dict, n: int = 2500):
     return resolved, x
 
 
-def _train_job(dataset: str, strategy: dict, seed: int, sched: dict, device: str):
+def train_job(dataset: str, strategy: dict, seed: int, sched: dict, device: str):
     """One training (in a worker process): ``(samples or None, mode statistics)``."""
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1") or 1))
     resolved, x = train_and_sample(config(dataset, strategy, seed, sched, device))
@@ -268,8 +274,8 @@ def cached_jobs(ctx: Context, fn, jobs: list, keys: list) -> list:
 
 
 def _cached_jobs(ctx: Context, jobs: list) -> list:
-    """Run ``jobs`` (:func:`_train_job`), each stored in and reused from ``ctx.cache`` when it is set."""
-    return cached_jobs(ctx, _train_job, jobs, [[config(*job), ctx.quick] for job in jobs])  # the whole configuration
+    """Run ``jobs`` (:func:`train_job`), each stored in and reused from ``ctx.cache`` when it is set."""
+    return cached_jobs(ctx, train_job, jobs, [[config(*job), ctx.quick] for job in jobs])  # the whole configuration
 
 
 def choose(keys: list[tuple[str, int]], stats: list[dict]) -> tuple[str, dict[str, tuple[float, float]]]:
@@ -311,13 +317,13 @@ def redraw(dataset: str, path, seed: int = 0, device: str = "cpu", chosen: str |
     from unigen.registry import DATASETS
 
     labelled = figure_jobs(dataset, seed, device, chosen)
-    results = run_jobs(_cached_call, [(_train_job, job, cache_path(cache, [list(job), False])) for _, job in labelled])
+    results = run_jobs(_cached_call, [(train_job, job, cache_path(cache, [list(job), False])) for _, job in labelled])
     shown = {label: res for (label, _), res in zip(labelled, results)}
-    _scatter(shown, dataset, DATASETS.get(dataset)().centres(), path, seed=seed, note=note)
+    scatter(shown, dataset, DATASETS.get(dataset)().centres(), path, seed=seed, note=note)
     return {label: st for label, (_, st) in shown.items()}
 
 
-def _scatter(samples: dict, dataset: str, centres: torch.Tensor, path, seed: int = 0, note: str = "") -> None:
+def scatter(samples: dict, dataset: str, centres: torch.Tensor, path, seed: int = 0, note: str = "") -> None:
     n = len(samples)
     cols = min(4, n)
     rows = math.ceil(n / cols)
@@ -350,7 +356,8 @@ def _scatter(samples: dict, dataset: str, centres: torch.Tensor, path, seed: int
     plt.close(fig)
 
 
-def _describe(sched: dict) -> str:
+def describe(sched: dict) -> str:
+    """One line on a schedule: generator updates, batch and the Adam rate with its decay."""
     decay = (f"lr {sched['lr']:g} held for {sched['decay_from']:.0%} of the updates, then decayed geometrically "
              f"to {sched.get('decay', DECAY):g}× lr" if sched["decay_from"] < 1 else f"constant lr {sched['lr']:g}")
     return f"{sched['steps']} generator updates, batch {sched['batch_size']}, Adam {decay}"
@@ -412,8 +419,8 @@ def run(ctx: Context) -> list[Row]:
     from unigen.registry import DATASETS
 
     for dataset in datasets:
-        _scatter(shown[dataset], dataset, DATASETS.get(dataset)().centres(), ctx.figure(f"-{dataset}"))
-        ctx.notes.append(f"{dataset}: {_describe(schedule(dataset, ctx))} (identical for every method at the shared "
+        scatter(shown[dataset], dataset, DATASETS.get(dataset)().centres(), ctx.figure(f"-{dataset}"))
+        ctx.notes.append(f"{dataset}: {describe(schedule(dataset, ctx))} (identical for every method at the shared "
                          f"schedule).")
     if reduced:
         ctx.notes.append(
@@ -425,7 +432,7 @@ def run(ctx: Context) -> list[Row]:
             f"(--device cuda) every method runs the full schedule.")
     if not ctx.quick:
         ctx.notes.append(f"Tuned schedule (rows '… (tuned schedule: …)', {' and '.join(TUNED_METHODS)}): ring "
-                         f"{_describe(TUNED['ring'])}; grid the same with {TUNED['grid']['steps']} updates. Found "
+                         f"{describe(TUNED['ring'])}; grid the same with {TUNED['grid']['steps']} updates. Found "
                          f"with development runs of NS-GAN (ring seeds 0 and 1, grid seed 0) and checked on NS-GAN + R1 "
                          f"(ring seed 0, grid seed 2), seeds that are "
                          f"among the seeds reported here; the other methods were not tuned, so these rows "
@@ -436,7 +443,7 @@ def run(ctx: Context) -> list[Row]:
         ctx.notes.append("Runs stopped by a non-finite loss (counted as 0 modes, 0% high quality, KL = inf): "
                          + "; ".join(failed) + ".")
     if ctx.quick:
-        ctx.notes.append(f"Quick mode: ring only, methods {', '.join(QUICK_METHODS)}, {_describe(QUICK['ring'])}; "
+        ctx.notes.append(f"Quick mode: ring only, methods {', '.join(QUICK_METHODS)}, {describe(QUICK['ring'])}; "
                          f"a smoke test, not the experiment.")
     ctx.verdict = verdict_line(rows)
     return rows

@@ -18,11 +18,11 @@ SCHED = {"steps": 300, "batch_size": 64, "lr": 2e-3, "decay_from": 0.5}
 
 
 def job():
-    return mc._train_job("ring", {"name": "ns_gan"}, 0, SCHED, "cpu")
+    return mc.train_job("ring", {"name": "ns_gan"}, 0, SCHED, "cpu")
 
 
 def two_trainings():
-    return job(), mc._train_job("ring", {"name": "ns_gan", "penalty": "r1", "penalty_weight": 0.1}, 1, SCHED, "cpu")
+    return job(), mc.train_job("ring", {"name": "ns_gan", "penalty": "r1", "penalty_weight": 0.1}, 1, SCHED, "cpu")
 
 
 @pytest.fixture

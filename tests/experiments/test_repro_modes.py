@@ -82,7 +82,7 @@ def test_mode_collapse_selects_the_grid_setting_on_development_seeds_only(tmp_pa
         x = torch.randn(50, 2, generator=torch.Generator().manual_seed(seed))
         return x, {"modes": modes, "high_quality": 0.97 if best else 0.99, "kl_modes": 0.1, "num_modes": n}
 
-    monkeypatch.setattr(mc, "_train_job", fake)
+    monkeypatch.setattr(mc, "train_job", fake)
     monkeypatch.setattr(mc, "on_gpu", lambda device: True)
     monkeypatch.delenv(mc.WORKERS_ENV, raising=False)
     md = run("mode-collapse", seeds=2, device="cuda", results=tmp_path)

@@ -1,0 +1,37 @@
+"""The quick run of ``mode-collapse-unrolled``: in the Unrolled GAN's setting the NS-GAN collapses and R1 (γ = 10)
+keeps the ring's modes, and the computed verdict reads those rows (about 2 minutes of one CPU core)."""
+import json
+
+import pytest
+
+from unigen.experiments import mode_collapse as mc
+from unigen.experiments import mode_collapse_unrolled as mcu
+from unigen.experiments.common import Row, run
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_quick_run_shows_the_collapse_and_r1_avoiding_it(tmp_path):
+    md = run("mode-collapse-unrolled", quick=True, seeds=1, results=tmp_path)
+    assert md == tmp_path / "mode-collapse-unrolled.quick.md" and (tmp_path / "mode-collapse-unrolled.quick.png").is_file()
+    rows = {(r["method"], r["metric"]): r["mean"] for r in json.loads(md.with_suffix(".json").read_text())}
+    assert rows["NS-GAN", mcu.METRIC] <= 2  # one cluster hopping between modes
+    assert rows["NS-GAN + R1 (γ=10)", mcu.METRIC] >= 6
+    assert "**Verdict: reproduced** — NS-GAN + R1 (γ=10) above NS-GAN on ring: modes (of 8) in 1 of 1 seeds" in md.read_text()
+
+
+def test_the_verdict_needs_both_penalised_games_ahead_in_four_of_five_seeds():
+    def rows(r1, wgan):
+        base = [Row("NS-GAN", mcu.METRIC, 1.0, s) for s in range(5)]
+        return base + [Row("NS-GAN + R1 (γ=10)", mcu.METRIC, v, s) for s, v in enumerate(r1)] + \
+            [Row("WGAN-GP (λ=10)", mcu.METRIC, v, s) for s, v in enumerate(wgan)]
+
+    assert mcu.verdict_line(rows([8, 7, 8, 7, 8], [8, 8, 8, 8, 1])).startswith("**Verdict: reproduced**")
+    partly = mcu.verdict_line(rows([8, 7, 8, 7, 8], [1, 1, 0, 8, 8]))  # a tie or a loss counts against WGAN-GP
+    assert partly.startswith("**Verdict: partly reproduced**") and "WGAN-GP (λ=10) 1, 1, 0, 8, 8" in partly
+
+
+def test_the_settings_per_player_rate_reaches_the_config_and_other_schedules_are_unchanged():
+    job = ("ring", {"name": "ns_gan"}, 0)
+    assert mc.config(*job, mcu.SETTING, "cpu")["train"]["players"] == {"generator": {"lr": 1e-3}}
+    assert "players" not in mc.config(*job, mc.FULL["ring"], "cpu")["train"]  # the cache keys of mode-collapse
