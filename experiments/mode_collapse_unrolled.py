@@ -4,19 +4,24 @@ An extra finding beside ``mode-collapse`` (:mod:`mode_collapse`). There, with Pa
 all 8 modes of the ring in every reported seed (and in 4 of 5 at 10⁵ updates), so "a stabilised game captures more
 modes than the plain GAN" cannot be tested on the ring: there is no collapse to avoid. The collapse the mode-collapse
 papers start from is the one Metz et al. (2017, Unrolled GAN, Figure 1) show on this ring: the generator's samples
-form one cluster that hops from mode to mode. Their authors' public 2-D demo (poolio/unrolled_gan) produces it with
-a generator that learns ten times faster than its critic (Adam 10⁻³ against 10⁻⁴, β₁ = 0.5, batch 512, z of 256,
-25,000 updates). This page trains unigen's ``mlp`` programs in that setting (generator 2 × 128 ReLU, critic 1 × 128
-LeakyReLU 0.2; the demo uses 2 tanh layers of 128 for both) with three strategies and scores them by the VEEGAN /
-PacGAN protocol (:func:`unigen.metrics.mode_stats`, 2,500 samples):
+form one cluster that hops from mode to mode. The authors' public 2-D demo (poolio/unrolled_gan) trains its plain
+GAN (zero unrolling steps; the demo's default is 5) with a generator that learns ten times faster than its critic
+(Adam 10⁻³ against 10⁻⁴, β₁ = 0.5, batch 512, z of 256, 25,000 updates). This page takes that optimiser, batch and
+length with unigen's ``mlp`` programs and trainer, which differ from the demo in four ways: the networks (generator
+2 × 128 ReLU, critic 1 × 128 LeakyReLU 0.2; the demo's are 2 tanh layers of 128 for both), the updates (alternating,
+the critic first; the demo steps both players in one call), the generator loss (the non-saturating one; the demo's
+generator minimises the minimax loss) and the initialisation (PyTorch's; the demo's is orthogonal). Three
+strategies, scored by the VEEGAN / PacGAN protocol (:func:`unigen.metrics.mode_stats`, 2,500 samples):
 
 * the NS-GAN (``ns_gan``);
 * NS-GAN + R1 (Mescheder et al. 2018), ``penalty=r1`` with γ = 10;
 * WGAN-GP (Gulrajani et al. 2017), ``wgan`` with ``clip=0, penalty=gp``, λ = 10 and 5 critic updates.
 
-The penalty weights are the ones those papers use by default, chosen on development seeds 100–104 (not reported
-here; ``mode-collapse-cpu``'s notes give their numbers): there the NS-GAN ended at 1 of 8 modes in all five, R1 at
-γ = 10 kept 7–8 and at ``mode-collapse``'s γ = 0.1 collapsed too, and WGAN-GP kept 0–1 at λ = 10 and 0–7 at 0.1.
+The penalty weights are the ones those papers use by default. γ = 10 was chosen over ``mode-collapse``'s γ = 0.1 on
+development seeds (not reported here; ``mode-collapse-cpu``'s notes give their numbers): there the NS-GAN ended at 1
+of 8 modes in seeds 100–104, R1 kept 7–8 at γ = 10 (seeds 100–104) and collapsed at γ = 0.1 (seeds 100–102). λ = 10
+is Gulrajani et al.'s default and was kept although it did not help there (WGAN-GP kept 0–1 modes at λ = 10 in
+seeds 100–103, and 7, 0, 1 at λ = 0.1 in seeds 100–102).
 
 The **Verdict** (:func:`claims`): seed by seed, NS-GAN + R1 and WGAN-GP each capture more of the ring's modes than
 the NS-GAN of the same seed (a tie counts against the claim).
@@ -49,14 +54,16 @@ METRIC = "ring: modes (of 8)"
 
 PROTOCOL = f"""
 An extra finding beside `mode-collapse`, whose papers' programs do not make the NS-GAN collapse on the ring. Data:
-the ring (8 Gaussians, std 0.01, radius 1; 50,000 points). Setting: the Unrolled GAN authors' 2-D demo
-(poolio/unrolled_gan) — batch {SETTING['batch_size']}, Adam β = (0.5, 0.999), the generator's rate
-{SETTING['players']['generator']['lr']:g} ten times the critic's {SETTING['lr']:g}, z ~ N(0, I₂₅₆),
-{SETTING['steps']:,} generator updates, alternating (the critic first) — with unigen's `mlp` programs: generator
-256 → 128 → 128 → 2 (ReLU), a Delta observation; critic 2 → 128 → 1 (LeakyReLU 0.2); the demo's networks use tanh,
-2 layers of 128 for both. Strategies: `ns_gan`; `ns_gan` with `penalty=r1`, γ = 10; `wgan` with `clip=0
-penalty=gp`, λ = 10, 5 critic updates per generator update (the same rates). λ and γ are those papers' defaults,
-chosen on development seeds 100–104 (see the notes). Scores (VEEGAN/PacGAN protocol): 2,500 samples drawn in
+the ring (8 Gaussians, std 0.01, radius 1; 50,000 points). Setting: the optimiser, batch and length of the Unrolled
+GAN authors' 2-D demo (poolio/unrolled_gan, its plain GAN: no unrolling) — batch {SETTING['batch_size']}, Adam
+β = (0.5, 0.999), the generator's rate {SETTING['players']['generator']['lr']:g} ten times the critic's
+{SETTING['lr']:g}, z ~ N(0, I₂₅₆), {SETTING['steps']:,} generator updates — with unigen's `mlp` programs and
+trainer: generator 256 → 128 → 128 → 2 (ReLU), a Delta observation; critic 2 → 128 → 1 (LeakyReLU 0.2); alternating
+updates, the critic first. Where the demo differs: 2 tanh layers of 128 in both networks, orthogonal initialisation,
+both players stepped in one call, and a generator that minimises the minimax loss. Strategies: `ns_gan`; `ns_gan`
+with `penalty=r1`, γ = 10; `wgan` with `clip=0 penalty=gp`, λ = 10, 5 critic updates per generator update (the same
+rates). γ = 10 (Mescheder et al.'s default) was chosen over γ = 0.1 on development seeds; λ = 10 is Gulrajani et
+al.'s default, kept although it did not help on them (see the notes). Scores (VEEGAN/PacGAN protocol): 2,500 samples drawn in
 evaluation mode; a sample is high quality within 3 std of its nearest mode, a mode is captured when it is the
 nearest mode of a high-quality sample, KL(p̂‖U) over the captured modes. Rows: mean ± std over seeds, one training
 per seed and method from the same initialisation seed.

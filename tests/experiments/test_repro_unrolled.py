@@ -31,7 +31,10 @@ def test_the_verdict_needs_both_penalised_games_ahead_in_four_of_five_seeds():
     assert partly.startswith("**Verdict: partly reproduced**") and "WGAN-GP (λ=10) 1, 1, 0, 8, 8" in partly
 
 
-def test_the_settings_per_player_rate_reaches_the_config_and_other_schedules_are_unchanged():
-    job = ("ring", {"name": "ns_gan"}, 0)
-    assert mc.config(*job, mcu.SETTING, "cpu")["train"]["players"] == {"generator": {"lr": 1e-3}}
-    assert "players" not in mc.config(*job, mc.FULL["ring"], "cpu")["train"]  # the cache keys of mode-collapse
+@pytest.mark.parametrize("label, strategy", mcu.METHODS)
+def test_every_method_resolves_with_the_generator_ten_times_faster_than_its_critic(label, strategy):
+    from unigen.config import optim_config, resolve
+
+    cfg = resolve(mc.config("ring", strategy, 0, mcu.SETTING, "cpu")).config
+    assert optim_config(cfg, "generator").lr == pytest.approx(10 * optim_config(cfg, "discriminator").lr)
+    assert "players" not in mc.config("ring", strategy, 0, mc.FULL["ring"], "cpu")["train"]  # mode-collapse's keys
