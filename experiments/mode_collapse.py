@@ -273,7 +273,7 @@ def cached_jobs(ctx: Context, fn, jobs: list, keys: list) -> list:
     return run_jobs(_cached_call, [(fn, job, p) for job, p in zip(jobs, paths)])
 
 
-def _cached_jobs(ctx: Context, jobs: list) -> list:
+def cached_trainings(ctx: Context, jobs: list) -> list:
     """Run ``jobs`` (:func:`train_job`), each stored in and reused from ``ctx.cache`` when it is set."""
     return cached_jobs(ctx, train_job, jobs, [[config(*job), ctx.quick] for job in jobs])  # the whole configuration
 
@@ -388,7 +388,7 @@ def run(ctx: Context) -> list[Row]:
     dev_keys = [(label, seed) for label in CANDIDATES for seed in dev_seeds] if select else []
     dev_jobs = [("grid", dict(METHODS)[CANDIDATES[label][0]], seed, CANDIDATES[label][1], ctx.device)
                 for label, seed in dev_keys]
-    results = _cached_jobs(ctx, jobs + dev_jobs)
+    results = cached_trainings(ctx, jobs + dev_jobs)
     results, dev_results = results[:len(jobs)], results[len(jobs):]
     if select:
         chosen, summary = choose(dev_keys, [st for _, st in dev_results])
@@ -397,7 +397,7 @@ def run(ctx: Context) -> list[Row]:
         for seed in ctx.seeds:
             jobs.append(("grid", dict(METHODS)[method], seed, sched, ctx.device))
             keys.append(("grid", label, seed))
-        results += _cached_jobs(ctx, jobs[-len(ctx.seeds):])
+        results += cached_trainings(ctx, jobs[-len(ctx.seeds):])
         ctx.notes.append(
             f"Held-out selection (GPU run): {len(CANDIDATES)} candidate settings for the grid's best strategy were "
             f"each trained on the development seeds {dev_seeds} (not reported above), and the one with the highest "
@@ -410,10 +410,7 @@ def run(ctx: Context) -> list[Row]:
     for (dataset, label, seed), (x, st) in zip(keys, results):
         if x is None:
             failed.append(f"{label} on {dataset}, seed {seed}")
-        m = st["num_modes"]
-        rows += [Row(label, f"{dataset}: modes (of {m})", float(st["modes"]), seed),
-                 Row(label, f"{dataset}: high-quality %", 100.0 * st["high_quality"], seed),
-                 Row(label, f"{dataset}: KL(modes‖uniform)", float(st["kl_modes"]), seed)]
+        rows += stat_rows(label, dataset, st, seed)
         if seed == ctx.seeds[0]:
             shown[dataset][label] = (x, st)
     from unigen.registry import DATASETS
@@ -440,13 +437,24 @@ def run(ctx: Context) -> list[Row]:
     if on_gpu(ctx.device) and not ctx.quick:
         ctx.notes.append("GPU run: every training step is captured in one CUDA graph (train.compile=cudagraph).")
     if failed:
-        ctx.notes.append("Runs stopped by a non-finite loss (counted as 0 modes, 0% high quality, KL = inf): "
-                         + "; ".join(failed) + ".")
+        ctx.notes.append(stopped_note(failed))
     if ctx.quick:
         ctx.notes.append(f"Quick mode: ring only, methods {', '.join(QUICK_METHODS)}, {describe(QUICK['ring'])}; "
                          f"a smoke test, not the experiment.")
     ctx.verdict = verdict_line(rows)
     return rows
+
+
+def stat_rows(label: str, dataset: str, st: dict, seed: int) -> list[Row]:
+    """The rows of one training's mode statistics (:func:`train_job`): modes, high-quality %, KL to uniform."""
+    return [Row(label, f"{dataset}: modes (of {st['num_modes']})", float(st["modes"]), seed),
+            Row(label, f"{dataset}: high-quality %", 100.0 * st["high_quality"], seed),
+            Row(label, f"{dataset}: KL(modes‖uniform)", float(st["kl_modes"]), seed)]
+
+
+def stopped_note(failed: list[str]) -> str:
+    """The note naming the trainings that stopped on a non-finite loss (scored as no mode captured)."""
+    return "Runs stopped by a non-finite loss (counted as 0 modes, 0% high quality, KL = inf): " + "; ".join(failed) + "."
 
 
 def _modes_metrics(rows: list[Row]) -> list[str]:

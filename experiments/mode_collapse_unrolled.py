@@ -77,13 +77,11 @@ def run(ctx: Context) -> list[Row]:
     sched = QUICK if ctx.quick else SETTING
     runs = [(label, seed) for label, _ in methods for seed in ctx.seeds]
     jobs = [("ring", strategy, seed, sched, ctx.device) for _, strategy in methods for seed in ctx.seeds]
-    results = mc.cached_jobs(ctx, mc.train_job, jobs, [[mc.config(*job), ctx.quick] for job in jobs])
+    results = mc.cached_trainings(ctx, jobs)
     rows: list[Row] = []
     shown: dict = {}
     for (label, seed), (x, st) in zip(runs, results):
-        rows += [Row(label, METRIC, float(st["modes"]), seed),
-                 Row(label, "ring: high-quality %", 100.0 * st["high_quality"], seed),
-                 Row(label, "ring: KL(modes‖uniform)", float(st["kl_modes"]), seed)]
+        rows += mc.stat_rows(label, "ring", st, seed)
         if seed == ctx.seeds[0]:
             shown[label] = (x, st)
     from unigen.data import Ring
@@ -92,8 +90,7 @@ def run(ctx: Context) -> list[Row]:
                note="the Unrolled GAN's setting: the generator's rate ten times the critic's")
     failed = [f"{label}, seed {seed}" for (label, seed), (x, _) in zip(runs, results) if x is None]
     if failed:
-        ctx.notes.append("Runs stopped by a non-finite loss (counted as 0 modes, 0% high quality, KL = inf): "
-                         + "; ".join(failed) + ".")
+        ctx.notes.append(mc.stopped_note(failed))
     ctx.notes.append(f"{mc.describe(sched)} for the critic, the generator's rate "
                      f"{sched['players']['generator']['lr']:g}; on a CPU the traced step (train.compile=trace), on a "
                      f"GPU the captured one. Nothing was reduced for a CPU.")

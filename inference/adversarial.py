@@ -64,16 +64,17 @@ class Adversarial(Strategy):
         if self.n_critic < 1:
             raise UserError(f"n_critic must be >= 1, got {self.n_critic}")
         check_choices(self)
-        if self.simultaneous and self.n_critic != 1:
+        if not self.simultaneous:
+            return
+        if self.n_critic != 1:
             raise UserError(f"simultaneous=true steps each player once per step, but n_critic={self.n_critic}; "
                             f"set n_critic=1 (or simultaneous=false for {self.n_critic} critic updates)")
-        if self.simultaneous:
-            own = [m for m in ("phases", "discriminator_step", "generator_step", "fakes")
-                   if getattr(type(self), m) is not getattr(Adversarial, m)]
-            if own:  # the simultaneous step calls critic_terms and generator_terms, not these
-                name = getattr(self, "registry_name", "") or type(self).__name__
-                raise UserError(f"{name} overrides {', '.join(own)}, which simultaneous=true does not run; set "
-                                f"simultaneous=false (or override critic_terms / generator_terms instead)")
+        own = [m for m in ("phases", "discriminator_step", "generator_step", "fakes")
+               if getattr(type(self), m) is not getattr(Adversarial, m)]
+        if own:  # the simultaneous step calls critic_terms and generator_terms, not these
+            name = getattr(self, "registry_name", "") or type(self).__name__
+            raise UserError(f"{name} overrides {', '.join(own)}, which simultaneous=true does not run; set "
+                            f"simultaneous=false (or override critic_terms / generator_terms instead)")
 
     needs: ClassVar[Needs] = Needs(("model", "discriminator"))
     players: ClassVar[dict[str, tuple[str, ...]]] = {"discriminator": ("discriminator",),
