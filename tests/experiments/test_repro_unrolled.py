@@ -31,6 +31,23 @@ def test_the_verdict_needs_both_penalised_games_ahead_in_four_of_five_seeds():
     assert partly.startswith("**Verdict: partly reproduced**") and "WGAN-GP (λ=10) 1, 1, 0, 8, 8" in partly
 
 
+def test_the_deeper_critic_is_described_after_the_verdict_and_never_decides_it():
+    def rows(suffix, base, r1, wgan):
+        return [Row(label + suffix, mcu.METRIC, float(v), s) for label, vals in
+                (("NS-GAN", base), ("NS-GAN + R1 (γ=10)", r1), ("WGAN-GP (λ=10)", wgan)) for s, v in enumerate(vals)]
+
+    main = rows("", [1] * 5, [8, 7, 8, 7, 8], [0, 1, 1, 7, 0])
+    deep = rows(mcu.DEEP, [7, 0, 8, 1, 0], [8, 8, 8, 8, 8], [8, 8, 8, 8, 8])
+    line = mcu.verdict_line(main + deep)
+    assert line.startswith("**Verdict: partly reproduced**")  # the deep rows, all ahead or level, do not lift it
+    head, described = line.split(" Described, not claimed (the same setting with a critic of 3 hidden layers): ")
+    assert "3-layer critic" not in head
+    assert "WGAN-GP (λ=10), 3-layer critic above NS-GAN, 3-layer critic on ring: modes (of 8) in 4 of 5 seeds" in described
+    assert "NS-GAN, 3-layer critic 7, 0, 8, 1, 0" in described
+    assert mcu.verdict_line(main) == head  # without the second condition's rows the line ends at the verdict
+    assert mcu.DEEP_SETTING == {**mcu.SETTING, "model": {**mcu.SETTING["model"], "disc_depth": 3}}
+
+
 @pytest.mark.parametrize("label, strategy", mcu.METHODS)
 def test_every_method_resolves_with_the_generator_ten_times_faster_than_its_critic(label, strategy):
     from unigen.config import optim_config, resolve
