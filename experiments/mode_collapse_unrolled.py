@@ -90,16 +90,15 @@ Verdict: seed by seed, NS-GAN + R1 and WGAN-GP each capture more modes than the 
 def run(ctx: Context) -> list[Row]:
     methods = [m for m in METHODS if not ctx.quick or m[0] in QUICK_METHODS]
     conditions = (("", QUICK),) if ctx.quick else CONDITIONS
-    runs = [(label + suffix, seed) for suffix, _ in conditions for label, _ in methods for seed in ctx.seeds]
+    runs = [(suffix, label + suffix, seed) for suffix, _ in conditions for label, _ in methods for seed in ctx.seeds]
     jobs = [("ring", strategy, seed, sched, ctx.device)
             for _, sched in conditions for _, strategy in methods for seed in ctx.seeds]
     results = mc.cached_trainings(ctx, jobs)
     rows: list[Row] = []
     shown: dict = {suffix: {} for suffix, _ in conditions}
-    for (label, seed), (x, st) in zip(runs, results):
+    for (suffix, label, seed), (x, st) in zip(runs, results):
         rows += mc.stat_rows(label, "ring", st, seed)
         if seed == ctx.seeds[0]:
-            suffix = DEEP if label.endswith(DEEP) else ""
             shown[suffix][label] = (x, st)
     from unigen.data import Ring
 
@@ -108,7 +107,7 @@ def run(ctx: Context) -> list[Row]:
     for i, (suffix, _) in enumerate(conditions):
         mc.scatter(shown[suffix], "ring", Ring().centres(), ctx.figure("-deep" if i else ""), seed=ctx.seeds[0],
                    note=notes[suffix])
-    failed = [f"{label}, seed {seed}" for (label, seed), (x, _) in zip(runs, results) if x is None]
+    failed = [f"{label}, seed {seed}" for (_, label, seed), (x, _) in zip(runs, results) if x is None]
     if failed:
         ctx.notes.append(mc.stopped_note(failed))
     sched = conditions[0][1]
@@ -129,8 +128,9 @@ def claims(rows: list[Row], suffix: str = "") -> list[Paired]:
 
 
 def _modes(rows: list[Row], suffix: str) -> str:
+    ran = {r.method for r in rows}
     return "; ".join(f"{label}{suffix} {', '.join(f'{v:g}' for v in by_seed(rows, label + suffix, METRIC).values())}"
-                     for label, _ in METHODS if label + suffix in {r.method for r in rows})
+                     for label, _ in METHODS if label + suffix in ran)
 
 
 def verdict_line(rows: list[Row]) -> str:
