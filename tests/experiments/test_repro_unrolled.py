@@ -20,31 +20,44 @@ def test_the_quick_run_shows_the_collapse_and_r1_avoiding_it(tmp_path):
     assert "**Verdict: reproduced** — NS-GAN + R1 (γ=10) above NS-GAN on ring: modes (of 8) in 1 of 1 seeds" in md.read_text()
 
 
-def test_the_verdict_needs_both_penalised_games_ahead_in_four_of_five_seeds():
-    def rows(r1, wgan):
-        base = [Row("NS-GAN", mcu.METRIC, 1.0, s) for s in range(5)]
-        return base + [Row("NS-GAN + R1 (γ=10)", mcu.METRIC, v, s) for s, v in enumerate(r1)] + \
-            [Row("WGAN-GP (λ=10)", mcu.METRIC, v, s) for s, v in enumerate(wgan)]
-
-    assert mcu.verdict_line(rows([8, 7, 8, 7, 8], [8, 8, 8, 8, 1])).startswith("**Verdict: reproduced**")
-    partly = mcu.verdict_line(rows([8, 7, 8, 7, 8], [1, 1, 0, 8, 8]))  # a tie or a loss counts against WGAN-GP
-    assert partly.startswith("**Verdict: partly reproduced**") and "WGAN-GP (λ=10) 1, 1, 0, 8, 8" in partly
+def _rows(suffix, base, r1, wgan, first=0):
+    return [Row(label + suffix, mcu.METRIC, float(v), first + s) for label, vals in
+            (("NS-GAN", base), ("NS-GAN + R1 (γ=10)", r1), ("WGAN-GP (λ=10)", wgan)) for s, v in enumerate(vals)]
 
 
-def test_the_deeper_critic_is_described_after_the_verdict_and_never_decides_it():
-    def rows(suffix, base, r1, wgan):
-        return [Row(label + suffix, mcu.METRIC, float(v), s) for label, vals in
-                (("NS-GAN", base), ("NS-GAN + R1 (γ=10)", r1), ("WGAN-GP (λ=10)", wgan)) for s, v in enumerate(vals)]
+def test_the_verdict_needs_both_penalised_games_ahead_in_four_of_five_new_seeds():
+    def line(r1, wgan):
+        return mcu.verdict_line(_rows(mcu.CONFIRM, [1] * 5, r1, wgan, first=5))
 
-    main = rows("", [1] * 5, [8, 7, 8, 7, 8], [0, 1, 1, 7, 0])
-    deep = rows(mcu.DEEP, [7, 0, 8, 1, 0], [8, 8, 8, 8, 8], [8, 8, 8, 8, 8])
-    line = mcu.verdict_line(main + deep)
-    assert line.startswith("**Verdict: partly reproduced**")  # the deep rows, all ahead or level, do not lift it
-    head, described = line.split(" Described, not claimed (the same setting with a critic of 3 hidden layers): ")
-    assert "3-layer critic" not in head
-    assert "WGAN-GP (λ=10), 3-layer critic above NS-GAN, 3-layer critic on ring: modes (of 8) in 4 of 5 seeds" in described
-    assert "NS-GAN, 3-layer critic 7, 0, 8, 1, 0" in described
-    assert mcu.verdict_line(main) == head  # without the second condition's rows the line ends at the verdict
+    assert line([8, 7, 8, 7, 8], [8, 8, 8, 8, 1]).startswith("**Verdict: reproduced**")
+    partly = line([8, 7, 8, 7, 8], [1, 1, 0, 8, 8])  # a tie or a loss counts against WGAN-GP
+    assert partly.startswith("**Verdict: partly reproduced**") and f"WGAN-GP (λ=10){mcu.CONFIRM} 1, 1, 0, 8, 8" in partly
+
+
+def test_only_the_new_seeds_decide_the_verdict_and_the_other_conditions_are_described_after_it():
+    one_layer = _rows("", [1] * 5, [8, 7, 8, 7, 8], [0, 1, 1, 7, 0])  # WGAN-GP collapses: would be partly
+    chose = _rows(mcu.DEEP, [7, 7, 1, 0, 8], [8] * 5, [8] * 5)
+    new = _rows(mcu.CONFIRM, [8, 8, 1, 0, 8], [8] * 5, [8] * 5, first=5)  # ahead in 2 of 5: not reproduced
+    line = mcu.verdict_line(one_layer + chose + new)
+    head, rest = line.split(f" Described, not claimed ({mcu.DESCRIBED['']}): ")
+    assert head.startswith("**Verdict: not reproduced**") and "in 2 of 5 seeds" in head
+    assert f"NS-GAN{mcu.CONFIRM} 8, 8, 1, 0, 8" in head and "WGAN-GP (λ=10) 0" not in head
+    one, deep = rest.split(f" Described, not claimed ({mcu.DESCRIBED[mcu.DEEP]}): ")
+    assert "WGAN-GP (λ=10) above NS-GAN on ring: modes (of 8) in 1 of 5 seeds" in one
+    assert "WGAN-GP (λ=10), 3-layer critic above NS-GAN, 3-layer critic on ring: modes (of 8) in 4 of 5 seeds" in deep
+    # the new seeds alone give the verdict; the seeds that chose the condition, all ahead or level, do not lift it
+    assert mcu.verdict_line(one_layer + chose + _rows(mcu.CONFIRM, [1] * 5, [8] * 5, [8] * 5, first=5)).startswith(
+        "**Verdict: reproduced**")
+    assert mcu.verdict_line(new) == head
+    assert mcu.verdict_line(one_layer).startswith("**Verdict: partly reproduced**")  # a quick run: its own rows
+
+
+def test_the_claim_runs_the_deeper_critic_on_seeds_that_chose_nothing():
+    from unigen.experiments.common import Context
+
+    ctx = Context(quick=False, seeds=[0, 1, 2, 3, 4], device="cpu", out=None)
+    assert mcu.seeds_of(ctx, True) == [5, 6, 7, 8, 9] and mcu.seeds_of(ctx, False) == [0, 1, 2, 3, 4]
+    assert dict((s, (cfg, shifted)) for s, cfg, shifted in mcu.CONDITIONS)[mcu.CONFIRM] == (mcu.DEEP_SETTING, True)
     assert mcu.DEEP_SETTING == {**mcu.SETTING, "model": {**mcu.SETTING["model"], "disc_depth": 3}}
 
 
