@@ -483,7 +483,7 @@ def shared(rows: list[Row]) -> list[Paired]:
     return _pairs(rows)
 
 
-def _all_modes(rows: list[Row], found: list[Paired], baseline: str) -> str:
+def all_modes(rows: list[Row], found: list[Paired], baseline: str) -> str:
     """Where the claims of ``found`` fail: in how many seeds ``baseline`` already captured every mode."""
     parts = []
     for metric in dict.fromkeys(c.metric for c in found if not c.holds):
@@ -498,11 +498,11 @@ def verdict_line(rows: list[Row]) -> str:
     """The page's verdict on the papers' programs; where a claim fails, in how many seeds the NS-GAN already
     captured every mode, where no method can capture more. The shared schedule's comparison follows, described."""
     found = claims(rows)
-    measured = _all_modes(rows, found, papers(BASELINE))
+    measured = all_modes(rows, found, papers(BASELINE))
     line = verdict(found, f"Measured: {measured}; a tie there counts against the claim." if measured else "")
     described = shared(rows)
     if line and described:
-        why = _all_modes(rows, described, BASELINE)
+        why = all_modes(rows, described, BASELINE)
         line += (" At the shared schedule tuned for the NS-GAN (described, not claimed): "
                  + "; ".join(c.describe() for c in described) + (f"; {why}" if why else "") + ".")
     return line

@@ -167,7 +167,10 @@ def verdict_line(rows: list[Row]) -> str:
     """The page's verdict on the claimed condition (:data:`CONFIRM`; a quick run, which has only the one-layer
     critic, is judged on that), with every method's modes by seed; then the other conditions, described."""
     claimed = CONFIRM if claims(rows, CONFIRM) else ""
-    line = verdict(claims(rows, claimed), f"Measured modes (of 8) by seed: {_modes(rows, claimed)}.")
+    found = claims(rows, claimed)
+    ties = mc.all_modes(rows, found, BASELINE + claimed)  # where a claim fails: the seeds with no collapse to avoid
+    line = verdict(found, f"Measured modes (of 8) by seed: {_modes(rows, claimed)}"
+                          + (f". Where it fails, {ties}: there no method can capture more." if ties else "."))
     for suffix, what in DESCRIBED.items():
         described = claims(rows, suffix) if line and suffix != claimed else []
         if described:
