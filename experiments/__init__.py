@@ -40,6 +40,7 @@ _MODULES = {
     "wgan-disjoint": "wgan_disjoint",
     "gp-stabilises": "gp_stabilises",
     "gan-practice": "gan_practice",
+    "gan-practice-ema": "gan_practice_ema",
     "gp-stabilises-grid": "gp_grid",
     "avb-toy": "avb_toy",
     "ali-bigan": "ali_bigan",
@@ -62,6 +63,8 @@ DESCRIPTIONS = {
     "wgan-disjoint": "parallel lines: JS flat at log 2 where W1 = |θ| (Arjovsky et al. 2017)",
     "gp-stabilises": "Fedus et al. 2018: a line toy, and gradient penalties over a sweep on Fashion-MNIST",
     "gan-practice": "EMA, spectral norm, DiffAugment, LeCam, hinge + SN on one DCGAN, full and 10 % Fashion-MNIST",
+    "gan-practice-ema": "a generator EMA (decay 0.99) against its trained weights within one 10,000-step training "
+                        "(gan-practice's extra finding; Yazıcı et al. 2019)",
     "gp-stabilises-grid": "λ = 10 penalties on the 25-Gaussian grid at a failing rate (gp-stabilises' first page)",
     "avb-toy": "AVB's implicit posterior vs a Gaussian guide on Mescheder et al.'s 4-point toy; prior vs adaptive "
                "contrast against an exact (conjugate Gaussian) posterior",

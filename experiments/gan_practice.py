@@ -146,11 +146,12 @@ def reference(n: int) -> torch.Tensor:
     return x if n >= len(x) else x[torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:n]]
 
 
-def _fit(variant: str, fraction: float, seed: int, p: dict, device: str):
-    """Build and train one run of ``variant`` (see :func:`config`); returns ``(built, trainer)``."""
+def _fit(variant: str, fraction: float, seed: int, p: dict, device: str, extra: tuple[str, ...] = ()):
+    """Build and train one run of ``variant`` (see :func:`config`; ``extra``: overrides after the variant's own);
+    returns ``(built, trainer)``."""
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1") or 1))
     cfg, overrides = config(variant, fraction, seed, p, device)
-    resolved = resolve(cfg, overrides)
+    resolved = resolve(cfg, overrides + list(extra))
     built = build(resolved)
     trainer = built.trainer()
     partial.fit(trainer, resolved.config.train.steps, log_every=resolved.config.train.log_every, progress=False)
@@ -184,14 +185,16 @@ def train_and_score(variant: str, fraction: float, seed: int, p: dict, device: s
 def ema_long(seed: int, p: dict, device: str) -> dict:
     """One ``+ EMA`` run on all the data for ``p["ema_steps"]`` steps, scored twice on the same samples' stream: with
     the trained weights (``"trained"``) and with their average (``"ema"``). The pair differs only in the averaging,
-    which does not touch training: Yazıcı et al.'s comparison."""
+    which does not touch training: Yazıcı et al.'s comparison. ``p["ema_decay"]``, where given, replaces the
+    variant's decay (:mod:`gan_practice_ema`)."""
     import time
 
     start = time.perf_counter()
     q = {**p, "steps": p["ema_steps"]}
     ref, clf = reference(p["eval"]), classifier(device)[0]
+    decay = (f"train.ema={p['ema_decay']}",) if "ema_decay" in p else ()
     try:
-        built, trainer = _fit("+ EMA", FRACTIONS["full"], seed, q, device)
+        built, trainer = _fit("+ EMA", FRACTIONS["full"], seed, q, device, decay)
         out = {name: scores(_draw(built, average, seed, p["eval"]), ref, clf, p["kid"])
                for name, average in (("trained", None), ("ema", trainer.players.average))}
     except NonFiniteError:
