@@ -74,7 +74,8 @@ def run(ctx: Context) -> list[Row]:
                      f"{p['eval']:,} samples; the minutes are the training's and both scorings'.")
     if ctx.quick:
         ctx.notes.append(f"Quick mode: {p['ema_steps']} steps, before the average starts (step 500), so the average "
-                         f"holds the trained weights (scored with its own standing batch-norm statistics); a smoke test.")
+                         f"holds the trained weights (scored with its own standing batch-norm statistics); a smoke "
+                         f"test.")
     ctx.verdict = verdict_line(rows)
     return rows
 
