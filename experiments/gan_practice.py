@@ -239,19 +239,25 @@ def ema_label(steps: int) -> tuple[str, str]:
     return f"NS-GAN (full, {steps:,} steps)", f"+ EMA (full, {steps:,} steps)"
 
 
-def ema_rows(ctx: Context, p: dict) -> list[Row]:
-    """The longer EMA run of every seed (cached, in ``$UNIGEN_WORKERS`` processes), as FID and KID rows of the trained
-    weights and of their average; none where the schedule has no ``ema_steps``."""
-    if not p.get("ema_steps"):
-        return []
+def ema_pair_rows(ctx: Context, p: dict, trained: str, ema: str) -> list[Row]:
+    """:func:`ema_long` for every seed (cached, in ``$UNIGEN_WORKERS`` processes) as rows: FID and KID of the trained
+    weights (method ``trained``) and of their average (``ema``), and the run's minutes (on the average's row)."""
     results = cached_jobs(ctx, ema_long, [(s, p, ctx.device) for s in ctx.seeds],
                           [["ema-long", s, p, ctx.quick, ctx.device] for s in ctx.seeds])
-    trained, ema = ema_label(p["ema_steps"])
     rows = []
     for s, r in zip(ctx.seeds, results):
         for label, key in ((trained, "trained"), (ema, "ema")):
             rows += [Row(label, "FID", r[key]["fid"], s), Row(label, "KID", r[key]["kid"], s)]
         rows.append(Row(ema, "minutes", r["seconds"] / 60, s))
+    return rows
+
+
+def ema_rows(ctx: Context, p: dict) -> list[Row]:
+    """The longer EMA run of every seed (cached, in ``$UNIGEN_WORKERS`` processes), as FID and KID rows of the trained
+    weights and of their average; none where the schedule has no ``ema_steps``."""
+    if not p.get("ema_steps"):
+        return []
+    rows = ema_pair_rows(ctx, p, *ema_label(p["ema_steps"]))
     ctx.notes.append(
         f"EMA at a longer schedule (rows '… {p['ema_steps']:,} steps'): one + EMA run per seed on all the data for "
         f"{p['ema_steps']:,} steps (the same settings otherwise: decay 0.999 from step 500, standing statistics), its "

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from unigen.experiments import gan_practice as gp
 from unigen.experiments.common import Context, Row
-from unigen.experiments.mode_collapse import cached_jobs
 from unigen.experiments.verdict import paired, verdict
 
 NAME = "gan-practice-ema"
@@ -63,13 +62,7 @@ def schedule(ctx: Context) -> dict:
 def run(ctx: Context) -> list[Row]:
     p = schedule(ctx)
     gp.classifier(ctx.device)  # trained once, before the workers start (they read the cache)
-    results = cached_jobs(ctx, gp.ema_long, [(s, p, ctx.device) for s in ctx.seeds],
-                          [["ema-long", s, p, ctx.quick, ctx.device] for s in ctx.seeds])
-    rows: list[Row] = []
-    for seed, r in zip(ctx.seeds, results):
-        for label, key in ((TRAINED, "trained"), (AVERAGE, "ema")):
-            rows += [Row(label, "FID", r[key]["fid"], seed), Row(label, "KID", r[key]["kid"], seed)]
-        rows.append(Row(AVERAGE, "minutes", r["seconds"] / 60, seed))
+    rows = gp.ema_pair_rows(ctx, p, TRAINED, AVERAGE)
     ctx.notes.append(f"{p['ema_steps']:,} steps at batch {p['batch']}, DCGAN width {p['ngf']}, FID and KID of "
                      f"{p['eval']:,} samples; the minutes are the training's and both scorings'.")
     if ctx.quick:
